@@ -1,0 +1,59 @@
+/**
+ * A body manifest, stored under `b | sha256(body)`:
+ *
+ *   +---------+--------+-------------------------+------------------------------------------+
+ *   | version | layout | UTF-8 bytes, u32 LE     | layout 0: stored bytes (codec + payload) |
+ *   |  u8 = 1 |   u8   | of the original body    | layout 1: n × 32-byte chunk SHA-256s     |
+ *   +---------+--------+-------------------------+------------------------------------------+
+ *
+ * Small bodies are inline (one read); larger ones are the list of their content-defined chunks, in
+ * order, each stored once under `k | sha256(chunk)`.
+ */
+import { CorruptStoreError } from "../errors.js";
+
+export const MANIFEST_VERSION = 1;
+const LAYOUT_INLINE = 0;
+const LAYOUT_CHUNKED = 1;
+const HEAD = 6;
+export const HASH_BYTES = 32;
+
+export type Manifest =
+  | { layout: "inline"; originalBytes: number; stored: Buffer }
+  | { layout: "chunked"; originalBytes: number; chunks: Buffer[] };
+
+export function encodeInline(originalBytes: number, stored: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(HEAD + stored.length);
+  writeHead(buf, LAYOUT_INLINE, originalBytes);
+  buf.set(stored, HEAD);
+  return buf;
+}
+
+export function encodeChunked(originalBytes: number, chunkHashes: readonly Uint8Array[]): Buffer {
+  const buf = Buffer.allocUnsafe(HEAD + HASH_BYTES * chunkHashes.length);
+  writeHead(buf, LAYOUT_CHUNKED, originalBytes);
+  chunkHashes.forEach((h, i) => buf.set(h, HEAD + i * HASH_BYTES));
+  return buf;
+}
+
+export function decodeManifest(buf: Buffer): Manifest {
+  if (buf.length < HEAD || buf[0] !== MANIFEST_VERSION) throw new CorruptStoreError("unknown body manifest version");
+  const originalBytes = buf.readUInt32LE(2);
+  if (buf[1] === LAYOUT_INLINE) return { layout: "inline", originalBytes, stored: buf.subarray(HEAD) };
+  if (buf[1] !== LAYOUT_CHUNKED || (buf.length - HEAD) % HASH_BYTES !== 0) {
+    throw new CorruptStoreError("bad body manifest layout");
+  }
+  const chunks: Buffer[] = [];
+  for (let at = HEAD; at < buf.length; at += HASH_BYTES) chunks.push(buf.subarray(at, at + HASH_BYTES));
+  return { layout: "chunked", originalBytes, chunks };
+}
+
+/** The body's UTF-8 size without decoding the rest (easy view, stats). */
+export function manifestOriginalBytes(buf: Buffer): number {
+  return buf.readUInt32LE(2);
+}
+
+function writeHead(buf: Buffer, layout: number, originalBytes: number): void {
+  buf[0] = MANIFEST_VERSION;
+  buf[1] = layout;
+  buf.writeUInt32LE(originalBytes, 2);
+}

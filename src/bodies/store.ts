@@ -1,0 +1,182 @@
+/**
+ * The content-addressed body store, a keyspace of the hot tier's LevelDB.
+ *
+ * Why LevelDB and not files: a body is written in the same atomic batch as the records that refer to
+ * it, so no crash can leave a record pointing at a body that is not there; the keyspace is ordered by
+ * hash, reads of a turn's chunks are one getMany, and deletes (retention) give space back through
+ * LevelDB compaction. Why chunks: an LLM request repeats the conversation so far, so most of its bytes
+ * were stored with the previous request; only the new chunks are compressed and written.
+ */
+import { createHash } from "node:crypto";
+import { CorruptStoreError } from "../errors.js";
+import type { ChunkingOptions } from "../types.js";
+import { hashKey, P_BODY, P_CHUNK } from "../../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { type Chunker, createChunker } from "./chunker.js";
+import { decodeStored, encodeStored } from "./codec.js";
+import { decodeManifest, encodeChunked, encodeInline, manifestOriginalBytes } from "./manifest.js";
+
+export interface BodyInput {
+  /** SHA-256 of the UTF-8 body. */
+  hash: Buffer;
+  utf8: Buffer;
+}
+
+export interface NewBody {
+  hash: Buffer;
+  manifest: Buffer;
+  originalBytes: number;
+}
+
+export interface NewChunk {
+  hash: Buffer;
+  stored: Buffer;
+}
+
+/** What a batch adds to the body store; it travels in the WAL frame and is applied with the records. */
+export interface StagedBodies {
+  bodies: NewBody[];
+  chunks: NewChunk[];
+}
+
+export function sha256(data: Uint8Array): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+export class BodyStore {
+  private readonly hot: HotTier;
+  private readonly chunker: Chunker;
+  private readonly inlineMax: number;
+  // Hashes staged into the WAL but not yet applied: a later batch must see them as stored, or two
+  // concurrent batches would both write (and count) the same body.
+  private readonly pendingBodies = new Set<string>();
+  private readonly pendingChunks = new Set<string>();
+
+  constructor(hot: HotTier, chunking: Readonly<ChunkingOptions>) {
+    this.hot = hot;
+    this.chunker = createChunker(chunking);
+    this.inlineMax = chunking.inlineMax;
+  }
+
+  /** Works out which bodies and chunks of `inputs` are new, and prepares their stored forms. */
+  async stage(inputs: BodyInput[]): Promise<StagedBodies> {
+    const fresh = await this.unknown(inputs, P_BODY, this.pendingBodies, (b) => b.hash);
+    const bodies: NewBody[] = [];
+    const pieces: { hash: Buffer; data: Buffer }[] = [];
+    for (const body of fresh) {
+      this.pendingBodies.add(body.hash.toString("hex"));
+      const n = body.utf8.length;
+      if (n <= this.inlineMax) {
+        bodies.push({ hash: body.hash, manifest: encodeInline(n, encodeStored(body.utf8)), originalBytes: n });
+        continue;
+      }
+      const hashes: Buffer[] = [];
+      let start = 0;
+      for (const end of this.chunker.cut(body.utf8)) {
+        const data = body.utf8.subarray(start, end);
+        const hash = sha256(data);
+        hashes.push(hash);
+        pieces.push({ hash, data });
+        start = end;
+      }
+      bodies.push({ hash: body.hash, manifest: encodeChunked(n, hashes), originalBytes: n });
+    }
+    const newPieces = await this.unknown(pieces, P_CHUNK, this.pendingChunks, (p) => p.hash);
+    const chunks = newPieces.map((p) => {
+      this.pendingChunks.add(p.hash.toString("hex"));
+      return { hash: p.hash, stored: encodeStored(p.data) };
+    });
+    return { bodies, chunks };
+  }
+
+  /** The puts that store what `stage` prepared. */
+  ops(staged: StagedBodies): BatchOp[] {
+    const ops: BatchOp[] = [];
+    for (const b of staged.bodies) ops.push({ type: "put", key: hashKey(P_BODY, b.hash), value: b.manifest });
+    for (const c of staged.chunks) ops.push({ type: "put", key: hashKey(P_CHUNK, c.hash), value: c.stored });
+    return ops;
+  }
+
+  /** Called once the staged bodies are applied to the hot tier: they are now found by lookups. */
+  settle(staged: StagedBodies): void {
+    for (const b of staged.bodies) this.pendingBodies.delete(b.hash.toString("hex"));
+    for (const c of staged.chunks) this.pendingChunks.delete(c.hash.toString("hex"));
+  }
+
+  /** Bodies by hash (hex keys). Chunks shared between the bodies are read and inflated once. */
+  async read(hashes: readonly Uint8Array[]): Promise<Map<string, string>> {
+    const manifests = await this.manifests(hashes);
+    const chunkKeys = new Map<string, Buffer>();
+    for (const m of manifests.values()) {
+      if (m.layout === "chunked") for (const h of m.chunks) chunkKeys.set(h.toString("latin1"), h);
+    }
+    const chunkData = await this.chunks([...chunkKeys.values()]);
+    const out = new Map<string, string>();
+    for (const [hex, m] of manifests) {
+      if (m.layout === "inline") {
+        out.set(hex, Buffer.from(decodeStored(m.stored)).toString("utf8"));
+        continue;
+      }
+      const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1"))!);
+      out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
+    }
+    return out;
+  }
+
+  /** UTF-8 sizes of bodies by hash (hex keys), reading only their manifests. */
+  async sizes(hashes: readonly Uint8Array[]): Promise<Map<string, number>> {
+    const raw = await this.rawManifests(hashes);
+    return new Map([...raw].map(([hex, buf]) => [hex, manifestOriginalBytes(buf)]));
+  }
+
+  private async manifests(hashes: readonly Uint8Array[]) {
+    const raw = await this.rawManifests(hashes);
+    return new Map([...raw].map(([hex, buf]) => [hex, decodeManifest(buf)]));
+  }
+
+  private async rawManifests(hashes: readonly Uint8Array[]): Promise<Map<string, Buffer>> {
+    const distinct = new Map<string, Uint8Array>();
+    for (const h of hashes) distinct.set(Buffer.from(h).toString("hex"), h);
+    const keys = [...distinct.values()].map((h) => hashKey(P_BODY, h));
+    const values = await this.hot.getMany(keys);
+    const out = new Map<string, Buffer>();
+    let i = 0;
+    for (const hex of distinct.keys()) {
+      const v = values[i++];
+      if (v === undefined) throw new CorruptStoreError(`body ${hex} is referenced but not stored`);
+      out.set(hex, v);
+    }
+    return out;
+  }
+
+  private async chunks(hashes: Buffer[]): Promise<Map<string, Uint8Array>> {
+    const values = await this.hot.getMany(hashes.map((h) => hashKey(P_CHUNK, h)));
+    const out = new Map<string, Uint8Array>();
+    hashes.forEach((h, i) => {
+      const v = values[i];
+      if (v === undefined) throw new CorruptStoreError(`chunk ${h.toString("hex")} is listed but not stored`);
+      out.set(h.toString("latin1"), decodeStored(v));
+    });
+    return out;
+  }
+
+  /** The items whose hash is neither pending nor stored, first occurrence of each hash only. */
+  private async unknown<T>(
+    items: T[],
+    prefix: typeof P_BODY | typeof P_CHUNK,
+    pending: Set<string>,
+    hashOf: (item: T) => Buffer,
+  ): Promise<T[]> {
+    const seen = new Set<string>();
+    const candidates: T[] = [];
+    for (const item of items) {
+      const hex = hashOf(item).toString("hex");
+      if (seen.has(hex) || pending.has(hex)) continue;
+      seen.add(hex);
+      candidates.push(item);
+    }
+    if (candidates.length === 0) return [];
+    const found = await this.hot.getMany(candidates.map((c) => hashKey(prefix, hashOf(c))));
+    return candidates.filter((_, i) => found[i] === undefined);
+  }
+}

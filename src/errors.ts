@@ -1,0 +1,86 @@
+/**
+ * Every failure that crosses the public API is a `TracetierError` with a stable `code` that callers
+ * can branch on; the message is for humans and may change. The table of codes lives in docs/errors.md.
+ */
+export type ErrorCode =
+  | "ERR_INVALID_RECORD"
+  | "ERR_INVALID_OPTION"
+  | "ERR_CORRUPT_WAL"
+  | "ERR_CORRUPT_STORE"
+  | "ERR_LOCKED"
+  | "ERR_CLOSED"
+  | "ERR_WAL_FAILED";
+
+export class TracetierError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A record of a batch failed validation; nothing of the batch was stored. */
+export class InvalidRecordError extends TracetierError {
+  /** Index of the offending record in the batch. */
+  readonly index: number;
+  /** Path of the offending field, e.g. `attributes.model` or `links[0].spanId`. */
+  readonly field: string;
+
+  constructor(index: number, field: string, problem: string) {
+    super("ERR_INVALID_RECORD", `record ${index}: field "${field}" ${problem}`);
+    this.index = index;
+    this.field = field;
+  }
+}
+
+/** An option given to `openStore` (or another call) is out of its range. */
+export class InvalidOptionError extends TracetierError {
+  constructor(option: string, problem: string) {
+    super("ERR_INVALID_OPTION", `option "${option}" ${problem}`);
+  }
+}
+
+/** A WAL frame that is not the torn tail of the log failed its checksum: the store refuses to open. */
+export class CorruptWalError extends TracetierError {
+  readonly segment: string;
+  readonly offset: number;
+
+  constructor(segment: string, offset: number, problem: string) {
+    super("ERR_CORRUPT_WAL", `WAL segment ${segment} is corrupt at offset ${offset}: ${problem}`);
+    this.segment = segment;
+    this.offset = offset;
+  }
+}
+
+/** The hot tier holds data that cannot be decoded (a bug or a damaged disk). */
+export class CorruptStoreError extends TracetierError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_CORRUPT_STORE", message, options);
+  }
+}
+
+export class LockedError extends TracetierError {
+  constructor(dir: string, cause: unknown) {
+    super("ERR_LOCKED", `the directory ${dir} is locked by another open store`, { cause });
+  }
+}
+
+export class ClosedError extends TracetierError {
+  constructor() {
+    super("ERR_CLOSED", "the store is closed");
+  }
+}
+
+/**
+ * Writing or syncing the WAL failed. After an fsync error the state of the file is unknown, so the
+ * store refuses further writes (as PostgreSQL does) instead of acknowledging records it may lose.
+ */
+export class WalFailedError extends TracetierError {
+  constructor(cause: unknown) {
+    super("ERR_WAL_FAILED", "writing the WAL failed; the store accepts no more writes until reopened", {
+      cause,
+    });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Reads. Every read goes to the hot tier's LevelDB directly: a batch is applied before its insert
+ * resolves, so a read started after an insert resolved sees all of it. Order everywhere is
+ * (timestamp, seq): seq is the insertion order the WAL assigned, so timestamp ties keep it.
+ */
+import type { BodyStore } from "./bodies/store.js";
+import { InvalidOptionError } from "./errors.js";
+import type { Query, StoredRecord, TraceRecord } from "./types.js";
+import { groupPrefix, P_CONV, tsRange } from "../tiers/hot/keys.js";
+import type { HotTier } from "../tiers/hot/tier.js";
+import type { HotRecord } from "../tiers/hot/values.js";
+
+const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversationId"] as const;
+
+export class Reader {
+  private readonly hot: HotTier;
+  private readonly bodies: BodyStore;
+
+  constructor(hot: HotTier, bodies: BodyStore) {
+    this.hot = hot;
+    this.bodies = bodies;
+  }
+
+  async turnRecords(turnId: string): Promise<HotRecord[]> {
+    if (typeof turnId !== "string") throw new InvalidOptionError("turnId", "must be a string");
+    if (turnId === "") return []; // records without a turn share the empty key; they are no turn
+    const out: HotRecord[] = [];
+    for await (const r of this.hot.turn(turnId)) out.push(r);
+    return out;
+  }
+
+  async getTurn(turnId: string, bodies = true): Promise<StoredRecord[]> {
+    return this.hydrate(await this.turnRecords(turnId), bodies);
+  }
+
+  async getBody(recordId: string): Promise<string | undefined> {
+    if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
+    const r = await this.hot.byId(recordId);
+    if (r?.bodyHash == null) return undefined;
+    return (await this.bodies.read([r.bodyHash])).values().next().value;
+  }
+
+  async query(q: Query): Promise<StoredRecord[]> {
+    checkQuery(q);
+    const reverse = q.order === "desc";
+    const limit = q.limit ?? Number.POSITIVE_INFINITY;
+    const out: HotRecord[] = [];
+    if (limit === 0) return [];
+    for await (const r of this.plan(q, reverse)) {
+      if (!matches(r.record, q)) continue;
+      out.push(r);
+      if (out.length >= limit) break;
+    }
+    return this.hydrate(out, q.bodies !== false);
+  }
+
+  /** UTF-8 sizes of the records' bodies, by body hash (hex), from their manifests only. */
+  bodySizes(records: HotRecord[]): Promise<Map<string, number>> {
+    return this.bodies.sizes(records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : [])));
+  }
+
+  /** The narrowest index for the query: a turn's range, a conversation's, or the time index. */
+  private plan(q: Query, reverse: boolean): AsyncGenerator<HotRecord> {
+    const from = keyBound(q.from);
+    const to = keyBound(q.to);
+    if (q.turnId !== undefined) return this.hot.turn(q.turnId, from, to, reverse);
+    if (q.conversationId !== undefined) {
+      return this.hot.viaIndex(tsRange(groupPrefix(P_CONV, q.conversationId), from, to), reverse);
+    }
+    return this.hot.byTime(from, to, reverse);
+  }
+
+  async hydrate(records: HotRecord[], withBodies: boolean): Promise<StoredRecord[]> {
+    const out = records.map((r) => ({ ...r.record, id: r.id }) as StoredRecord);
+    if (!withBodies) return out;
+    const hashes = records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : []));
+    if (hashes.length === 0) return out;
+    const bodies = await this.bodies.read(hashes);
+    records.forEach((r, i) => {
+      if (r.bodyHash) out[i]!.body = bodies.get(Buffer.from(r.bodyHash).toString("hex"));
+    });
+    return out;
+  }
+}
+
+/**
+ * A time bound as a key bound: timestamps are integers, so `ts >= 1.5` is `ts >= 2` and `ts < 1.5` is
+ * `ts < 2`; a bound beyond every safe integer leaves that side open (the filter still applies it).
+ */
+function keyBound(v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Math.ceil(v);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function matches(r: Omit<TraceRecord, "body">, q: Query): boolean {
+  const fields = r as unknown as Record<string, unknown>;
+  for (const f of FILTERS) {
+    if (q[f] !== undefined && fields[f] !== q[f]) return false;
+  }
+  if (q.turnId !== undefined && r.turnId !== q.turnId) return false;
+  if (q.from !== undefined && r.timestamp < q.from) return false;
+  return q.to === undefined || r.timestamp < q.to;
+}
+
+function checkQuery(q: Query): void {
+  if (typeof q !== "object" || q === null) throw new InvalidOptionError("query", "must be an object");
+  for (const bound of ["from", "to"] as const) {
+    const v = q[bound];
+    if (v !== undefined && (typeof v !== "number" || Number.isNaN(v))) {
+      throw new InvalidOptionError(`query.${bound}`, "must be a number of ms since the epoch");
+    }
+  }
+  if (q.limit !== undefined && !(Number.isInteger(q.limit) && q.limit >= 0)) {
+    throw new InvalidOptionError("query.limit", "must be a non-negative integer");
+  }
+  if (q.order !== undefined && q.order !== "asc" && q.order !== "desc") {
+    throw new InvalidOptionError("query.order", 'must be "asc" or "desc"');
+  }
+  for (const f of [...FILTERS, "turnId"] as const) {
+    if (q[f] !== undefined && typeof q[f] !== "string") throw new InvalidOptionError(`query.${f}`, "must be a string");
+  }
+}

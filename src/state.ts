@@ -1,0 +1,68 @@
+/**
+ * Counters kept under `m | state` in the hot tier, written in the same atomic batch as the records they
+ * count. `appliedSeq` is the last sequence number whose batch is in the hot tier: replay skips frames at
+ * or below it, so re-applying a frame after a crash never counts it twice.
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import { CorruptStoreError } from "./errors.js";
+import { metaKey } from "../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import type { Batch } from "./batch.js";
+
+export const STATE_VERSION = 1;
+const STATE_KEY = metaKey("state");
+
+export interface Counters {
+  appliedSeq: number;
+  hotRecords: number;
+  bodies: number;
+  bodyBytesOriginal: number;
+  bodyBytesStored: number;
+}
+
+export const EMPTY_COUNTERS: Readonly<Counters> = {
+  appliedSeq: 0,
+  hotRecords: 0,
+  bodies: 0,
+  bodyBytesOriginal: 0,
+  bodyBytesStored: 0,
+};
+
+export async function loadCounters(hot: HotTier): Promise<Counters> {
+  const raw = await hot.get(STATE_KEY);
+  if (raw === undefined) return { ...EMPTY_COUNTERS };
+  const v = decode(raw) as [number, number, number, number, number, number];
+  if (!Array.isArray(v) || v[0] !== STATE_VERSION) throw new CorruptStoreError("unknown store state version");
+  const [, appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored] = v;
+  return { appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored };
+}
+
+/** The counters after `batch` is applied (pure: the caller adopts them once the write succeeded). */
+export function countBatch(c: Counters, batch: Batch): Counters {
+  let original = 0;
+  let stored = 0;
+  for (const b of batch.bodies.bodies) {
+    original += b.originalBytes;
+    stored += b.manifest.length;
+  }
+  for (const ch of batch.bodies.chunks) stored += ch.stored.length;
+  return {
+    appliedSeq: Math.max(c.appliedSeq, batch.lastSeq),
+    hotRecords: c.hotRecords + batch.records.length,
+    bodies: c.bodies + batch.bodies.bodies.length,
+    bodyBytesOriginal: c.bodyBytesOriginal + original,
+    bodyBytesStored: c.bodyBytesStored + stored,
+  };
+}
+
+export function countersOp(c: Counters): BatchOp {
+  const value = encode([
+    STATE_VERSION,
+    c.appliedSeq,
+    c.hotRecords,
+    c.bodies,
+    c.bodyBytesOriginal,
+    c.bodyBytesStored,
+  ]);
+  return { type: "put", key: STATE_KEY, value };
+}

@@ -1,0 +1,129 @@
+/** A scalar attribute value. Numbers must be finite (they travel through JSON in the cold tier). */
+export type Scalar = string | number | boolean | null;
+
+/** The seed's flat attribute map, widened with arrays of scalars as OTLP has them. */
+export type Attributes = Record<string, Scalar | Scalar[]>;
+
+/** A link from a span to another span; keys beyond the named ones are kept as given. */
+export interface SpanLink {
+  spanId: string;
+  turnId?: string;
+  reason?: string;
+  [extra: string]: unknown;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type SpanStatus = "ok" | "error";
+
+interface Common {
+  /** Milliseconds since the epoch, a safe integer. */
+  timestamp: number;
+  extensionId: string;
+  conversationId?: string;
+  turnId?: string;
+  attributes?: Attributes;
+  /** A verbatim payload (an LLM request or response), stored content-addressed and chunked. */
+  body?: string;
+}
+
+export interface LogRecord extends Common {
+  kind: "log";
+  level: LogLevel;
+  msg: string;
+  spanId?: string;
+  parentSpanId?: string;
+}
+
+export interface SpanOpenRecord extends Common {
+  kind: "span-open";
+  spanId: string;
+  name: string;
+  parentSpanId?: string;
+  links?: SpanLink[];
+}
+
+export interface SpanCloseRecord extends Common {
+  kind: "span-close";
+  spanId: string;
+  name: string;
+  durationMs: number;
+  status: SpanStatus;
+  parentSpanId?: string;
+  links?: SpanLink[];
+}
+
+export type TraceRecord = LogRecord | SpanOpenRecord | SpanCloseRecord;
+export type RecordKind = TraceRecord["kind"];
+
+/** A record as read back: the record as given, plus its id (and, once retention evicts it, no body). */
+export type StoredRecord = TraceRecord & { id: string; bodyEvicted?: true };
+
+export interface InsertResult {
+  inserted: number;
+  duplicates: number;
+}
+
+export interface TurnOptions {
+  /** Return bodies (default true). `false` gives thin records and does no body I/O at all. */
+  bodies?: boolean;
+}
+
+export interface Query {
+  /** Inclusive lower bound on `timestamp`. */
+  from?: number;
+  /** Exclusive upper bound on `timestamp`. */
+  to?: number;
+  turnId?: string;
+  conversationId?: string;
+  kind?: string;
+  extensionId?: string;
+  name?: string;
+  level?: string;
+  status?: string;
+  /** At most this many records; no limit means every match. */
+  limit?: number;
+  /** By (timestamp, seq) ascending (default) or descending. */
+  order?: "asc" | "desc";
+  bodies?: boolean;
+}
+
+export interface StoreStats {
+  hotRecords: number;
+  coldRecords: number;
+  coldPartitions: number;
+  /** Distinct bodies (not chunks). */
+  bodies: number;
+  /** Bytes the body store really holds for them (chunks, inline bodies and body manifests). */
+  bodyBytesStored: number;
+  /** Their UTF-8 bytes. */
+  bodyBytesOriginal: number;
+  /** Bytes of WAL segments on disk. */
+  walBytes: number;
+}
+
+export type Durability = "sync" | "interval" | "none";
+
+export interface StoreOptions {
+  /** The store's directory; created if missing. */
+  dir: string;
+  /**
+   * - `sync` (default): every acknowledged batch is fsynced; concurrent callers share fsyncs.
+   * - `interval`: fsync every `syncIntervalMs`; a power loss may lose that window.
+   * - `none`: the OS decides; a power loss may lose anything not yet written back.
+   */
+  durability?: Durability;
+  /** Fsync period under `durability: "interval"`, in ms. Default 100. */
+  syncIntervalMs?: number;
+  /** A WAL segment rolls over past this size. Default 32 MiB. */
+  walSegmentBytes?: number;
+  /** Content-defined chunking parameters for bodies (defaults in docs/decisions.md). */
+  chunking?: Readonly<Partial<ChunkingOptions>>;
+}
+
+export interface ChunkingOptions {
+  /** Bodies of at most this many UTF-8 bytes are stored whole, uncompressed. Default 1024. */
+  inlineMax: number;
+  minSize: number;
+  avgSize: number;
+  maxSize: number;
+}

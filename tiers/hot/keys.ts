@@ -1,0 +1,116 @@
+/**
+ * Key layout of the hot tier (one LevelDB, binary keys; every keyspace starts with one ASCII byte).
+ *
+ *   r | u32 len | turnId utf8 | ts | seq      -> record value      (primary: a turn is one range)
+ *   t | ts | seq                              -> primary key       (time order: range queries, compaction)
+ *   i | id (8 bytes)                          -> primary key       (dedup, getBody)
+ *   c | u32 len | conversationId utf8 | ts | seq -> primary key    (conversation queries)
+ *   b | sha256 (32 bytes)                     -> body manifest     (src/bodies)
+ *   k | sha256 (32 bytes)                     -> stored chunk      (src/bodies)
+ *   m | name                                  -> metadata          (applied seq, counters)
+ *
+ * `ts` is the timestamp as a u64 big-endian with the sign bit flipped and `seq` a u64 big-endian, so
+ * byte order is (timestamp, seq) order, negative timestamps included. Length prefixes (not separators)
+ * keep a turn's range exact whatever bytes its id holds.
+ */
+
+export const P_RECORD = 0x72; // r
+export const P_TIME = 0x74; // t
+export const P_ID = 0x69; // i
+export const P_CONV = 0x63; // c
+export const P_BODY = 0x62; // b
+export const P_CHUNK = 0x6b; // k
+export const P_META = 0x6d; // m
+
+const TWO32 = 0x1_0000_0000;
+
+export function writeTs(buf: Buffer, at: number, ts: number): void {
+  const hi = Math.floor(ts / TWO32);
+  buf.writeUInt32BE((hi ^ 0x8000_0000) >>> 0, at);
+  buf.writeUInt32BE(ts - hi * TWO32, at + 4);
+}
+
+export function readTs(buf: Uint8Array, at: number): number {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const hi = (b.readUInt32BE(at) ^ 0x8000_0000) | 0;
+  return hi * TWO32 + b.readUInt32BE(at + 4);
+}
+
+export function writeSeq(buf: Buffer, at: number, seq: number): void {
+  buf.writeUInt32BE(Math.floor(seq / TWO32), at);
+  buf.writeUInt32BE(seq % TWO32, at + 4);
+}
+
+export function readSeq(buf: Uint8Array, at: number): number {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return b.readUInt32BE(at) * TWO32 + b.readUInt32BE(at + 4);
+}
+
+/** `prefix | u32 len | name` : the common head of a turn's or a conversation's keys. */
+export function groupPrefix(prefix: number, name: string): Buffer {
+  const len = Buffer.byteLength(name, "utf8");
+  const buf = Buffer.allocUnsafe(5 + len);
+  buf[0] = prefix;
+  buf.writeUInt32BE(len, 1);
+  buf.write(name, 5, "utf8");
+  return buf;
+}
+
+/** `head | ts | seq` */
+export function withTsSeq(head: Buffer, ts: number, seq: number): Buffer {
+  const buf = Buffer.allocUnsafe(head.length + 16);
+  head.copy(buf, 0);
+  writeTs(buf, head.length, ts);
+  writeSeq(buf, head.length + 8, seq);
+  return buf;
+}
+
+export function recordKey(turnId: string | undefined, ts: number, seq: number): Buffer {
+  return withTsSeq(groupPrefix(P_RECORD, turnId ?? ""), ts, seq);
+}
+
+export function timeKey(ts: number, seq: number): Buffer {
+  return withTsSeq(Buffer.of(P_TIME), ts, seq);
+}
+
+export function convKey(conversationId: string, ts: number, seq: number): Buffer {
+  return withTsSeq(groupPrefix(P_CONV, conversationId), ts, seq);
+}
+
+export function idKey(id: string): Buffer {
+  const buf = Buffer.allocUnsafe(9);
+  buf[0] = P_ID;
+  buf.write(id, 1, "hex");
+  return buf;
+}
+
+export function hashKey(prefix: typeof P_BODY | typeof P_CHUNK, hash: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(1 + hash.length);
+  buf[0] = prefix;
+  buf.set(hash, 1);
+  return buf;
+}
+
+export function metaKey(name: string): Buffer {
+  return Buffer.concat([Buffer.of(P_META), Buffer.from(name, "utf8")]);
+}
+
+/** The first key after every key that starts with `prefix` (an exclusive upper bound for a range). */
+export function prefixEnd(prefix: Uint8Array): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] !== 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.of(0xff, 0xff, 0xff, 0xff); // unreachable for our prefixes, which never are all 0xff
+}
+
+/** Timestamp bounds `[from, to)` as key bounds under `head` (seq 0 sorts first at a timestamp). */
+export function tsRange(head: Buffer, from: number | undefined, to: number | undefined): { gte: Buffer; lt: Buffer } {
+  return {
+    gte: from === undefined ? head : withTsSeq(head, from, 0),
+    lt: to === undefined ? prefixEnd(head) : withTsSeq(head, to, 0),
+  };
+}

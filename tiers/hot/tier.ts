@@ -1,0 +1,120 @@
+/**
+ * The hot tier: one LevelDB (classic-level) under `dir/hot/`. It is written only by applying WAL
+ * frames, without sync: the WAL is what makes a record durable, and a synced checkpoint here is what
+ * lets WAL segments go (see src/store.ts).
+ */
+import { ClassicLevel } from "classic-level";
+import { LockedError } from "../../src/errors.js";
+import { P_ID, P_RECORD, P_TIME, groupPrefix, idKey, prefixEnd, tsRange } from "./keys.js";
+import { decodeRecordValue, type HotRecord } from "./values.js";
+
+export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
+
+export interface KeyRange {
+  gte: Uint8Array;
+  lt: Uint8Array;
+}
+
+type Db = ClassicLevel<Buffer, Buffer>;
+
+/** Keys per getMany when an index scan resolves primary keys. */
+const LOOKUP_BATCH = 256;
+
+export class HotTier {
+  readonly db: Db;
+
+  private constructor(db: Db) {
+    this.db = db;
+  }
+
+  static async open(path: string, dir: string): Promise<HotTier> {
+    const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    try {
+      await db.open();
+    } catch (err) {
+      if (isLockError(err)) throw new LockedError(dir, err);
+      throw err;
+    }
+    return new HotTier(db);
+  }
+
+  getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
+    return this.db.getMany(keys.map(asBuffer));
+  }
+
+  get(key: Uint8Array): Promise<Buffer | undefined> {
+    return this.db.get(asBuffer(key));
+  }
+
+  /** Applies ops atomically; `sync` also makes every earlier write durable (LevelDB's log is sequential). */
+  write(ops: BatchOp[], sync = false): Promise<void> {
+    return this.db.batch(
+      ops.map((op) =>
+        op.type === "put"
+          ? { type: "put", key: asBuffer(op.key), value: asBuffer(op.value) }
+          : { type: "del", key: asBuffer(op.key) },
+      ),
+      { sync },
+    );
+  }
+
+  /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
+  async *turn(turnId: string, from?: number, to?: number, reverse = false): AsyncGenerator<HotRecord> {
+    const range = tsRange(groupPrefix(P_RECORD, turnId), from, to);
+    for await (const value of this.db.values({ ...range, reverse })) yield decodeRecordValue(value);
+  }
+
+  /** Records through a secondary index (time or conversation) whose values are primary keys. */
+  async *viaIndex(range: KeyRange, reverse: boolean): AsyncGenerator<HotRecord> {
+    let pks: Buffer[] = [];
+    for await (const pk of this.db.values({ gte: asBuffer(range.gte), lt: asBuffer(range.lt), reverse })) {
+      pks.push(pk);
+      if (pks.length === LOOKUP_BATCH) {
+        yield* this.resolve(pks);
+        pks = [];
+      }
+    }
+    yield* this.resolve(pks);
+  }
+
+  /** Records in (timestamp, seq) order across all turns. */
+  byTime(from: number | undefined, to: number | undefined, reverse: boolean): AsyncGenerator<HotRecord> {
+    return this.viaIndex(tsRange(Buffer.of(P_TIME), from, to), reverse);
+  }
+
+  async byId(id: string): Promise<HotRecord | undefined> {
+    const pk = await this.get(idKey(id));
+    if (pk === undefined) return undefined;
+    const value = await this.get(pk);
+    return value === undefined ? undefined : decodeRecordValue(value);
+  }
+
+  /** Number of keys under a one-byte keyspace (a scan; used to check counters, not on hot paths). */
+  async countKeys(prefix: number): Promise<number> {
+    let n = 0;
+    for await (const _ of this.db.keys({ gte: Buffer.of(prefix), lt: prefixEnd(Buffer.of(prefix)) })) n++;
+    return n;
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  private async *resolve(pks: Buffer[]): AsyncGenerator<HotRecord> {
+    if (pks.length === 0) return;
+    const values = await this.db.getMany(pks);
+    for (const v of values) if (v !== undefined) yield decodeRecordValue(v);
+  }
+}
+
+export const ID_PREFIX = P_ID;
+
+function isLockError(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string; message?: string } } | undefined;
+  if (e?.code === "LEVEL_LOCKED" || e?.cause?.code === "LEVEL_LOCKED") return true;
+  return /lock/i.test(e?.cause?.message ?? "");
+}
+
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}

@@ -1,0 +1,44 @@
+/**
+ * The value stored under a record key: msgpack of `[version, id, seq, record without body, bodyHash]`.
+ * The same bytes travel in the WAL frame, so a record is encoded once on its way in.
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import { CorruptStoreError } from "../../src/errors.js";
+import type { TraceRecord } from "../../src/types.js";
+import { convKey, idKey, recordKey, timeKey } from "./keys.js";
+import type { BatchOp } from "./tier.js";
+
+export const RECORD_VALUE_VERSION = 1;
+
+/** A record as the hot tier holds it: the body is replaced by its hash. */
+export interface HotRecord {
+  id: string;
+  seq: number;
+  record: Omit<TraceRecord, "body">;
+  bodyHash: Uint8Array | null;
+}
+
+export function encodeRecordValue(r: HotRecord): Uint8Array {
+  return encode([RECORD_VALUE_VERSION, r.id, r.seq, r.record, r.bodyHash]);
+}
+
+export function decodeRecordValue(value: Uint8Array): HotRecord {
+  const v = decode(value);
+  if (!Array.isArray(v) || v[0] !== RECORD_VALUE_VERSION || v.length !== 5) {
+    throw new CorruptStoreError("a hot record value has an unknown layout");
+  }
+  return { id: v[1] as string, seq: v[2] as number, record: v[3] as TraceRecord, bodyHash: v[4] as Uint8Array | null };
+}
+
+/** The puts that store a record and its index entries (see keys.ts); `value` is its encoded form. */
+export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
+  const { turnId, conversationId, timestamp } = r.record;
+  const pk = recordKey(turnId, timestamp, r.seq);
+  const ops: BatchOp[] = [
+    { type: "put", key: pk, value },
+    { type: "put", key: timeKey(timestamp, r.seq), value: pk },
+    { type: "put", key: idKey(r.id), value: pk },
+  ];
+  if (conversationId !== undefined) ops.push({ type: "put", key: convKey(conversationId, timestamp, r.seq), value: pk });
+  return ops;
+}
