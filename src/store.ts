@@ -73,6 +73,7 @@ class Store implements TraceStore {
   private readonly reader: Reader;
   private closing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   private constructor(hot: HotTier, wal: WalWriter, writes: WritePath, reader: Reader) {
     this.hot = hot;
@@ -105,26 +106,26 @@ class Store implements TraceStore {
   }
 
   insertRecords(records: readonly TraceRecord[]): Promise<InsertResult> {
-    return this.open().then(() => this.writes.insert(records));
+    return this.call(() => this.writes.insert(records));
   }
 
-  async getTurn(turnId: string, opts?: TurnOptions): Promise<StoredRecord[]> {
-    await this.open();
-    return this.reader.getTurn(turnId, opts?.bodies !== false);
+  getTurn(turnId: string, opts?: TurnOptions): Promise<StoredRecord[]> {
+    return this.call(() => this.reader.getTurn(turnId, opts?.bodies !== false));
   }
 
-  async getBody(recordId: string): Promise<string | undefined> {
-    await this.open();
-    return this.reader.getBody(recordId);
+  getBody(recordId: string): Promise<string | undefined> {
+    return this.call(() => this.reader.getBody(recordId));
   }
 
-  async query(q: Query): Promise<StoredRecord[]> {
-    await this.open();
-    return this.reader.query(q);
+  query(q: Query): Promise<StoredRecord[]> {
+    return this.call(() => this.reader.query(q));
   }
 
-  async easyView(turnId: string): Promise<string> {
-    await this.open();
+  easyView(turnId: string): Promise<string> {
+    return this.call(() => this.renderTurn(turnId));
+  }
+
+  private async renderTurn(turnId: string): Promise<string> {
     const records = await this.reader.turnRecords(turnId);
     const sizes = await this.reader.bodySizes(records);
     const thin = await this.reader.hydrate(records, false);
@@ -136,8 +137,11 @@ class Store implements TraceStore {
     );
   }
 
-  async stats(): Promise<StoreStats> {
-    await this.open();
+  stats(): Promise<StoreStats> {
+    return this.call(async () => this.currentStats());
+  }
+
+  private currentStats(): StoreStats {
     const c = this.writes.counters;
     return {
       hotRecords: c.hotRecords,
@@ -157,6 +161,8 @@ class Store implements TraceStore {
 
   private async shutdown(): Promise<void> {
     try {
+      // Calls accepted before close() finish first: their records are acknowledged and durable.
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.writes.drain();
       await this.checkpointing;
       await this.wal.rotate().catch(() => {});
@@ -167,8 +173,14 @@ class Store implements TraceStore {
     }
   }
 
-  private async open(): Promise<void> {
-    if (this.closing) throw new ClosedError();
+  /** Runs a public call unless the store is closing, and tracks it so close() can wait for it. */
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ClosedError());
+    const run = fn();
+    this.inflight.add(run);
+    const forget = () => this.inflight.delete(run);
+    run.then(forget, forget);
+    return run;
   }
 
   /** After an apply: if a sealed WAL segment is fully applied, checkpoint and release it. */

@@ -39,6 +39,13 @@ interface Segment {
 
 const IOV_MAX = 1024;
 
+/** Counters for metrics and tests: how many fsyncs, how long they took in all, how many frames. */
+export interface WalWriterStats {
+  syncs: number;
+  syncMs: number;
+  frames: number;
+}
+
 export class WalWriter {
   private readonly opts: WalWriterOptions;
   private active: Segment;
@@ -50,6 +57,7 @@ export class WalWriter {
   private dirty = false;
   private failure: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
+  readonly stats: WalWriterStats = { syncs: 0, syncMs: 0, frames: 0 };
 
   private constructor(opts: WalWriterOptions, active: Segment, fh: FileHandle) {
     this.opts = opts;
@@ -163,7 +171,8 @@ export class WalWriter {
       for (const b of bufs) this.active.bytes += b.length;
     }
     this.active.lastSeq = group.reduce((max, p) => Math.max(max, p.lastSeq), this.active.lastSeq);
-    if (this.opts.durability === "sync") await this.fh.datasync();
+    this.stats.frames += group.length;
+    if (this.opts.durability === "sync") await this.datasync();
     else this.dirty = true;
   }
 
@@ -186,7 +195,14 @@ export class WalWriter {
 
   private async syncNow(): Promise<void> {
     this.dirty = false;
+    await this.datasync();
+  }
+
+  private async datasync(): Promise<void> {
+    const start = performance.now();
     await this.fh.datasync();
+    this.stats.syncs++;
+    this.stats.syncMs += performance.now() - start;
   }
 
   /** The interval timer's tick: skipped while a flush runs (the next tick catches up). */

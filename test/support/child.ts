@@ -1,0 +1,53 @@
+/**
+ * A child process for crash and lock tests, run as `node --import tsx test/support/child.ts <mode> …`.
+ *   insert-loop <dir> <firstBatch> <workers>  insert batches forever, print "ack <batch>" as each resolves;
+ *                                              WAL segments of 128 KiB, so roll-overs and checkpoints happen
+ *   insert-n <dir> <n>                         insert n batches, then exit without close (the WAL stays)
+ *   hold <dir>                                 open, print "open", stay until stdin closes
+ *   try-open <dir>                             try to open, print the error code or "opened"
+ */
+import { openStore } from "../../src/index.js";
+import { crashBatch } from "./crash-workload.js";
+
+const [mode, dir, a, b] = process.argv.slice(2) as [string, string, string?, string?];
+
+async function main(): Promise<void> {
+  if (mode === "try-open") {
+    try {
+      const s = await openStore({ dir });
+      process.stdout.write("opened\n");
+      await s.close();
+    } catch (err) {
+      process.stdout.write(`${(err as { code?: string }).code}\n`);
+    }
+    return;
+  }
+  const store = await openStore({ dir, walSegmentBytes: mode === "insert-loop" ? 128 * 1024 : undefined });
+  if (mode === "hold") {
+    process.stdout.write("open\n");
+    process.stdin.resume();
+    process.stdin.on("end", () => void store.close().then(() => process.exit(0)));
+    return;
+  }
+  if (mode === "insert-n") {
+    for (let i = 0; i < Number(a); i++) await store.insertRecords(crashBatch(i));
+    process.exit(0); // no close: the WAL keeps its frames for the test to inspect
+  }
+  if (mode === "insert-loop") {
+    let next = Number(a);
+    const worker = async () => {
+      for (;;) {
+        const batch = next++;
+        await store.insertRecords(crashBatch(batch));
+        process.stdout.write(`ack ${batch}\n`);
+      }
+    };
+    process.stdout.write("ready\n");
+    await Promise.all(Array.from({ length: Number(b ?? 1) }, worker));
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error).stack ?? err)}\n`);
+  process.exit(1);
+});

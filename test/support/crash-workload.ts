@@ -1,0 +1,32 @@
+/**
+ * Deterministic batches for crash tests: batch b always holds the same records, so a test knows what
+ * every acknowledged batch must have stored. Bodies grow along a few conversations (chunk sharing),
+ * some repeat exactly, and some are small (inline).
+ */
+import type { TraceRecord } from "../../src/index.js";
+
+const PARAGRAPH = "The agent read the file, ran the tests, and wrote a patch for the failing case. ";
+
+export function crashBatch(b: number): TraceRecord[] {
+  const out: TraceRecord[] = [];
+  for (let i = 0; i < 20; i++) {
+    const n = b * 20 + i;
+    const turnId = `turn-${n % 37}`;
+    const history = PARAGRAPH.repeat(10 + (n % 200));
+    const rec: TraceRecord =
+      i % 4 === 0
+        ? { kind: "log", level: "info", msg: `batch ${b} record ${i}`, timestamp: 1_000_000 + n, extensionId: "crash", turnId }
+        : {
+            kind: "span-open",
+            spanId: `span-${n}`,
+            name: "llm.request",
+            timestamp: 1_000_000 + n,
+            extensionId: "crash",
+            turnId,
+            conversationId: `conv-${n % 5}`,
+            body: i % 4 === 1 ? `${history}#${n % 7}` : i % 4 === 2 ? history : `short ${n}`,
+          };
+    out.push(rec);
+  }
+  return out;
+}

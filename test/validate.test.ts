@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import type { TraceRecord } from "../src/index.js";
+import { everyKind, log, tempStore } from "./support/fixtures.js";
+
+const good = log("fine", 1);
+const bad = (over: Record<string, unknown>, base: TraceRecord = good) => ({ ...base, ...over }) as unknown as TraceRecord;
+const closeBase = everyKind()[2]!;
+
+const cases: [string, unknown, string][] = [
+  ["a missing kind", bad({ kind: undefined }), "kind"],
+  ["an unknown kind", bad({ kind: "metric" }), "kind"],
+  ["a missing timestamp", bad({ timestamp: undefined }), "timestamp"],
+  ["a fractional timestamp", bad({ timestamp: 1.5 }), "timestamp"],
+  ["a non-finite timestamp", bad({ timestamp: Number.POSITIVE_INFINITY }), "timestamp"],
+  ["a NaN timestamp", bad({ timestamp: Number.NaN }), "timestamp"],
+  ["a string timestamp", bad({ timestamp: "1" }), "timestamp"],
+  ["a missing extensionId", bad({ extensionId: undefined }), "extensionId"],
+  ["a numeric turnId", bad({ turnId: 7 }), "turnId"],
+  ["an unknown level", bad({ level: "fatal" }), "level"],
+  ["a missing msg", bad({ msg: undefined }), "msg"],
+  ["a non-string body", bad({ body: { text: "x" } }), "body"],
+  ["attributes that are an array", bad({ attributes: ["a"] }), "attributes"],
+  ["an attribute that is an object", bad({ attributes: { deep: { x: 1 } } }), "attributes.deep"],
+  ["an attribute array holding an object", bad({ attributes: { list: [1, {}] } }), "attributes.list[1]"],
+  ["a non-finite attribute number", bad({ attributes: { n: Number.NaN } }), "attributes.n"],
+  ["a field of another kind", bad({ durationMs: 3 }), "durationMs"],
+  ["a span without spanId", bad({ spanId: undefined }, closeBase), "spanId"],
+  ["a span without name", bad({ name: 3 }, closeBase), "name"],
+  ["a non-finite durationMs", bad({ durationMs: Number.NaN }, closeBase), "durationMs"],
+  ["a string durationMs", bad({ durationMs: "3" }, closeBase), "durationMs"],
+  ["an unknown status", bad({ status: "cancelled" }, closeBase), "status"],
+  ["links that are not an array", bad({ links: {} }, closeBase), "links"],
+  ["a link without spanId", bad({ links: [{ spanId: "a" }, { reason: "x" }] }, closeBase), "links[1].spanId"],
+  ["a link extra that is not JSON", bad({ links: [{ spanId: "a", f: () => 1 }] }, closeBase), "links[0].f"],
+  ["a record that is not an object", "just a string", "(record)"],
+];
+
+describe("bad input", () => {
+  it.each(cases)("rejects %s with ERR_INVALID_RECORD naming index and field", async (_name, record, field) => {
+    const { store } = await tempStore();
+    const batch = [good, log("also fine", 2), record] as TraceRecord[];
+    const err = await store.insertRecords(batch).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_INVALID_RECORD", index: 2, field });
+    expect((err as Error).message).toContain("record 2");
+    expect((err as Error).message).toContain(field);
+  });
+
+  it("stores nothing of a rejected batch, not even its valid records", async () => {
+    const { store } = await tempStore();
+    await expect(store.insertRecords([good, bad({ level: "loud" })])).rejects.toMatchObject({ index: 1 });
+    expect(await store.getTurn("turn-1")).toEqual([]);
+    expect((await store.stats()).hotRecords).toBe(0);
+  });
+
+  it("stays usable after a rejected batch", async () => {
+    const { store } = await tempStore();
+    await expect(store.insertRecords([bad({ timestamp: -0.5 })])).rejects.toThrow();
+    expect(await store.insertRecords([good])).toEqual({ inserted: 1, duplicates: 0 });
+  });
+
+  it("accepts fractional durations and negative integer timestamps", async () => {
+    const { store } = await tempStore();
+    const r = { ...closeBase, durationMs: 0.25, timestamp: -86_400_000 };
+    expect(await store.insertRecords([r])).toEqual({ inserted: 1, duplicates: 0 });
+    expect((await store.getTurn("t"))[0]).toMatchObject({ durationMs: 0.25, timestamp: -86_400_000 });
+  });
+
+  it("treats a key whose value is undefined as absent", async () => {
+    const { store } = await tempStore();
+    await store.insertRecords([{ ...good, spanId: undefined } as TraceRecord]);
+    expect(Object.keys((await store.getTurn("turn-1"))[0]!)).not.toContain("spanId");
+  });
+});
