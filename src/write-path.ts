@@ -2,11 +2,15 @@
  * The write path: validate → prepare (ids, hashes) → stage (dedup, new bodies and chunks, sequence
  * numbers) → WAL append (group commit) → apply to the hot tier → resolve.
  *
+ * Calls that arrive while a batch is being staged wait, and are then staged together as one batch:
+ * one set of lookups, one WAL frame, one LevelDB write for all of them (group staging, the same idea
+ * as group commit one step earlier). Each call still gets its own counts.
+ *
  * Invariants:
- * - Staging is serialized, and a batch enters the WAL queue while it holds the lock, so sequence
- *   numbers, WAL order and apply order are one order.
- * - A batch is applied only after its frame is written (and, under "sync", fsynced), and the call
- *   resolves only after it is applied: an acknowledged record is durable and visible.
+ * - One staging runs at a time, and a batch enters the WAL queue before the next staging starts, so
+ *   sequence numbers, WAL order and apply order are one order.
+ * - A batch is applied only after its frame is written (and, under "sync", fsynced), and a call
+ *   resolves only after its batch is applied: an acknowledged record is durable and visible.
  * - Ids, bodies and chunks staged but not yet applied are "pending": a later batch treats them as
  *   stored (it waits for the pending record before answering "duplicate", and refers to a pending body
  *   by hash; apply order puts the body first).
@@ -29,13 +33,23 @@ interface Ticket {
   done: Promise<unknown>;
 }
 
+interface Request {
+  prepared: Prepared[];
+  resolve: (ticket: Ticket) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A staged group holds at most this many records; a longer queue is staged in several groups. */
+const MAX_GROUP_RECORDS = 4096;
+
 export class WritePath {
   counters: Counters;
   private readonly hot: HotTier;
   private readonly bodies: BodyStore;
   private wal: WalWriter | undefined;
   private nextSeq: number;
-  private staging: Promise<unknown> = Promise.resolve();
+  private queue: Request[] = [];
+  private staging: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly pendingIds = new Map<string, Promise<void>>();
   private failure: TracetierError | undefined;
@@ -60,7 +74,10 @@ export class WritePath {
     if (this.failure) throw this.failure;
     if (records.length === 0) return { inserted: 0, duplicates: 0 };
     const prepared = records.map(prepareRecord);
-    const ticket = await this.serialized(() => this.stage(prepared));
+    const ticket = await new Promise<Ticket>((resolve, reject) => {
+      this.queue.push({ prepared, resolve, reject });
+      this.staging ??= this.stageQueued();
+    });
     await ticket.done;
     return ticket.result;
   }
@@ -72,52 +89,84 @@ export class WritePath {
     return true;
   }
 
-  /** Resolves once every staged batch is applied (or has failed). */
+  /** Resolves once every queued call is staged and every staged batch applied (or failed). */
   async drain(): Promise<void> {
-    await this.staging.catch(() => {});
+    while (this.staging) await this.staging;
     await this.applying;
   }
 
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.staging.then(fn);
-    this.staging = run.catch(() => {});
-    return run;
+  private async stageQueued(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const group = this.takeGroup();
+        await this.stageGroup(group).then(
+          (tickets) => group.forEach((r, i) => r.resolve(tickets[i]!)),
+          (err: unknown) => group.forEach((r) => r.reject(err)),
+        );
+      }
+    } finally {
+      this.staging = undefined;
+    }
   }
 
-  private async stage(prepared: Prepared[]): Promise<Ticket> {
-    const waits: Promise<void>[] = [];
-    const candidates = this.firstSightings(prepared, waits);
-    const found = await this.hot.getMany(candidates.map((p) => idKey(p.id)));
-    const fresh = candidates.filter((_, i) => found[i] === undefined);
-    const result = { inserted: fresh.length, duplicates: prepared.length - fresh.length };
-    if (fresh.length === 0) return { result, done: Promise.all(waits) };
+  private takeGroup(): Request[] {
+    let records = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || records + this.queue[n]!.prepared.length <= MAX_GROUP_RECORDS)) {
+      records += this.queue[n]!.prepared.length;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
 
-    const bodyInputs = fresh.flatMap((p) => (p.body ? [p.body] : []));
-    const staged = await this.bodies.stage(bodyInputs);
-    const batch = this.sequence(fresh, staged);
+  private async stageGroup(group: Request[]): Promise<Ticket[]> {
+    const waits: Promise<void>[][] = group.map(() => []);
+    const candidates = this.firstSightings(group, waits);
+    const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
+    const fresh = candidates.filter((_, i) => found[i] === undefined);
+    const insertedBy = group.map(() => 0);
+    for (const f of fresh) insertedBy[f.owner]!++;
+    const applied = fresh.length > 0 ? (await this.stageBatch(fresh.map((f) => f.p))).applied : undefined;
+    return group.map((r, i) => ({
+      result: { inserted: insertedBy[i]!, duplicates: r.prepared.length - insertedBy[i]! },
+      done: Promise.all(applied ? [applied, ...waits[i]!] : waits[i]!),
+    }));
+  }
+
+  /**
+   * Candidates for insertion, in call order: the first sighting of each id in the group, unless a batch
+   * staged earlier holds it (then the call waits for that batch before it may say "duplicate").
+   */
+  private firstSightings(group: Request[], waits: Promise<void>[][]): { p: Prepared; owner: number }[] {
+    const seen = new Set<string>();
+    const out: { p: Prepared; owner: number }[] = [];
+    group.forEach((r, owner) => {
+      for (const p of r.prepared) {
+        if (seen.has(p.id)) continue;
+        seen.add(p.id);
+        const pending = this.pendingIds.get(p.id);
+        if (pending) waits[owner]!.push(pending);
+        else out.push({ p, owner });
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Stages the fresh records as one batch and queues it in the WAL. The applied promise comes back
+   * wrapped: awaiting it here would hold the next staging until this batch is applied.
+   */
+  private async stageBatch(fresh: Prepared[]): Promise<{ applied: Promise<void> }> {
+    const staged = await this.bodies.stage(fresh.flatMap((p) => (p.body ? [p.body] : [])));
     let applied: Promise<void>;
     try {
-      applied = this.enqueue(batch);
+      applied = this.enqueue(this.sequence(fresh, staged));
     } catch (err) {
       this.bodies.settle(staged);
       throw err;
     }
     for (const p of fresh) this.pendingIds.set(p.id, applied);
-    return { result, done: Promise.all([applied, ...waits]) };
-  }
-
-  /** Candidates for insertion: first occurrence in the batch, not pending in another batch. */
-  private firstSightings(prepared: Prepared[], waits: Promise<void>[]): Prepared[] {
-    const seen = new Set<string>();
-    const out: Prepared[] = [];
-    for (const p of prepared) {
-      if (seen.has(p.id)) continue;
-      seen.add(p.id);
-      const pending = this.pendingIds.get(p.id);
-      if (pending) waits.push(pending);
-      else out.push(p);
-    }
-    return out;
+    return { applied };
   }
 
   private sequence(fresh: Prepared[], bodies: StagedBodies): Batch {
@@ -129,7 +178,7 @@ export class WritePath {
     return { firstSeq, lastSeq: this.nextSeq - 1, records, bodies };
   }
 
-  /** Queues the batch's frame in the WAL now (under the staging lock) and chains its apply in order. */
+  /** Queues the batch's frame in the WAL now (before the next staging) and chains its apply in order. */
   private enqueue(batch: Batch): Promise<void> {
     if (!this.wal) throw new TracetierError("ERR_CLOSED", "the store is not open for writes");
     const durable = this.wal.append(encodeFrame(encodeBatch(batch)), batch.lastSeq);

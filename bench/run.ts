@@ -1,0 +1,175 @@
+/**
+ * `npm run bench`: tracetier against the seed's SQLite store, in one run, on one generated workload.
+ * Prints a markdown table of figures and ratios (docs/performance.md keeps the latest one), then the
+ * measured choices (docs/decisions.md). Options: --quick (smaller workload), --skip-decisions.
+ */
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { openStore, stableId, type TraceRecord } from "../src/index.js";
+import { diskBytes } from "../src/cli/disk.js";
+import { generateTurns } from "../src/workload/generator.js";
+import { openBaseline } from "./baseline-sqlite.js";
+import { runDecisions } from "./decisions.js";
+import { cleanup, fmt, latency, scratch, timed } from "./stats.js";
+
+const quick = process.argv.includes("--quick");
+const BATCH = 500;
+const CONCURRENT = 32;
+
+interface Row {
+  metric: string;
+  tracetier: string;
+  baseline: string;
+  ratio: string;
+  goal: string;
+}
+const rows: Row[] = [];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  const turns = [...generateTurns({ conversations: quick ? 15 : 60, turnsPerConversation: 12, seed: 1 })];
+  const records = turns.flat();
+  const rawBytes = records.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)), 0);
+  const singles = records.slice(0, quick ? 2000 : 6000);
+  log(`workload: ${records.length} records, ${fmt(rawBytes / 1e6, 1)} MB of JSON, ${turns.length} turns`);
+
+  // --- durable ingest, batches of 500
+  const seedRate = await baselineIngest(records, "seed");
+  const fastRate = await baselineIngest(records, "fast");
+  const ttDir = scratch("tt");
+  let store = await openStore({ dir: ttDir });
+  const ttSecs = await timed(async () => {
+    for (let i = 0; i < records.length; i += BATCH) await store.insertRecords(records.slice(i, i + BATCH));
+  });
+  const ttRate = records.length / ttSecs;
+  log(`tracetier batch-${BATCH}: ${fmt(ttRate)} records/s`);
+  rows.push(row("durable ingest, batches of 500 (records/s) vs seed as written", ttRate, seedRate, "≥ 5×"));
+  rows.push(row("durable ingest, batches of 500 (records/s) vs seed with fast id", ttRate, fastRate, "≥ 2×"));
+  rows.push({
+    metric: "durable ingest, batches of 500 (MB/s of JSON)",
+    tracetier: fmt(rawBytes / 1e6 / ttSecs, 1),
+    baseline: `${fmt((seedRate * rawBytes) / records.length / 1e6, 1)} / ${fmt((fastRate * rawBytes) / records.length / 1e6, 1)}`,
+    ratio: "",
+    goal: "",
+  });
+
+  // --- single-record inserts, 32 concurrent callers (group commit) vs one-record commits
+  const baseSingle = await baselineSingles(singles.slice(0, quick ? 500 : 1500));
+  const singleDir = scratch("tt-single");
+  const singleStore = await openStore({ dir: singleDir });
+  let next = 0;
+  const singleSecs = await timed(() =>
+    Promise.all(
+      Array.from({ length: CONCURRENT }, async () => {
+        while (next < singles.length) await singleStore.insertRecords([singles[next++]!]);
+      }),
+    ),
+  );
+  await singleStore.close();
+  const singleRate = singles.length / singleSecs;
+  log(`tracetier single x${CONCURRENT}: ${fmt(singleRate)} records/s`);
+  rows.push(row(`single-record inserts, ${CONCURRENT} concurrent callers (records/s)`, singleRate, baseSingle, "≥ 5×"));
+  rows.push({
+    metric: "single-record rate ÷ tracetier's own batch-500 rate",
+    tracetier: `${fmt((100 * singleRate) / ttRate)}%`,
+    baseline: "",
+    ratio: "",
+    goal: "≥ 80%",
+  });
+
+  // --- reads, hot, after a reopen (nothing cached from the writes)
+  await store.close();
+  store = await openStore({ dir: ttDir });
+  const turnIds = turns.map((t) => t[0]!.turnId!);
+  const pick = (i: number) => turnIds[(i * 7919) % turnIds.length]!;
+  const withBodies = await latency(400, 50, (i) => store.getTurn(pick(i)));
+  const thin = await latency(400, 50, (i) => store.getTurn(pick(i), { bodies: false }));
+  const base = openBaseline(join(scratch("read"), "trace.db"), "fast");
+  base.insertRecords(records);
+  const baseBodies = await latency(400, 50, (i) => base.getTurn(pick(i), true));
+  const baseThin = await latency(400, 50, (i) => base.getTurn(pick(i), false));
+  rows.push(latRow("getTurn with bodies p50 (ms)", withBodies.p50, baseBodies.p50, ""));
+  rows.push(latRow("getTurn with bodies p99 (ms)", withBodies.p99, baseBodies.p99, "≤ 2 ms"));
+  rows.push(latRow("getTurn thin p50 (ms)", thin.p50, baseThin.p50, ""));
+  rows.push(latRow("getTurn thin p99 (ms)", thin.p99, baseThin.p99, ""));
+
+  const big = records.filter((r) => r.body !== undefined && r.body.length >= 90_000 && r.body.length <= 110_000);
+  const bigIds = big.map((r) => stableId(r));
+  const bodyLat = await latency(500, 50, (i) => store.getBody(bigIds[i % bigIds.length]!));
+  const baseBodyLat = await latency(500, 50, (i) => base.getBody(bigIds[i % bigIds.length]!));
+  rows.push(latRow(`getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`, bodyLat.p99, baseBodyLat.p99, "≤ 2 ms"));
+  base.close();
+
+  // --- disk
+  const stats = await store.stats();
+  await store.close();
+  const ttDisk = await diskBytes(ttDir);
+  const baseDisk = baselineDiskBytes;
+  rows.push({
+    metric: "disk bytes ÷ raw JSON bytes",
+    tracetier: (ttDisk / rawBytes).toFixed(3),
+    baseline: (baseDisk / rawBytes).toFixed(3),
+    ratio: `${fmt(baseDisk / ttDisk, 1)}× smaller`,
+    goal: "≤ 0.10",
+  });
+  rows.push({
+    metric: "body bytes stored ÷ original body bytes",
+    tracetier: (stats.bodyBytesStored / stats.bodyBytesOriginal).toFixed(3),
+    baseline: "",
+    ratio: "",
+    goal: "",
+  });
+
+  printTable(records.length, rawBytes);
+  if (!process.argv.includes("--skip-decisions")) await runDecisions(records, quick);
+}
+
+let baselineDiskBytes = 0;
+
+async function baselineIngest(records: TraceRecord[], idImpl: "seed" | "fast"): Promise<number> {
+  const path = join(scratch(`sqlite-${idImpl}`), "trace.db");
+  const db = openBaseline(path, idImpl);
+  const secs = await timed(() => {
+    for (let i = 0; i < records.length; i += BATCH) db.insertRecords(records.slice(i, i + BATCH));
+  });
+  db.close();
+  if (idImpl === "fast") baselineDiskBytes = statSync(path).blocks * 512;
+  log(`baseline (${idImpl} id) batch-${BATCH}: ${fmt(records.length / secs)} records/s`);
+  return records.length / secs;
+}
+
+async function baselineSingles(records: TraceRecord[]): Promise<number> {
+  const db = openBaseline(join(scratch("sqlite-single"), "trace.db"), "seed");
+  const secs = await timed(() => {
+    for (const r of records) db.insertRecords([r]);
+  });
+  db.close();
+  log(`baseline one-record commits: ${fmt(records.length / secs)} records/s`);
+  return records.length / secs;
+}
+
+function row(metric: string, tt: number, base: number, goal: string): Row {
+  return { metric, tracetier: fmt(tt), baseline: fmt(base), ratio: `${fmt(tt / base, 2)}×`, goal };
+}
+
+function latRow(metric: string, tt: number, base: number, goal: string): Row {
+  return { metric, tracetier: fmt(tt, 2), baseline: fmt(base, 2), ratio: `${fmt(base / tt, 1)}× faster`, goal };
+}
+
+function printTable(n: number, raw: number): void {
+  const out = [
+    `Workload: ${fmt(n)} records, ${fmt(raw / 1e6, 1)} MB of JSON (generated, seed 1). Baseline: seed SQLite store (better-sqlite3, synchronous=FULL).`,
+    "",
+    "| metric | tracetier | baseline | ratio | goal |",
+    "|---|---:|---:|---:|---|",
+    ...rows.map((r) => `| ${r.metric} | ${r.tracetier} | ${r.baseline} | ${r.ratio} | ${r.goal} |`),
+  ];
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
