@@ -10,8 +10,8 @@
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import Database from "better-sqlite3";
-import { stableId } from "../src/index.js";
 import type { StoredRecord, TraceRecord } from "../src/index.js";
+import { stableId } from "../src/index.js";
 import { seedStableId } from "../test/support/seed-stable-id.js";
 
 const COMPRESS_THRESHOLD_BYTES = 1024;
@@ -91,7 +91,9 @@ export function openBaseline(path: string, idImpl: "seed" | "fast"): Baseline {
   return {
     insertRecords: (records) => insertTxn(records),
     getTurn(turnId, bodies) {
-      return (turnRows.all(turnId) as Row[]).map((row) => toRecord(row, bodies ? resolveBody(row.bodyHash) : undefined));
+      return (turnRows.all(turnId) as Row[]).map((row) =>
+        toRecord(row, bodies ? resolveBody(row.bodyHash) : undefined),
+      );
     },
     getBody(recordId) {
       const row = bodyHashOf.get(recordId) as { bodyHash: string | null } | undefined;

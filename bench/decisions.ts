@@ -6,8 +6,8 @@
 import { createHash } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from "fflate";
-import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
+import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { fmt, latency, scratch, timed } from "./stats.js";
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -80,9 +80,14 @@ async function chunkSizes(records: TraceRecord[]): Promise<void> {
       for (let i = 0; i < records.length; i += 500) await store.insertRecords(records.slice(i, i + 500));
     });
     const s = await store.stats();
-    const lat = big.length > 0 ? await latency(200, 20, (i) => store.getBody(big[i % big.length]!)) : { p99: Number.NaN };
+    const lat =
+      big.length > 0
+        ? await latency(200, 20, (i) => store.getBody(big[i % big.length]!))
+        : { p99: Number.NaN };
     await store.close();
     const mark = avgSize === DEFAULT_CHUNKING.avgSize ? " (default)" : "";
-    out(`| ${avgSize / 1024} KiB${mark} | ${fmt(records.length / secs)} | ${(s.bodyBytesStored / s.bodyBytesOriginal).toFixed(3)} | ${fmt(lat.p99, 2)} |`);
+    out(
+      `| ${avgSize / 1024} KiB${mark} | ${fmt(records.length / secs)} | ${(s.bodyBytesStored / s.bodyBytesOriginal).toFixed(3)} | ${fmt(lat.p99, 2)} |`,
+    );
   }
 }

@@ -5,8 +5,8 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { diskBytes } from "../src/cli/disk.js";
+import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { generateTurns } from "../src/workload/generator.js";
 import { openBaseline } from "./baseline-sqlite.js";
 import { runDecisions } from "./decisions.js";
@@ -68,7 +68,14 @@ async function main(): Promise<void> {
   await singleStore.close();
   const singleRate = singles.length / singleSecs;
   log(`tracetier single x${CONCURRENT}: ${fmt(singleRate)} records/s`);
-  rows.push(row(`single-record inserts, ${CONCURRENT} concurrent callers (records/s)`, singleRate, baseSingle, "≥ 5×"));
+  rows.push(
+    row(
+      `single-record inserts, ${CONCURRENT} concurrent callers (records/s)`,
+      singleRate,
+      baseSingle,
+      "≥ 5×",
+    ),
+  );
   rows.push({
     metric: "single-record rate ÷ tracetier's own batch-500 rate",
     tracetier: `${fmt((100 * singleRate) / ttRate)}%`,
@@ -93,11 +100,20 @@ async function main(): Promise<void> {
   rows.push(latRow("getTurn thin p50 (ms)", thin.p50, baseThin.p50, ""));
   rows.push(latRow("getTurn thin p99 (ms)", thin.p99, baseThin.p99, ""));
 
-  const big = records.filter((r) => r.body !== undefined && r.body.length >= 90_000 && r.body.length <= 110_000);
+  const big = records.filter(
+    (r) => r.body !== undefined && r.body.length >= 90_000 && r.body.length <= 110_000,
+  );
   const bigIds = big.map((r) => stableId(r));
   const bodyLat = await latency(500, 50, (i) => store.getBody(bigIds[i % bigIds.length]!));
   const baseBodyLat = await latency(500, 50, (i) => base.getBody(bigIds[i % bigIds.length]!));
-  rows.push(latRow(`getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`, bodyLat.p99, baseBodyLat.p99, "≤ 2 ms"));
+  rows.push(
+    latRow(
+      `getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`,
+      bodyLat.p99,
+      baseBodyLat.p99,
+      "≤ 2 ms",
+    ),
+  );
   base.close();
 
   // --- disk
@@ -153,7 +169,13 @@ function row(metric: string, tt: number, base: number, goal: string): Row {
 }
 
 function latRow(metric: string, tt: number, base: number, goal: string): Row {
-  return { metric, tracetier: fmt(tt, 2), baseline: fmt(base, 2), ratio: `${fmt(base / tt, 1)}× faster`, goal };
+  return {
+    metric,
+    tracetier: fmt(tt, 2),
+    baseline: fmt(base, 2),
+    ratio: `${fmt(base / tt, 1)}× faster`,
+    goal,
+  };
 }
 
 function printTable(n: number, raw: number): void {

@@ -9,7 +9,11 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** p50 and p99 of `fn` over `runs` calls (after `warmup` unmeasured ones), in ms. */
-export async function latency(runs: number, warmup: number, fn: (i: number) => unknown): Promise<{ p50: number; p99: number }> {
+export async function latency(
+  runs: number,
+  warmup: number,
+  fn: (i: number) => unknown,
+): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < warmup; i++) await fn(i);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -37,4 +41,5 @@ export function cleanup(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -9,9 +9,9 @@
  *                       [ [ chunk sha256, stored chunk ], … ] ]   (new chunks only)
  */
 import { decode, encode } from "@msgpack/msgpack";
-import { CorruptStoreError } from "./errors.js";
-import type { StagedBodies } from "./bodies/store.js";
 import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
+import type { StagedBodies } from "./bodies/store.js";
+import { CorruptStoreError } from "./errors.js";
 
 export const BATCH_VERSION = 1;
 
@@ -33,7 +33,14 @@ export function encodeBatch(b: Batch): Uint8Array {
   ]);
 }
 
-type Encoded = [number, number, number, Uint8Array[], [Uint8Array, Uint8Array, number][], [Uint8Array, Uint8Array][]];
+type Encoded = [
+  number,
+  number,
+  number,
+  Uint8Array[],
+  [Uint8Array, Uint8Array, number][],
+  [Uint8Array, Uint8Array][],
+];
 
 export function decodeBatch(payload: Uint8Array): Batch {
   const v = decode(payload) as Encoded;

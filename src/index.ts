@@ -1,37 +1,38 @@
 /** tracetier's public surface. Everything exported here is part of the contract (docs/design.md). */
-export { openStore } from "./store.js";
-export type { TraceStore } from "./store.js";
-export { stableId } from "./records/stable-id.js";
-export { formatDuration, formatBytes, renderEasyView } from "./easy-view.js";
+
 export type { ViewEntry } from "./easy-view.js";
+export { formatBytes, formatDuration, renderEasyView } from "./easy-view.js";
+export type { ErrorCode } from "./errors.js";
 export {
-  TracetierError,
-  InvalidRecordError,
-  InvalidOptionError,
-  CorruptWalError,
-  CorruptStoreError,
-  LockedError,
   ClosedError,
+  CorruptStoreError,
+  CorruptWalError,
+  InvalidOptionError,
+  InvalidRecordError,
+  LockedError,
+  TracetierError,
   WalFailedError,
 } from "./errors.js";
-export type { ErrorCode } from "./errors.js";
+export { stableId } from "./records/stable-id.js";
+export type { TraceStore } from "./store.js";
+export { openStore } from "./store.js";
 export type {
-  Scalar,
   Attributes,
-  SpanLink,
-  LogLevel,
-  SpanStatus,
-  LogRecord,
-  SpanOpenRecord,
-  SpanCloseRecord,
-  TraceRecord,
-  RecordKind,
-  StoredRecord,
-  InsertResult,
-  TurnOptions,
-  Query,
-  StoreStats,
-  StoreOptions,
-  Durability,
   ChunkingOptions,
+  Durability,
+  InsertResult,
+  LogLevel,
+  LogRecord,
+  Query,
+  RecordKind,
+  Scalar,
+  SpanCloseRecord,
+  SpanLink,
+  SpanOpenRecord,
+  SpanStatus,
+  StoredRecord,
+  StoreOptions,
+  StoreStats,
+  TraceRecord,
+  TurnOptions,
 } from "./types.js";

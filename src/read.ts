@@ -3,12 +3,13 @@
  * resolves, so a read started after an insert resolved sees all of it. Order everywhere is
  * (timestamp, seq): seq is the insertion order the WAL assigned, so timestamp ties keep it.
  */
-import type { BodyStore } from "./bodies/store.js";
-import { InvalidOptionError } from "./errors.js";
-import type { Query, StoredRecord, TraceRecord } from "./types.js";
+
 import { groupPrefix, P_CONV, tsRange } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
+import type { BodyStore } from "./bodies/store.js";
+import { InvalidOptionError } from "./errors.js";
+import type { Query, StoredRecord, TraceRecord } from "./types.js";
 
 const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversationId"] as const;
 
@@ -118,6 +119,7 @@ function checkQuery(q: Query): void {
     throw new InvalidOptionError("query.order", 'must be "asc" or "desc"');
   }
   for (const f of [...FILTERS, "turnId"] as const) {
-    if (q[f] !== undefined && typeof q[f] !== "string") throw new InvalidOptionError(`query.${f}`, "must be a string");
+    if (q[f] !== undefined && typeof q[f] !== "string")
+      throw new InvalidOptionError(`query.${f}`, "must be a string");
   }
 }

@@ -4,10 +4,10 @@
  * or below it, so re-applying a frame after a crash never counts it twice.
  */
 import { decode, encode } from "@msgpack/msgpack";
-import { CorruptStoreError } from "./errors.js";
 import { metaKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { Batch } from "./batch.js";
+import { CorruptStoreError } from "./errors.js";
 
 export const STATE_VERSION = 1;
 const STATE_KEY = metaKey("state");

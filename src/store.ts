@@ -12,28 +12,28 @@
  */
 import { mkdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { HotTier } from "../tiers/hot/tier.js";
+import { readWal } from "../wal/reader.js";
+import { listSegments } from "../wal/segments.js";
+import { WalWriter } from "../wal/writer.js";
 import { decodeBatch } from "./batch.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
-import { ClosedError, InvalidOptionError } from "./errors.js";
 import { renderEasyView } from "./easy-view.js";
+import { ClosedError, InvalidOptionError } from "./errors.js";
 import { Reader } from "./read.js";
 import { countersOp, loadCounters } from "./state.js";
 import type {
   ChunkingOptions,
   InsertResult,
   Query,
+  StoredRecord,
   StoreOptions,
   StoreStats,
-  StoredRecord,
   TraceRecord,
   TurnOptions,
 } from "./types.js";
 import { WritePath } from "./write-path.js";
-import { readWal } from "../wal/reader.js";
-import { listSegments } from "../wal/segments.js";
-import { WalWriter } from "../wal/writer.js";
-import { HotTier } from "../tiers/hot/tier.js";
 
 export interface TraceStore {
   /** Stores the records (idempotently, by id); resolves once they are durable and visible. */
@@ -98,7 +98,12 @@ class Store implements TraceStore {
     await hot.write([countersOp(writes.counters)], true);
     for (const seg of await listSegments(walDir)) await unlink(seg.path);
     const wal = await WalWriter.create(
-      { dir: walDir, durability: opts.durability, syncIntervalMs: opts.syncIntervalMs, segmentBytes: opts.walSegmentBytes },
+      {
+        dir: walDir,
+        durability: opts.durability,
+        syncIntervalMs: opts.syncIntervalMs,
+        segmentBytes: opts.walSegmentBytes,
+      },
       log.lastSegmentNo + 1,
     );
     writes.attachWal(wal, lastSeq);
@@ -202,7 +207,8 @@ class Store implements TraceStore {
 
 function checkOptions(o: StoreOptions): CheckedOptions {
   if (typeof o !== "object" || o === null) throw new InvalidOptionError("options", "must be an object");
-  if (typeof o.dir !== "string" || o.dir === "") throw new InvalidOptionError("dir", "must be a directory path");
+  if (typeof o.dir !== "string" || o.dir === "")
+    throw new InvalidOptionError("dir", "must be a directory path");
   const durability = o.durability ?? DEFAULTS.durability;
   if (!["sync", "interval", "none"].includes(durability)) {
     throw new InvalidOptionError("durability", 'must be "sync", "interval" or "none"');

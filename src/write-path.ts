@@ -15,6 +15,12 @@
  *   stored (it waits for the pending record before answering "duplicate", and refers to a pending body
  *   by hash; apply order puts the body first).
  */
+
+import { idKey } from "../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import { encodeRecordValue, recordPuts } from "../tiers/hot/values.js";
+import { encodeFrame } from "../wal/frame.js";
+import type { WalWriter } from "../wal/writer.js";
 import { type Batch, encodeBatch } from "./batch.js";
 import type { BodyStore, StagedBodies } from "./bodies/store.js";
 import { TracetierError, WalFailedError } from "./errors.js";
@@ -22,11 +28,6 @@ import { type Prepared, prepareRecord } from "./records/prepare.js";
 import { validateRecords } from "./records/validate.js";
 import { type Counters, countBatch, countersOp } from "./state.js";
 import type { InsertResult, TraceRecord } from "./types.js";
-import { encodeFrame } from "../wal/frame.js";
-import type { WalWriter } from "../wal/writer.js";
-import { idKey } from "../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import { encodeRecordValue, recordPuts } from "../tiers/hot/values.js";
 
 interface Ticket {
   result: InsertResult;
@@ -112,7 +113,10 @@ export class WritePath {
   private takeGroup(): Request[] {
     let records = 0;
     let n = 0;
-    while (n < this.queue.length && (n === 0 || records + this.queue[n]!.prepared.length <= MAX_GROUP_RECORDS)) {
+    while (
+      n < this.queue.length &&
+      (n === 0 || records + this.queue[n]!.prepared.length <= MAX_GROUP_RECORDS)
+    ) {
       records += this.queue[n]!.prepared.length;
       n++;
     }

@@ -6,7 +6,16 @@ const base = { extensionId: "e", turnId: "t" };
 const open = (spanId: string, ts: number, over: object = {}): TraceRecord =>
   ({ kind: "span-open", spanId, name: spanId, timestamp: ts, ...base, ...over }) as TraceRecord;
 const close = (spanId: string, ts: number, durationMs: number, over: object = {}): TraceRecord =>
-  ({ kind: "span-close", spanId, name: spanId, timestamp: ts, durationMs, status: "ok", ...base, ...over }) as TraceRecord;
+  ({
+    kind: "span-close",
+    spanId,
+    name: spanId,
+    timestamp: ts,
+    durationMs,
+    status: "ok",
+    ...base,
+    ...over,
+  }) as TraceRecord;
 
 describe("formatDuration", () => {
   it.each([
@@ -59,15 +68,17 @@ describe("easyView", () => {
   it("shows duration, ERR, three attributes with long strings cut, and UTF-8 body sizes", async () => {
     const { store } = await tempStore();
     await store.insertRecords([
-      open("llm", 1, { attributes: { a: 1, b: "x".repeat(60), c: true, d: "hidden" }, body: "ü".repeat(1100) }),
+      open("llm", 1, {
+        attributes: { a: 1, b: "x".repeat(60), c: true, d: "hidden" },
+        body: "ü".repeat(1100),
+      }),
       { kind: "log", level: "warn", msg: "slow", timestamp: 2, spanId: "llm", ...base } as TraceRecord,
       close("llm", 3, 119_999, { status: "error", body: "ok" }),
     ]);
     expect(await store.easyView("t")).toBe(
-      [
-        `- llm 2m0s ERR {a=1, b=${"x".repeat(39)}…, c=true} [body 2.1k] [result 2b]`,
-        "  - [warn] slow",
-      ].join("\n"),
+      [`- llm 2m0s ERR {a=1, b=${"x".repeat(39)}…, c=true} [body 2.1k] [result 2b]`, "  - [warn] slow"].join(
+        "\n",
+      ),
     );
   });
 

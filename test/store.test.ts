@@ -62,7 +62,10 @@ describe("order", () => {
     await store.close();
     const again = await openStore({ dir });
     await again.insertRecords([log("second", 5)]);
-    expect((await again.getTurn("turn-1")).map((r) => (r.kind === "log" ? r.msg : ""))).toEqual(["first", "second"]);
+    expect((await again.getTurn("turn-1")).map((r) => (r.kind === "log" ? r.msg : ""))).toEqual([
+      "first",
+      "second",
+    ]);
     await again.close();
   });
 
@@ -222,7 +225,9 @@ describe("query", () => {
   it("rejects a malformed query with ERR_INVALID_OPTION", async () => {
     const store = await seeded();
     await expect(store.query({ limit: -1 })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
-    await expect(store.query({ order: "sideways" as "asc" })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(store.query({ order: "sideways" as "asc" })).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+    });
   });
 });
 

@@ -3,7 +3,8 @@ import type { TraceRecord } from "../src/index.js";
 import { everyKind, log, tempStore } from "./support/fixtures.js";
 
 const good = log("fine", 1);
-const bad = (over: Record<string, unknown>, base: TraceRecord = good) => ({ ...base, ...over }) as unknown as TraceRecord;
+const bad = (over: Record<string, unknown>, base: TraceRecord = good) =>
+  ({ ...base, ...over }) as unknown as TraceRecord;
 const closeBase = everyKind()[2]!;
 
 const cases: [string, unknown, string][] = [
@@ -36,14 +37,17 @@ const cases: [string, unknown, string][] = [
 ];
 
 describe("bad input", () => {
-  it.each(cases)("rejects %s with ERR_INVALID_RECORD naming index and field", async (_name, record, field) => {
-    const { store } = await tempStore();
-    const batch = [good, log("also fine", 2), record] as TraceRecord[];
-    const err = await store.insertRecords(batch).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: "ERR_INVALID_RECORD", index: 2, field });
-    expect((err as Error).message).toContain("record 2");
-    expect((err as Error).message).toContain(field);
-  });
+  it.each(cases)(
+    "rejects %s with ERR_INVALID_RECORD naming index and field",
+    async (_name, record, field) => {
+      const { store } = await tempStore();
+      const batch = [good, log("also fine", 2), record] as TraceRecord[];
+      const err = await store.insertRecords(batch).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "ERR_INVALID_RECORD", index: 2, field });
+      expect((err as Error).message).toContain("record 2");
+      expect((err as Error).message).toContain(field);
+    },
+  );
 
   it("stores nothing of a rejected batch, not even its valid records", async () => {
     const { store } = await tempStore();

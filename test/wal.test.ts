@@ -61,7 +61,10 @@ describe("WAL framing", () => {
         const pos = SEGMENT_HEADER_BYTES + (at % firstLen);
         buf[pos]! ^= mask;
         writeFileSync(path, buf);
-        await expect(readWal(dir)).rejects.toMatchObject({ code: "ERR_CORRUPT_WAL", segment: segmentName(1) });
+        await expect(readWal(dir)).rejects.toMatchObject({
+          code: "ERR_CORRUPT_WAL",
+          segment: segmentName(1),
+        });
       }),
       { numRuns: 50 },
     );
@@ -85,8 +88,13 @@ describe("WAL framing", () => {
 describe("WAL writer", () => {
   it("shares fsyncs between concurrent appends (group commit)", async () => {
     const dir = tempDir();
-    const w = await WalWriter.create({ dir, durability: "sync", syncIntervalMs: 100, segmentBytes: 1 << 30 }, 1);
-    await Promise.all(Array.from({ length: 64 }, (_, i) => w.append(encodeFrame(Buffer.from(`f${i}`)), i + 1)));
+    const w = await WalWriter.create(
+      { dir, durability: "sync", syncIntervalMs: 100, segmentBytes: 1 << 30 },
+      1,
+    );
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) => w.append(encodeFrame(Buffer.from(`f${i}`)), i + 1)),
+    );
     expect(w.stats.frames).toBe(64);
     expect(w.stats.syncs).toBeLessThan(64);
     await w.close();
@@ -127,7 +135,8 @@ describe("WAL recovery through the store", () => {
     appendFileSync(segment, Buffer.from("\xa5\x7e\x01garbage that is not a frame", "latin1"));
     const store = await openStore({ dir });
     expect((await store.stats()).hotRecords).toBe(100);
-    for (let b = 0; b < 5; b++) expect(await store.insertRecords(crashBatch(b))).toEqual({ inserted: 0, duplicates: 20 });
+    for (let b = 0; b < 5; b++)
+      expect(await store.insertRecords(crashBatch(b))).toEqual({ inserted: 0, duplicates: 20 });
     await store.close();
   });
 

@@ -61,20 +61,20 @@ function frameCrc(buf: Buffer, at: number, length: number): number {
   return crc32(buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length), head);
 }
 
-export type FrameAt =
-  | { ok: true; payload: Buffer; next: number }
-  | { ok: false; reason: string };
+export type FrameAt = { ok: true; payload: Buffer; next: number } | { ok: false; reason: string };
 
 /** Reads the frame that starts at `at`; `ok: false` says why it is not a valid frame. */
 export function readFrame(buf: Buffer, at: number): FrameAt {
   if (buf.length - at < FRAME_HEADER_BYTES) return { ok: false, reason: "truncated frame header" };
-  if (buf[at] !== FRAME_MAGIC_0 || buf[at + 1] !== FRAME_MAGIC_1) return { ok: false, reason: "bad frame magic" };
+  if (buf[at] !== FRAME_MAGIC_0 || buf[at + 1] !== FRAME_MAGIC_1)
+    return { ok: false, reason: "bad frame magic" };
   if (buf[at + 2] !== FRAME_VERSION) return { ok: false, reason: `unknown frame version ${buf[at + 2]}` };
   const length = buf.readUInt32LE(at + 3);
   if (length > FRAME_MAX_PAYLOAD) return { ok: false, reason: `implausible frame length ${length}` };
   const end = at + FRAME_HEADER_BYTES + length;
   if (end > buf.length) return { ok: false, reason: "truncated frame payload" };
-  if (frameCrc(buf, at, length) !== buf.readUInt32LE(at + 7)) return { ok: false, reason: "checksum mismatch" };
+  if (frameCrc(buf, at, length) !== buf.readUInt32LE(at + 7))
+    return { ok: false, reason: "checksum mismatch" };
   return { ok: true, payload: buf.subarray(at + FRAME_HEADER_BYTES, end), next: end };
 }
 

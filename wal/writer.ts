@@ -231,4 +231,3 @@ async function writeAll(fh: FileHandle, bufs: Uint8Array[], position: number): P
     bytesWritten += r.bytesWritten;
   }
 }
-

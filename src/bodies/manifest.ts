@@ -36,7 +36,8 @@ export function encodeChunked(originalBytes: number, chunkHashes: readonly Uint8
 }
 
 export function decodeManifest(buf: Buffer): Manifest {
-  if (buf.length < HEAD || buf[0] !== MANIFEST_VERSION) throw new CorruptStoreError("unknown body manifest version");
+  if (buf.length < HEAD || buf[0] !== MANIFEST_VERSION)
+    throw new CorruptStoreError("unknown body manifest version");
   const originalBytes = buf.readUInt32LE(2);
   if (buf[1] === LAYOUT_INLINE) return { layout: "inline", originalBytes, stored: buf.subarray(HEAD) };
   if (buf[1] !== LAYOUT_CHUNKED || (buf.length - HEAD) % HASH_BYTES !== 0) {

@@ -8,10 +8,10 @@
  * were stored with the previous request; only the new chunks are compressed and written.
  */
 import { createHash } from "node:crypto";
-import { CorruptStoreError } from "../errors.js";
-import type { ChunkingOptions } from "../types.js";
 import { hashKey, P_BODY, P_CHUNK } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { CorruptStoreError } from "../errors.js";
+import type { ChunkingOptions } from "../types.js";
 import { type Chunker, createChunker } from "./chunker.js";
 import { decodeStored, encodeStored } from "./codec.js";
 import { decodeManifest, encodeChunked, encodeInline, manifestOriginalBytes } from "./manifest.js";
@@ -67,7 +67,11 @@ export class BodyStore {
       this.pendingBodies.add(body.hash.toString("hex"));
       const n = body.utf8.length;
       if (n <= this.inlineMax) {
-        bodies.push({ hash: body.hash, manifest: encodeInline(n, encodeStored(body.utf8)), originalBytes: n });
+        bodies.push({
+          hash: body.hash,
+          manifest: encodeInline(n, encodeStored(body.utf8)),
+          originalBytes: n,
+        });
         continue;
       }
       const hashes: Buffer[] = [];

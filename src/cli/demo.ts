@@ -53,7 +53,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const disk = await diskBytes(dir);
     out("figures:");
     out(`  records ${stats.hotRecords}, distinct bodies ${stats.bodies}`);
-    out(`  bodies: ${mb(stats.bodyBytesOriginal)} original, ${mb(stats.bodyBytesStored)} stored (chunk dedup + deflate)`);
+    out(
+      `  bodies: ${mb(stats.bodyBytesOriginal)} original, ${mb(stats.bodyBytesStored)} stored (chunk dedup + deflate)`,
+    );
     out(`  disk: ${mb(disk)} for ${mb(rawBytes)} of raw JSON = ${(disk / rawBytes).toFixed(3)} of raw`);
   } finally {
     await store.close();

@@ -55,7 +55,8 @@ async function main(argv: string[]): Promise<number> {
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
   return n;
 }
 

@@ -3,11 +3,34 @@
  * units of the record's canonical JSON (keys sorted recursively by `Array.prototype.sort`, no
  * whitespace, `JSON.stringify` for scalars), as 16 lowercase hex chars.
  *
- * The seed builds the canonical string and runs a BigInt loop over it (~17 MB/s). Here the 64-bit
- * state is four 16-bit limbs in small integers (no BigInt, no allocation per step), and the JSON is
- * never materialised: each piece is hashed as it would be emitted, with JSON string escaping done
- * inline, so a 100 KB body is not copied on its way through the hash.
+ * The seed builds the canonical string and runs a BigInt loop over it (~17 MB/s). Here the canonical
+ * JSON is never concatenated: each piece is hashed as it would be emitted, JSON string escaping done
+ * on the fly. Short pieces go through a JS loop whose 64-bit state is four 16-bit limbs (no BigInt,
+ * no allocation per step); long strings (bodies, mostly) through a WebAssembly loop with a native
+ * 64-bit multiply (fnv.wat), which the JS state is handed to and taken back from.
  */
+import { FNV_WASM_BASE64 } from "./fnv-wasm.js";
+
+interface FnvWasm {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  setState(lo: number, hi: number): void;
+  lo(): number;
+  hi(): number;
+  run(from: number, n: number): number;
+}
+
+// The WebAssembly global is typed by lib.dom, which a Node library does not load; this is its shape here.
+const { WebAssembly: Wasm } = globalThis as unknown as {
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => object;
+    Instance: new (module: object) => { exports: unknown };
+  };
+};
+const wasm = new Wasm.Instance(new Wasm.Module(Buffer.from(FNV_WASM_BASE64, "base64"))).exports as FnvWasm;
+let wasmBytes = Buffer.from(wasm.memory.buffer);
+
+/** Strings at least this long are hashed in WebAssembly; below it the call overhead is not worth it. */
+const WASM_MIN_LENGTH = 48;
 
 // FNV-1a 64 state as 16-bit limbs, least significant first. Module state: hashing is synchronous.
 let v0 = 0;
@@ -26,7 +49,7 @@ function reset(): void {
 /** One FNV-1a step: xor a UTF-16 code unit in, multiply by the prime 2^40 + 0x1b3 (mod 2^64). */
 function step(c: number): void {
   v0 ^= c;
-  let t0 = v0 * 0x1b3;
+  const t0 = v0 * 0x1b3;
   let t1 = v1 * 0x1b3;
   let t2 = v2 * 0x1b3;
   let t3 = v3 * 0x1b3;
@@ -122,9 +145,35 @@ function isLowSurrogate(c: number): boolean {
   return c >= 0xdc00 && c <= 0xdfff;
 }
 
+/** Hashes `JSON.stringify(s)` for a long string, in WebAssembly (see fnv.wat). */
+function jsonStringWasm(s: string): void {
+  const n = s.length;
+  if (n * 2 > wasmBytes.length) {
+    wasm.memory.grow(Math.ceil((n * 2 - wasmBytes.length) / 65536));
+    wasmBytes = Buffer.from(wasm.memory.buffer);
+  }
+  wasmBytes.write(s, 0, n * 2, "utf16le"); // code units as they are, lone surrogates included
+  step(0x22);
+  let i = 0;
+  for (;;) {
+    wasm.setState((v1 << 16) | v0, (v3 << 16) | v2);
+    i = wasm.run(i, n);
+    const lo = wasm.lo();
+    const hi = wasm.hi();
+    v0 = lo & 0xffff;
+    v1 = lo >>> 16;
+    v2 = hi & 0xffff;
+    v3 = hi >>> 16;
+    if (i >= n) break;
+    i = escaped(s, i); // a control char without a short escape, or a surrogate: rare, done in JS
+  }
+  step(0x22);
+}
+
 /** Hashes what the seed's `toCanonicalJson(value)` returns (`undefined` hashes as the text "undefined"). */
 function canonical(value: unknown): void {
-  if (typeof value === "string") return jsonString(value);
+  if (typeof value === "string")
+    return value.length >= WASM_MIN_LENGTH ? jsonStringWasm(value) : jsonString(value);
   if (value === null || typeof value !== "object") return raw(String(JSON.stringify(value)));
   if (Array.isArray(value)) {
     step(0x5b);

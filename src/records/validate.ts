@@ -125,7 +125,11 @@ function checkLinks(links: unknown, i: number): void {
     }
     for (const opt of ["turnId", "reason"]) {
       if (link[opt] !== undefined && typeof link[opt] !== "string") {
-        throw new InvalidRecordError(i, `${at}.${opt}`, `must be a string when present, got ${show(link[opt])}`);
+        throw new InvalidRecordError(
+          i,
+          `${at}.${opt}`,
+          `must be a string when present, got ${show(link[opt])}`,
+        );
       }
     }
     for (const [key, v] of Object.entries(link)) checkJsonValue(v, i, `${at}.${key}`);

@@ -92,7 +92,12 @@ class Conversation {
     this.turnId = rnd.hex(32); // an OTLP trace id: one trace is one turn
     const root = rnd.hex(16);
     const start = this.ctx.now;
-    this.emit({ kind: "span-open", spanId: root, name: "agent.turn", attributes: { "agent.name": EXTENSIONS[this.ext]! } });
+    this.emit({
+      kind: "span-open",
+      spanId: root,
+      name: "agent.turn",
+      attributes: { "agent.name": EXTENSIONS[this.ext]! },
+    });
     this.messages.push({ role: "user", content: text.prose(rnd.int(80, 900)) });
     this.log("info", "turn started", root, { "user.message.bytes": this.messages.at(-1)!.content.length });
     const steps = rnd.int(1, 4);
@@ -126,14 +131,32 @@ class Conversation {
     for (let a = 0; a < attempts; a++) {
       const failed = a < attempts - 1;
       const spanId = rnd.hex(16);
-      const attrs: Attributes = { "gen_ai.request.model": this.model, "gen_ai.operation.name": "chat", attempt: a };
+      const attrs: Attributes = {
+        "gen_ai.request.model": this.model,
+        "gen_ai.operation.name": "chat",
+        attempt: a,
+      };
       const start = this.ctx.now;
-      this.emit({ kind: "span-open", spanId, parentSpanId: parent, name: "llm.request", attributes: attrs, body: request });
+      this.emit({
+        kind: "span-open",
+        spanId,
+        parentSpanId: parent,
+        name: "llm.request",
+        attributes: attrs,
+        body: request,
+      });
       this.log("debug", `sending ${request.length} bytes to ${this.model}`, spanId);
       this.ctx.now += rnd.int(400, 9000);
       if (failed) {
         this.log("warn", "provider returned 529 overloaded; retrying", spanId, { "http.status_code": 529 });
-        this.close(spanId, parent, "llm.request", start, "error", JSON.stringify({ error: { type: "overloaded_error" } }));
+        this.close(
+          spanId,
+          parent,
+          "llm.request",
+          start,
+          "error",
+          JSON.stringify({ error: { type: "overloaded_error" } }),
+        );
         continue;
       }
       const reply = wantsTool
@@ -158,10 +181,20 @@ class Conversation {
     const spanId = rnd.hex(16);
     const tool = rnd.pick(TOOLS);
     const start = this.ctx.now;
-    this.emit({ kind: "span-open", spanId, parentSpanId: parent, name: `tool.${tool}`, attributes: { "tool.name": tool } });
+    this.emit({
+      kind: "span-open",
+      spanId,
+      parentSpanId: parent,
+      name: `tool.${tool}`,
+      attributes: { "tool.name": tool },
+    });
     this.ctx.now += rnd.int(5, 2500);
     const failed = rnd.chance(0.05);
-    const result = failed ? `error: ${text.prose(60)}` : rnd.chance(0.5) ? text.code(rnd.int(300, 15_000)) : text.prose(rnd.int(200, 6000));
+    const result = failed
+      ? `error: ${text.prose(60)}`
+      : rnd.chance(0.5)
+        ? text.code(rnd.int(300, 15_000))
+        : text.prose(rnd.int(200, 6000));
     if (failed) this.log("error", `${tool} failed`, spanId, { "error.type": "ToolError" });
     else this.log("info", `${tool} returned ${result.length} bytes`, spanId);
     this.messages.push({ role: "tool", content: result });
@@ -170,21 +203,42 @@ class Conversation {
 
   /** Drops the oldest messages once a request would pass the context cap. */
   private trimContext(): void {
-    const fixed = (this.ctx.systems[this.ext]?.length ?? 0) + (this.ctx.toolDefs[this.ext]?.length ?? 0) + 200;
+    const fixed =
+      (this.ctx.systems[this.ext]?.length ?? 0) + (this.ctx.toolDefs[this.ext]?.length ?? 0) + 200;
     let total = this.messages.reduce((n, m) => n + m.content.length + 40, fixed);
     while (total > this.ctx.maxRequestBytes && this.messages.length > 1) {
       total -= this.messages.shift()!.content.length + 40;
     }
   }
 
-  private close(spanId: string, parent: string, name: string, start: number, status: "ok" | "error", body?: string, attributes?: Attributes): void {
-    const rec: Partial<SpanCloseRecord> & Pick<SpanCloseRecord, "kind"> = { kind: "span-close", spanId, parentSpanId: parent, name, durationMs: this.ctx.now - start, status };
+  private close(
+    spanId: string,
+    parent: string,
+    name: string,
+    start: number,
+    status: "ok" | "error",
+    body?: string,
+    attributes?: Attributes,
+  ): void {
+    const rec: Partial<SpanCloseRecord> & Pick<SpanCloseRecord, "kind"> = {
+      kind: "span-close",
+      spanId,
+      parentSpanId: parent,
+      name,
+      durationMs: this.ctx.now - start,
+      status,
+    };
     if (attributes) rec.attributes = attributes;
     if (body !== undefined) rec.body = body;
     this.emit(rec as Stamped<SpanCloseRecord>);
   }
 
-  private log(level: "debug" | "info" | "warn" | "error", msg: string, spanId: string, attributes?: Attributes): void {
+  private log(
+    level: "debug" | "info" | "warn" | "error",
+    msg: string,
+    spanId: string,
+    attributes?: Attributes,
+  ): void {
     const rec: Stamped<LogRecord> = { kind: "log", level, msg, spanId };
     if (attributes) rec.attributes = attributes;
     this.emit(rec);

@@ -30,7 +30,10 @@ export class Random {
 
   hex(chars: number): string {
     let out = "";
-    while (out.length < chars) out += Math.floor(this.next() * 0x1_0000_0000).toString(16).padStart(8, "0");
+    while (out.length < chars)
+      out += Math.floor(this.next() * 0x1_0000_0000)
+        .toString(16)
+        .padStart(8, "0");
     return out.slice(0, chars);
   }
 }

@@ -5,7 +5,24 @@
  */
 import type { Random } from "./random.js";
 
-const SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "tu", "so", "vi", "de", "pa", "en", "or", "is", "an", "qu", "th"];
+const SYLLABLES = [
+  "ka",
+  "lo",
+  "mi",
+  "ne",
+  "ra",
+  "tu",
+  "so",
+  "vi",
+  "de",
+  "pa",
+  "en",
+  "or",
+  "is",
+  "an",
+  "qu",
+  "th",
+];
 
 export class TextGen {
   private readonly rnd: Random;
@@ -52,7 +69,11 @@ export class TextGen {
       const line = this.rnd.chance(0.3)
         ? `${indent}function ${this.word()}_${this.word()}(${this.word()}, ${this.word()}) {`
         : `${indent}const ${this.word()} = ${this.word()}.${this.word()}(${this.rnd.int(0, 999)}, "${this.word()}");`;
-      depth = line.endsWith("{") ? Math.min(depth + 1, 5) : this.rnd.chance(0.2) ? Math.max(depth - 1, 0) : depth;
+      depth = line.endsWith("{")
+        ? Math.min(depth + 1, 5)
+        : this.rnd.chance(0.2)
+          ? Math.max(depth - 1, 0)
+          : depth;
       lines.push(line);
       n += line.length + 1;
     }

@@ -15,7 +15,14 @@ export function crashBatch(b: number): TraceRecord[] {
     const history = PARAGRAPH.repeat(10 + (n % 200));
     const rec: TraceRecord =
       i % 4 === 0
-        ? { kind: "log", level: "info", msg: `batch ${b} record ${i}`, timestamp: 1_000_000 + n, extensionId: "crash", turnId }
+        ? {
+            kind: "log",
+            level: "info",
+            msg: `batch ${b} record ${i}`,
+            timestamp: 1_000_000 + n,
+            extensionId: "crash",
+            turnId,
+          }
         : {
             kind: "span-open",
             spanId: `span-${n}`,

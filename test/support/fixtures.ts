@@ -16,7 +16,9 @@ export function tempDir(): string {
 }
 
 /** A store in a fresh directory (or `dir`), closed after the test if the test did not close it. */
-export async function tempStore(opts: Partial<StoreOptions> = {}): Promise<{ store: TraceStore; dir: string }> {
+export async function tempStore(
+  opts: Partial<StoreOptions> = {},
+): Promise<{ store: TraceStore; dir: string }> {
   const dir = opts.dir ?? tempDir();
   const store = await openStore({ ...opts, dir });
   stores.push(store);
@@ -33,7 +35,15 @@ export function span(over: Partial<TraceRecord> & { spanId: string; timestamp: n
 }
 
 export function log(msg: string, timestamp: number, over: Partial<TraceRecord> = {}): TraceRecord {
-  return { kind: "log", level: "info", msg, timestamp, extensionId: "ext", turnId: "turn-1", ...over } as TraceRecord;
+  return {
+    kind: "log",
+    level: "info",
+    msg,
+    timestamp,
+    extensionId: "ext",
+    turnId: "turn-1",
+    ...over,
+  } as TraceRecord;
 }
 
 /** One record of each kind with every optional field set (and one with only required fields). */
@@ -80,6 +90,13 @@ export function everyKind(): TraceRecord[] {
       attributes: { "http.status": 500 },
       body: "x".repeat(5000),
     },
-    { kind: "log", level: "debug", msg: "bare", timestamp: 1_700_000_000_003, extensionId: "ext", turnId: "t" },
+    {
+      kind: "log",
+      level: "debug",
+      msg: "bare",
+      timestamp: 1_700_000_000_003,
+      extensionId: "ext",
+      turnId: "t",
+    },
   ];
 }

@@ -30,10 +30,15 @@ export function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
 }
 
-export async function waitForLine(child: { lines: string[] }, match: (l: string) => boolean, ms = 30_000): Promise<void> {
+export async function waitForLine(
+  child: { lines: string[] },
+  match: (l: string) => boolean,
+  ms = 30_000,
+): Promise<void> {
   const until = Date.now() + ms;
   while (!child.lines.some(match)) {
-    if (Date.now() > until) throw new Error(`timed out waiting for child output; got ${child.lines.join("|")}`);
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for child output; got ${child.lines.join("|")}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

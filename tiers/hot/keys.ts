@@ -108,7 +108,11 @@ export function prefixEnd(prefix: Uint8Array): Buffer {
 }
 
 /** Timestamp bounds `[from, to)` as key bounds under `head` (seq 0 sorts first at a timestamp). */
-export function tsRange(head: Buffer, from: number | undefined, to: number | undefined): { gte: Buffer; lt: Buffer } {
+export function tsRange(
+  head: Buffer,
+  from: number | undefined,
+  to: number | undefined,
+): { gte: Buffer; lt: Buffer } {
   return {
     gte: from === undefined ? head : withTsSeq(head, from, 0),
     lt: to === undefined ? prefixEnd(head) : withTsSeq(head, to, 0),

@@ -5,7 +5,7 @@
  */
 import { ClassicLevel } from "classic-level";
 import { LockedError } from "../../src/errors.js";
-import { P_ID, P_RECORD, P_TIME, groupPrefix, idKey, prefixEnd, tsRange } from "./keys.js";
+import { groupPrefix, idKey, P_ID, P_RECORD, P_TIME, prefixEnd, tsRange } from "./keys.js";
 import { decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };

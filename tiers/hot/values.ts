@@ -27,7 +27,12 @@ export function decodeRecordValue(value: Uint8Array): HotRecord {
   if (!Array.isArray(v) || v[0] !== RECORD_VALUE_VERSION || v.length !== 5) {
     throw new CorruptStoreError("a hot record value has an unknown layout");
   }
-  return { id: v[1] as string, seq: v[2] as number, record: v[3] as TraceRecord, bodyHash: v[4] as Uint8Array | null };
+  return {
+    id: v[1] as string,
+    seq: v[2] as number,
+    record: v[3] as TraceRecord,
+    bodyHash: v[4] as Uint8Array | null,
+  };
 }
 
 /** The puts that store a record and its index entries (see keys.ts); `value` is its encoded form. */
@@ -39,6 +44,7 @@ export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
     { type: "put", key: timeKey(timestamp, r.seq), value: pk },
     { type: "put", key: idKey(r.id), value: pk },
   ];
-  if (conversationId !== undefined) ops.push({ type: "put", key: convKey(conversationId, timestamp, r.seq), value: pk });
+  if (conversationId !== undefined)
+    ops.push({ type: "put", key: convKey(conversationId, timestamp, r.seq), value: pk });
   return ops;
 }
