@@ -3,14 +3,16 @@
  * Prints a markdown table of figures and ratios (docs/performance.md keeps the latest one), then the
  * measured choices (docs/decisions.md). Options: --quick (smaller workload), --skip-decisions.
  */
-import { statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { diskBytes } from "../src/cli/disk.js";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { generateTurns } from "../src/workload/generator.js";
 import { openBaseline } from "./baseline-sqlite.js";
 import { runDecisions } from "./decisions.js";
-import { cleanup, fmt, latency, scratch, timed } from "./stats.js";
+import { cleanup, fmt, scratch, timed } from "./stats.js";
 
 const quick = process.argv.includes("--quick");
 const BATCH = 500;
@@ -84,39 +86,93 @@ async function main(): Promise<void> {
     goal: "≥ 80%",
   });
 
-  // --- reads, hot, after a reopen (nothing cached from the writes)
+  // --- reads, hot, in a separate process for both stores (see reads.ts)
   await store.close();
-  store = await openStore({ dir: ttDir });
-  const turnIds = turns.map((t) => t[0]!.turnId!);
-  const pick = (i: number) => turnIds[(i * 7919) % turnIds.length]!;
-  const withBodies = await latency(400, 50, (i) => store.getTurn(pick(i)));
-  const thin = await latency(400, 50, (i) => store.getTurn(pick(i), { bodies: false }));
-  const base = openBaseline(join(scratch("read"), "trace.db"), "fast");
-  base.insertRecords(records);
-  const baseBodies = await latency(400, 50, (i) => base.getTurn(pick(i), true));
-  const baseThin = await latency(400, 50, (i) => base.getTurn(pick(i), false));
-  rows.push(latRow("getTurn with bodies p50 (ms)", withBodies.p50, baseBodies.p50, ""));
-  rows.push(latRow("getTurn with bodies p99 (ms)", withBodies.p99, baseBodies.p99, "≤ 2 ms"));
-  rows.push(latRow("getTurn thin p50 (ms)", thin.p50, baseThin.p50, ""));
-  rows.push(latRow("getTurn thin p99 (ms)", thin.p99, baseThin.p99, ""));
-
+  const sqlitePath = join(scratch("read"), "trace.db");
+  const base = openBaseline(sqlitePath, "fast");
+  for (let i = 0; i < records.length; i += BATCH) base.insertRecords(records.slice(i, i + BATCH));
+  base.close();
   const big = records.filter(
     (r) => r.body !== undefined && r.body.length >= 90_000 && r.body.length <= 110_000,
   );
-  const bigIds = big.map((r) => stableId(r));
-  const bodyLat = await latency(500, 50, (i) => store.getBody(bigIds[i % bigIds.length]!));
-  const baseBodyLat = await latency(500, 50, (i) => base.getBody(bigIds[i % bigIds.length]!));
+  const idsFile = join(scratch("ids"), "ids.json");
+  writeFileSync(
+    idsFile,
+    JSON.stringify({ turnIds: turns.map((t) => t[0]!.turnId!), bigIds: big.map((r) => stableId(r)) }),
+  );
+  const reads = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("./reads.ts", import.meta.url)), ttDir, sqlitePath, idsFile],
+      {
+        encoding: "utf8",
+      },
+    ),
+  ) as Record<string, { p50: number; p99: number }>;
+  const r = (k: string) => reads[k]!;
   rows.push(
     latRow(
-      `getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`,
-      bodyLat.p99,
-      baseBodyLat.p99,
+      "getTurn with bodies, first read after open, p50 (ms)",
+      r("first.cached").p50,
+      r("first.baseline").p50,
+      "",
+    ),
+  );
+  rows.push(
+    latRow(
+      "getTurn with bodies, first read after open, p99 (ms)",
+      r("first.cached").p99,
+      r("first.baseline").p99,
+      "",
+    ),
+  );
+  rows.push(
+    latRow(
+      "getTurn with bodies, first read, chunk cache off, p99 (ms)",
+      r("first.uncached").p99,
+      r("first.baseline").p99,
+      "",
+    ),
+  );
+  rows.push(latRow("getTurn with bodies p50 (ms)", r("turn.cached").p50, r("turn.baseline").p50, ""));
+  rows.push(latRow("getTurn with bodies p99 (ms)", r("turn.cached").p99, r("turn.baseline").p99, "≤ 2 ms"));
+  rows.push(
+    latRow(
+      "getTurn with bodies p50, chunk cache off (ms)",
+      r("turn.uncached").p50,
+      r("turn.baseline").p50,
+      "",
+    ),
+  );
+  rows.push(
+    latRow(
+      "getTurn with bodies p99, chunk cache off (ms)",
+      r("turn.uncached").p99,
+      r("turn.baseline").p99,
       "≤ 2 ms",
     ),
   );
-  base.close();
+  rows.push(latRow("getTurn thin p50 (ms)", r("thin.cached").p50, r("thin.baseline").p50, ""));
+  rows.push(latRow("getTurn thin p99 (ms)", r("thin.cached").p99, r("thin.baseline").p99, ""));
+  rows.push(
+    latRow(
+      `getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`,
+      r("body.cached").p99,
+      r("body.baseline").p99,
+      "≤ 2 ms",
+    ),
+  );
+  rows.push(
+    latRow(
+      "getBody of a ~100 KB body p99, chunk cache off (ms)",
+      r("body.uncached").p99,
+      r("body.baseline").p99,
+      "≤ 2 ms",
+    ),
+  );
 
   // --- disk
+  store = await openStore({ dir: ttDir });
   const stats = await store.stats();
   await store.close();
   const ttDisk = await diskBytes(ttDir);

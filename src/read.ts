@@ -36,9 +36,9 @@ export class Reader {
 
   async getBody(recordId: string): Promise<string | undefined> {
     if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
-    const r = await this.hot.byId(recordId);
+    const r = this.hot.byId(recordId);
     if (r?.bodyHash == null) return undefined;
-    return (await this.bodies.read([r.bodyHash])).values().next().value;
+    return this.bodies.read([r.bodyHash]).values().next().value;
   }
 
   async query(q: Query): Promise<StoredRecord[]> {
@@ -56,7 +56,7 @@ export class Reader {
   }
 
   /** UTF-8 sizes of the records' bodies, by body hash (hex), from their manifests only. */
-  bodySizes(records: HotRecord[]): Promise<Map<string, number>> {
+  bodySizes(records: HotRecord[]): Map<string, number> {
     return this.bodies.sizes(records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : [])));
   }
 
@@ -76,7 +76,7 @@ export class Reader {
     if (!withBodies) return out;
     const hashes = records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : []));
     if (hashes.length === 0) return out;
-    const bodies = await this.bodies.read(hashes);
+    const bodies = this.bodies.read(hashes);
     records.forEach((r, i) => {
       if (r.bodyHash) out[i]!.body = bodies.get(Buffer.from(r.bodyHash).toString("hex"));
     });

@@ -49,7 +49,12 @@ export interface TraceStore {
   close(): Promise<void>;
 }
 
-const DEFAULTS = { durability: "sync", syncIntervalMs: 100, walSegmentBytes: 32 * 1024 * 1024 } as const;
+const DEFAULTS = {
+  durability: "sync",
+  syncIntervalMs: 100,
+  walSegmentBytes: 32 * 1024 * 1024,
+  chunkCacheBytes: 64 * 1024 * 1024,
+} as const;
 
 export async function openStore(options: StoreOptions): Promise<TraceStore> {
   const opts = checkOptions(options);
@@ -85,7 +90,7 @@ class Store implements TraceStore {
 
   static async start(dir: string, hot: HotTier, opts: CheckedOptions): Promise<Store> {
     const walDir = join(dir, "wal");
-    const bodies = new BodyStore(hot, opts.chunking);
+    const bodies = new BodyStore(hot, opts.chunking, opts.chunkCacheBytes);
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
     const log = await readWal(walDir);
     let lastSeq = 0;
@@ -215,12 +220,16 @@ function checkOptions(o: StoreOptions): CheckedOptions {
   }
   const syncIntervalMs = positive(o.syncIntervalMs ?? DEFAULTS.syncIntervalMs, "syncIntervalMs");
   const walSegmentBytes = positive(o.walSegmentBytes ?? DEFAULTS.walSegmentBytes, "walSegmentBytes");
+  const chunkCacheBytes = o.chunkCacheBytes ?? DEFAULTS.chunkCacheBytes;
+  if (!(Number.isSafeInteger(chunkCacheBytes) && chunkCacheBytes >= 0)) {
+    throw new InvalidOptionError("chunkCacheBytes", "must be a whole number of bytes, 0 or more");
+  }
   const chunking = { ...DEFAULT_CHUNKING, ...o.chunking };
   const { inlineMax, minSize, avgSize, maxSize } = chunking;
   if (!(minSize > 0 && minSize <= avgSize && avgSize <= maxSize && inlineMax >= 0)) {
     throw new InvalidOptionError("chunking", "needs 0 < minSize <= avgSize <= maxSize and inlineMax >= 0");
   }
-  return { dir: o.dir, durability, syncIntervalMs, walSegmentBytes, chunking };
+  return { dir: o.dir, durability, syncIntervalMs, walSegmentBytes, chunkCacheBytes, chunking };
 }
 
 function positive(v: number, name: string): number {

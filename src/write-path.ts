@@ -100,10 +100,12 @@ export class WritePath {
     try {
       while (this.queue.length > 0) {
         const group = this.takeGroup();
-        await this.stageGroup(group).then(
-          (tickets) => group.forEach((r, i) => r.resolve(tickets[i]!)),
-          (err: unknown) => group.forEach((r) => r.reject(err)),
-        );
+        try {
+          const tickets = await this.stageGroup(group);
+          for (let i = 0; i < group.length; i++) group[i]!.resolve(tickets[i]!);
+        } catch (err) {
+          for (const r of group) r.reject(err);
+        }
       }
     } finally {
       this.staging = undefined;

@@ -31,7 +31,7 @@ export function encodeInline(originalBytes: number, stored: Uint8Array): Buffer 
 export function encodeChunked(originalBytes: number, chunkHashes: readonly Uint8Array[]): Buffer {
   const buf = Buffer.allocUnsafe(HEAD + HASH_BYTES * chunkHashes.length);
   writeHead(buf, LAYOUT_CHUNKED, originalBytes);
-  chunkHashes.forEach((h, i) => buf.set(h, HEAD + i * HASH_BYTES));
+  for (let i = 0; i < chunkHashes.length; i++) buf.set(chunkHashes[i]!, HEAD + i * HASH_BYTES);
   return buf;
 }
 

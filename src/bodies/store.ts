@@ -12,6 +12,7 @@ import { hashKey, P_BODY, P_CHUNK } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../errors.js";
 import type { ChunkingOptions } from "../types.js";
+import { ChunkCache } from "./chunk-cache.js";
 import { type Chunker, createChunker } from "./chunker.js";
 import { decodeStored, encodeStored } from "./codec.js";
 import { decodeManifest, encodeChunked, encodeInline, manifestOriginalBytes } from "./manifest.js";
@@ -52,10 +53,13 @@ export class BodyStore {
   private readonly pendingBodies = new Set<string>();
   private readonly pendingChunks = new Set<string>();
 
-  constructor(hot: HotTier, chunking: Readonly<ChunkingOptions>) {
+  readonly cache: ChunkCache;
+
+  constructor(hot: HotTier, chunking: Readonly<ChunkingOptions>, cacheBytes: number) {
     this.hot = hot;
     this.chunker = createChunker(chunking);
     this.inlineMax = chunking.inlineMax;
+    this.cache = new ChunkCache(cacheBytes);
   }
 
   /** Works out which bodies and chunks of `inputs` are new, and prepares their stored forms. */
@@ -108,13 +112,13 @@ export class BodyStore {
   }
 
   /** Bodies by hash (hex keys). Chunks shared between the bodies are read and inflated once. */
-  async read(hashes: readonly Uint8Array[]): Promise<Map<string, string>> {
-    const manifests = await this.manifests(hashes);
+  read(hashes: readonly Uint8Array[]): Map<string, string> {
+    const manifests = this.manifests(hashes);
     const chunkKeys = new Map<string, Buffer>();
     for (const m of manifests.values()) {
       if (m.layout === "chunked") for (const h of m.chunks) chunkKeys.set(h.toString("latin1"), h);
     }
-    const chunkData = await this.chunks([...chunkKeys.values()]);
+    const chunkData = this.chunks([...chunkKeys.values()]);
     const out = new Map<string, string>();
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
@@ -128,21 +132,21 @@ export class BodyStore {
   }
 
   /** UTF-8 sizes of bodies by hash (hex keys), reading only their manifests. */
-  async sizes(hashes: readonly Uint8Array[]): Promise<Map<string, number>> {
-    const raw = await this.rawManifests(hashes);
+  sizes(hashes: readonly Uint8Array[]): Map<string, number> {
+    const raw = this.rawManifests(hashes);
     return new Map([...raw].map(([hex, buf]) => [hex, manifestOriginalBytes(buf)]));
   }
 
-  private async manifests(hashes: readonly Uint8Array[]) {
-    const raw = await this.rawManifests(hashes);
+  private manifests(hashes: readonly Uint8Array[]) {
+    const raw = this.rawManifests(hashes);
     return new Map([...raw].map(([hex, buf]) => [hex, decodeManifest(buf)]));
   }
 
-  private async rawManifests(hashes: readonly Uint8Array[]): Promise<Map<string, Buffer>> {
+  private rawManifests(hashes: readonly Uint8Array[]): Map<string, Buffer> {
     const distinct = new Map<string, Uint8Array>();
     for (const h of hashes) distinct.set(Buffer.from(h).toString("hex"), h);
     const keys = [...distinct.values()].map((h) => hashKey(P_BODY, h));
-    const values = await this.hot.getMany(keys);
+    const values = this.hot.getManySync(keys);
     const out = new Map<string, Buffer>();
     let i = 0;
     for (const hex of distinct.keys()) {
@@ -153,13 +157,21 @@ export class BodyStore {
     return out;
   }
 
-  private async chunks(hashes: Buffer[]): Promise<Map<string, Uint8Array>> {
-    const values = await this.hot.getMany(hashes.map((h) => hashKey(P_CHUNK, h)));
+  private chunks(hashes: Buffer[]): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
-    hashes.forEach((h, i) => {
+    const missing: Buffer[] = [];
+    for (const h of hashes) {
+      const cached = this.cache.get(h.toString("latin1"));
+      if (cached) out.set(h.toString("latin1"), cached);
+      else missing.push(h);
+    }
+    const values = this.hot.getManySync(missing.map((h) => hashKey(P_CHUNK, h)));
+    missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) throw new CorruptStoreError(`chunk ${h.toString("hex")} is listed but not stored`);
-      out.set(h.toString("latin1"), decodeStored(v));
+      const data = decodeStored(v);
+      out.set(h.toString("latin1"), data);
+      this.cache.set(h.toString("latin1"), data);
     });
     return out;
   }

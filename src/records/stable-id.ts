@@ -172,9 +172,15 @@ function jsonStringWasm(s: string): void {
 
 /** Hashes what the seed's `toCanonicalJson(value)` returns (`undefined` hashes as the text "undefined"). */
 function canonical(value: unknown): void {
-  if (typeof value === "string")
-    return value.length >= WASM_MIN_LENGTH ? jsonStringWasm(value) : jsonString(value);
-  if (value === null || typeof value !== "object") return raw(String(JSON.stringify(value)));
+  if (typeof value === "string") {
+    if (value.length >= WASM_MIN_LENGTH) jsonStringWasm(value);
+    else jsonString(value);
+    return;
+  }
+  if (value === null || typeof value !== "object") {
+    raw(String(JSON.stringify(value)));
+    return;
+  }
   if (Array.isArray(value)) {
     step(0x5b);
     for (let i = 0; i < value.length; i++) {

@@ -98,7 +98,7 @@ function checkAttributes(attrs: unknown, i: number): void {
   }
   for (const [key, v] of Object.entries(attrs)) {
     if (Array.isArray(v)) {
-      v.forEach((item, j) => checkScalar(item, i, `attributes.${key}[${j}]`));
+      for (let j = 0; j < v.length; j++) checkScalar(v[j], i, `attributes.${key}[${j}]`);
     } else {
       checkScalar(v, i, `attributes.${key}`);
     }
@@ -142,7 +142,7 @@ function checkJsonValue(v: unknown, i: number, field: string): void {
   if (typeof v === "number") {
     if (Number.isFinite(v)) return;
   } else if (Array.isArray(v)) {
-    v.forEach((item, j) => checkJsonValue(item, i, `${field}[${j}]`));
+    for (let j = 0; j < v.length; j++) checkJsonValue(v[j], i, `${field}[${j}]`);
     return;
   } else if (isPlainObject(v)) {
     for (const [key, item] of Object.entries(v)) checkJsonValue(item, i, `${field}.${key}`);

@@ -19,6 +19,8 @@ type Db = ClassicLevel<Buffer, Buffer>;
 
 /** Keys per getMany when an index scan resolves primary keys. */
 const LOOKUP_BATCH = 256;
+/** Values per fetch of a range scan. */
+const SCAN_BATCH = 1000;
 
 export class HotTier {
   readonly db: Db;
@@ -46,6 +48,15 @@ export class HotTier {
     return this.db.get(asBuffer(key));
   }
 
+  /**
+   * Point reads on the calling thread. A read of a turn's bodies is a handful of lookups that LevelDB
+   * serves from its cache or the page cache in microseconds; an async hop through the thread pool
+   * costs more than that and, on a busy 2-core machine, is what set the p99 (docs/decisions.md).
+   */
+  getManySync(keys: Uint8Array[]): (Buffer | undefined)[] {
+    return keys.map((k) => this.db.getSync(asBuffer(k)));
+  }
+
   /** Applies ops atomically; `sync` also makes every earlier write durable (LevelDB's log is sequential). */
   write(ops: BatchOp[], sync = false): Promise<void> {
     return this.db.batch(
@@ -61,7 +72,24 @@ export class HotTier {
   /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
   async *turn(turnId: string, from?: number, to?: number, reverse = false): AsyncGenerator<HotRecord> {
     const range = tsRange(groupPrefix(P_RECORD, turnId), from, to);
-    for await (const value of this.db.values({ ...range, reverse })) yield decodeRecordValue(value);
+    yield* this.scan({ ...range, reverse });
+  }
+
+  /**
+   * Values of a key range, fetched `SCAN_BATCH` at a time. A turn fits in one fetch, so a read costs one
+   * trip to LevelDB's thread; the iterator's close is not waited for (the database waits for it on close).
+   */
+  private async *scan(range: KeyRange & { reverse: boolean }): AsyncGenerator<HotRecord> {
+    const it = this.db.values({ gte: asBuffer(range.gte), lt: asBuffer(range.lt), reverse: range.reverse });
+    try {
+      for (;;) {
+        const values = await it.nextv(SCAN_BATCH);
+        if (values.length === 0) return;
+        for (const v of values) yield decodeRecordValue(v);
+      }
+    } finally {
+      it.close().catch(() => {});
+    }
   }
 
   /** Records through a secondary index (time or conversation) whose values are primary keys. */
@@ -82,10 +110,10 @@ export class HotTier {
     return this.viaIndex(tsRange(Buffer.of(P_TIME), from, to), reverse);
   }
 
-  async byId(id: string): Promise<HotRecord | undefined> {
-    const pk = await this.get(idKey(id));
+  byId(id: string): HotRecord | undefined {
+    const pk = this.db.getSync(idKey(id));
     if (pk === undefined) return undefined;
-    const value = await this.get(pk);
+    const value = this.db.getSync(pk);
     return value === undefined ? undefined : decodeRecordValue(value);
   }
 
