@@ -8,11 +8,13 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from "fflate";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
+import { seedStableId } from "../test/support/seed-stable-id.js";
 import { fmt, latency, scratch, timed } from "./stats.js";
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 export async function runDecisions(records: TraceRecord[], quick: boolean): Promise<void> {
+  await ids(records.slice(0, quick ? 1000 : 3000));
   await codecs(records);
   await chunkSizes(records.slice(0, quick ? 2000 : 5000));
 }
@@ -38,6 +40,26 @@ function distinctChunks(records: TraceRecord[]): Buffer[] {
   return chunks;
 }
 
+/** The seed's BigInt stableId against tracetier's (same ids). */
+async function ids(records: TraceRecord[]): Promise<void> {
+  const chars = records.reduce((n, r) => n + JSON.stringify(r).length, 0);
+  out("");
+  out(`stableId on ${fmt(records.length)} records (${fmt(chars / 1e6, 1)} M chars of JSON):`);
+  out("");
+  out("| implementation | records/s | M chars/s |");
+  out("|---|---:|---:|");
+  for (const [name, fn] of [
+    ["seed (BigInt FNV-1a over the canonical JSON string)", seedStableId],
+    ["tracetier (streamed canonical JSON, WebAssembly FNV for long strings)", stableId],
+  ] as const) {
+    for (const r of records.slice(0, 100)) fn(r);
+    const secs = await timed(() => {
+      for (const r of records) fn(r);
+    });
+    out(`| ${name} | ${fmt(records.length / secs)} | ${fmt(chars / 1e6 / secs)} |`);
+  }
+}
+
 async function codecs(records: TraceRecord[]): Promise<void> {
   const chunks = distinctChunks(records);
   const total = chunks.reduce((n, c) => n + c.length, 0);
@@ -53,6 +75,7 @@ async function codecs(records: TraceRecord[]): Promise<void> {
   out("| codec | compress MB/s | inflate MB/s | stored ÷ original |");
   out("|---|---:|---:|---:|");
   for (const [name, compress, inflate] of candidates) {
+    for (const c of chunks.slice(0, 200)) inflate(compress(c)); // warm the JIT (fflate is JS) before timing
     let packed: Uint8Array[] = [];
     const c = await timed(() => {
       packed = chunks.map(compress);

@@ -109,67 +109,40 @@ async function main(): Promise<void> {
       },
     ),
   ) as Record<string, { p50: number; p99: number }>;
-  const r = (k: string) => reads[k]!;
-  rows.push(
-    latRow(
-      "getTurn with bodies, first read after open, p50 (ms)",
-      r("first.cached").p50,
-      r("first.baseline").p50,
-      "",
-    ),
-  );
-  rows.push(
-    latRow(
-      "getTurn with bodies, first read after open, p99 (ms)",
-      r("first.cached").p99,
-      r("first.baseline").p99,
-      "",
-    ),
-  );
-  rows.push(
-    latRow(
+  const readRows: [label: string, key: string, baseline: string, q: "p50" | "p99", goal: string][] = [
+    ["getTurn with bodies, first read after open, p50 (ms)", "first.cached", "first.baseline", "p50", ""],
+    ["getTurn with bodies, first read after open, p99 (ms)", "first.cached", "first.baseline", "p99", ""],
+    [
       "getTurn with bodies, first read, chunk cache off, p99 (ms)",
-      r("first.uncached").p99,
-      r("first.baseline").p99,
+      "first.uncached",
+      "first.baseline",
+      "p99",
       "",
-    ),
-  );
-  rows.push(latRow("getTurn with bodies p50 (ms)", r("turn.cached").p50, r("turn.baseline").p50, ""));
-  rows.push(latRow("getTurn with bodies p99 (ms)", r("turn.cached").p99, r("turn.baseline").p99, "≤ 2 ms"));
-  rows.push(
-    latRow(
-      "getTurn with bodies p50, chunk cache off (ms)",
-      r("turn.uncached").p50,
-      r("turn.baseline").p50,
-      "",
-    ),
-  );
-  rows.push(
-    latRow(
-      "getTurn with bodies p99, chunk cache off (ms)",
-      r("turn.uncached").p99,
-      r("turn.baseline").p99,
-      "≤ 2 ms",
-    ),
-  );
-  rows.push(latRow("getTurn thin p50 (ms)", r("thin.cached").p50, r("thin.baseline").p50, ""));
-  rows.push(latRow("getTurn thin p99 (ms)", r("thin.cached").p99, r("thin.baseline").p99, ""));
-  rows.push(
-    latRow(
+    ],
+    ["getTurn with bodies p50 (ms)", "turn.cached", "turn.baseline", "p50", ""],
+    ["getTurn with bodies p99 (ms)", "turn.cached", "turn.baseline", "p99", "≤ 2 ms"],
+    ["getTurn with bodies p50, chunk cache off (ms)", "turn.uncached", "turn.baseline", "p50", ""],
+    ["getTurn with bodies p99, chunk cache off (ms)", "turn.uncached", "turn.baseline", "p99", "≤ 2 ms"],
+    ["getTurn thin p50 (ms)", "thin.cached", "thin.baseline", "p50", ""],
+    ["getTurn thin p99 (ms)", "thin.cached", "thin.baseline", "p99", ""],
+    [
       `getBody of a ~100 KB body p99 (ms; ${big.length} such bodies)`,
-      r("body.cached").p99,
-      r("body.baseline").p99,
+      "body.cached",
+      "body.baseline",
+      "p99",
       "≤ 2 ms",
-    ),
-  );
-  rows.push(
-    latRow(
+    ],
+    [
       "getBody of a ~100 KB body p99, chunk cache off (ms)",
-      r("body.uncached").p99,
-      r("body.baseline").p99,
+      "body.uncached",
+      "body.baseline",
+      "p99",
       "≤ 2 ms",
-    ),
-  );
+    ],
+  ];
+  for (const [label, key, baseline, q, goal] of readRows) {
+    rows.push(latRow(label, reads[key]![q], reads[baseline]![q], goal));
+  }
 
   // --- disk
   store = await openStore({ dir: ttDir });

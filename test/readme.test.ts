@@ -1,0 +1,32 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "./support/fixtures.js";
+
+const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+
+describe("README", () => {
+  it("opens with the two commands a newcomer runs", () => {
+    const commands = readme.split("\n").filter((l) => l.startsWith("    npm "));
+    expect(commands.slice(0, 2)).toEqual(["    npm ci && npm run demo", "    npm ci && npm test"]);
+  });
+
+  it("has a usage example that runs as written and prints the easy view it shows", () => {
+    const example = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (!example) throw new Error("no ts example in README");
+    const dir = tempDir();
+    const entry = fileURLToPath(new URL("../dist/src/index.js", import.meta.url));
+    const script = join(dir, "example.mjs");
+    writeFileSync(
+      script,
+      example
+        .replace('"tracetier"', JSON.stringify(entry))
+        .replace('"./tracetier-data"', JSON.stringify(join(dir, "data"))),
+    );
+    const out = execFileSync(process.execPath, [script], { encoding: "utf8" });
+    const shown = /console\.log\(await store\.easyView\("t1"\)\);\s*\/\/ (.*)/.exec(example)?.[1];
+    expect(out.trim()).toBe(shown);
+  });
+});
