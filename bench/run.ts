@@ -78,9 +78,18 @@ async function main(): Promise<void> {
       "≥ 5×",
     ),
   );
+  // The same records in batches of 500, for a like-for-like ratio (later records dedup more).
+  const sameDir = scratch("tt-same");
+  const sameStore = await openStore({ dir: sameDir });
+  const sameSecs = await timed(async () => {
+    for (let i = 0; i < singles.length; i += BATCH)
+      await sameStore.insertRecords(singles.slice(i, i + BATCH));
+  });
+  await sameStore.close();
+  const sameRate = singles.length / sameSecs;
   rows.push({
-    metric: "single-record rate ÷ tracetier's own batch-500 rate",
-    tracetier: `${fmt((100 * singleRate) / ttRate)}%`,
+    metric: `single-record rate ÷ batch-500 rate on the same ${singles.length} records (${fmt(sameRate)}/s)`,
+    tracetier: `${fmt((100 * singleRate) / sameRate)}%`,
     baseline: "",
     ratio: "",
     goal: "≥ 80%",
