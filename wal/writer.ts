@@ -89,11 +89,6 @@ export class WalWriter {
     return this.sealed.reduce((n, s) => n + s.bytes, this.active.bytes);
   }
 
-  /** Highest sequence number written to any segment. */
-  get lastSeq(): number {
-    return this.active.lastSeq || (this.sealed.at(-1)?.lastSeq ?? 0);
-  }
-
   /** Sealed segments whose records are all at or below `seq`: the caller checkpoints, then releases. */
   releasableUpTo(seq: number): number {
     return this.sealed.filter((s) => s.lastSeq <= seq).length;

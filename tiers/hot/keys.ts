@@ -30,20 +30,9 @@ export function writeTs(buf: Buffer, at: number, ts: number): void {
   buf.writeUInt32BE(ts - hi * TWO32, at + 4);
 }
 
-export function readTs(buf: Uint8Array, at: number): number {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const hi = (b.readUInt32BE(at) ^ 0x8000_0000) | 0;
-  return hi * TWO32 + b.readUInt32BE(at + 4);
-}
-
 export function writeSeq(buf: Buffer, at: number, seq: number): void {
   buf.writeUInt32BE(Math.floor(seq / TWO32), at);
   buf.writeUInt32BE(seq % TWO32, at + 4);
-}
-
-export function readSeq(buf: Uint8Array, at: number): number {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  return b.readUInt32BE(at) * TWO32 + b.readUInt32BE(at + 4);
 }
 
 /** `prefix | u32 len | name` : the common head of a turn's or a conversation's keys. */

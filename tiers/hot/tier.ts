@@ -5,7 +5,7 @@
  */
 import { ClassicLevel } from "classic-level";
 import { LockedError } from "../../src/errors.js";
-import { groupPrefix, idKey, P_ID, P_RECORD, P_TIME, prefixEnd, tsRange } from "./keys.js";
+import { groupPrefix, idKey, P_RECORD, P_TIME, tsRange } from "./keys.js";
 import { decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
@@ -117,13 +117,6 @@ export class HotTier {
     return value === undefined ? undefined : decodeRecordValue(value);
   }
 
-  /** Number of keys under a one-byte keyspace (a scan; used to check counters, not on hot paths). */
-  async countKeys(prefix: number): Promise<number> {
-    let n = 0;
-    for await (const _ of this.db.keys({ gte: Buffer.of(prefix), lt: prefixEnd(Buffer.of(prefix)) })) n++;
-    return n;
-  }
-
   close(): Promise<void> {
     return this.db.close();
   }
@@ -134,8 +127,6 @@ export class HotTier {
     for (const v of values) if (v !== undefined) yield decodeRecordValue(v);
   }
 }
-
-export const ID_PREFIX = P_ID;
 
 function isLockError(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string; message?: string } } | undefined;
