@@ -1,5 +1,7 @@
 /** tracetier's public surface. Everything exported here is part of the contract (docs/design.md). */
 
+export type { CompactOptions, CompactResult } from "./compaction.js";
+export { DEFAULT_COMPACT_AGE_MS } from "./compaction.js";
 export type { ViewEntry } from "./easy-view.js";
 export { formatBytes, formatDuration, renderEasyView } from "./easy-view.js";
 export type { ErrorCode } from "./errors.js";

@@ -4,7 +4,9 @@
  * (timestamp, seq): seq is the insertion order the WAL assigned, so timestamp ties keep it.
  */
 
-import { groupPrefix, P_CONV, tsRange } from "../tiers/hot/keys.js";
+import type { ColdFile } from "../tiers/cold/manifest.js";
+import type { ColdTier } from "../tiers/cold/tier.js";
+import { groupPrefix, P_CONV, P_TURN_FILE, parseRecordKey, tsRange } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import type { BodyStore } from "./bodies/store.js";
@@ -16,18 +18,28 @@ const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversation
 export class Reader {
   private readonly hot: HotTier;
   private readonly bodies: BodyStore;
+  private readonly cold: ColdTier;
 
-  constructor(hot: HotTier, bodies: BodyStore) {
+  constructor(hot: HotTier, bodies: BodyStore, cold: ColdTier) {
     this.hot = hot;
     this.bodies = bodies;
+    this.cold = cold;
   }
 
+  /** A turn's records from both tiers, in (timestamp, seq) order, each once. */
   async turnRecords(turnId: string): Promise<HotRecord[]> {
     if (typeof turnId !== "string") throw new InvalidOptionError("turnId", "must be a string");
     if (turnId === "") return []; // records without a turn share the empty key; they are no turn
-    const out: HotRecord[] = [];
-    for await (const r of this.hot.turn(turnId)) out.push(r);
-    return out;
+    const hot: HotRecord[] = [];
+    for await (const r of this.hot.turn(turnId)) hot.push(r);
+    return union(hot, await this.coldTurn(turnId));
+  }
+
+  /** The turn's cold records: only the files the turn → files index names are opened. */
+  private async coldTurn(turnId: string): Promise<HotRecord[]> {
+    if (this.cold.files.length === 0) return [];
+    const names = await this.hot.suffixes(groupPrefix(P_TURN_FILE, turnId));
+    return names.length === 0 ? [] : this.cold.turnRecords(turnId, names);
   }
 
   async getTurn(turnId: string, bodies = true): Promise<StoredRecord[]> {
@@ -36,7 +48,11 @@ export class Reader {
 
   async getBody(recordId: string): Promise<string | undefined> {
     if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
-    const r = this.hot.byId(recordId);
+    const hit = this.hot.byId(recordId);
+    if (hit === undefined) return undefined;
+    let r: HotRecord | undefined;
+    if ("record" in hit) r = hit.record;
+    else r = (await this.coldTurn(parseRecordKey(hit.coldKey).turnId)).find((x) => x.id === recordId);
     if (r?.bodyHash == null) return undefined;
     return this.bodies.read([r.bodyHash]).values().next().value;
   }
@@ -45,14 +61,42 @@ export class Reader {
     checkQuery(q);
     const reverse = q.order === "desc";
     const limit = q.limit ?? Number.POSITIVE_INFINITY;
-    const out: HotRecord[] = [];
     if (limit === 0) return [];
+    const hot: HotRecord[] = [];
     for await (const r of this.plan(q, reverse)) {
       if (!matches(r.record, q)) continue;
-      out.push(r);
+      hot.push(r);
+      if (hot.length >= limit) break;
+    }
+    const merged = union(hot, await this.coldQuery(q, limit));
+    if (reverse) merged.reverse();
+    return this.hydrate(merged.slice(0, limit), q.bodies !== false);
+  }
+
+  /**
+   * Cold matches, enough for the limit: partitions (by date) are read in the query's order and the
+   * read stops once `limit` matches are in hand, since every later partition sorts after them. Files
+   * are picked by their time bounds, row groups by their timestamp statistics.
+   */
+  private async coldQuery(q: Query, limit: number): Promise<HotRecord[]> {
+    if (this.cold.files.length === 0) return [];
+    if (q.turnId !== undefined) return (await this.coldTurn(q.turnId)).filter((r) => matches(r.record, q));
+    const from = q.from ?? Number.NEGATIVE_INFINITY;
+    const to = q.to ?? Number.POSITIVE_INFINITY;
+    const byDate = new Map<string, ColdFile[]>();
+    for (const f of this.cold.files) {
+      if (f.maxTs < from || f.minTs >= to) continue;
+      byDate.set(f.date, [...(byDate.get(f.date) ?? []), f]);
+    }
+    const dates = [...byDate.keys()].sort();
+    if (q.order === "desc") dates.reverse();
+    const out: HotRecord[] = [];
+    for (const d of dates) {
+      for (const r of await this.cold.rangeRecords(byDate.get(d)!, from, to))
+        if (matches(r.record, q)) out.push(r);
       if (out.length >= limit) break;
     }
-    return this.hydrate(out, q.bodies !== false);
+    return out;
   }
 
   /** UTF-8 sizes of the records' bodies, by body hash (hex), from their manifests only. */
@@ -122,4 +166,12 @@ function checkQuery(q: Query): void {
     if (q[f] !== undefined && typeof q[f] !== "string")
       throw new InvalidOptionError(`query.${f}`, "must be a string");
   }
+}
+
+/** Both tiers' records in (timestamp, seq) order; a record in both (mid-compaction) appears once. */
+function union(hot: HotRecord[], cold: HotRecord[]): HotRecord[] {
+  if (cold.length === 0) return hot;
+  const seen = new Set<string>();
+  const all = [...hot, ...cold].filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
+  return all.sort((a, b) => a.record.timestamp - b.record.timestamp || a.seq - b.seq);
 }

@@ -12,6 +12,7 @@
  */
 import { mkdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
 import { listSegments } from "../wal/segments.js";
@@ -19,6 +20,7 @@ import { WalWriter } from "../wal/writer.js";
 import { decodeBatch } from "./batch.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
+import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
 import { renderEasyView } from "./easy-view.js";
 import { ClosedError, InvalidOptionError } from "./errors.js";
 import { Reader } from "./read.js";
@@ -76,15 +78,20 @@ class Store implements TraceStore {
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
   private readonly reader: Reader;
+  private readonly cold: ColdTier;
+  private readonly compactor: Compactor;
+  private maintenance: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
 
-  private constructor(hot: HotTier, wal: WalWriter, writes: WritePath, reader: Reader) {
+  private constructor(hot: HotTier, wal: WalWriter, writes: WritePath, reader: Reader, cold: ColdTier) {
     this.hot = hot;
     this.wal = wal;
     this.writes = writes;
     this.reader = reader;
+    this.cold = cold;
+    this.compactor = new Compactor(hot, cold, writes);
     writes.onApplied = () => this.maybeCheckpoint();
   }
 
@@ -112,7 +119,11 @@ class Store implements TraceStore {
       log.lastSegmentNo + 1,
     );
     writes.attachWal(wal, lastSeq);
-    return new Store(hot, wal, writes, new Reader(hot, bodies));
+    // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
+    const cold = await ColdTier.open(join(dir, "cold"));
+    const store = new Store(hot, wal, writes, new Reader(hot, bodies, cold), cold);
+    await store.compactor.recover();
+    return store;
   }
 
   insertRecords(records: readonly TraceRecord[]): Promise<InsertResult> {
@@ -155,13 +166,24 @@ class Store implements TraceStore {
     const c = this.writes.counters;
     return {
       hotRecords: c.hotRecords,
-      coldRecords: 0,
-      coldPartitions: 0,
+      coldRecords: this.cold.records(),
+      coldPartitions: this.cold.partitions().length,
       bodies: c.bodies,
       bodyBytesStored: c.bodyBytesStored,
       bodyBytesOriginal: c.bodyBytesOriginal,
       walBytes: this.wal.bytes(),
     };
+  }
+
+  compact(opts?: CompactOptions): Promise<CompactResult> {
+    return this.call(() => this.exclusive(() => this.compactor.compact(opts)));
+  }
+
+  /** One maintenance job at a time (compaction now; retention with the next issue). */
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.maintenance.then(job);
+    this.maintenance = run.catch(() => {});
+    return run;
   }
 
   close(): Promise<void> {

@@ -207,6 +207,23 @@ export class WritePath {
     return applied;
   }
 
+  /**
+   * A maintenance write (compaction), in apply order: it sees the counters of every batch applied
+   * before it, changes them, and is written atomically with them and synced.
+   */
+  maintain(build: (c: Counters) => { ops: BatchOp[]; counters: Counters }): Promise<void> {
+    const previous = this.applying;
+    const run = (async () => {
+      await previous;
+      if (this.failure) throw this.failure;
+      const { ops, counters } = build(this.counters);
+      await this.hot.write([...ops, countersOp(counters)], true);
+      this.counters = counters;
+    })();
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
   private async apply(batch: Batch): Promise<void> {
     const ops: BatchOp[] = [];
     for (const r of batch.records) ops.push(...recordPuts(r.record, r.value));

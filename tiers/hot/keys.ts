@@ -7,6 +7,7 @@
  *   c | u32 len | conversationId utf8 | ts | seq -> primary key    (conversation queries)
  *   b | sha256 (32 bytes)                     -> body manifest     (src/bodies)
  *   k | sha256 (32 bytes)                     -> stored chunk      (src/bodies)
+ *   f | u32 len | turnId utf8 | file name     -> empty             (turn → cold files, tiers/cold)
  *   m | name                                  -> metadata          (applied seq, counters)
  *
  * `ts` is the timestamp as a u64 big-endian with the sign bit flipped and `seq` a u64 big-endian, so
@@ -21,6 +22,7 @@ export const P_CONV = 0x63; // c
 export const P_BODY = 0x62; // b
 export const P_CHUNK = 0x6b; // k
 export const P_META = 0x6d; // m
+export const P_TURN_FILE = 0x66; // f
 
 const TWO32 = 0x1_0000_0000;
 
@@ -28,6 +30,15 @@ export function writeTs(buf: Buffer, at: number, ts: number): void {
   const hi = Math.floor(ts / TWO32);
   buf.writeUInt32BE((hi ^ 0x8000_0000) >>> 0, at);
   buf.writeUInt32BE(ts - hi * TWO32, at + 4);
+}
+
+function readTs(buf: Buffer, at: number): number {
+  const hi = (buf.readUInt32BE(at) ^ 0x8000_0000) | 0;
+  return hi * TWO32 + buf.readUInt32BE(at + 4);
+}
+
+function readSeq(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * TWO32 + buf.readUInt32BE(at + 4);
 }
 
 export function writeSeq(buf: Buffer, at: number, seq: number): void {
@@ -106,4 +117,14 @@ export function tsRange(
     gte: from === undefined ? head : withTsSeq(head, from, 0),
     lt: to === undefined ? prefixEnd(head) : withTsSeq(head, to, 0),
   };
+}
+
+/** The parts of a record key (`r` keyspace). */
+export function parseRecordKey(key: Buffer): { turnId: string; ts: number; seq: number } {
+  const len = key.readUInt32BE(1);
+  return { turnId: key.toString("utf8", 5, 5 + len), ts: readTs(key, 5 + len), seq: readSeq(key, 13 + len) };
+}
+
+export function turnFileKey(turnId: string, fileName: string): Buffer {
+  return Buffer.concat([groupPrefix(P_TURN_FILE, turnId), Buffer.from(fileName, "utf8")]);
 }

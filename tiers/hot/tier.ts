@@ -5,7 +5,7 @@
  */
 import { ClassicLevel } from "classic-level";
 import { LockedError } from "../../src/errors.js";
-import { groupPrefix, idKey, P_RECORD, P_TIME, tsRange } from "./keys.js";
+import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, tsRange } from "./keys.js";
 import { decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
@@ -110,11 +110,21 @@ export class HotTier {
     return this.viaIndex(tsRange(Buffer.of(P_TIME), from, to), reverse);
   }
 
-  byId(id: string): HotRecord | undefined {
+  /**
+   * The record with this id if the hot tier holds it; otherwise its primary key when the id is known
+   * (the id index outlives a record's move to the cold tier, and the key says where to look there).
+   */
+  byId(id: string): { record: HotRecord } | { coldKey: Buffer } | undefined {
     const pk = this.db.getSync(idKey(id));
     if (pk === undefined) return undefined;
     const value = this.db.getSync(pk);
-    return value === undefined ? undefined : decodeRecordValue(value);
+    return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value) };
+  }
+
+  /** Names (the key suffixes) under a key prefix, e.g. a turn's cold files. */
+  async suffixes(prefix: Buffer): Promise<string[]> {
+    const keys = await this.db.keys({ gte: prefix, lt: prefixEnd(prefix) }).all();
+    return keys.map((k) => k.toString("utf8", prefix.length));
   }
 
   close(): Promise<void> {

@@ -1,0 +1,187 @@
+/**
+ * Compaction: moves hot records older than a cutoff into the cold tier, one Parquet file at a time,
+ * and merges a partition's small files.
+ *
+ * One commit point per file, in this order (docs/design.md has the crash table):
+ *   1. write the file under a temporary name, fsync, rename into place, fsync the directory;
+ *   2. commit a manifest generation that lists it (temp + fsync + rename + fsync the directory);
+ *   3. one synced LevelDB batch: delete the moved records from the hot tier (their id entries stay: they
+ *      keep cross-tier dedup and getBody to one lookup), add the turn → file index entries, record the
+ *      manifest generation as applied, and adjust the counters.
+ * A crash before 2 leaves an unlisted file, removed at open. A crash between 2 and 3 leaves records in
+ * both tiers: reads dedup by id, and `recover()` redoes step 3 from the file itself at open.
+ */
+import { mkdir, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { decode, encode } from "@msgpack/msgpack";
+import { dateOf, fileName, partitionDir, tempPath } from "../tiers/cold/layout.js";
+import type { ColdFile } from "../tiers/cold/manifest.js";
+import { writeParquetFile } from "../tiers/cold/parquet.js";
+import { compareRows, toRow } from "../tiers/cold/schema.js";
+import type { ColdTier } from "../tiers/cold/tier.js";
+import { convKey, metaKey, recordKey, timeKey, turnFileKey } from "../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import type { HotRecord } from "../tiers/hot/values.js";
+import { fsyncDir } from "../wal/segments.js";
+import type { WritePath } from "./write-path.js";
+
+export interface CompactOptions {
+  /** Records with `timestamp < now - olderThanMs` move. Default 24 hours. */
+  olderThanMs?: number;
+  /** The clock (ms since the epoch). Default `Date.now()`. */
+  now?: number;
+}
+
+export interface CompactResult {
+  recordsMoved: number;
+  partitionsWritten: number;
+  bytesWritten: number;
+}
+
+export const DEFAULT_COMPACT_AGE_MS = 24 * 60 * 60 * 1000;
+/** A file holds at most this many records: compaction's memory is bounded by one file's rows. */
+export const MAX_FILE_ROWS = 100_000;
+/** A file under this many rows is small; more than MAX_SMALL_FILES of them in a partition are merged. */
+export const SMALL_FILE_ROWS = 20_000;
+export const MAX_SMALL_FILES = 4;
+
+const COLD_GEN_KEY = metaKey("cold");
+
+export class Compactor {
+  private readonly hot: HotTier;
+  private readonly cold: ColdTier;
+  private readonly writes: WritePath;
+  private appliedGen = 0;
+
+  constructor(hot: HotTier, cold: ColdTier, writes: WritePath) {
+    this.hot = hot;
+    this.cold = cold;
+    this.writes = writes;
+  }
+
+  /** Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied. */
+  async recover(): Promise<void> {
+    const raw = await this.hot.get(COLD_GEN_KEY);
+    this.appliedGen = raw === undefined ? 0 : (decode(raw) as number);
+    // In generation order, each marked applied as it lands, so a crash during recovery resumes it.
+    const pending = this.cold.files.filter((f) => f.generation > this.appliedGen);
+    pending.sort((a, b) => a.generation - b.generation);
+    for (const f of pending) await this.applyMove(f, await this.cold.fileRecords(f.name), true);
+    if (this.cold.manifest.generation > this.appliedGen)
+      await this.markApplied([], 0, this.cold.manifest.generation);
+  }
+
+  async compact(opts: CompactOptions = {}): Promise<CompactResult> {
+    if (this.cold.manifest.generation > this.appliedGen) await this.recover(); // an earlier step 3 failed
+    const cutoff = (opts.now ?? Date.now()) - (opts.olderThanMs ?? DEFAULT_COMPACT_AGE_MS);
+    const result: CompactResult = { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 };
+    const touched = new Set<string>();
+    let buffer: HotRecord[] = [];
+    let date: string | undefined;
+    const flush = async () => {
+      if (buffer.length === 0 || date === undefined) return;
+      const file = await this.writeFile(date, buffer);
+      await this.applyMove(file, buffer, false);
+      result.recordsMoved += buffer.length;
+      result.bytesWritten += file.bytes;
+      touched.add(date);
+      buffer = [];
+    };
+    // The time index yields records in timestamp order, so a partition's records arrive together.
+    for await (const r of this.hot.byTime(undefined, cutoff, false)) {
+      const d = dateOf(r.record.timestamp);
+      if (d !== date || buffer.length >= MAX_FILE_ROWS) await flush();
+      date = d;
+      buffer.push(r);
+    }
+    await flush();
+    result.partitionsWritten = touched.size;
+    for (const d of touched) await this.mergeSmallFiles(d);
+    return result;
+  }
+
+  /** Step 1 and 2: a new file in its partition, then a manifest that lists it. */
+  private async writeFile(date: string, records: HotRecord[]): Promise<ColdFile> {
+    const generation = this.cold.manifest.generation + 1;
+    const rows = records.map(toRow).sort(compareRows);
+    const name = fileName(date, generation, 0);
+    await mkdir(partitionDir(this.cold.dir, date), { recursive: true });
+    await fsyncDir(this.cold.dir);
+    const bytes = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows);
+    let minTs = Number.POSITIVE_INFINITY;
+    let maxTs = Number.NEGATIVE_INFINITY;
+    for (const r of records) {
+      minTs = Math.min(minTs, r.record.timestamp);
+      maxTs = Math.max(maxTs, r.record.timestamp);
+    }
+    const file: ColdFile = { name, date, rows: rows.length, bytes, minTs, maxTs, generation };
+    await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, file] });
+    return file;
+  }
+
+  /**
+   * Step 3 for a file: the records it holds leave the hot tier, its turns point at it. At recovery the
+   * records may already be gone (a merge's file, or a step 3 that landed): only present ones count.
+   */
+  private async applyMove(file: ColdFile, records: HotRecord[], checkPresence: boolean): Promise<void> {
+    const keys = records.map((r) => recordKey(r.record.turnId, r.record.timestamp, r.seq));
+    const present = checkPresence ? await this.hot.getMany(keys) : keys;
+    const ops: BatchOp[] = [];
+    let moved = 0;
+    records.forEach((r, i) => {
+      if (present[i] === undefined) return;
+      moved++;
+      ops.push({ type: "del", key: keys[i]! }, { type: "del", key: timeKey(r.record.timestamp, r.seq) });
+      const conv = r.record.conversationId;
+      if (conv !== undefined) ops.push({ type: "del", key: convKey(conv, r.record.timestamp, r.seq) });
+    });
+    for (const turnId of new Set(records.map((r) => r.record.turnId ?? ""))) {
+      ops.push({ type: "put", key: turnFileKey(turnId, file.name), value: new Uint8Array(0) });
+    }
+    await this.markApplied(ops, moved, file.generation);
+  }
+
+  private async markApplied(ops: BatchOp[], moved: number, generation: number): Promise<void> {
+    await this.writes.maintain((c) => ({
+      ops: [...ops, { type: "put", key: COLD_GEN_KEY, value: encode(generation) }],
+      counters: { ...c, hotRecords: c.hotRecords - moved },
+    }));
+    this.appliedGen = generation;
+  }
+
+  /** Merges a partition's small files into one, with the same commit discipline, then deletes them. */
+  private async mergeSmallFiles(date: string): Promise<void> {
+    const small = this.cold.files.filter((f) => f.date === date && f.rows < SMALL_FILE_ROWS);
+    if (small.length <= MAX_SMALL_FILES) return;
+    const records: HotRecord[] = [];
+    for (const f of small) records.push(...(await this.cold.fileRecords(f.name)));
+    const generation = this.cold.manifest.generation + 1;
+    const name = fileName(date, generation, 0);
+    const rows = records.map(toRow).sort(compareRows);
+    const bytes = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows);
+    const merged: ColdFile = {
+      name,
+      date,
+      rows: rows.length,
+      bytes,
+      minTs: Math.min(...small.map((f) => f.minTs)),
+      maxTs: Math.max(...small.map((f) => f.maxTs)),
+      generation,
+    };
+    const gone = new Set(small.map((f) => f.name));
+    await this.cold.commit({
+      ...this.cold.manifest,
+      generation,
+      files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
+    });
+    const turns = new Set(records.map((r) => r.record.turnId ?? ""));
+    const ops: BatchOp[] = [];
+    for (const t of turns) {
+      for (const old of gone) ops.push({ type: "del", key: turnFileKey(t, old) });
+      ops.push({ type: "put", key: turnFileKey(t, name), value: new Uint8Array(0) });
+    }
+    await this.markApplied(ops, 0, generation);
+    for (const old of gone) await unlink(this.cold.path(old));
+    await fsyncDir(dirname(this.cold.path(name)));
+  }
+}

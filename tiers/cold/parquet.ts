@@ -1,0 +1,96 @@
+/**
+ * The one module that knows the Parquet libraries: hyparquet-writer to write, hyparquet to read
+ * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
+ */
+import { open, rename } from "node:fs/promises";
+import { dirname } from "node:path";
+import { asyncBufferFromFile, type FileMetaData, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { ByteWriter, parquetWrite } from "hyparquet-writer";
+import { fsyncDir } from "../../wal/segments.js";
+import { COLUMNS, type Row } from "./schema.js";
+
+/** Rows per row group: small enough that a turn's read touches little, large enough to compress. */
+export const ROW_GROUP_ROWS = 4096;
+
+const INT64 = new Set(["seq", "timestamp"]);
+
+/**
+ * Writes `rows` (already sorted) to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
+ * the file is either absent or complete under its final name. Returns its size in bytes.
+ */
+export async function writeParquetFile(temp: string, path: string, rows: Row[]): Promise<number> {
+  const writer = new ByteWriter();
+  parquetWrite({
+    writer,
+    columnData: COLUMNS.map(([name, type]) => ({
+      name,
+      type,
+      data: INT64.has(name) ? rows.map((r) => BigInt(r[name] as number)) : rows.map((r) => r[name]),
+    })),
+    codec: "SNAPPY",
+    rowGroupSize: ROW_GROUP_ROWS,
+    statisticsTruncateLength: Number.POSITIVE_INFINITY, // exact turnId bounds, for row-group skipping
+    createdBy: "tracetier",
+  });
+  const bytes = new Uint8Array(writer.getBuffer());
+  const fh = await open(temp, "w");
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(temp, path);
+  await fsyncDir(dirname(path));
+  return bytes.length;
+}
+
+export interface RowGroupInfo {
+  rowStart: number;
+  rowEnd: number;
+  minTurn: string;
+  maxTurn: string;
+  minTs: number;
+  maxTs: number;
+}
+
+export interface ParquetFileInfo {
+  metadata: FileMetaData;
+  groups: RowGroupInfo[];
+}
+
+export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
+  const file = await asyncBufferFromFile(path);
+  const metadata = await parquetMetadataAsync(file);
+  const turnCol = COLUMNS.findIndex(([n]) => n === "turnId");
+  const tsCol = COLUMNS.findIndex(([n]) => n === "timestamp");
+  let at = 0;
+  const groups = metadata.row_groups.map((g) => {
+    const turn = g.columns[turnCol]?.meta_data?.statistics;
+    const ts = g.columns[tsCol]?.meta_data?.statistics;
+    const rows = Number(g.num_rows);
+    const info = {
+      rowStart: at,
+      rowEnd: at + rows,
+      minTurn: String(turn?.min_value ?? ""),
+      maxTurn: String(turn?.max_value ?? "\uffff"),
+      minTs: Number(ts?.min_value ?? Number.MIN_SAFE_INTEGER),
+      maxTs: Number(ts?.max_value ?? Number.MAX_SAFE_INTEGER),
+    };
+    at += rows;
+    return info;
+  });
+  return { metadata, groups };
+}
+
+/** Rows `[rowStart, rowEnd)` of a file, as objects keyed by column name. */
+export async function readParquetRows(
+  path: string,
+  info: ParquetFileInfo,
+  rowStart: number,
+  rowEnd: number,
+  columns?: string[],
+): Promise<Record<string, unknown>[]> {
+  const file = await asyncBufferFromFile(path);
+  return parquetReadObjects({ file, metadata: info.metadata, rowStart, rowEnd, columns });
+}

@@ -1,0 +1,126 @@
+/**
+ * The cold tier: date-partitioned Parquet files under `dir/cold/`, listed by the manifest.
+ *
+ * Reads open only the files that can hold what is asked: a turn's files come from the turn → files
+ * index that compaction keeps in the hot tier's LevelDB, and inside a file only the row groups whose
+ * turnId statistics bracket the turn are read (rows are sorted by turnId). A time range picks files by
+ * their [minTs, maxTs] and row groups by their timestamp statistics.
+ */
+import { mkdir, readdir, rmdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { HotRecord } from "../hot/values.js";
+import { MANIFEST_NAME } from "./layout.js";
+import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
+import { type ParquetFileInfo, readParquetInfo, readParquetRows } from "./parquet.js";
+import { fromRow } from "./schema.js";
+
+const INFO_CACHE_FILES = 256;
+
+export class ColdTier {
+  readonly dir: string;
+  manifest: Manifest;
+  private readonly info = new Map<string, ParquetFileInfo>();
+
+  private constructor(dir: string, manifest: Manifest) {
+    this.dir = dir;
+    this.manifest = manifest;
+  }
+
+  /** Opens the tier; files the manifest does not list (a crash before their commit, or after a merge) go. */
+  static async open(dir: string): Promise<ColdTier> {
+    await mkdir(dir, { recursive: true });
+    const manifest = await loadManifest(dir);
+    const tier = new ColdTier(dir, manifest);
+    await tier.sweep();
+    return tier;
+  }
+
+  get files(): readonly ColdFile[] {
+    return this.manifest.files;
+  }
+
+  has(name: string): boolean {
+    return this.manifest.files.some((f) => f.name === name);
+  }
+
+  async commit(next: Manifest): Promise<void> {
+    await commitManifest(this.dir, next);
+    this.manifest = next;
+    for (const name of this.info.keys()) if (!this.has(name)) this.info.delete(name);
+  }
+
+  partitions(): string[] {
+    return [...new Set(this.manifest.files.map((f) => f.date))].sort();
+  }
+
+  records(): number {
+    return this.manifest.files.reduce((n, f) => n + f.rows, 0);
+  }
+
+  /** The turn's records in the named files (row groups chosen by turnId statistics). */
+  async turnRecords(turnId: string, names: Iterable<string>): Promise<HotRecord[]> {
+    const out: HotRecord[] = [];
+    for (const name of names) {
+      if (!this.has(name)) continue; // a stale index entry (a merge's, before its cleanup landed)
+      const info = await this.fileInfo(name);
+      const groups = info.groups.filter((g) => g.minTurn <= turnId && turnId <= g.maxTurn);
+      if (groups.length === 0) continue;
+      const rows = await readParquetRows(this.path(name), info, groups[0]!.rowStart, groups.at(-1)!.rowEnd);
+      for (const row of rows) if (row.turnId === turnId) out.push(fromRow(row));
+    }
+    return out;
+  }
+
+  /** Records with `from <= timestamp < to` from the given files (row groups chosen by ts statistics). */
+  async rangeRecords(files: readonly ColdFile[], from: number, to: number): Promise<HotRecord[]> {
+    const out: HotRecord[] = [];
+    for (const f of files) {
+      const info = await this.fileInfo(f.name);
+      for (const g of info.groups) {
+        if (g.maxTs < from || g.minTs >= to) continue;
+        const rows = await readParquetRows(this.path(f.name), info, g.rowStart, g.rowEnd);
+        for (const row of rows) {
+          const ts = Number(row.timestamp);
+          if (ts >= from && ts < to) out.push(fromRow(row));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Every row of a file, as the hot tier's record shape. */
+  async fileRecords(name: string): Promise<HotRecord[]> {
+    const info = await this.fileInfo(name);
+    const rows = await readParquetRows(this.path(name), info, 0, info.groups.at(-1)?.rowEnd ?? 0);
+    return rows.map(fromRow);
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  private async fileInfo(name: string): Promise<ParquetFileInfo> {
+    let info = this.info.get(name);
+    if (!info) {
+      info = await readParquetInfo(this.path(name));
+      if (this.info.size >= INFO_CACHE_FILES) this.info.delete(this.info.keys().next().value!);
+      this.info.set(name, info);
+    }
+    return info;
+  }
+
+  /** Removes what no manifest lists: temp files, files of uncommitted writes, files a merge replaced. */
+  private async sweep(): Promise<void> {
+    const live = new Set(this.manifest.files.map((f) => f.name));
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) {
+        if (entry.name !== MANIFEST_NAME) await unlink(join(this.dir, entry.name));
+        continue;
+      }
+      const part = join(this.dir, entry.name);
+      const names = await readdir(part);
+      for (const n of names) if (!live.has(`${entry.name}/${n}`)) await unlink(join(part, n));
+      if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
+    }
+  }
+}
