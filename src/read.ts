@@ -68,6 +68,7 @@ export class Reader {
       hot.push(r);
       if (hot.length >= limit) break;
     }
+    if (reverse) hot.reverse(); // union works in ascending order
     const merged = union(hot, await this.coldQuery(q, limit));
     if (reverse) merged.reverse();
     return this.hydrate(merged.slice(0, limit), q.bodies !== false);
