@@ -47,6 +47,11 @@ export interface TraceStore {
   query(q: Query): Promise<StoredRecord[]>;
   easyView(turnId: string): Promise<string>;
   stats(): Promise<StoreStats>;
+  /**
+   * Moves hot records older than `now - olderThanMs` (default 24 h) into the cold tier's
+   * date-partitioned Parquet files, and merges small files. One maintenance job runs at a time.
+   */
+  compact(opts?: CompactOptions): Promise<CompactResult>;
   /** Waits for writes in flight, makes everything acknowledged durable, and releases the directory. */
   close(): Promise<void>;
 }

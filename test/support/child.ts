@@ -3,11 +3,13 @@
  *   insert-loop <dir> <firstBatch> <workers>  insert batches forever, print "ack <batch>" as each resolves;
  *                                              WAL segments of 128 KiB, so roll-overs and checkpoints happen
  *   insert-n <dir> <n>                         insert n batches, then exit without close (the WAL stays)
+ *   compact-loop <dir> <firstBatch>            insert a batch into an old day, print "ack <batch>",
+ *                                              compact everything, print "compacted"; forever
  *   hold <dir>                                 open, print "open", stay until stdin closes
  *   try-open <dir>                             try to open, print the error code or "opened"
  */
 import { openStore } from "../../src/index.js";
-import { crashBatch } from "./crash-workload.js";
+import { coldBatch, crashBatch } from "./crash-workload.js";
 
 const [mode, dir, a, b] = process.argv.slice(2) as [string, string, string?, string?];
 
@@ -32,6 +34,15 @@ async function main(): Promise<void> {
   if (mode === "insert-n") {
     for (let i = 0; i < Number(a); i++) await store.insertRecords(crashBatch(i));
     process.exit(0); // no close: the WAL keeps its frames for the test to inspect
+  }
+  if (mode === "compact-loop") {
+    process.stdout.write("ready\n");
+    for (let b = Number(a); ; b++) {
+      await store.insertRecords(coldBatch(b));
+      process.stdout.write(`ack ${b}\n`);
+      await store.compact({ now: Date.UTC(2027, 0, 1) });
+      process.stdout.write("compacted\n");
+    }
   }
   if (mode === "insert-loop") {
     let next = Number(a);

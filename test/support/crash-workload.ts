@@ -37,3 +37,14 @@ export function crashBatch(b: number): TraceRecord[] {
   }
   return out;
 }
+
+const DAY = 86_400_000;
+
+/**
+ * Batches for the compaction crash test: batch b lands in one of five UTC days of October 2026 (so
+ * compaction writes to old partitions again and again, and merges small files), with bodies.
+ */
+export function coldBatch(b: number): TraceRecord[] {
+  const day = Date.UTC(2026, 9, 1) + (b % 5) * DAY;
+  return crashBatch(b).map((r, i) => ({ ...r, timestamp: day + b * 100 + i, turnId: `cold-turn-${b % 11}` }));
+}

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach } from "vitest";
 import { openStore, type StoreOptions, type TraceRecord, type TraceStore } from "../../src/index.js";
+import { generateTurns } from "../../src/workload/generator.js";
 
 const dirs: string[] = [];
 const stores: TraceStore[] = [];
@@ -99,4 +100,24 @@ export function everyKind(): TraceRecord[] {
       turnId: "t",
     },
   ];
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * A realistic workload spread over several UTC days: conversation c is shifted by c × `hoursApart`
+ * hours, so the cold tier gets several date partitions.
+ */
+export function multiDayTurns(
+  conversations: number,
+  turnsPerConversation: number,
+  hoursApart = 9,
+): TraceRecord[][] {
+  const turns = [
+    ...generateTurns({ conversations, turnsPerConversation, seed: 11, startTime: Date.UTC(2026, 9, 1) }),
+  ];
+  const convs = [...new Set(turns.map((t) => t[0]!.conversationId))];
+  return turns.map((t) =>
+    t.map((r) => ({ ...r, timestamp: r.timestamp + convs.indexOf(r.conversationId) * hoursApart * HOUR })),
+  );
 }
