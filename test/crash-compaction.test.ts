@@ -7,7 +7,11 @@ import { exited, startChild, waitForLine } from "./support/spawn.js";
 const ROUNDS = 10;
 
 /** What must hold after any crash: every acknowledged record once, counts that add up, turns in order. */
-async function checkInvariants(dir: string, acked: Set<number>, snapshot: Map<string, StoredRecord[]>): Promise<void> {
+async function checkInvariants(
+  dir: string,
+  acked: Set<number>,
+  snapshot: Map<string, StoredRecord[]>,
+): Promise<void> {
   const store = await openStore({ dir });
   try {
     for (const [turnId, records] of snapshot) expect(await store.getTurn(turnId)).toEqual(records);

@@ -18,7 +18,7 @@ export interface KeyRange {
 type Db = ClassicLevel<Buffer, Buffer>;
 
 /** Keys per getMany when an index scan resolves primary keys. */
-const LOOKUP_BATCH = 256;
+const LOOKUP_BATCH = 2048;
 /** Values per fetch of a range scan. */
 const SCAN_BATCH = 1000;
 
@@ -57,16 +57,18 @@ export class HotTier {
     return keys.map((k) => this.db.getSync(asBuffer(k)));
   }
 
-  /** Applies ops atomically; `sync` also makes every earlier write durable (LevelDB's log is sequential). */
+  /**
+   * Applies ops atomically; `sync` also makes every earlier write durable (LevelDB's log is sequential).
+   * A chained batch, not an array batch: abstract-level clones and re-validates every op of an array
+   * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
+   */
   write(ops: BatchOp[], sync = false): Promise<void> {
-    return this.db.batch(
-      ops.map((op) =>
-        op.type === "put"
-          ? { type: "put", key: asBuffer(op.key), value: asBuffer(op.value) }
-          : { type: "del", key: asBuffer(op.key) },
-      ),
-      { sync },
-    );
+    const batch = this.db.batch();
+    for (const op of ops) {
+      if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
+      else batch.del(asBuffer(op.key));
+    }
+    return batch.write({ sync });
   }
 
   /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
