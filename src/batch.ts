@@ -8,10 +8,11 @@
  *                       [ [ body sha256, manifest, UTF-8 bytes ], … ],  (new bodies only)
  *                       [ [ chunk sha256, stored chunk ], … ] ]   (new chunks only)
  */
-import { decode, encode } from "@msgpack/msgpack";
+
 import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import type { StagedBodies } from "./bodies/store.js";
 import { CorruptStoreError } from "./errors.js";
+import { decode, encode } from "./msgpack.js";
 
 export const BATCH_VERSION = 1;
 

@@ -3,11 +3,12 @@
  * count. `appliedSeq` is the last sequence number whose batch is in the hot tier: replay skips frames at
  * or below it, so re-applying a frame after a crash never counts it twice.
  */
-import { decode, encode } from "@msgpack/msgpack";
+
 import { metaKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { Batch } from "./batch.js";
 import { CorruptStoreError } from "./errors.js";
+import { decode, encode } from "./msgpack.js";
 
 export const STATE_VERSION = 1;
 const STATE_KEY = metaKey("state");

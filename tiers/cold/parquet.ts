@@ -23,6 +23,7 @@ const DECOMPRESSORS = { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(i
 export const ROW_GROUP_ROWS = 1024;
 
 const INT64 = new Set(["seq", "timestamp"]);
+const STATS_COLUMNS = new Set(["turnId", "timestamp", "seq"]);
 
 /**
  * Writes `rows` (already sorted) to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
@@ -41,6 +42,7 @@ export async function writeParquetFile(
       name,
       type,
       data: INT64.has(name) ? rows.map((r) => BigInt(r[name] as number)) : rows.map((r) => r[name]),
+      statistics: STATS_COLUMNS.has(name), // only the columns reads prune by; the rest cost time
     })),
     codec,
     compressors: { GZIP: (bytes: Uint8Array) => gzipSync(bytes, { level: 6 }) },

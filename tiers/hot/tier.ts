@@ -94,17 +94,28 @@ export class HotTier {
     }
   }
 
-  /** Records through a secondary index (time or conversation) whose values are primary keys. */
+  /**
+   * Records through a secondary index (time or conversation) whose values are primary keys: index
+   * entries are fetched LOOKUP_BATCH at a time and resolved with one getMany per batch.
+   */
   async *viaIndex(range: KeyRange, reverse: boolean): AsyncGenerator<HotRecord> {
-    let pks: Buffer[] = [];
-    for await (const pk of this.db.values({ gte: asBuffer(range.gte), lt: asBuffer(range.lt), reverse })) {
-      pks.push(pk);
-      if (pks.length === LOOKUP_BATCH) {
-        yield* this.resolve(pks);
-        pks = [];
+    const it = this.db.values({ gte: asBuffer(range.gte), lt: asBuffer(range.lt), reverse });
+    // The next batch is fetched while the caller consumes this one (LevelDB works on its own thread).
+    const fetch = async () => {
+      const pks = await it.nextv(LOOKUP_BATCH);
+      return pks.length === 0 ? undefined : this.db.getMany(pks);
+    };
+    try {
+      let next = fetch();
+      for (;;) {
+        const values = await next;
+        if (values === undefined) return;
+        next = fetch();
+        for (const v of values) if (v !== undefined) yield decodeRecordValue(v);
       }
+    } finally {
+      it.close().catch(() => {});
     }
-    yield* this.resolve(pks);
   }
 
   /** Records in (timestamp, seq) order across all turns. */
@@ -131,12 +142,6 @@ export class HotTier {
 
   close(): Promise<void> {
     return this.db.close();
-  }
-
-  private async *resolve(pks: Buffer[]): AsyncGenerator<HotRecord> {
-    if (pks.length === 0) return;
-    const values = await this.db.getMany(pks);
-    for (const v of values) if (v !== undefined) yield decodeRecordValue(v);
   }
 }
 

@@ -2,8 +2,9 @@
  * The value stored under a record key: msgpack of `[version, id, seq, record without body, bodyHash]`.
  * The same bytes travel in the WAL frame, so a record is encoded once on its way in.
  */
-import { decode, encode } from "@msgpack/msgpack";
+
 import { CorruptStoreError } from "../../src/errors.js";
+import { decode, encode } from "../../src/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
 import { convKey, idKey, recordKey, timeKey } from "./keys.js";
 import type { BatchOp } from "./tier.js";
