@@ -9,6 +9,7 @@ import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from "ffla
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { seedStableId } from "../test/support/seed-stable-id.js";
+import { parquetLibraries } from "./parquet-libs.js";
 import { fmt, latency, scratch, timed } from "./stats.js";
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -17,6 +18,7 @@ export async function runDecisions(records: TraceRecord[], quick: boolean): Prom
   await ids(records.slice(0, quick ? 1000 : 3000));
   await codecs(records);
   await chunkSizes(records.slice(0, quick ? 2000 : 5000));
+  await parquetLibraries(quick ? 20_000 : 100_000);
 }
 
 /** The distinct chunks the store would compress for this workload. */
