@@ -23,7 +23,7 @@ import type { ColdTier } from "../tiers/cold/tier.js";
 import { convKey, metaKey, recordKey, timeKey, turnFileKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
-import { fsyncDir } from "../wal/segments.js";
+import { fsyncDir } from "./durable-fs.js";
 import type { WritePath } from "./write-path.js";
 
 export interface CompactOptions {
@@ -42,14 +42,20 @@ export interface CompactResult {
 export const DEFAULT_COMPACT_AGE_MS = 24 * 60 * 60 * 1000;
 /** A file holds at most this many records: compaction's memory is bounded by one file's rows. */
 export const MAX_FILE_ROWS = 100_000;
-/** A file under this many rows is small; more than MAX_SMALL_FILES of them in a partition are merged. */
+/** A file under this many rows is small; more than MAX_SMALL_FILES of them in one hour are merged. */
 export const SMALL_FILE_ROWS = 20_000;
 export const MAX_SMALL_FILES = 4;
+const HOUR_MS = 3_600_000;
+
+function hourOf(ts: number): number {
+  return Math.floor(ts / HOUR_MS);
+}
 /**
- * Files are committed (manifest + hot-tier batch) in groups of at least this many records. 1 commits
- * each file alone: grouping 100k records per commit measured +9% rate for +60% peak RSS (decisions.md).
+ * Files are committed (manifest + hot-tier batch) in groups of at least this many records: hourly files
+ * can be small, and each commit costs fsyncs. The bound keeps compaction's memory below one full file
+ * (grouping 100k records measured +9% rate for +60% peak RSS, decisions.md).
  */
-export const COMMIT_ROWS = 1;
+export const COMMIT_ROWS = 20_000;
 
 const COLD_GEN_KEY = metaKey("cold");
 
@@ -58,6 +64,7 @@ export class Compactor {
   private readonly cold: ColdTier;
   private readonly writes: WritePath;
   private appliedGen = 0;
+  private deletedSinceRewrite = 0;
 
   constructor(hot: HotTier, cold: ColdTier, writes: WritePath) {
     this.hot = hot;
@@ -119,18 +126,35 @@ export class Compactor {
       buffer = [];
       if (pendingRows >= COMMIT_ROWS) await commit();
     };
-    // The time index yields records in timestamp order, so a partition's records arrive together.
+    // The time index yields records in timestamp order, so an hour's records arrive together. A file
+    // holds one UTC hour at most: rows sorted by turnId spread every hour over every row group, so only
+    // files that are time slices let a time-range read skip anything (docs/decisions.md).
+    let hour: number | undefined;
     for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-      const d = dateOf(r.record.timestamp);
-      if (d !== date || buffer.length >= MAX_FILE_ROWS) await flush();
-      date = d;
+      const h = hourOf(r.record.timestamp);
+      if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
+      hour = h;
+      date = dateOf(r.record.timestamp);
       buffer.push(r);
     }
     await flush();
     await commit();
     result.partitionsWritten = touched.size;
     for (const d of touched) await this.mergeSmallFiles(d);
+    await this.dropTombstones(result.recordsMoved);
     return result;
+  }
+
+  /**
+   * Moved records leave deleted entries that slow scans (HotTier.compactAll). Rewriting the hot tier
+   * costs time in proportion to its size, so it runs once the entries deleted since the last rewrite
+   * outnumber the live hot records: after bulk moves at once, after many small ones in time.
+   */
+  private async dropTombstones(moved: number): Promise<void> {
+    this.deletedSinceRewrite += moved;
+    if (this.deletedSinceRewrite === 0 || this.deletedSinceRewrite < this.writes.counters.hotRecords) return;
+    await this.hot.compactAll();
+    this.deletedSinceRewrite = 0;
   }
 
   /** Step 1: a new file in its partition, complete under its final name (not yet in the manifest). */
@@ -192,10 +216,18 @@ export class Compactor {
     this.appliedGen = generation;
   }
 
-  /** Merges a partition's small files into one, with the same commit discipline, then deletes them. */
+  /** Merges each hour's small files in a partition, when there are too many of them. */
   private async mergeSmallFiles(date: string): Promise<void> {
-    const small = this.cold.files.filter((f) => f.date === date && f.rows < SMALL_FILE_ROWS);
-    if (small.length <= MAX_SMALL_FILES) return;
+    const byHour = new Map<number, ColdFile[]>();
+    for (const f of this.cold.files) {
+      if (f.date !== date || f.rows >= SMALL_FILE_ROWS || hourOf(f.minTs) !== hourOf(f.maxTs)) continue;
+      byHour.set(hourOf(f.minTs), [...(byHour.get(hourOf(f.minTs)) ?? []), f]);
+    }
+    for (const small of byHour.values()) if (small.length > MAX_SMALL_FILES) await this.merge(date, small);
+  }
+
+  /** Merges files of one partition and hour into one, with the same commit discipline, then deletes them. */
+  private async merge(date: string, small: ColdFile[]): Promise<void> {
     const records: HotRecord[] = [];
     for (const f of small) records.push(...(await this.cold.fileRecords(f.name)));
     const generation = this.cold.manifest.generation + 1;

@@ -230,10 +230,18 @@ class Store implements TraceStore {
       });
   }
 
+  /**
+   * A synced write of the counters, in the same ordered chain as batches and compaction (a direct
+   * write could land after a compaction's and put back counters read before it); then the WAL segments
+   * it covers go.
+   */
   private async checkpoint(): Promise<void> {
-    const c = this.writes.counters;
-    await this.hot.write([countersOp(c)], true);
-    await this.wal.release(c.appliedSeq);
+    let durableSeq = 0;
+    await this.writes.maintain((c) => {
+      durableSeq = c.appliedSeq;
+      return { ops: [], counters: c };
+    });
+    await this.wal.release(durableSeq);
   }
 }
 

@@ -5,9 +5,10 @@
  */
 import { open, readFile, unlink } from "node:fs/promises";
 import { basename } from "node:path";
+import { fsyncDir } from "../src/durable-fs.js";
 import { CorruptWalError } from "../src/errors.js";
 import { decodeSegmentHeader, readFrame, SEGMENT_HEADER_BYTES, validFrameAfter } from "./frame.js";
-import { fsyncDir, listSegments, type SegmentFile } from "./segments.js";
+import { listSegments, type SegmentFile } from "./segments.js";
 
 export interface WalContents {
   /** Segments that were read, oldest first (the torn tail already cut off). */

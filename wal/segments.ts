@@ -1,5 +1,5 @@
 /** Naming and listing of WAL segment files: `wal/<20-digit segment number>.wal`, in number order. */
-import { open, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 
 const NAME = /^(\d{20})\.wal$/;
@@ -21,14 +21,4 @@ export async function listSegments(dir: string): Promise<SegmentFile[]> {
     if (m) found.push({ no: Number(m[1]), path: join(dir, name) });
   }
   return found.sort((a, b) => a.no - b.no);
-}
-
-/** Makes a directory entry change (create, rename, unlink) durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

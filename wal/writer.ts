@@ -10,10 +10,11 @@
  */
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { fsyncDir } from "../src/durable-fs.js";
 import { WalFailedError } from "../src/errors.js";
 import type { Durability } from "../src/types.js";
 import { encodeSegmentHeader } from "./frame.js";
-import { fsyncDir, segmentName } from "./segments.js";
+import { segmentName } from "./segments.js";
 
 export interface WalWriterOptions {
   dir: string;

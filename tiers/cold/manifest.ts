@@ -6,10 +6,10 @@
  *
  *   { "version": 1, "generation": n, "files": [ { name, date, rows, bytes, minTs, maxTs, generation } ] }
  */
-import { open, readFile, rename } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileDurably } from "../../src/durable-fs.js";
 import { CorruptStoreError } from "../../src/errors.js";
-import { fsyncDir } from "../../wal/segments.js";
 import { MANIFEST_NAME } from "./layout.js";
 
 export const MANIFEST_VERSION = 1;
@@ -50,14 +50,9 @@ export async function loadManifest(coldDir: string): Promise<Manifest> {
 }
 
 export async function commitManifest(coldDir: string, m: Manifest): Promise<void> {
-  const temp = join(coldDir, `.${MANIFEST_NAME}.tmp`);
-  const fh = await open(temp, "w");
-  try {
-    await fh.writeFile(JSON.stringify(m));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, join(coldDir, MANIFEST_NAME));
-  await fsyncDir(coldDir);
+  await writeFileDurably(
+    join(coldDir, `.${MANIFEST_NAME}.tmp`),
+    join(coldDir, MANIFEST_NAME),
+    JSON.stringify(m),
+  );
 }

@@ -2,12 +2,10 @@
  * The one module that knows the Parquet libraries: hyparquet-writer to write, hyparquet to read
  * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
  */
-import { open, rename } from "node:fs/promises";
-import { dirname } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { asyncBufferFromFile, type FileMetaData, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
-import { fsyncDir } from "../../wal/segments.js";
+import { writeFileDurably } from "../../src/durable-fs.js";
 import { COLUMNS, type Row } from "./schema.js";
 
 /** Column-chunk compression: GZIP stores 41% fewer bytes than SNAPPY here at the same speeds (decisions.md). */
@@ -51,15 +49,7 @@ export async function writeParquetFile(
     createdBy: "tracetier",
   });
   const bytes = new Uint8Array(writer.getBuffer());
-  const fh = await open(temp, "w");
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, path);
-  await fsyncDir(dirname(path));
+  await writeFileDurably(temp, path, bytes);
   return bytes.length;
 }
 
