@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MAX_SMALL_FILES } from "../src/compaction.js";
@@ -73,6 +73,31 @@ describe("compaction and reads over both tiers", () => {
     for (const p of partitions) {
       for (const f of readdirSync(join(dir, "cold", p))) expect(f).toMatch(/^g\d{10}-\d+\.parquet$/);
     }
+  });
+
+  it("writes each UTC hour to its own files, and reads a turn that crosses an hour from both", async () => {
+    const { store, dir } = await tempStore();
+    const at = (h: number, m: number, s: number) => Date.UTC(2026, 9, 2, h, m, s);
+    await store.insertRecords([
+      log("before ten", at(9, 30, 0), { turnId: "other" }),
+      log("just before eleven", at(10, 59, 59), { turnId: "crossing" }),
+      log("just after eleven", at(11, 0, 1), { turnId: "crossing" }),
+      log("noon", at(12, 0, 0), { turnId: "other" }),
+    ]);
+    await store.compact({ now: FAR_FUTURE });
+    const manifest = JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")) as {
+      files: { minTs: number; maxTs: number }[];
+    };
+    expect(manifest.files).toHaveLength(4);
+    for (const f of manifest.files)
+      expect(Math.floor(f.minTs / 3_600_000)).toBe(Math.floor(f.maxTs / 3_600_000));
+    const crossing = await store.getTurn("crossing");
+    expect(crossing.map((r) => (r.kind === "log" ? r.msg : ""))).toEqual([
+      "just before eleven",
+      "just after eleven",
+    ]);
+    const hour = await store.query({ from: at(11, 0, 0), to: at(12, 0, 0) });
+    expect(hour.map((r) => (r.kind === "log" ? r.msg : ""))).toEqual(["just after eleven"]);
   });
 
   it("counts a record that is now cold as a duplicate when it is inserted again", async () => {
