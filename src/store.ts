@@ -124,11 +124,16 @@ class Store implements TraceStore {
       log.lastSegmentNo + 1,
     );
     writes.attachWal(wal, lastSeq);
-    // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
-    const cold = await ColdTier.open(join(dir, "cold"));
-    const store = new Store(hot, wal, writes, new Reader(hot, bodies, cold), cold);
-    await store.compactor.recover();
-    return store;
+    try {
+      // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
+      const cold = await ColdTier.open(join(dir, "cold"));
+      const store = new Store(hot, wal, writes, new Reader(hot, bodies, cold), cold);
+      await store.compactor.recover();
+      return store;
+    } catch (err) {
+      await wal.close();
+      throw err;
+    }
   }
 
   insertRecords(records: readonly TraceRecord[]): Promise<InsertResult> {

@@ -14,7 +14,8 @@ import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./ma
 import { type ParquetFileInfo, readParquetInfo, readParquetRows } from "./parquet.js";
 import { fromRow } from "./schema.js";
 
-const INFO_CACHE_FILES = 256;
+/** Parsed footers kept (a few KB each): a month of hourly files is 720. */
+const INFO_CACHE_FILES = 4096;
 
 export class ColdTier {
   readonly dir: string;
