@@ -131,3 +131,24 @@ describe("chunk cache", () => {
     expect(cache.get("c")).toBeDefined();
   });
 });
+
+describe("body store staging", () => {
+  it("leaves nothing pending when a lookup fails, so the body is staged again in full", async () => {
+    const { BodyStore } = await import("../src/bodies/store.js");
+    let calls = 0;
+    const flaky = {
+      async getMany(keys: Uint8Array[]) {
+        calls++;
+        if (calls === 2) throw new Error("disk error during the chunk lookup");
+        return keys.map(() => undefined);
+      },
+    };
+    const store = new BodyStore(flaky as never, DEFAULT_CHUNKING, 0);
+    const utf8 = Buffer.from("a body long enough to be chunked ".repeat(500));
+    const input = { hash: sha256(utf8), utf8 };
+    await expect(store.stage([input])).rejects.toThrow("disk error");
+    const again = await store.stage([input]);
+    expect(again.bodies).toHaveLength(1);
+    expect(again.chunks.length).toBeGreaterThan(0);
+  });
+});

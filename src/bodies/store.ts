@@ -68,7 +68,6 @@ export class BodyStore {
     const bodies: NewBody[] = [];
     const pieces: { hash: Buffer; data: Buffer }[] = [];
     for (const body of fresh) {
-      this.pendingBodies.add(body.hash.toString("hex"));
       const n = body.utf8.length;
       if (n <= this.inlineMax) {
         bodies.push({
@@ -90,10 +89,11 @@ export class BodyStore {
       bodies.push({ hash: body.hash, manifest: encodeChunked(n, hashes), originalBytes: n });
     }
     const newPieces = await this.unknown(pieces, P_CHUNK, this.pendingChunks, (p) => p.hash);
-    const chunks = newPieces.map((p) => {
-      this.pendingChunks.add(p.hash.toString("hex"));
-      return { hash: p.hash, stored: encodeStored(p.data) };
-    });
+    const chunks = newPieces.map((p) => ({ hash: p.hash, stored: encodeStored(p.data) }));
+    // Marked pending only now, with nothing left that can fail: a hash marked by a staging that then
+    // failed would stay "stored" forever, and later batches would refer to a body never written.
+    for (const b of bodies) this.pendingBodies.add(b.hash.toString("hex"));
+    for (const c of chunks) this.pendingChunks.add(c.hash.toString("hex"));
     return { bodies, chunks };
   }
 
