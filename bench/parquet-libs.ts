@@ -96,7 +96,7 @@ export async function parquetLibraries(n: number): Promise<void> {
       const w = await timed(() => writeParquetFile(`${p}.tmp`, p, data, codec));
       const r = await timed(async () => {
         const info = await readParquetInfo(p);
-        await readParquetRows(p, info, 0, n);
+        await readParquetRows(info, 0, n);
       });
       out(
         `| hyparquet-writer / hyparquet | ${codec} | ${fmt(n / w)} | ${fmt(n / r)} | ${(statSync(p).size / n).toFixed(1)} |`,

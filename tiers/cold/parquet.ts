@@ -3,7 +3,13 @@
  * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import { asyncBufferFromFile, type FileMetaData, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import {
+  type AsyncBuffer,
+  asyncBufferFromFile,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetReadObjects,
+} from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import { writeFileDurably } from "../../src/durable-fs.js";
 import { COLUMNS, type Row } from "./schema.js";
@@ -63,6 +69,8 @@ export interface RowGroupInfo {
 }
 
 export interface ParquetFileInfo {
+  /** The open file. A listed cold file never changes, so one handle serves every read of it. */
+  file: AsyncBuffer;
   metadata: FileMetaData;
   groups: RowGroupInfo[];
 }
@@ -88,20 +96,18 @@ export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
     at += rows;
     return info;
   });
-  return { metadata, groups };
+  return { file, metadata, groups };
 }
 
 /** Rows `[rowStart, rowEnd)` of a file, as objects keyed by column name. */
-export async function readParquetRows(
-  path: string,
+export function readParquetRows(
   info: ParquetFileInfo,
   rowStart: number,
   rowEnd: number,
   columns?: string[],
 ): Promise<Record<string, unknown>[]> {
-  const file = await asyncBufferFromFile(path);
   return parquetReadObjects({
-    file,
+    file: info.file,
     metadata: info.metadata,
     rowStart,
     rowEnd,

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { HotRecord } from "../hot/values.js";
 import { MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
-import { type ParquetFileInfo, readParquetInfo, readParquetRows } from "./parquet.js";
+import { type ParquetFileInfo, type RowGroupInfo, readParquetInfo, readParquetRows } from "./parquet.js";
 import { fromRow } from "./schema.js";
 
 /** Parsed footers kept (a few KB each): a month of hourly files is 720. */
@@ -66,7 +66,7 @@ export class ColdTier {
       const info = await this.fileInfo(name);
       const groups = info.groups.filter((g) => g.minTurn <= turnId && turnId <= g.maxTurn);
       if (groups.length === 0) continue;
-      const rows = await readParquetRows(this.path(name), info, groups[0]!.rowStart, groups.at(-1)!.rowEnd);
+      const rows = await readParquetRows(info, groups[0]!.rowStart, groups.at(-1)!.rowEnd);
       for (const row of rows) if (row.turnId === turnId) out.push(fromRow(row));
     }
     return out;
@@ -77,10 +77,8 @@ export class ColdTier {
     const out: HotRecord[] = [];
     for (const f of files) {
       const info = await this.fileInfo(f.name);
-      for (const g of info.groups) {
-        if (g.maxTs < from || g.minTs >= to) continue;
-        const rows = await readParquetRows(this.path(f.name), info, g.rowStart, g.rowEnd);
-        for (const row of rows) {
+      for (const [start, end] of runs(info.groups.filter((g) => g.maxTs >= from && g.minTs < to))) {
+        for (const row of await readParquetRows(info, start, end)) {
           const ts = Number(row.timestamp);
           if (ts >= from && ts < to) out.push(fromRow(row));
         }
@@ -92,7 +90,7 @@ export class ColdTier {
   /** Every row of a file, as the hot tier's record shape. */
   async fileRecords(name: string): Promise<HotRecord[]> {
     const info = await this.fileInfo(name);
-    const rows = await readParquetRows(this.path(name), info, 0, info.groups.at(-1)?.rowEnd ?? 0);
+    const rows = await readParquetRows(info, 0, info.groups.at(-1)?.rowEnd ?? 0);
     return rows.map(fromRow);
   }
 
@@ -124,4 +122,15 @@ export class ColdTier {
       if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
     }
   }
+}
+
+/** Adjacent row groups as row ranges, so that a run of them is one read. */
+function runs(groups: readonly RowGroupInfo[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const g of groups) {
+    const last = out.at(-1);
+    if (last && last[1] === g.rowStart) last[1] = g.rowEnd;
+    else out.push([g.rowStart, g.rowEnd]);
+  }
+  return out;
 }
