@@ -65,11 +65,13 @@ export class Compactor {
   private readonly writes: WritePath;
   private appliedGen = 0;
   private deletedSinceRewrite = 0;
+  private readonly quiesceReads: () => Promise<void>;
 
-  constructor(hot: HotTier, cold: ColdTier, writes: WritePath) {
+  constructor(hot: HotTier, cold: ColdTier, writes: WritePath, quiesceReads: () => Promise<void>) {
     this.hot = hot;
     this.cold = cold;
     this.writes = writes;
+    this.quiesceReads = quiesceReads;
   }
 
   /** Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied. */
@@ -256,6 +258,7 @@ export class Compactor {
       ops.push({ type: "put", key: turnFileKey(t, name), value: new Uint8Array(0) });
     }
     await this.markApplied(ops, 0, generation);
+    await this.quiesceReads(); // a read that listed a replaced file before the commit may still open it
     for (const old of gone) await unlink(this.cold.path(old));
     await fsyncDir(dirname(this.cold.path(name)));
   }

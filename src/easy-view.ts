@@ -3,6 +3,7 @@
  * every depth (the seed sorted only the first two levels). Format (docs/easy-view.md):
  *
  *   - <span name> <duration>[ ERR][ {k=v, k=v, k=v}][ [body 2.1k]][ [result 0.8k]]
+ *     (a body retention evicted shows as [body 2.1k evicted])
  *   - <span name> (open)          a span-open with no span-close in the turn
  *   - [<level>] <msg>[ {k=v, …}][ [body 2.1k]]
  */
@@ -12,6 +13,8 @@ export interface ViewEntry {
   record: StoredRecord;
   /** UTF-8 size of the record's body, when it has one. */
   bodyBytes?: number;
+  /** The body was evicted by retention (its size is still known). */
+  bodyEvicted?: boolean;
 }
 
 interface Node {
@@ -96,17 +99,21 @@ class SpanNode implements Node {
       out += " (open)";
     }
     out += formatAttributes({ ...this.open?.record.attributes, ...close?.attributes });
-    if (this.open?.bodyBytes !== undefined) out += ` [body ${formatBytes(this.open.bodyBytes)}]`;
-    if (this.close?.bodyBytes !== undefined) out += ` [result ${formatBytes(this.close.bodyBytes)}]`;
+    if (this.open) out += bodyTag("body", this.open);
+    if (this.close) out += bodyTag("result", this.close);
     return out;
   };
 }
 
 function logLine(e: ViewEntry): string {
   const r = e.record as StoredRecord & { level: string; msg: string };
-  let out = `[${r.level}] ${r.msg}${formatAttributes(r.attributes)}`;
-  if (e.bodyBytes !== undefined) out += ` [body ${formatBytes(e.bodyBytes)}]`;
-  return out;
+  const out = `[${r.level}] ${r.msg}${formatAttributes(r.attributes)}`;
+  return out + bodyTag("body", e);
+}
+
+function bodyTag(label: string, e: ViewEntry): string {
+  if (e.bodyBytes === undefined) return "";
+  return ` [${label} ${formatBytes(e.bodyBytes)}${e.bodyEvicted ? " evicted" : ""}]`;
 }
 
 function formatAttributes(attrs: Record<string, unknown> | undefined): string {

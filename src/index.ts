@@ -15,7 +15,16 @@ export {
   TracetierError,
   WalFailedError,
 } from "./errors.js";
+export type {
+  MaintenanceJob,
+  MaintenanceJobs,
+  MaintenanceOptions,
+  MaintenanceRun,
+  MaintenanceSchedule,
+} from "./maintenance.js";
 export { stableId } from "./records/stable-id.js";
+export type { GcResult, PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
+export { DEFAULT_RETENTION } from "./retention/policy.js";
 export type { TraceStore } from "./store.js";
 export { openStore } from "./store.js";
 export type {

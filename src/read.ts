@@ -54,7 +54,7 @@ export class Reader {
     if ("record" in hit) r = hit.record;
     else r = (await this.coldTurn(parseRecordKey(hit.coldKey).turnId)).find((x) => x.id === recordId);
     if (r?.bodyHash == null) return undefined;
-    return this.bodies.read([r.bodyHash]).values().next().value;
+    return this.bodies.read([r.bodyHash]).values().next().value ?? undefined; // null: evicted
   }
 
   async query(q: Query): Promise<StoredRecord[]> {
@@ -101,7 +101,7 @@ export class Reader {
   }
 
   /** UTF-8 sizes of the records' bodies, by body hash (hex), from their manifests only. */
-  bodySizes(records: HotRecord[]): Map<string, number> {
+  bodySizes(records: HotRecord[]): Map<string, { bytes: number; evicted: boolean }> {
     return this.bodies.sizes(records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : [])));
   }
 
@@ -123,7 +123,10 @@ export class Reader {
     if (hashes.length === 0) return out;
     const bodies = this.bodies.read(hashes);
     records.forEach((r, i) => {
-      if (r.bodyHash) out[i]!.body = bodies.get(Buffer.from(r.bodyHash).toString("hex"));
+      if (!r.bodyHash) return;
+      const body = bodies.get(Buffer.from(r.bodyHash).toString("hex"));
+      if (body === null) out[i]!.bodyEvicted = true;
+      else out[i]!.body = body;
     });
     return out;
   }

@@ -21,9 +21,25 @@ import { decodeBatch } from "./batch.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
 import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
+import { diskBytes } from "./disk-usage.js";
 import { renderEasyView } from "./easy-view.js";
 import { ClosedError, InvalidOptionError } from "./errors.js";
+import {
+  type MaintenanceJobs,
+  type MaintenanceOptions,
+  type MaintenanceSchedule,
+  scheduleMaintenance,
+} from "./maintenance.js";
 import { Reader } from "./read.js";
+import { BodyCollector } from "./retention/gc.js";
+import {
+  checkPolicy,
+  type GcResult,
+  type PruneOptions,
+  type PruneResult,
+  type RetentionPolicy,
+} from "./retention/policy.js";
+import { Pruner } from "./retention/prune.js";
 import { countersOp, loadCounters } from "./state.js";
 import type {
   ChunkingOptions,
@@ -52,6 +68,16 @@ export interface TraceStore {
    * date-partitioned Parquet files, and merges small files. One maintenance job runs at a time.
    */
   compact(opts?: CompactOptions): Promise<CompactResult>;
+  /**
+   * Applies a retention policy: drops whole cold partitions by age and size, deletes hot records past
+   * `maxAgeMs`, evicts bodies by the payload clock and the body cap (their records stay, marked
+   * `bodyEvicted`), then collects bodies no record refers to.
+   */
+  prune(policy: RetentionPolicy, opts?: PruneOptions): Promise<PruneResult>;
+  /** Deletes bodies and chunks that no record refers to; safe while inserts run. */
+  gc(): Promise<GcResult>;
+  /** Runs compaction and prune on cron schedules until `stop()` or `close()`. */
+  startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs;
   /** Waits for writes in flight, makes everything acknowledged durable, and releases the directory. */
   close(): Promise<void>;
 }
@@ -79,6 +105,7 @@ export async function openStore(options: StoreOptions): Promise<TraceStore> {
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
 
 class Store implements TraceStore {
+  private readonly dir: string;
   private readonly hot: HotTier;
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
@@ -89,14 +116,29 @@ class Store implements TraceStore {
   private closing: Promise<void> | undefined;
   private checkpointing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly reads = new Set<Promise<unknown>>();
+  private readonly collector: BodyCollector;
+  private readonly pruner: Pruner;
+  private readonly jobs = new Set<MaintenanceJobs>();
 
-  private constructor(hot: HotTier, wal: WalWriter, writes: WritePath, reader: Reader, cold: ColdTier) {
+  private constructor(
+    dir: string,
+    hot: HotTier,
+    wal: WalWriter,
+    writes: WritePath,
+    bodies: BodyStore,
+    cold: ColdTier,
+  ) {
+    this.dir = dir;
     this.hot = hot;
     this.wal = wal;
     this.writes = writes;
-    this.reader = reader;
+    this.reader = new Reader(hot, bodies, cold);
     this.cold = cold;
-    this.compactor = new Compactor(hot, cold, writes);
+    const quiesce = () => this.quiesceReads();
+    this.compactor = new Compactor(hot, cold, writes, quiesce);
+    this.collector = new BodyCollector(hot, cold, bodies, writes, quiesce);
+    this.pruner = new Pruner(hot, cold, writes, this.collector, quiesce, join(dir, "hot"));
     writes.onApplied = () => this.maybeCheckpoint();
   }
 
@@ -127,8 +169,9 @@ class Store implements TraceStore {
     try {
       // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
       const cold = await ColdTier.open(join(dir, "cold"));
-      const store = new Store(hot, wal, writes, new Reader(hot, bodies, cold), cold);
+      const store = new Store(dir, hot, wal, writes, bodies, cold);
       await store.compactor.recover();
+      await store.pruner.finishDrops(); // a crash may have left dropped partitions half cleaned up
       return store;
     } catch (err) {
       await wal.close();
@@ -141,19 +184,19 @@ class Store implements TraceStore {
   }
 
   getTurn(turnId: string, opts?: TurnOptions): Promise<StoredRecord[]> {
-    return this.call(() => this.reader.getTurn(turnId, opts?.bodies !== false));
+    return this.read(() => this.reader.getTurn(turnId, opts?.bodies !== false));
   }
 
   getBody(recordId: string): Promise<string | undefined> {
-    return this.call(() => this.reader.getBody(recordId));
+    return this.read(() => this.reader.getBody(recordId));
   }
 
   query(q: Query): Promise<StoredRecord[]> {
-    return this.call(() => this.reader.query(q));
+    return this.read(() => this.reader.query(q));
   }
 
   easyView(turnId: string): Promise<string> {
-    return this.call(() => this.renderTurn(turnId));
+    return this.read(() => this.renderTurn(turnId));
   }
 
   private async renderTurn(turnId: string): Promise<string> {
@@ -163,7 +206,8 @@ class Store implements TraceStore {
     return renderEasyView(
       thin.map((record, i) => {
         const hash = records[i]!.bodyHash;
-        return { record, bodyBytes: hash ? sizes.get(Buffer.from(hash).toString("hex")) : undefined };
+        const size = hash ? sizes.get(Buffer.from(hash).toString("hex")) : undefined;
+        return { record, bodyBytes: size?.bytes, bodyEvicted: size?.evicted };
       }),
     );
   }
@@ -189,7 +233,39 @@ class Store implements TraceStore {
     return this.call(() => this.exclusive(() => this.compactor.compact(opts)));
   }
 
-  /** One maintenance job at a time (compaction now; retention with the next issue). */
+  prune(policy: RetentionPolicy, opts: PruneOptions = {}): Promise<PruneResult> {
+    return this.call(async () => {
+      checkPolicy(policy, opts);
+      return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()));
+    });
+  }
+
+  gc(): Promise<GcResult> {
+    return this.call(() => this.exclusive(() => this.collectGarbage()));
+  }
+
+  private async collectGarbage(): Promise<GcResult> {
+    const hotDir = join(this.dir, "hot");
+    const before = await diskBytes(hotDir);
+    const swept = await this.collector.collect();
+    if (swept.bodiesDeleted + swept.chunksDeleted > 0) await this.hot.compactAll();
+    const bytesReclaimed = Math.max(0, before - (await diskBytes(hotDir)));
+    return { bodiesDeleted: swept.bodiesDeleted, chunksDeleted: swept.chunksDeleted, bytesReclaimed };
+  }
+
+  startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs {
+    if (this.closing) throw new ClosedError();
+    const jobs = scheduleMaintenance(this, schedule, options);
+    this.jobs.add(jobs);
+    return {
+      stop: async () => {
+        await jobs.stop();
+        this.jobs.delete(jobs);
+      },
+    };
+  }
+
+  /** One maintenance job at a time: compaction, prune and GC share this lock. */
   private exclusive<T>(job: () => Promise<T>): Promise<T> {
     const run = this.maintenance.then(job);
     this.maintenance = run.catch(() => {});
@@ -203,6 +279,7 @@ class Store implements TraceStore {
 
   private async shutdown(): Promise<void> {
     try {
+      for (const jobs of this.jobs) await jobs.stop(); // no new runs; a run in progress finishes
       // Calls accepted before close() finish first: their records are acknowledged and durable.
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.writes.drain();
@@ -213,6 +290,20 @@ class Store implements TraceStore {
     } finally {
       await this.hot.close();
     }
+  }
+
+  /** A read call: tracked so that retention can wait for reads that may still see what it deletes. */
+  private read<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.call(fn);
+    this.reads.add(run);
+    const forget = () => this.reads.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  /** Resolves once every read in flight now has finished (later reads are not waited for). */
+  private async quiesceReads(): Promise<void> {
+    await Promise.allSettled([...this.reads]);
   }
 
   /** Runs a public call unless the store is closing, and tracks it so close() can wait for it. */

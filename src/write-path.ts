@@ -14,6 +14,9 @@
  * - Ids, bodies and chunks staged but not yet applied are "pending": a later batch treats them as
  *   stored (it waits for the pending record before answering "duplicate", and refers to a pending body
  *   by hash; apply order puts the body first).
+ * - `atStagingBoundary` runs a function when no staging is in progress: every batch is then either
+ *   fully staged (and queued in apply order before anything the function queues) or not yet begun.
+ *   Body GC decides its deletions there (src/retention/gc.ts).
  */
 
 import { idKey } from "../tiers/hot/keys.js";
@@ -54,6 +57,7 @@ export class WritePath {
   private applying: Promise<void> = Promise.resolve();
   private readonly pendingIds = new Map<string, Promise<void>>();
   private failure: TracetierError | undefined;
+  private paused = 0;
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
   onApplied: () => void = () => {};
 
@@ -77,7 +81,7 @@ export class WritePath {
     const prepared = records.map(prepareRecord);
     const ticket = await new Promise<Ticket>((resolve, reject) => {
       this.queue.push({ prepared, resolve, reject });
-      this.staging ??= this.stageQueued();
+      this.startStaging();
     });
     await ticket.done;
     return ticket.result;
@@ -96,9 +100,33 @@ export class WritePath {
     await this.applying;
   }
 
+  private startStaging(): void {
+    if (this.paused === 0 && this.queue.length > 0) this.staging ??= this.stageQueued();
+  }
+
+  /**
+   * Runs `fn` at a point where no batch is being staged: stagings in progress finish first, and queued
+   * calls wait until `fn` returns.
+   */
+  async atStagingBoundary<T>(fn: () => T): Promise<T> {
+    this.paused++;
+    try {
+      while (this.staging) await this.staging;
+      return fn();
+    } finally {
+      this.paused--;
+      this.startStaging();
+    }
+  }
+
+  /** Resolves once every batch staged so far is applied (or failed). */
+  async applied(): Promise<void> {
+    await this.applying;
+  }
+
   private async stageQueued(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && this.paused === 0) {
         const group = this.takeGroup();
         try {
           const tickets = await this.stageGroup(group);
@@ -208,16 +236,17 @@ export class WritePath {
   }
 
   /**
-   * A maintenance write (compaction), in apply order: it sees the counters of every batch applied
-   * before it, changes them, and is written atomically with them and synced.
+   * A maintenance write (compaction, retention), in apply order: it sees the counters of every batch
+   * applied before it, changes them, and is written atomically with them (and synced, unless a later
+   * synced write in the same job makes it durable before anything depends on it).
    */
-  maintain(build: (c: Counters) => { ops: BatchOp[]; counters: Counters }): Promise<void> {
+  maintain(build: (c: Counters) => { ops: BatchOp[]; counters: Counters }, sync = true): Promise<void> {
     const previous = this.applying;
     const run = (async () => {
       await previous;
       if (this.failure) throw this.failure;
       const { ops, counters } = build(this.counters);
-      await this.hot.write([...ops, countersOp(counters)], true);
+      await this.hot.write([...ops, countersOp(counters)], sync);
       this.counters = counters;
     })();
     this.applying = run.catch(() => {});

@@ -8,6 +8,15 @@
  *
  * Small bodies are inline (one read); larger ones are the list of their content-defined chunks, in
  * order, each stored once under `k | sha256(chunk)`.
+ *
+ * When retention evicts a body, its manifest is replaced, in the same atomic write, by a marker under
+ * `e | sha256(body)`: records that refer to the body then read as `bodyEvicted` (not as a broken store),
+ * and the easy view still knows the size.
+ *
+ *   +---------+-------------------------+
+ *   | version | UTF-8 bytes, u32 LE     |
+ *   |  u8 = 1 | of the evicted body     |
+ *   +---------+-------------------------+
  */
 import { CorruptStoreError } from "../errors.js";
 
@@ -51,6 +60,21 @@ export function decodeManifest(buf: Buffer): Manifest {
 /** The body's UTF-8 size without decoding the rest (easy view, stats). */
 export function manifestOriginalBytes(buf: Buffer): number {
   return buf.readUInt32LE(2);
+}
+
+export const EVICTED_VERSION = 1;
+
+export function encodeEvicted(originalBytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(5);
+  buf[0] = EVICTED_VERSION;
+  buf.writeUInt32LE(originalBytes, 1);
+  return buf;
+}
+
+/** The evicted body's UTF-8 size. */
+export function decodeEvicted(buf: Buffer): number {
+  if (buf.length !== 5 || buf[0] !== EVICTED_VERSION) throw new CorruptStoreError("unknown eviction marker");
+  return buf.readUInt32LE(1);
 }
 
 function writeHead(buf: Buffer, layout: number, originalBytes: number): void {

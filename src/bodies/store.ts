@@ -8,14 +8,21 @@
  * were stored with the previous request; only the new chunks are compressed and written.
  */
 import { createHash } from "node:crypto";
-import { hashKey, P_BODY, P_CHUNK } from "../../tiers/hot/keys.js";
+import { hashKey, P_BODY, P_CHUNK, P_EVICTED } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../errors.js";
 import type { ChunkingOptions } from "../types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { type Chunker, createChunker } from "./chunker.js";
 import { decodeStored, encodeStored } from "./codec.js";
-import { decodeManifest, encodeChunked, encodeInline, manifestOriginalBytes } from "./manifest.js";
+import {
+  decodeEvicted,
+  decodeManifest,
+  encodeChunked,
+  encodeInline,
+  type Manifest,
+  manifestOriginalBytes,
+} from "./manifest.js";
 
 export interface BodyInput {
   /** SHA-256 of the UTF-8 body. */
@@ -40,6 +47,21 @@ export interface StagedBodies {
   chunks: NewChunk[];
 }
 
+/**
+ * Hashes (hex) that stagings referred to while a GC was marking. The GC spares them: a record staged
+ * after its mark began may refer to a body the mark did not see referenced.
+ */
+export interface RefTracker {
+  bodies: Set<string>;
+  chunks: Set<string>;
+}
+
+/** What a GC is deleting, until its deletions are applied: stagings treat these as not stored. */
+export interface Doomed {
+  bodies: ReadonlySet<string>;
+  chunks: ReadonlySet<string>;
+}
+
 export function sha256(data: Uint8Array): Buffer {
   return createHash("sha256").update(data).digest();
 }
@@ -52,6 +74,8 @@ export class BodyStore {
   // concurrent batches would both write (and count) the same body.
   private readonly pendingBodies = new Set<string>();
   private readonly pendingChunks = new Set<string>();
+  readonly trackers = new Set<RefTracker>();
+  doomed: Doomed | undefined;
 
   readonly cache: ChunkCache;
 
@@ -94,6 +118,10 @@ export class BodyStore {
     // failed would stay "stored" forever, and later batches would refer to a body never written.
     for (const b of bodies) this.pendingBodies.add(b.hash.toString("hex"));
     for (const c of chunks) this.pendingChunks.add(c.hash.toString("hex"));
+    for (const t of this.trackers) {
+      for (const b of inputs) t.bodies.add(b.hash.toString("hex"));
+      for (const p of pieces) t.chunks.add(p.hash.toString("hex"));
+    }
     return { bodies, chunks };
   }
 
@@ -111,52 +139,77 @@ export class BodyStore {
     for (const c of staged.chunks) this.pendingChunks.delete(c.hash.toString("hex"));
   }
 
-  /** Bodies by hash (hex keys). Chunks shared between the bodies are read and inflated once. */
-  read(hashes: readonly Uint8Array[]): Map<string, string> {
-    const manifests = this.manifests(hashes);
+  /**
+   * Bodies by hash (hex keys); `null` for a body retention evicted. Chunks shared between the bodies
+   * are read and inflated once.
+   */
+  read(hashes: readonly Uint8Array[]): Map<string, string | null> {
+    const out = new Map<string, string | null>();
+    const manifests = new Map<string, Manifest>();
+    for (const [hex, entry] of this.entries(hashes)) {
+      if ("marker" in entry) out.set(hex, null);
+      else manifests.set(hex, decodeManifest(entry.manifest));
+    }
     const chunkKeys = new Map<string, Buffer>();
     for (const m of manifests.values()) {
       if (m.layout === "chunked") for (const h of m.chunks) chunkKeys.set(h.toString("latin1"), h);
     }
     const chunkData = this.chunks([...chunkKeys.values()]);
-    const out = new Map<string, string>();
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
         out.set(hex, Buffer.from(decodeStored(m.stored)).toString("utf8"));
         continue;
       }
-      const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1"))!);
-      out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
+      const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1")));
+      if (parts.every((p) => p !== undefined)) {
+        out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
+        continue;
+      }
+      // A chunk went after the manifest was read: an eviction landed in between (it removes the
+      // manifest, with its marker, before the chunks). Asking again says which.
+      const again = this.entries([Buffer.from(hex, "hex")]).get(hex)!;
+      if (!("marker" in again)) {
+        throw new CorruptStoreError(`body ${hex} lists a chunk that is not stored`);
+      }
+      out.set(hex, null);
     }
     return out;
   }
 
-  /** UTF-8 sizes of bodies by hash (hex keys), reading only their manifests. */
-  sizes(hashes: readonly Uint8Array[]): Map<string, number> {
-    const raw = this.rawManifests(hashes);
-    return new Map([...raw].map(([hex, buf]) => [hex, manifestOriginalBytes(buf)]));
+  /** UTF-8 sizes of bodies by hash (hex keys), from their manifests (or eviction markers) only. */
+  sizes(hashes: readonly Uint8Array[]): Map<string, { bytes: number; evicted: boolean }> {
+    const out = new Map<string, { bytes: number; evicted: boolean }>();
+    for (const [hex, entry] of this.entries(hashes)) {
+      if ("marker" in entry) out.set(hex, { bytes: decodeEvicted(entry.marker), evicted: true });
+      else out.set(hex, { bytes: manifestOriginalBytes(entry.manifest), evicted: false });
+    }
+    return out;
   }
 
-  private manifests(hashes: readonly Uint8Array[]) {
-    const raw = this.rawManifests(hashes);
-    return new Map([...raw].map(([hex, buf]) => [hex, decodeManifest(buf)]));
-  }
-
-  private rawManifests(hashes: readonly Uint8Array[]): Map<string, Buffer> {
+  /**
+   * Manifests by hash (hex keys), or the eviction marker that stands in for an evicted body. A body
+   * neither stored nor evicted is a broken store.
+   */
+  private entries(hashes: readonly Uint8Array[]): Map<string, { manifest: Buffer } | { marker: Buffer }> {
     const distinct = new Map<string, Uint8Array>();
     for (const h of hashes) distinct.set(Buffer.from(h).toString("hex"), h);
-    const keys = [...distinct.values()].map((h) => hashKey(P_BODY, h));
-    const values = this.hot.getManySync(keys);
-    const out = new Map<string, Buffer>();
+    const values = this.hot.getManySync([...distinct.values()].map((h) => hashKey(P_BODY, h)));
+    const out = new Map<string, { manifest: Buffer } | { marker: Buffer }>();
     let i = 0;
-    for (const hex of distinct.keys()) {
-      const v = values[i++];
-      if (v === undefined) throw new CorruptStoreError(`body ${hex} is referenced but not stored`);
-      out.set(hex, v);
+    for (const [hex, h] of distinct) {
+      const manifest = values[i++];
+      if (manifest !== undefined) {
+        out.set(hex, { manifest });
+        continue;
+      }
+      const marker = this.hot.getManySync([hashKey(P_EVICTED, h)])[0];
+      if (marker === undefined) throw new CorruptStoreError(`body ${hex} is referenced but not stored`);
+      out.set(hex, { marker });
     }
     return out;
   }
 
+  /** Inflated chunks by hash (latin1 keys); a chunk not stored is left out. */
   private chunks(hashes: Buffer[]): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     const missing: Buffer[] = [];
@@ -168,7 +221,7 @@ export class BodyStore {
     const values = this.hot.getManySync(missing.map((h) => hashKey(P_CHUNK, h)));
     missing.forEach((h, i) => {
       const v = values[i];
-      if (v === undefined) throw new CorruptStoreError(`chunk ${h.toString("hex")} is listed but not stored`);
+      if (v === undefined) return;
       const data = decodeStored(v);
       out.set(h.toString("latin1"), data);
       this.cache.set(h.toString("latin1"), data);
@@ -193,6 +246,10 @@ export class BodyStore {
     }
     if (candidates.length === 0) return [];
     const found = await this.hot.getMany(candidates.map((c) => hashKey(prefix, hashOf(c))));
-    return candidates.filter((_, i) => found[i] === undefined);
+    // A hash a GC is deleting is written again by this batch, which is applied after the deletion.
+    const doomed = prefix === P_BODY ? this.doomed?.bodies : this.doomed?.chunks;
+    return candidates.filter(
+      (c, i) => found[i] === undefined || doomed?.has(hashOf(c).toString("hex")) === true,
+    );
   }
 }

@@ -5,10 +5,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { diskBytes } from "../disk-usage.js";
 import { openStore } from "../store.js";
 import type { TraceRecord } from "../types.js";
 import { generateTurns } from "../workload/generator.js";
-import { diskBytes } from "./disk.js";
 
 export interface DemoOptions {
   dir: string | undefined;

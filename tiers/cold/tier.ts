@@ -90,8 +90,38 @@ export class ColdTier {
   /** Every row of a file, as the hot tier's record shape. */
   async fileRecords(name: string): Promise<HotRecord[]> {
     const info = await this.fileInfo(name);
-    const rows = await readParquetRows(info, 0, info.groups.at(-1)?.rowEnd ?? 0);
+    const rows = await readParquetRows(info, 0, rowCount(info));
     return rows.map(fromRow);
+  }
+
+  /** Visits `(bodyHash hex, timestamp)` of the file's rows that have a body, reading only those columns. */
+  async bodyRefs(name: string, visit: (hashHex: string, ts: number) => void): Promise<void> {
+    const info = await this.fileInfo(name);
+    const rows = await readParquetRows(info, 0, rowCount(info), ["bodyHash", "timestamp"]);
+    for (const row of rows) if (typeof row.bodyHash === "string") visit(row.bodyHash, Number(row.timestamp));
+  }
+
+  /**
+   * The ids and primary keys of a file's rows (the hot tier indexes each cold record by id), or
+   * `undefined` when the file is gone: a dropped file is deleted only after its index entries are.
+   */
+  async rowKeys(
+    name: string,
+  ): Promise<{ id: string; turnId: string; ts: number; seq: number }[] | undefined> {
+    let info: ParquetFileInfo;
+    try {
+      info = await readParquetInfo(this.path(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    const rows = await readParquetRows(info, 0, rowCount(info), ["id", "turnId", "timestamp", "seq"]);
+    return rows.map((r) => ({
+      id: r.id as string,
+      turnId: (r.turnId as string | null) ?? "",
+      ts: Number(r.timestamp),
+      seq: Number(r.seq),
+    }));
   }
 
   path(name: string): string {
@@ -108,9 +138,12 @@ export class ColdTier {
     return info;
   }
 
-  /** Removes what no manifest lists: temp files, files of uncommitted writes, files a merge replaced. */
+  /**
+   * Removes what no manifest lists: temp files, files of uncommitted writes, files a merge replaced.
+   * Dropped files stay until retention's clean-up has read them.
+   */
   private async sweep(): Promise<void> {
-    const live = new Set(this.manifest.files.map((f) => f.name));
+    const live = new Set([...this.manifest.files, ...this.manifest.dropped].map((f) => f.name));
     for (const entry of await readdir(this.dir, { withFileTypes: true })) {
       if (!entry.isDirectory()) {
         if (entry.name !== MANIFEST_NAME) await unlink(join(this.dir, entry.name));
@@ -122,6 +155,10 @@ export class ColdTier {
       if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
     }
   }
+}
+
+function rowCount(info: ParquetFileInfo): number {
+  return info.groups.at(-1)?.rowEnd ?? 0;
 }
 
 /** Adjacent row groups as row ranges, so that a run of them is one read. */

@@ -7,6 +7,7 @@
  *   c | u32 len | conversationId utf8 | ts | seq -> primary key    (conversation queries)
  *   b | sha256 (32 bytes)                     -> body manifest     (src/bodies)
  *   k | sha256 (32 bytes)                     -> stored chunk      (src/bodies)
+ *   e | sha256 (32 bytes)                     -> eviction marker   (src/bodies, retention)
  *   f | u32 len | turnId utf8 | file name     -> empty             (turn → cold files, tiers/cold)
  *   m | name                                  -> metadata          (applied seq, counters)
  *
@@ -21,6 +22,7 @@ export const P_ID = 0x69; // i
 export const P_CONV = 0x63; // c
 export const P_BODY = 0x62; // b
 export const P_CHUNK = 0x6b; // k
+export const P_EVICTED = 0x65; // e
 export const P_META = 0x6d; // m
 export const P_TURN_FILE = 0x66; // f
 
@@ -84,7 +86,7 @@ export function idKey(id: string): Buffer {
   return buf;
 }
 
-export function hashKey(prefix: typeof P_BODY | typeof P_CHUNK, hash: Uint8Array): Buffer {
+export function hashKey(prefix: typeof P_BODY | typeof P_CHUNK | typeof P_EVICTED, hash: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(1 + hash.length);
   buf[0] = prefix;
   buf.set(hash, 1);
@@ -123,6 +125,11 @@ export function tsRange(
 export function parseRecordKey(key: Buffer): { turnId: string; ts: number; seq: number } {
   const len = key.readUInt32BE(1);
   return { turnId: key.toString("utf8", 5, 5 + len), ts: readTs(key, 5 + len), seq: readSeq(key, 13 + len) };
+}
+
+/** The timestamp of a record key, without decoding its turn id. */
+export function recordKeyTs(key: Buffer): number {
+  return readTs(key, 5 + key.readUInt32BE(1));
 }
 
 export function turnFileKey(turnId: string, fileName: string): Buffer {

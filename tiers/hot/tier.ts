@@ -5,8 +5,8 @@
  */
 import { ClassicLevel } from "classic-level";
 import { LockedError } from "../../src/errors.js";
-import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, tsRange } from "./keys.js";
-import { decodeRecordValue, type HotRecord } from "./values.js";
+import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, recordKeyTs, tsRange } from "./keys.js";
+import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
@@ -150,6 +150,39 @@ export class HotTier {
    */
   async compactAll(): Promise<void> {
     await this.db.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
+  }
+
+  /**
+   * Every entry of a key range, `SCAN_BATCH` at a time (the GC and retention walk whole keyspaces).
+   * Values are left out unless asked for.
+   */
+  async *entries(range: KeyRange, values = true): AsyncGenerator<[Buffer, Buffer][]> {
+    const it = this.db.iterator({
+      gte: asBuffer(range.gte),
+      lt: asBuffer(range.lt),
+      values,
+      highWaterMarkBytes: 1 << 20,
+    });
+    try {
+      for (;;) {
+        const batch = (await it.nextv(SCAN_BATCH)) as [Buffer, Buffer][];
+        if (batch.length === 0) return;
+        yield batch;
+      }
+    } finally {
+      it.close().catch(() => {});
+    }
+  }
+
+  /** Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. */
+  async bodyRefs(visit: (hash: Uint8Array, ts: number) => void): Promise<void> {
+    const p = Buffer.of(P_RECORD);
+    for await (const batch of this.entries({ gte: p, lt: prefixEnd(p) })) {
+      for (const [key, value] of batch) {
+        const hash = bodyHashOf(value);
+        if (hash) visit(hash, recordKeyTs(key));
+      }
+    }
   }
 
   /** Names (the key suffixes) under a key prefix, e.g. a turn's cold files. */

@@ -36,6 +36,22 @@ export function decodeRecordValue(value: Uint8Array): HotRecord {
   };
 }
 
+/**
+ * The body hash of an encoded record value, without decoding the record (body GC reads every record):
+ * the value ends with the hash as a msgpack bin8 of 32 bytes (`c4 20` + hash) or with nil (`c0`). Only
+ * a value that could be either (a hash whose last byte is `c0`, or a nil after bytes that look like a
+ * bin8 header) is decoded in full.
+ */
+export function bodyHashOf(value: Uint8Array): Uint8Array | null {
+  const n = value.length;
+  const hashTail = n >= 35 && value[n - 34] === 0xc4 && value[n - 33] === 32;
+  if (value[n - 1] !== 0xc0) {
+    if (!hashTail) throw new CorruptStoreError("a hot record value has an unknown layout");
+    return value.subarray(n - 32);
+  }
+  return hashTail ? decodeRecordValue(value).bodyHash : null;
+}
+
 /** The puts that store a record and its index entries (see keys.ts); `value` is its encoded form. */
 export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
   const { turnId, conversationId, timestamp } = r.record;

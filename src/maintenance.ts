@@ -1,0 +1,117 @@
+/**
+ * Scheduled maintenance inside the host process: compaction and retention on cron schedules
+ * (node-cron). Runs never overlap: node-cron skips a tick while the same job still runs, and the two
+ * jobs share the store's maintenance lock, so one waits for the other. A failing run is reported and the
+ * schedule goes on; stopping waits for a run in progress.
+ */
+import cron, { type ScheduledTask } from "node-cron";
+import type { CompactResult } from "./compaction.js";
+import { InvalidOptionError } from "./errors.js";
+import type { PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
+
+export interface MaintenanceSchedule {
+  compact?: { schedule: string; olderThanMs?: number };
+  prune?: { schedule: string; policy: RetentionPolicy };
+}
+
+export type MaintenanceJob = "compact" | "prune";
+
+export interface MaintenanceRun {
+  job: MaintenanceJob;
+  startedAt: number;
+  finishedAt: number;
+  /** The run's summary, when it succeeded. */
+  result?: CompactResult | PruneResult;
+  error?: Error;
+}
+
+export interface MaintenanceOptions {
+  /** Called after every run, failed or not. Without it a failed run becomes a process warning. */
+  onRun?: (run: MaintenanceRun) => void;
+  /** Called as a run starts (after it got the maintenance lock's queue, before it holds the lock). */
+  onStart?: (job: MaintenanceJob) => void;
+  /** The clock that gives compaction and prune their `now`. Default `Date.now`. */
+  clock?: () => number;
+  /** The time zone cron expressions are read in. Default the process's. */
+  timezone?: string;
+}
+
+export interface MaintenanceJobs {
+  /** Stops the schedules and waits for a run in progress. */
+  stop(): Promise<void>;
+}
+
+/** What the jobs drive: the store's own maintenance calls. */
+export interface MaintenanceTarget {
+  compact(opts: { olderThanMs?: number; now?: number }): Promise<CompactResult>;
+  prune(policy: RetentionPolicy, opts: PruneOptions): Promise<PruneResult>;
+}
+
+export function scheduleMaintenance(
+  target: MaintenanceTarget,
+  schedule: MaintenanceSchedule,
+  options: MaintenanceOptions = {},
+): MaintenanceJobs {
+  const clock = options.clock ?? Date.now;
+  const jobs: [MaintenanceJob, string, (now: number) => Promise<CompactResult | PruneResult>][] = [];
+  if (schedule.compact) {
+    const { olderThanMs } = schedule.compact;
+    jobs.push(["compact", schedule.compact.schedule, (now) => target.compact({ olderThanMs, now })]);
+  }
+  if (schedule.prune) {
+    const { policy } = schedule.prune;
+    jobs.push(["prune", schedule.prune.schedule, (now) => target.prune(policy, { now })]);
+  }
+  for (const [job, expr] of jobs) {
+    if (typeof expr !== "string" || !cron.validate(expr)) {
+      throw new InvalidOptionError(`${job}.schedule`, `is not a cron expression: ${String(expr)}`);
+    }
+  }
+  let stopped = false;
+  const running = new Set<Promise<void>>();
+  const runOnce = async (
+    job: MaintenanceJob,
+    work: (now: number) => Promise<CompactResult | PruneResult>,
+  ) => {
+    if (stopped) return;
+    const startedAt = clock();
+    options.onStart?.(job);
+    const run: MaintenanceRun = { job, startedAt, finishedAt: startedAt };
+    try {
+      run.result = await work(startedAt);
+    } catch (err) {
+      run.error = err instanceof Error ? err : new Error(String(err));
+    }
+    run.finishedAt = clock();
+    report(run, options.onRun);
+  };
+  const tasks: ScheduledTask[] = jobs.map(([job, expr, work]) =>
+    cron.schedule(
+      expr,
+      () => {
+        const p = runOnce(job, work);
+        running.add(p);
+        return p.finally(() => running.delete(p));
+      },
+      { name: `tracetier-${job}`, noOverlap: true, timezone: options.timezone },
+    ),
+  );
+  return {
+    async stop() {
+      stopped = true;
+      for (const t of tasks) await t.destroy();
+      await Promise.allSettled([...running]);
+    },
+  };
+}
+
+/** A reporting callback that throws must not take the host down or stop the schedule. */
+function report(run: MaintenanceRun, onRun: ((run: MaintenanceRun) => void) | undefined): void {
+  try {
+    if (onRun) onRun(run);
+    else if (run.error)
+      process.emitWarning(`tracetier ${run.job} failed: ${run.error.message}`, "MaintenanceWarning");
+  } catch (err) {
+    process.emitWarning(`tracetier maintenance callback threw: ${String(err)}`, "MaintenanceWarning");
+  }
+}
