@@ -5,11 +5,20 @@
  *   insert-n <dir> <n>                         insert n batches, then exit without close (the WAL stays)
  *   compact-loop <dir> <firstBatch>            insert a batch into an old day, print "ack <batch>",
  *                                              compact everything, print "compacted"; forever
+ *   retention-loop <dir> <firstIter>           insert a batch, print "ack <i>"; prune on a clock 6 h further
+ *                                              each time, print "pruned <i>"; gc, print "gc <i>"; forever
  *   hold <dir>                                 open, print "open", stay until stdin closes
  *   try-open <dir>                             try to open, print the error code or "opened"
  */
 import { openStore } from "../../src/index.js";
-import { coldBatch, crashBatch } from "./crash-workload.js";
+import {
+  coldBatch,
+  crashBatch,
+  RETENTION_POLICY,
+  RETENTION_START,
+  RETENTION_STEP,
+  retentionBatch,
+} from "./crash-workload.js";
 
 const [mode, dir, a, b] = process.argv.slice(2) as [string, string, string?, string?];
 
@@ -42,6 +51,17 @@ async function main(): Promise<void> {
       process.stdout.write(`ack ${b}\n`);
       await store.compact({ now: Date.UTC(2027, 0, 1) });
       process.stdout.write("compacted\n");
+    }
+  }
+  if (mode === "retention-loop") {
+    process.stdout.write("ready\n");
+    for (let i = Number(a); ; i++) {
+      await store.insertRecords(retentionBatch(i));
+      process.stdout.write(`ack ${i}\n`);
+      await store.prune(RETENTION_POLICY, { now: RETENTION_START + i * RETENTION_STEP });
+      process.stdout.write(`pruned ${i}\n`);
+      await store.gc();
+      process.stdout.write(`gc ${i}\n`);
     }
   }
   if (mode === "insert-loop") {

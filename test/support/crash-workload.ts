@@ -48,3 +48,21 @@ export function coldBatch(b: number): TraceRecord[] {
   const day = Date.UTC(2026, 9, 1) + (b % 5) * DAY;
   return crashBatch(b).map((r, i) => ({ ...r, timestamp: day + b * 100 + i, turnId: `cold-turn-${b % 11}` }));
 }
+
+/** The retention crash test's clock: iteration i prunes as if it were this plus i × 6 hours. */
+export const RETENTION_START = Date.UTC(2026, 9, 3);
+export const RETENTION_STEP = 6 * 3_600_000;
+/** The policy the retention loop applies (records: 2 days; bodies: 1 day). */
+export const RETENTION_POLICY = { maxAgeMs: 2 * DAY, maxBodyAgeMs: DAY };
+
+/**
+ * Batches the retention loop inserts: far in the future of its clock (never pruned, bodies never
+ * evicted), with bodies that share chunks with each other.
+ */
+export function retentionBatch(b: number): TraceRecord[] {
+  return crashBatch(b).map((r, i) => ({
+    ...r,
+    timestamp: Date.UTC(2030, 0, 1) + b * 100 + i,
+    turnId: `kept-${b % 7}`,
+  }));
+}
