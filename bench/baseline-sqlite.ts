@@ -20,6 +20,8 @@ export interface Baseline {
   insertRecords(records: readonly TraceRecord[]): void;
   getTurn(turnId: string, bodies: boolean): StoredRecord[];
   getBody(recordId: string): string | undefined;
+  /** The seed's age prune: records older than the cutoff, then bodies no record refers to. */
+  prune(cutoff: number): { recordsDeleted: number; bodiesDeleted: number };
   close(): void;
 }
 
@@ -98,6 +100,16 @@ export function openBaseline(path: string, idImpl: "seed" | "fast"): Baseline {
     getBody(recordId) {
       const row = bodyHashOf.get(recordId) as { bodyHash: string | null } | undefined;
       return row ? resolveBody(row.bodyHash) : undefined;
+    },
+    prune(cutoff) {
+      return db.transaction(() => ({
+        recordsDeleted: db.prepare("DELETE FROM records WHERE timestamp < ?").run(cutoff).changes,
+        bodiesDeleted: db
+          .prepare(
+            "DELETE FROM bodies WHERE hash NOT IN (SELECT bodyHash FROM records WHERE bodyHash IS NOT NULL)",
+          )
+          .run().changes,
+      }))();
     },
     close() {
       db.pragma("wal_checkpoint(TRUNCATE)");

@@ -5,9 +5,12 @@
  *                                               process does nothing else); JSON out
  *   tsx bench/cold.ts <dir> <records> read      open, cold reads after one pass over the files (the
  *                                               steady state of a long-running reader); JSON out
+ *   tsx bench/cold.ts <dir> <records> retention open, gc (nothing to delete: the full mark and plan),
+ *                                               then prune every partition away; peak RSS, du; JSON out
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { diskBytes } from "../src/disk-usage.js";
 import { openStore, type TraceRecord } from "../src/index.js";
 import { DAY, MONTH_START, monthOfTurns } from "./month.js";
 import { latency, timed } from "./stats.js";
@@ -78,4 +81,33 @@ async function read(): Promise<void> {
   process.stdout.write(JSON.stringify({ getTurn, query, hourRows }));
 }
 
-void (mode === "prepare" ? prepare() : mode === "compact" ? compact() : read());
+/** Peak RSS while `fn` runs (this process does nothing else), in MB. */
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number; peakMB: number }> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 5);
+  let value!: T;
+  const seconds = await timed(async () => {
+    value = await fn();
+  });
+  clearInterval(sampler);
+  return { value, seconds, peakMB: Math.max(peak, process.memoryUsage().rss) / 2 ** 20 };
+}
+
+async function retention(): Promise<void> {
+  const store = await openStore({ dir });
+  const before = await store.stats();
+  const rssBeforeMB = process.memoryUsage().rss / 2 ** 20;
+  const gc = await peakRss(() => store.gc());
+  const duBefore = await diskBytes(dir, true);
+  const prune = await peakRss(() => store.prune({ maxColdBytes: 0 }));
+  await store.close();
+  const duAfter = await diskBytes(dir, true);
+  process.stdout.write(
+    JSON.stringify({ before, rssBeforeMB, gc, prune, duBefore, duAfter, freed: duBefore - duAfter }),
+  );
+}
+
+const modes: Record<string, () => Promise<void>> = { prepare, compact, read, retention };
+void modes[mode]!();

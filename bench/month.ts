@@ -1,6 +1,7 @@
 /**
- * A month (30 UTC days from 2026-09-01) of agent turns for the cold-tier benchmark: about 20 records a
- * turn, with attributes, links, and short bodies (so bodyHash is set as it is on LLM records).
+ * A month (30 UTC days from 2026-09-01) of agent turns for the cold-tier and retention benchmarks:
+ * about 20 records a turn, with attributes, links, and two short bodies a turn (the first request,
+ * the last response), so that a month is about 1.1M records and 110k bodies.
  */
 import type { TraceRecord } from "../src/index.js";
 import { Random } from "../src/workload/random.js";
@@ -37,7 +38,7 @@ export function* monthOfTurns(count: number): Generator<TraceRecord[]> {
           name: "llm.request",
           timestamp: ++ts,
           attributes: attrs,
-          body: `{"req":"${rnd.hex(40)}"}`,
+          ...(s === 0 ? { body: `{"req":"${rnd.hex(40)}"}` } : {}),
           ...base,
         });
         out.push({ kind: "log", level: "debug", msg: "sending request", spanId, timestamp: ++ts, ...base });
@@ -50,7 +51,7 @@ export function* monthOfTurns(count: number): Generator<TraceRecord[]> {
           durationMs: rnd.int(300, 8000),
           status: "ok",
           timestamp: ts,
-          body: `{"res":"${rnd.hex(40)}"}`,
+          ...(s === 3 ? { body: `{"res":"${rnd.hex(40)}"}` } : {}),
           ...base,
         });
         const tool = rnd.hex(16);

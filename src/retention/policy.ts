@@ -28,6 +28,8 @@ export interface PruneResult {
   chunksDeleted: number;
   /** Bytes the file system got back: dropped files as allocated, plus what the hot tier's directory shrank by. */
   bytesReclaimed: number;
+  /** Where the time went, in ms: partition drops, hot deletes, body eviction and GC, LevelDB rewrite. */
+  timings: { dropMs: number; hotMs: number; bodiesMs: number; reclaimMs: number };
 }
 
 export interface GcResult {

@@ -12,9 +12,17 @@
  */
 import { readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { dayRange, partitionDir } from "../../tiers/cold/layout.js";
-import type { ColdFile } from "../../tiers/cold/manifest.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
-import { convKey, idKey, recordKey, timeKey, turnFileKey } from "../../tiers/hot/keys.js";
+import {
+  convKey,
+  idKey,
+  P_TURN_FILE,
+  prefixEnd,
+  recordKey,
+  recordKeySeq,
+  timeKey,
+  turnFileKeyFile,
+} from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import type { HotRecord } from "../../tiers/hot/values.js";
 import { diskBytes } from "../disk-usage.js";
@@ -25,6 +33,10 @@ import type { PruneResult, RetentionPolicy } from "./policy.js";
 
 /** Hot records deleted per LevelDB write. */
 const DELETE_BATCH = 5000;
+/** Index deletions per LevelDB write while dropped files are cleaned up. */
+const OPS_PER_WRITE = 50_000;
+/** Dropped files read at once (their reads overlap on the thread pool). */
+const READ_AHEAD = 8;
 
 export class Pruner {
   private readonly hot: HotTier;
@@ -51,6 +63,7 @@ export class Pruner {
   }
 
   async prune(policy: RetentionPolicy, now: number): Promise<PruneResult> {
+    const clock = stopwatch();
     const hotBefore = await diskBytes(this.hotDir);
     const dropped = await this.choosePartitions(policy, now);
     const files = this.cold.files.filter((f) => dropped.has(f.date));
@@ -64,19 +77,24 @@ export class Pruner {
         dropped: [...this.cold.manifest.dropped, ...files],
       });
     }
-    const coldFreed = await this.finishDrops();
+    const coldFreed = await this.finishDrops(new Set(files.map((f) => f.name)));
+    const dropMs = clock();
     if (policy.maxAgeMs !== undefined) recordsDeleted += await this.deleteHot(now - policy.maxAgeMs);
+    const hotMs = clock();
     const swept = await this.collector.collect({
       bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
       maxStoredBytes: policy.maxTotalBodyBytes,
     });
-    await this.hot.compactAll(); // deleted entries give their space back only when LevelDB rewrites them
+    const bodiesMs = clock();
+    // Deleted entries give their space back only when LevelDB rewrites them.
+    if (recordsDeleted + swept.bodiesDeleted + swept.chunksDeleted > 0) await this.hot.compactAll();
     const hotFreed = Math.max(0, hotBefore - (await diskBytes(this.hotDir)));
     return {
       partitionsDropped: dropped.size,
       recordsDeleted,
       ...swept,
       bytesReclaimed: coldFreed + hotFreed,
+      timings: { dropMs, hotMs, bodiesMs, reclaimMs: clock() },
     };
   }
 
@@ -100,20 +118,36 @@ export class Pruner {
     return drop;
   }
 
-  /** Steps 2–4 for every file the manifest lists as dropped. Returns the bytes freed on disk. */
-  async finishDrops(): Promise<number> {
+  /**
+   * Steps 2–4 for every file the manifest lists as dropped. `fresh` names files this very prune
+   * dropped: until their id entries go, an insert of one of their ids is a duplicate, so every entry
+   * still points at the dropped row and goes without a check. Any other file (a crash's or a failed
+   * run's leftover) may have had its entries deleted and an id inserted again since; an entry is then
+   * deleted only if it still names the dropped row (by its sequence number).
+   */
+  async finishDrops(fresh: ReadonlySet<string> = new Set()): Promise<number> {
     const dropped = this.cold.manifest.dropped;
     if (dropped.length === 0) return 0;
-    for (const f of dropped) {
-      const rows = await this.cold.rowKeys(f.name);
-      if (rows) await this.writes.maintain((c) => ({ ops: this.indexDeletes(f, rows), counters: c }), false);
+    const ops = await this.turnFileDeletes(new Set(dropped.map((f) => f.name)));
+    const flush = async (sync: boolean) => {
+      const part = ops.splice(0);
+      await this.writes.maintain((c) => ({ ops: part, counters: c }), sync);
+    };
+    for (let i = 0; i < dropped.length; i += READ_AHEAD) {
+      const group = dropped.slice(i, i + READ_AHEAD);
+      const ids = await Promise.all(group.map((f) => this.cold.rowIds(f.name, !fresh.has(f.name))));
+      group.forEach((f, j) => {
+        if (ids[j]) ops.push(...this.idDeletes(ids[j], !fresh.has(f.name)));
+      });
+      if (ops.length >= OPS_PER_WRITE) await flush(false);
     }
-    await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
+    await flush(true); // step 2 is durable before any file goes
     await this.quiesceReads(); // a read that listed a dropped file before step 1 may still open it
     let freed = 0;
     for (const f of dropped) freed += await removeFile(this.cold.path(f.name));
-    for (const date of new Set(dropped.map((f) => f.date)))
+    for (const date of new Set(dropped.map((f) => f.date))) {
       freed += await removeIfEmpty(partitionDir(this.cold.dir, date));
+    }
     await fsyncDir(this.cold.dir);
     await this.cold.commit({
       ...this.cold.manifest,
@@ -123,21 +157,27 @@ export class Pruner {
     return freed;
   }
 
-  /**
-   * The hot tier's entries for a dropped file's rows: turn → file, and id → key where the id still
-   * points at this cold row (a record inserted again since, with the same id, has a new key and stays).
-   */
-  private indexDeletes(
-    f: ColdFile,
-    rows: { id: string; turnId: string; ts: number; seq: number }[],
-  ): BatchOp[] {
+  /** The turn → file entries that name any of `names` (one pass over that keyspace). */
+  private async turnFileDeletes(names: ReadonlySet<string>): Promise<BatchOp[]> {
     const ops: BatchOp[] = [];
-    for (const turn of new Set(rows.map((r) => r.turnId)))
-      ops.push({ type: "del", key: turnFileKey(turn, f.name) });
-    const ids = rows.map((r) => idKey(r.id));
-    const current = this.hot.getManySync(ids);
-    rows.forEach((r, i) => {
-      if (current[i]?.equals(recordKey(r.turnId, r.ts, r.seq))) ops.push({ type: "del", key: ids[i]! });
+    const p = Buffer.of(P_TURN_FILE);
+    for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false)) {
+      for (const [key] of batch) if (names.has(turnFileKeyFile(key))) ops.push({ type: "del", key });
+    }
+    return ops;
+  }
+
+  /** Deletes of the rows' id entries; with `verify`, only of entries that still name these rows. */
+  private idDeletes(rows: { id: string; seq: number }[], verify: boolean): BatchOp[] {
+    const keys = rows.map((r) => idKey(r.id));
+    if (!verify) return keys.map((key) => ({ type: "del", key }));
+    // In key order, so that neighbouring lookups share LevelDB's blocks.
+    const order = keys.map((_, i) => i).sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
+    const current = this.hot.getManySync(order.map((i) => keys[i]!));
+    const ops: BatchOp[] = [];
+    order.forEach((i, j) => {
+      const pk = current[j];
+      if (pk !== undefined && recordKeySeq(pk) === rows[i]!.seq) ops.push({ type: "del", key: keys[i]! });
     });
     return ops;
   }
@@ -161,6 +201,17 @@ export class Pruner {
     if (deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
     return deleted;
   }
+}
+
+/** Each call returns the ms since the previous one. */
+function stopwatch(): () => number {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = now - last;
+    last = now;
+    return Math.round(ms * 10) / 10;
+  };
 }
 
 function deletesFor(r: HotRecord): BatchOp[] {

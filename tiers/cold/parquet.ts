@@ -2,6 +2,7 @@
  * The one module that knows the Parquet libraries: hyparquet-writer to write, hyparquet to read
  * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
  */
+import { readFile } from "node:fs/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   type AsyncBuffer,
@@ -97,6 +98,25 @@ export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
     return info;
   });
   return { file, metadata, groups };
+}
+
+/**
+ * Some columns of every row of a file, read whole in one call (maintenance reads a month of small
+ * files: one read each beats a stream per range), or `undefined` when the file is gone.
+ */
+export async function readParquetColumns(
+  path: string,
+  columns: string[],
+): Promise<Record<string, unknown>[] | undefined> {
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  return parquetReadObjects({ file, columns, compressors: DECOMPRESSORS });
 }
 
 /** Rows `[rowStart, rowEnd)` of a file, as objects keyed by column name. */

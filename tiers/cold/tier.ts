@@ -8,10 +8,17 @@
  */
 import { mkdir, readdir, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { CorruptStoreError } from "../../src/errors.js";
 import type { HotRecord } from "../hot/values.js";
 import { MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
-import { type ParquetFileInfo, type RowGroupInfo, readParquetInfo, readParquetRows } from "./parquet.js";
+import {
+  type ParquetFileInfo,
+  type RowGroupInfo,
+  readParquetColumns,
+  readParquetInfo,
+  readParquetRows,
+} from "./parquet.js";
 import { fromRow } from "./schema.js";
 
 /** Parsed footers kept (a few KB each): a month of hourly files is 720. */
@@ -96,32 +103,18 @@ export class ColdTier {
 
   /** Visits `(bodyHash hex, timestamp)` of the file's rows that have a body, reading only those columns. */
   async bodyRefs(name: string, visit: (hashHex: string, ts: number) => void): Promise<void> {
-    const info = await this.fileInfo(name);
-    const rows = await readParquetRows(info, 0, rowCount(info), ["bodyHash", "timestamp"]);
+    const rows = await readParquetColumns(this.path(name), ["bodyHash", "timestamp"]);
+    if (rows === undefined) throw new CorruptStoreError(`cold file ${name} is listed but missing`);
     for (const row of rows) if (typeof row.bodyHash === "string") visit(row.bodyHash, Number(row.timestamp));
   }
 
   /**
-   * The ids and primary keys of a file's rows (the hot tier indexes each cold record by id), or
+   * The ids (and sequence numbers, when asked: INT64 decoding costs as much again) of a file's rows, or
    * `undefined` when the file is gone: a dropped file is deleted only after its index entries are.
    */
-  async rowKeys(
-    name: string,
-  ): Promise<{ id: string; turnId: string; ts: number; seq: number }[] | undefined> {
-    let info: ParquetFileInfo;
-    try {
-      info = await readParquetInfo(this.path(name));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    const rows = await readParquetRows(info, 0, rowCount(info), ["id", "turnId", "timestamp", "seq"]);
-    return rows.map((r) => ({
-      id: r.id as string,
-      turnId: (r.turnId as string | null) ?? "",
-      ts: Number(r.timestamp),
-      seq: Number(r.seq),
-    }));
+  async rowIds(name: string, withSeq: boolean): Promise<{ id: string; seq: number }[] | undefined> {
+    const rows = await readParquetColumns(this.path(name), withSeq ? ["id", "seq"] : ["id"]);
+    return rows?.map((r) => ({ id: r.id as string, seq: withSeq ? Number(r.seq) : -1 }));
   }
 
   path(name: string): string {

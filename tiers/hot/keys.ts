@@ -132,6 +132,16 @@ export function recordKeyTs(key: Buffer): number {
   return readTs(key, 5 + key.readUInt32BE(1));
 }
 
+/** The sequence number a primary key ends with. */
+export function recordKeySeq(key: Buffer): number {
+  return readSeq(key, key.length - 8);
+}
+
+/** The file name a turn → file key ends with. */
+export function turnFileKeyFile(key: Buffer): string {
+  return key.toString("utf8", 5 + key.readUInt32BE(1));
+}
+
 export function turnFileKey(turnId: string, fileName: string): Buffer {
   return Buffer.concat([groupPrefix(P_TURN_FILE, turnId), Buffer.from(fileName, "utf8")]);
 }
