@@ -13,9 +13,10 @@ describe("README", () => {
     expect(commands.slice(0, 2)).toEqual(["    npm ci && npm run demo", "    npm ci && npm test"]);
   });
 
-  it("has a usage example that runs as written and prints the easy view it shows", () => {
-    const example = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    if (!example) throw new Error("no ts example in README");
+  const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+  /** Runs a README example against the built package in a fresh directory; returns its output. */
+  function run(example: string): string {
     const dir = tempDir();
     const entry = fileURLToPath(new URL("../dist/src/index.js", import.meta.url));
     const script = join(dir, "example.mjs");
@@ -25,8 +26,20 @@ describe("README", () => {
         .replace('"tracetier"', JSON.stringify(entry))
         .replace('"./tracetier-data"', JSON.stringify(join(dir, "data"))),
     );
-    const out = execFileSync(process.execPath, [script], { encoding: "utf8" });
+    return execFileSync(process.execPath, [script], { encoding: "utf8" });
+  }
+
+  it("has a usage example that runs as written and prints the easy view it shows", () => {
+    const example = examples[0];
+    if (!example) throw new Error("no ts example in README");
+    const out = run(example);
     const shown = /console\.log\(await store\.easyView\("t1"\)\);\s*\/\/ (.*)/.exec(example)?.[1];
     expect(out.trim()).toBe(shown);
+  });
+
+  it("has a retention example that runs as written", () => {
+    const example = examples.find((e) => e.includes("startMaintenance"));
+    if (!example) throw new Error("no retention example in README");
+    expect(run(example).trim()).toBe("0 0"); // a fresh store: nothing to delete, nothing reclaimed
   });
 });
