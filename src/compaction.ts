@@ -96,6 +96,7 @@ export class Compactor {
   async compact(opts: CompactOptions = {}): Promise<CompactResult> {
     if (this.cold.manifest.generation > this.appliedGen) await this.recover(); // an earlier step 3 failed
     const cutoff = (opts.now ?? Date.now()) - (opts.olderThanMs ?? DEFAULT_COMPACT_AGE_MS);
+    await this.hot.flushMemtable(); // the moved records' deletes must meet their values (HotTier)
     const result: CompactResult = { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 };
     const touched = new Set<string>();
     // Files written but not yet committed, with their records: committed together (one manifest

@@ -246,6 +246,7 @@ class Store implements TraceStore {
 
   private async collectGarbage(): Promise<GcResult> {
     const hotDir = join(this.dir, "hot");
+    await this.hot.flushMemtable(); // so that what is deleted below can leave the disk (HotTier)
     const before = await diskBytes(hotDir);
     const swept = await this.collector.collect();
     if (swept.bodiesDeleted + swept.chunksDeleted > 0) await this.hot.compactAll();

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -164,6 +165,22 @@ describe("the payload clock and the body cap", () => {
     expect((await store.stats()).bodyBytesStored).toBeLessThanOrEqual(
       Math.floor((before.bodyBytesStored * 2) / 3) + 64,
     );
+  });
+
+  it("gives the evicted bodies' disk back while every record stays", async () => {
+    const { store, dir } = await tempStore();
+    const records = Array.from({ length: 200 }, (_, i) =>
+      log(`m${i}`, 1_000 + i, { turnId: `t${i % 10}`, body: randomBytes(15_000).toString("base64") }),
+    );
+    for (let i = 0; i < records.length; i += 50) await store.insertRecords(records.slice(i, i + 50));
+    const before = du(join(dir, "hot"));
+    const result = await store.prune({ maxBodyAgeMs: 0 }, { now: 1_000_000 });
+    expect(result).toMatchObject({ recordsDeleted: 0, bodiesDeleted: 200, bodiesEvicted: 200 });
+    expect(du(join(dir, "hot"))).toBeLessThan(before / 2);
+    expect((await store.stats()).bodies).toBe(0);
+    const turn = await store.getTurn("t3");
+    expect(turn).toHaveLength(20);
+    expect(turn.every((r) => r.bodyEvicted === true && r.body === undefined)).toBe(true);
   });
 
   it("stores an evicted body again when a new record brings it back", async () => {

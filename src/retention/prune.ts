@@ -64,6 +64,7 @@ export class Pruner {
 
   async prune(policy: RetentionPolicy, now: number): Promise<PruneResult> {
     const clock = stopwatch();
+    await this.hot.flushMemtable(); // so that what is deleted below can leave the disk (HotTier)
     const hotBefore = await diskBytes(this.hotDir);
     const dropped = await this.choosePartitions(policy, now);
     const files = this.cold.files.filter((f) => dropped.has(f.date));

@@ -142,6 +142,17 @@ export class HotTier {
   }
 
   /**
+   * Writes the memtable out to a table file. Maintenance calls it before it deletes: LevelDB drops a
+   * deleted value only when a compaction merges the delete with an older file holding it, and never
+   * rewrites the deepest level that holds data. A value and its delete flushed together land in one
+   * table, which LevelDB may place at that deepest level, and would then stay on disk (measured: 3 MB of
+   * evicted bodies kept). Flushed first, the values sit in their own table and the deletes reach them.
+   */
+  async flushMemtable(): Promise<void> {
+    await this.db.compactRange(Buffer.of(0x00), Buffer.of(0x00, 0x00)); // an empty range: the flush alone
+  }
+
+  /**
    * Rewrites the database without its deleted entries. LevelDB skips tombstones inside its iterator
    * before a range bound is checked, so a scan that starts among many (the time index after a month of
    * records went cold) walks every one up to the next live key: 140 ms a read, measured. A narrower
