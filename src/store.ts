@@ -226,6 +226,9 @@ class Store implements TraceStore {
       bodyBytesStored: c.bodyBytesStored,
       bodyBytesOriginal: c.bodyBytesOriginal,
       walBytes: this.wal.bytes(),
+      coldBytes: this.cold.files.reduce((n, f) => n + f.bytes, 0),
+      walSyncs: this.wal.stats.syncs,
+      walSyncMs: this.wal.stats.syncMs,
     };
   }
 

@@ -99,6 +99,11 @@ export interface StoreStats {
   bodyBytesOriginal: number;
   /** Bytes of WAL segments on disk. */
   walBytes: number;
+  /** Bytes of the cold tier's Parquet files (as written). */
+  coldBytes: number;
+  /** WAL fsyncs since the store opened, and the time they took in all (ms). */
+  walSyncs: number;
+  walSyncMs: number;
 }
 
 export type Durability = "sync" | "interval" | "none";

@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 /**
- * The `tracetier` command. For now: `demo` (the README's main job) and `--help`; the collector and
- * the operator's commands come with later issues.
+ * The `tracetier` command: `serve` (the collector, the README's main job), `demo`, `--help`; the
+ * operator's commands come with the next issue.
  */
 import { parseArgs } from "node:util";
 import { TracetierError } from "../errors.js";
 import { runDemo } from "./demo.js";
+import { serve } from "./serve.js";
 
 const HELP = `tracetier: a tiered storage engine for the traces of LLM agents
 
 Usage:
+  tracetier serve [options]
+      Run the collector: HTTP and OTLP ingest, journal tailing, the query API,
+      /metrics, scheduled compaction and retention (tracetier serve --help).
   tracetier demo [--dir DIR] [--conversations N] [--turns N]
       Generate a realistic agent workload, insert it into a store (a temporary
       directory unless --dir is given, which is then kept), read a turn back,
@@ -17,6 +21,7 @@ Usage:
   tracetier --help
 
 Examples:
+  tracetier serve
   tracetier demo
   tracetier demo --dir ./tracetier-data --conversations 50
 
@@ -24,6 +29,7 @@ Exit codes: 0 success, 1 failure (the error code is printed), 2 bad usage.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "serve") return serve(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -68,7 +74,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const debug = process.argv.includes("--debug");
-    if (err instanceof UsageError || (err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const argCode = (err as { code?: string }).code ?? "";
+    if (err instanceof UsageError || argCode.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`tracetier: ${(err as Error).message}\n`);
       process.exitCode = 2;
       return;

@@ -1,0 +1,198 @@
+/**
+ * The collector's endpoints: ingest (records, OTLP traces and logs) and reads (turns, views, queries,
+ * bodies, stats, health, metrics). A route answers only once what it stored is durable.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TraceStore } from "../store.js";
+import type { Query } from "../types.js";
+import { parseTime } from "../units.js";
+import { HttpError, readBody, send, sendJson } from "./http.js";
+import type { CollectorMetrics, Source } from "./metrics.js";
+import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
+import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
+import { parseRecordsBody } from "./records-body.js";
+
+export interface RouteContext {
+  store: TraceStore;
+  metrics: CollectorMetrics;
+  bodyLimit: number;
+}
+
+type Handler = (
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: string[],
+  url: URL,
+) => Promise<void>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  name: string;
+  handler: Handler;
+}
+
+const ROUTES: Route[] = [
+  { method: "POST", pattern: /^\/v1\/records$/, name: "records", handler: postRecords },
+  {
+    method: "POST",
+    pattern: /^\/v1\/traces$/,
+    name: "otlp_traces",
+    handler: (c, q, s) => postOtlp(c, q, s, "traces"),
+  },
+  {
+    method: "POST",
+    pattern: /^\/v1\/logs$/,
+    name: "otlp_logs",
+    handler: (c, q, s) => postOtlp(c, q, s, "logs"),
+  },
+  { method: "GET", pattern: /^\/v1\/turns\/([^/]+)$/, name: "turn", handler: getTurn },
+  { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
+  { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
+  { method: "GET", pattern: /^\/v1\/records\/([^/]+)\/body$/, name: "body", handler: getBody },
+  {
+    method: "GET",
+    pattern: /^\/v1\/stats$/,
+    name: "stats",
+    handler: async (c, _q, s) => sendJson(s, 200, await c.store.stats()),
+  },
+  {
+    method: "GET",
+    pattern: /^\/healthz$/,
+    name: "healthz",
+    handler: async (_c, _q, s) => sendJson(s, 200, { ok: true }),
+  },
+  { method: "GET", pattern: /^\/metrics$/, name: "metrics", handler: getMetrics },
+];
+
+/** The route for a request, with its path parameters; a known path with another method is a 405. */
+export function findRoute(method: string, path: string): { route: Route; params: string[] } {
+  let pathKnown = false;
+  for (const route of ROUTES) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    pathKnown = true;
+    if (route.method === method || (method === "HEAD" && route.method === "GET")) {
+      return { route, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+    }
+  }
+  if (pathKnown) throw new HttpError(405, "ERR_METHOD_NOT_ALLOWED", `${method} is not allowed on ${path}`);
+  throw new HttpError(404, "ERR_NOT_FOUND", `no endpoint at ${path}`);
+}
+
+async function postRecords(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
+  const records = parseRecordsBody(body, req.headers["content-type"]);
+  const result = await ctx.store.insertRecords(records as never);
+  count(ctx, "records", result, rawBytes);
+  sendJson(res, 200, result);
+}
+
+async function postOtlp(
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: "traces" | "logs",
+): Promise<void> {
+  const enc = encodingOf(req.headers["content-type"]);
+  if (!enc) {
+    throw new HttpError(
+      415,
+      "ERR_UNSUPPORTED_MEDIA_TYPE",
+      "OTLP/HTTP takes application/x-protobuf or application/json",
+    );
+  }
+  const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
+  const mapped: Mapped =
+    signal === "traces" ? mapTraces(decodeTraces(body, enc)) : mapLogs(decodeLogs(body, enc));
+  const result =
+    mapped.records.length > 0
+      ? await ctx.store.insertRecords(mapped.records)
+      : { inserted: 0, duplicates: 0 };
+  const source: Source = signal === "traces" ? "otlp_traces" : "otlp_logs";
+  count(ctx, source, result, rawBytes);
+  if (mapped.rejected > 0) ctx.metrics.rejects.inc({ reason: `otlp_${signal}_item` }, mapped.rejected);
+  sendOtlp(res, 200, encodeResponse(signal, mapped.rejected, mapped.firstError, enc), enc);
+}
+
+export function sendOtlp(res: ServerResponse, status: number, body: Buffer, enc: OtlpEncoding): void {
+  send(res, status, enc === "json" ? "application/json" : "application/x-protobuf", body);
+}
+
+function count(
+  ctx: RouteContext,
+  source: Source,
+  r: { inserted: number; duplicates: number },
+  bytes: number,
+): void {
+  ctx.metrics.ingested.inc({ source }, r.inserted);
+  ctx.metrics.duplicates.inc({ source }, r.duplicates);
+  ctx.metrics.ingestedBytes.inc({ source }, bytes);
+}
+
+async function getTurn(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  [turnId]: string[],
+  url: URL,
+): Promise<void> {
+  sendJson(
+    res,
+    200,
+    await ctx.store.getTurn(turnId!, { bodies: url.searchParams.get("bodies") !== "false" }),
+  );
+}
+
+async function getView(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  [turnId]: string[],
+): Promise<void> {
+  send(res, 200, "text/plain; charset=utf-8", `${await ctx.store.easyView(turnId!)}\n`);
+}
+
+async function getBody(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  [id]: string[],
+): Promise<void> {
+  const body = await ctx.store.getBody(id!);
+  if (body === undefined)
+    throw new HttpError(
+      404,
+      "ERR_NOT_FOUND",
+      `record ${id} has no body here (unknown, bodiless, or evicted)`,
+    );
+  send(res, 200, "text/plain; charset=utf-8", body);
+}
+
+const FILTERS = ["kind", "level", "name", "status", "extensionId", "conversationId", "turnId"] as const;
+
+async function getRecords(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  url: URL,
+): Promise<void> {
+  const p = url.searchParams;
+  const q: Query = {};
+  for (const f of FILTERS) {
+    const v = p.get(f);
+    if (v !== null) q[f] = v;
+  }
+  if (p.has("from")) q.from = parseTime(p.get("from")!, "from");
+  if (p.has("to")) q.to = parseTime(p.get("to")!, "to");
+  if (p.has("limit")) q.limit = Number(p.get("limit"));
+  if (p.has("order")) q.order = p.get("order") as Query["order"];
+  if (p.get("bodies") === "false") q.bodies = false;
+  sendJson(res, 200, await ctx.store.query(q));
+}
+
+async function getMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  send(res, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
+}

@@ -1,0 +1,78 @@
+/**
+ * The collector as a whole: the store, its scheduled maintenance, the HTTP server and the journal
+ * tailers, started in that order and stopped in the reverse one. Shutdown: stop accepting and let
+ * requests in flight finish, drain every journal once more, then close the store (which stops the
+ * maintenance jobs and waits for a running one).
+ */
+import { join, resolve } from "node:path";
+import type { MaintenanceRun } from "../maintenance.js";
+import { openStore, type TraceStore } from "../store.js";
+import type { ServeConfig } from "./config.js";
+import { JournalTailer } from "./journal.js";
+import { CollectorMetrics } from "./metrics.js";
+import { type Collector, startCollector } from "./server.js";
+
+export interface RunningCollector {
+  readonly url: string;
+  readonly dir: string;
+  readonly store: TraceStore;
+  readonly journals: JournalTailer[];
+  shutdown(): Promise<void>;
+}
+
+export async function runCollector(
+  config: ServeConfig,
+  log: (line: string) => void,
+): Promise<RunningCollector> {
+  const dir = resolve(config.dir);
+  const store = await openStore({ dir, durability: config.durability });
+  const metrics = new CollectorMetrics(store, dir);
+  let server: Collector | undefined;
+  const journals: JournalTailer[] = [];
+  try {
+    const onRun = (run: MaintenanceRun) => {
+      metrics.recordRun(run);
+      const ms = run.finishedAt - run.startedAt;
+      if (run.error) log(`maintenance: ${run.job} failed after ${ms} ms: ${run.error.message}`);
+      else log(`maintenance: ${run.job} done in ${ms} ms: ${JSON.stringify(run.result)}`);
+    };
+    store.startMaintenance({ compact: config.compact, prune: config.prune }, { onRun });
+    server = await startCollector({
+      store,
+      dir,
+      host: config.host,
+      port: config.port,
+      token: config.token,
+      bodyLimit: config.bodyLimit,
+      metrics,
+    });
+    for (const path of config.journals) {
+      const t = await JournalTailer.open({ path, store, stateDir: join(dir, "collector"), metrics, log });
+      t.start();
+      journals.push(t);
+    }
+  } catch (err) {
+    await server?.close();
+    await store.close();
+    throw err;
+  }
+  const running = server;
+  let stopping: Promise<void> | undefined;
+  return {
+    url: running.url,
+    dir,
+    store,
+    journals,
+    shutdown: () => {
+      stopping ??= (async () => {
+        await running.close();
+        for (const j of journals)
+          await j
+            .stop()
+            .catch((err) => log(`journal ${j.path}: final drain failed: ${(err as Error).message}`));
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
