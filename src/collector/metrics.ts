@@ -83,22 +83,21 @@ export class CollectorMetrics {
     this.storeGauges(store, dir, registers);
   }
 
-  /** Gauges and counters read from the store at scrape time. */
+  /** The exposition text: the store is read once, then every metric is rendered. */
+  async scrape(): Promise<string> {
+    await this.readStore();
+    return this.registry.metrics();
+  }
+
+  private readStore: () => Promise<void> = async () => {};
+
+  /** Gauges set from the store's figures, read at each scrape. */
   private storeGauges(store: TraceStore, dir: string, registers: Registry[]): void {
     let last: Awaited<ReturnType<TraceStore["stats"]>> | undefined;
     let hotBytes = 0;
-    // One read of the store per scrape, shared by the gauges (prom-client may collect them at once).
-    let pending: Promise<void> | undefined;
-    let readAt = 0;
-    const fresh = () => {
-      if (!pending || Date.now() - readAt > 1000) {
-        readAt = Date.now();
-        pending = (async () => {
-          last = await store.stats();
-          hotBytes = await diskBytes(join(dir, "hot"));
-        })().catch(() => {});
-      }
-      return pending;
+    this.readStore = async () => {
+      last = await store.stats();
+      hotBytes = await diskBytes(join(dir, "hot"));
     };
     const gauge = (name: string, help: string, labelNames: string[], set: (g: Gauge) => void) =>
       new Gauge({
@@ -106,8 +105,7 @@ export class CollectorMetrics {
         help,
         labelNames,
         registers,
-        async collect() {
-          await fresh();
+        collect() {
           if (last) set(this);
         },
       });

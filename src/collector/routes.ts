@@ -194,5 +194,5 @@ async function getRecords(
 }
 
 async function getMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
-  send(res, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
+  send(res, 200, ctx.metrics.registry.contentType, await ctx.metrics.scrape());
 }
