@@ -23,7 +23,7 @@ async function stored(store: TraceStore): Promise<string[]> {
   return (await store.getTurn("j")).map((r) => (r as { msg: string }).msg);
 }
 
-const expected = (n: number) => records(0, n).map((r) => r.msg);
+const expected = (n: number) => records(0, n).map((r) => (r as { msg: string }).msg);
 
 describe("journal tailing", () => {
   it("stores lines appended in pieces once each, a partial last line only once it is complete", async () => {
