@@ -10,7 +10,7 @@ const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 describe("README", () => {
   it("opens with the two commands a newcomer runs", () => {
     const commands = readme.split("\n").filter((l) => l.startsWith("    npm "));
-    expect(commands.slice(0, 2)).toEqual(["    npm ci && npm run demo", "    npm ci && npm test"]);
+    expect(commands.slice(0, 2)).toEqual(["    npm ci && npm start", "    npm ci && npm test"]);
   });
 
   const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
