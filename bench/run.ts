@@ -11,6 +11,7 @@ import { diskBytes } from "../src/disk-usage.js";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { generateTurns } from "../src/workload/generator.js";
 import { openBaseline } from "./baseline-sqlite.js";
+import { collectorBench, collectorLines } from "./collector.js";
 import { runDecisions } from "./decisions.js";
 import { cleanup, fmt, scratch, timed } from "./stats.js";
 
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
 
   await pruneRows(records, ttDir, sqlitePath);
   printTable(records.length, rawBytes);
+  process.stdout.write(`${collectorLines(await collectorBench(records)).join("\n")}\n`);
   coldTable(quick ? 100_000 : 1_000_000);
   if (!process.argv.includes("--skip-decisions")) await runDecisions(records, quick);
 }
