@@ -1,6 +1,7 @@
 import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { CompressionAlgorithm } from "@opentelemetry/otlp-exporter-base";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
@@ -62,7 +63,10 @@ async function exportTurn(
 describe("OTLP/HTTP ingest from the OpenTelemetry SDK", () => {
   for (const [encoding, make] of [
     ["JSON", (url: string) => new JsonExporter({ url: `${url}/v1/traces` })],
-    ["protobuf", (url: string) => new ProtoExporter({ url: `${url}/v1/traces` })],
+    [
+      "gzip-compressed protobuf",
+      (url: string) => new ProtoExporter({ url: `${url}/v1/traces`, compression: CompressionAlgorithm.GZIP }),
+    ],
   ] as const) {
     it(`stores a trace exported as ${encoding} as one turn, with spans, durations, status and GenAI content as bodies`, async () => {
       const { store, url } = await tempCollector();
@@ -98,6 +102,66 @@ describe("OTLP/HTTP ingest from the OpenTelemetry SDK", () => {
       expect(await store.easyView(traceId)).toContain("chat claude 850ms");
     });
   }
+
+  it("moves the older GenAI content forms (indexed attributes, prompt and completion events) into bodies", async () => {
+    const { store, url } = await tempCollector();
+    const str = (stringValue: string) => ({ stringValue });
+    const span = (spanId: string, attributes: unknown[], events: unknown[]) => ({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId,
+      name: "llm",
+      startTimeUnixNano: "1795338000000000000",
+      endTimeUnixNano: "1795338001000000000",
+      attributes,
+      events,
+    });
+    const spans = [
+      span(
+        "00f067aa0ba902b1",
+        [
+          { key: "gen_ai.prompt.0.role", value: str("user") },
+          { key: "gen_ai.prompt.0.content", value: str("hello") },
+          { key: "gen_ai.completion.0.content", value: str("hi!") },
+          { key: "llm.vendor", value: str("x") },
+        ],
+        [],
+      ),
+      span(
+        "00f067aa0ba902b2",
+        [],
+        [
+          {
+            name: "gen_ai.content.prompt",
+            timeUnixNano: "1795338000100000000",
+            attributes: [{ key: "gen_ai.prompt", value: str("ping") }],
+          },
+          {
+            name: "gen_ai.content.completion",
+            timeUnixNano: "1795338000900000000",
+            attributes: [{ key: "gen_ai.completion", value: str("pong") }],
+          },
+        ],
+      ),
+    ];
+    const body = { resourceSpans: [{ scopeSpans: [{ spans }] }] };
+    const res = await fetch(`${url}/v1/traces`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "content-type": "application/json" },
+    });
+    expect(await res.json()).toEqual({});
+    const turn = await store.getTurn("4bf92f3577b34da6a3ce929d0e0e4736");
+    const bodies = turn.map((r) => `${r.kind} ${r.spanId?.slice(-1)} ${r.body ?? "-"}`);
+    expect(bodies.sort()).toEqual([
+      'span-close 1 [{"content":"hi!"}]',
+      "span-close 2 pong",
+      'span-open 1 [{"role":"user","content":"hello"}]',
+      "span-open 2 ping",
+    ]);
+    expect(turn.find((r) => r.spanId?.endsWith("1") && r.kind === "span-open")!.attributes).toEqual({
+      "llm.vendor": "x",
+    });
+  });
 
   it("stores OTLP/JSON log records as log records, with levels and trace context", async () => {
     const { store, url } = await tempCollector();
