@@ -1,72 +1,92 @@
 #!/usr/bin/env node
 /**
- * The `tracetier` command: `serve` (the collector, the README's main job), `demo`, `--help`; the
- * operator's commands come with the next issue.
+ * The `tracetier` command: `serve` (the collector, the README's main job), the operator's commands
+ * (src/cli/commands/), and `demo`. Errors are one line with their code (a stack under --debug).
  */
 import { parseArgs } from "node:util";
 import { TracetierError } from "../errors.js";
+import { type Command, COMMON_OPTIONS, EXIT, str, UsageError } from "./command.js";
+import { ingest } from "./commands/ingest.js";
+import { compact, gc, prune, stats } from "./commands/maintain.js";
+import { query, turn } from "./commands/read.js";
 import { runDemo } from "./demo.js";
-import { serve } from "./serve.js";
+import { SERVE_HELP, serve } from "./serve.js";
+
+const demo: Command = {
+  name: "demo",
+  summary: "load a generated agent workload into a store, read a turn back, print the figures",
+  help: `tracetier demo [--dir DIR] [--conversations N] [--turns N]
+
+Generates a realistic agent workload, inserts it into a store (a temporary directory unless --dir is
+given, which is then kept), reads a turn back, and prints its easy view and the figures.
+`,
+  options: { conversations: { type: "string" }, turns: { type: "string" } },
+  positionals: [0, 0],
+  async run(ctx) {
+    await runDemo({
+      dir: str(ctx.values, "dir"),
+      conversations: positiveInt(str(ctx.values, "conversations"), "--conversations", 40),
+      turns: positiveInt(str(ctx.values, "turns"), "--turns", 12),
+    });
+    return EXIT.ok;
+  },
+};
+
+const COMMANDS: Command[] = [ingest, turn, query, compact, prune, gc, stats, demo];
 
 const HELP = `tracetier: a tiered storage engine for the traces of LLM agents
 
-Usage:
-  tracetier serve [options]
-      Run the collector: HTTP and OTLP ingest, journal tailing, the query API,
-      /metrics, scheduled compaction and retention (tracetier serve --help).
-  tracetier demo [--dir DIR] [--conversations N] [--turns N]
-      Generate a realistic agent workload, insert it into a store (a temporary
-      directory unless --dir is given, which is then kept), read a turn back,
-      and print its easy view and the figures.
-  tracetier --help
+Usage: tracetier <command> [options]    (tracetier <command> --help for each)
 
-Examples:
-  tracetier serve
-  tracetier demo
-  tracetier demo --dir ./tracetier-data --conversations 50
+  serve        run the collector: HTTP and OTLP ingest, journals, query API, /metrics, maintenance
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join("\n")}
 
-Exit codes: 0 success, 1 failure (the error code is printed), 2 bad usage.
+Every command takes --dir DIR (default $TRACETIER_DIR, else ./tracetier-data), --json (output for
+scripts), --quiet (no progress), --debug (stack traces on errors).
+
+Exit codes: 0 success, 1 failure (the error's code is printed), 2 bad usage, 3 done with problems
+(rejected lines, or problems found by verify).
 `;
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "serve") return serve(argv.slice(1));
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      help: { type: "boolean", short: "h" },
-      dir: { type: "string" },
-      conversations: { type: "string" },
-      turns: { type: "string" },
-      debug: { type: "boolean" },
-    },
-  });
-  const [command] = positionals;
-  if (values.help || command === undefined || command === "help") {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(HELP);
-    return 0;
+    return EXIT.ok;
   }
-  if (command === "demo") {
-    await runDemo({
-      dir: values.dir,
-      conversations: positiveInt(values.conversations, "--conversations", 40),
-      turns: positiveInt(values.turns, "--turns", 12),
-    });
-    return 0;
+  if (name === "serve") return rest.includes("--help") ? (process.stdout.write(SERVE_HELP), EXIT.ok) : serve(rest);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command "${name}" (see tracetier --help)`);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...COMMON_OPTIONS, ...command.options },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    process.stdout.write(command.help);
+    return EXIT.ok;
   }
-  process.stderr.write(`tracetier: unknown command "${command}" (see tracetier --help)\n`);
-  return 2;
+  const [min, max] = command.positionals;
+  if (positionals.length < min || positionals.length > max) {
+    throw new UsageError(`${name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"} (see tracetier ${name} --help)`);
+  }
+  return command.run({
+    values,
+    positionals,
+    dir: str(values, "dir") ?? process.env.TRACETIER_DIR ?? "./tracetier-data",
+    json: values.json === true,
+    quiet: values.quiet === true,
+    out: (line = "") => process.stdout.write(`${line}\n`),
+    print: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+  });
 }
 
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
   return n;
 }
-
-class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -77,12 +97,13 @@ main(process.argv.slice(2)).then(
     const argCode = (err as { code?: string }).code ?? "";
     if (err instanceof UsageError || argCode.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`tracetier: ${(err as Error).message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.usage;
       return;
     }
     const code = err instanceof TracetierError ? `${err.code}: ` : "";
-    process.stderr.write(`tracetier: ${code}${(err as Error).message}\n`);
+    const hint = argCode === "ERR_LOCKED" ? " (is `tracetier serve` running on it? stop it, or work on a copy)" : "";
+    process.stderr.write(`tracetier: ${code}${(err as Error).message}${hint}\n`);
     if (debug) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT.failed;
   },
 );
