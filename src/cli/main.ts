@@ -5,10 +5,12 @@
  */
 import { parseArgs } from "node:util";
 import { TracetierError } from "../errors.js";
-import { type Command, COMMON_OPTIONS, EXIT, str, UsageError } from "./command.js";
+import { COMMON_OPTIONS, type Command, EXIT, str, UsageError } from "./command.js";
+import { dump } from "./commands/dump.js";
 import { ingest } from "./commands/ingest.js";
 import { compact, gc, prune, stats } from "./commands/maintain.js";
 import { query, turn } from "./commands/read.js";
+import { verify } from "./commands/verify.js";
 import { runDemo } from "./demo.js";
 import { SERVE_HELP, serve } from "./serve.js";
 
@@ -32,7 +34,7 @@ given, which is then kept), reads a turn back, and prints its easy view and the 
   },
 };
 
-const COMMANDS: Command[] = [ingest, turn, query, compact, prune, gc, stats, demo];
+const COMMANDS: Command[] = [ingest, turn, query, compact, prune, gc, stats, verify, dump, demo];
 
 const HELP = `tracetier: a tiered storage engine for the traces of LLM agents
 
@@ -54,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return EXIT.ok;
   }
-  if (name === "serve") return rest.includes("--help") ? (process.stdout.write(SERVE_HELP), EXIT.ok) : serve(rest);
+  if (name === "serve")
+    return rest.includes("--help") ? (process.stdout.write(SERVE_HELP), EXIT.ok) : serve(rest);
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command "${name}" (see tracetier --help)`);
   const { values, positionals } = parseArgs({
@@ -68,7 +71,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const [min, max] = command.positionals;
   if (positionals.length < min || positionals.length > max) {
-    throw new UsageError(`${name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"} (see tracetier ${name} --help)`);
+    throw new UsageError(
+      `${name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"} (see tracetier ${name} --help)`,
+    );
   }
   return command.run({
     values,
@@ -84,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`${flag} takes a positive whole number, got "${v}"`);
   return n;
 }
 
@@ -101,7 +107,8 @@ main(process.argv.slice(2)).then(
       return;
     }
     const code = err instanceof TracetierError ? `${err.code}: ` : "";
-    const hint = argCode === "ERR_LOCKED" ? " (is `tracetier serve` running on it? stop it, or work on a copy)" : "";
+    const hint =
+      argCode === "ERR_LOCKED" ? " (is `tracetier serve` running on it? stop it, or work on a copy)" : "";
     process.stderr.write(`tracetier: ${code}${(err as Error).message}${hint}\n`);
     if (debug) process.stderr.write(`${(err as Error).stack}\n`);
     process.exitCode = EXIT.failed;

@@ -24,11 +24,20 @@ export function progressBar(enabled: boolean, totalBytes: number | undefined): P
     { format, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(totalBytes ?? 0, 0, { records: 0, rate: 0, bytesText: "0b", totalText: formatBytes(totalBytes ?? 0) });
+  bar.start(totalBytes ?? 0, 0, {
+    records: 0,
+    rate: 0,
+    bytesText: "0b",
+    totalText: formatBytes(totalBytes ?? 0),
+  });
   return {
     update(bytes, records) {
       const secs = (performance.now() - started) / 1000;
-      bar.update(bytes, { records, rate: Math.round(records / Math.max(secs, 0.001)), bytesText: formatBytes(bytes) });
+      bar.update(bytes, {
+        records,
+        rate: Math.round(records / Math.max(secs, 0.001)),
+        bytesText: formatBytes(bytes),
+      });
     },
     stop: () => bar.stop(),
   };
@@ -38,7 +47,8 @@ export function progressBar(enabled: boolean, totalBytes: number | undefined): P
 export async function withElapsed<T>(enabled: boolean, label: string, job: () => Promise<T>): Promise<T> {
   if (!enabled || !process.stderr.isTTY) return job();
   const started = performance.now();
-  const tick = () => process.stderr.write(`\r${label}… ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const tick = () =>
+    process.stderr.write(`\r${label}… ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const timer = setInterval(tick, 200);
   try {
     return await job();

@@ -106,7 +106,7 @@ export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
  */
 export async function readParquetColumns(
   path: string,
-  columns: string[],
+  columns: string[] | undefined,
 ): Promise<Record<string, unknown>[] | undefined> {
   let data: Buffer;
   try {

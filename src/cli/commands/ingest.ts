@@ -4,7 +4,7 @@ import { readFile, stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { mapLogs, mapTraces } from "../../collector/otlp/map.js";
 import type { LogsRequest, TraceRequest } from "../../collector/otlp/types.js";
-import { InvalidRecordError, InvalidOptionError } from "../../errors.js";
+import { InvalidOptionError, InvalidRecordError } from "../../errors.js";
 import { validateRecords } from "../../records/validate.js";
 import type { TraceStore } from "../../store.js";
 import type { TraceRecord } from "../../types.js";
@@ -53,7 +53,17 @@ Examples:
       throw new InvalidOptionError("format", `must be ndjson, json or otlp-json, got "${format}"`);
     }
     const total = source === "-" ? undefined : (await stat(source)).size;
-    const summary: Summary = { source, format, records: 0, inserted: 0, duplicates: 0, rejected: 0, rejects: [], bytes: 0, seconds: 0 };
+    const summary: Summary = {
+      source,
+      format,
+      records: 0,
+      inserted: 0,
+      duplicates: 0,
+      rejected: 0,
+      rejects: [],
+      bytes: 0,
+      seconds: 0,
+    };
     const bar = progressBar(!ctx.quiet && !ctx.json, total);
     const started = performance.now();
     try {
@@ -161,9 +171,11 @@ async function readWhole(source: string, format: string, sink: Sink, summary: Su
     return;
   }
   const v = value as TraceRequest & LogsRequest;
-  if (!v.resourceSpans && !v.resourceLogs) throw new InvalidOptionError(source, "is not an OTLP/JSON export (no resourceSpans or resourceLogs)");
+  if (!v.resourceSpans && !v.resourceLogs)
+    throw new InvalidOptionError(source, "is not an OTLP/JSON export (no resourceSpans or resourceLogs)");
   for (const mapped of [mapTraces(v), mapLogs(v)]) {
-    for (let i = 0; i < mapped.rejected; i++) sink.reject(0, mapped.firstError ?? "an OTLP item could not be mapped");
+    for (let i = 0; i < mapped.rejected; i++)
+      sink.reject(0, mapped.firstError ?? "an OTLP item could not be mapped");
     for (const r of mapped.records) await sink.add(r, 0);
   }
 }
@@ -176,7 +188,9 @@ async function readStdin(): Promise<string> {
 
 function printSummary(out: (l?: string) => void, s: Summary): void {
   const rate = Math.round(s.records / Math.max(s.seconds, 0.001));
-  out(`${s.source}: ${s.inserted} inserted, ${s.duplicates} duplicates, ${s.rejected} rejected (${s.format}, ${(s.bytes / 1e6).toFixed(1)} MB in ${s.seconds.toFixed(2)} s, ${rate} records/s)`);
+  out(
+    `${s.source}: ${s.inserted} inserted, ${s.duplicates} duplicates, ${s.rejected} rejected (${s.format}, ${(s.bytes / 1e6).toFixed(1)} MB in ${s.seconds.toFixed(2)} s, ${rate} records/s)`,
+  );
   for (const r of s.rejects) out(`  ${r.line > 0 ? `line ${r.line}` : "item"}: ${r.error}`);
   if (s.rejected > s.rejects.length) out(`  … and ${s.rejected - s.rejects.length} more`);
 }

@@ -23,10 +23,15 @@ Examples:
     const older = str(ctx.values, "older-than");
     const olderThanMs = older === undefined ? undefined : parseDuration(older, "older-than");
     const started = performance.now();
-    const r = await withStore(ctx.dir, (store) => withElapsed(!ctx.quiet && !ctx.json, "compacting", () => store.compact({ olderThanMs })));
+    const r = await withStore(ctx.dir, (store) =>
+      withElapsed(!ctx.quiet && !ctx.json, "compacting", () => store.compact({ olderThanMs })),
+    );
     const seconds = (performance.now() - started) / 1000;
     if (ctx.json) ctx.print({ ...r, seconds });
-    else ctx.out(`compacted ${r.recordsMoved} records into ${r.partitionsWritten} partitions (${formatBytes(r.bytesWritten)} of Parquet) in ${seconds.toFixed(2)} s`);
+    else
+      ctx.out(
+        `compacted ${r.recordsMoved} records into ${r.partitionsWritten} partitions (${formatBytes(r.bytesWritten)} of Parquet) in ${seconds.toFixed(2)} s`,
+      );
     return EXIT.ok;
   },
 };
@@ -64,12 +69,18 @@ Examples:
       maxColdBytes: v("max-cold-bytes", parseBytes),
       maxTotalBodyBytes: v("max-body-bytes", parseBytes),
     };
-    const set = Object.fromEntries(Object.entries(given).filter(([, x]) => x !== undefined)) as RetentionPolicy;
+    const set = Object.fromEntries(
+      Object.entries(given).filter(([, x]) => x !== undefined),
+    ) as RetentionPolicy;
     const policy = Object.keys(set).length > 0 ? set : DEFAULT_RETENTION;
-    const r = await withStore(ctx.dir, (store) => withElapsed(!ctx.quiet && !ctx.json, "pruning", () => store.prune(policy)));
+    const r = await withStore(ctx.dir, (store) =>
+      withElapsed(!ctx.quiet && !ctx.json, "pruning", () => store.prune(policy)),
+    );
     if (ctx.json) ctx.print({ policy, ...r });
     else {
-      ctx.out(`dropped ${r.partitionsDropped} partitions and ${r.recordsDeleted} records; deleted ${r.bodiesDeleted} bodies (${r.bodiesEvicted} evicted, their records kept) and ${r.chunksDeleted} chunks`);
+      ctx.out(
+        `dropped ${r.partitionsDropped} partitions and ${r.recordsDeleted} records; deleted ${r.bodiesDeleted} bodies (${r.bodiesEvicted} evicted, their records kept) and ${r.chunksDeleted} chunks`,
+      );
       ctx.out(`disk given back: ${formatBytes(r.bytesReclaimed)}`);
     }
     return EXIT.ok;
@@ -87,9 +98,14 @@ and their disk given back.
   options: {},
   positionals: [0, 0],
   async run(ctx) {
-    const r = await withStore(ctx.dir, (store) => withElapsed(!ctx.quiet && !ctx.json, "collecting", () => store.gc()));
+    const r = await withStore(ctx.dir, (store) =>
+      withElapsed(!ctx.quiet && !ctx.json, "collecting", () => store.gc()),
+    );
     if (ctx.json) ctx.print(r);
-    else ctx.out(`deleted ${r.bodiesDeleted} bodies and ${r.chunksDeleted} chunks; disk given back: ${formatBytes(r.bytesReclaimed)}`);
+    else
+      ctx.out(
+        `deleted ${r.bodiesDeleted} bodies and ${r.chunksDeleted} chunks; disk given back: ${formatBytes(r.bytesReclaimed)}`,
+      );
     return EXIT.ok;
   },
 };
@@ -107,8 +123,12 @@ export const stats: Command = {
       ctx.print(s);
       return EXIT.ok;
     }
-    ctx.out(`records:  ${s.hotRecords} hot, ${s.coldRecords} cold in ${s.coldPartitions} partitions (${formatBytes(s.coldBytes)} of Parquet)`);
-    ctx.out(`bodies:   ${s.bodies}, ${formatBytes(s.bodyBytesOriginal)} as sent, ${formatBytes(s.bodyBytesStored)} stored`);
+    ctx.out(
+      `records:  ${s.hotRecords} hot, ${s.coldRecords} cold in ${s.coldPartitions} partitions (${formatBytes(s.coldBytes)} of Parquet)`,
+    );
+    ctx.out(
+      `bodies:   ${s.bodies}, ${formatBytes(s.bodyBytesOriginal)} as sent, ${formatBytes(s.bodyBytesStored)} stored`,
+    );
     ctx.out(`wal:      ${formatBytes(s.walBytes)}`);
     return EXIT.ok;
   },

@@ -75,7 +75,8 @@ Examples:
     const limit = str(ctx.values, "limit");
     if (limit !== undefined) {
       q.limit = Number(limit);
-      if (!Number.isInteger(q.limit) || q.limit < 0) throw new InvalidOptionError("limit", `must be a whole number, got "${limit}"`);
+      if (!Number.isInteger(q.limit) || q.limit < 0)
+        throw new InvalidOptionError("limit", `must be a whole number, got "${limit}"`);
     }
     const order = str(ctx.values, "order");
     if (order !== undefined) q.order = order as Query["order"];
