@@ -7,9 +7,11 @@ import { parseArgs } from "node:util";
 import { TracetierError } from "../errors.js";
 import { COMMON_OPTIONS, type Command, EXIT, str, UsageError } from "./command.js";
 import { dump } from "./commands/dump.js";
+import { importSqlite } from "./commands/import-sqlite.js";
 import { ingest } from "./commands/ingest.js";
 import { compact, gc, prune, stats } from "./commands/maintain.js";
 import { query, turn } from "./commands/read.js";
+import { sql } from "./commands/sql.js";
 import { verify } from "./commands/verify.js";
 import { runDemo } from "./demo.js";
 import { SERVE_HELP, serve } from "./serve.js";
@@ -34,7 +36,20 @@ given, which is then kept), reads a turn back, and prints its easy view and the 
   },
 };
 
-const COMMANDS: Command[] = [ingest, turn, query, compact, prune, gc, stats, verify, dump, demo];
+const COMMANDS: Command[] = [
+  ingest,
+  turn,
+  query,
+  compact,
+  prune,
+  gc,
+  stats,
+  verify,
+  dump,
+  importSqlite,
+  sql,
+  demo,
+];
 
 const HELP = `tracetier: a tiered storage engine for the traces of LLM agents
 
@@ -82,8 +97,14 @@ async function main(argv: string[]): Promise<number> {
     json: values.json === true,
     quiet: values.quiet === true,
     out: (line = "") => process.stdout.write(`${line}\n`),
-    print: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    print: (value) => process.stdout.write(`${JSON.stringify(value, jsonSafe, 2)}\n`),
   });
+}
+
+/** Parquet's INT64 columns arrive as bigint: as numbers when exact, else as strings. */
+function jsonSafe(_key: string, v: unknown): unknown {
+  if (typeof v !== "bigint") return v;
+  return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
 }
 
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
