@@ -298,6 +298,12 @@ describe("tracetier sql", () => {
     const stats = JSON.parse((await cli(["stats", "--dir", dir, "--json"])).out);
     expect(Number(JSON.parse(r.out)[0].n)).toBe(stats.coldRecords);
   });
+
+  it("says how to get DuckDB when it is not installed", async () => {
+    const r = await cli(["sql", "SELECT 1", "--dir", tempDir()], { TRACETIER_DUCKDB: tempDir() });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("npm install @duckdb/node-api");
+  });
 });
 
 describe("the command line", () => {
