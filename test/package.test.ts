@@ -36,7 +36,9 @@ describe("package", () => {
         encoding: "utf8",
       },
     );
-    expect(out).toContain("tracetier demo");
+    expect(out).toContain("Usage: tracetier <command>");
+    for (const c of ["serve", "ingest", "verify", "import-sqlite", "sql", "demo"])
+      expect(out).toContain(`  ${c} `);
   });
 
   it("exits 2 with a one-line error for an unknown command", () => {
