@@ -5,6 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { ndjsonLines } from "../../ndjson.js";
 
 export interface ReaderBatch {
   records: unknown[];
@@ -33,31 +34,17 @@ async function send(done: boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let rest: Buffer = Buffer.alloc(0);
-  let line = 0;
-  const take = async (bytes: Buffer) => {
-    line++;
-    const text = bytes.toString("utf8");
-    if (text.trim() === "") return;
-    try {
-      out.records.push(JSON.parse(text));
-      out.lines.push(line);
-    } catch (err) {
-      out.bad.push({ line, error: `not JSON: ${(err as Error).message}` });
+  const input = createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+  for await (const l of ndjsonLines(input, (n) => {
+    out.bytes += n;
+  })) {
+    if ("error" in l) out.bad.push({ line: l.line, error: l.error });
+    else {
+      out.records.push(l.value);
+      out.lines.push(l.line);
     }
     if (out.records.length >= batch) await send(false);
-  };
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    out.bytes += chunk.length;
-    const buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    let at = 0;
-    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, at)) {
-      await take(buf.subarray(at, nl > at && buf[nl - 1] === 0x0d ? nl - 1 : nl));
-      at = nl + 1;
-    }
-    rest = buf.subarray(at);
   }
-  if (rest.length > 0) await take(rest);
   await send(true);
 }
 
