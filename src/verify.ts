@@ -11,7 +11,7 @@
  * record is gone, missing index entries of a record, and counters. It never deletes a record or a body.
  */
 import { readdir, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { MANIFEST_NAME } from "../tiers/cold/layout.js";
 import { loadManifest } from "../tiers/cold/manifest.js";
 import { readParquetColumns } from "../tiers/cold/parquet.js";
@@ -320,6 +320,6 @@ async function repair(
 ): Promise<void> {
   if (fixes.length > 0) await hot.write(fixes, true);
   for (const o of orphans) await unlink(join(coldDir, o));
-  if (orphans.length > 0) await fsyncDir(coldDir);
+  for (const d of new Set(orphans.map((o) => dirname(join(coldDir, o))))) await fsyncDir(d);
   for (const p of report.problems) if (p.repairable) p.repaired = true;
 }
