@@ -6,7 +6,7 @@
 export type NdjsonLine = { line: number; value: unknown } | { line: number; error: string };
 
 export async function* ndjsonLines(
-  input: AsyncIterable<Buffer>,
+  input: AsyncIterable<Buffer> | Iterable<Buffer>,
   onBytes: (n: number) => void = () => {},
 ): AsyncGenerator<NdjsonLine> {
   let rest: Buffer = Buffer.alloc(0);

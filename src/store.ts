@@ -21,7 +21,6 @@ import { decodeBatch } from "./batch.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
 import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
-import { diskBytes } from "./disk-usage.js";
 import { renderEasyView } from "./easy-view.js";
 import { ClosedError, InvalidOptionError } from "./errors.js";
 import {
@@ -105,7 +104,6 @@ export async function openStore(options: StoreOptions): Promise<TraceStore> {
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
 
 class Store implements TraceStore {
-  private readonly dir: string;
   private readonly hot: HotTier;
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
@@ -129,7 +127,6 @@ class Store implements TraceStore {
     bodies: BodyStore,
     cold: ColdTier,
   ) {
-    this.dir = dir;
     this.hot = hot;
     this.wal = wal;
     this.writes = writes;
@@ -244,17 +241,7 @@ class Store implements TraceStore {
   }
 
   gc(): Promise<GcResult> {
-    return this.call(() => this.exclusive(() => this.collectGarbage()));
-  }
-
-  private async collectGarbage(): Promise<GcResult> {
-    const hotDir = join(this.dir, "hot");
-    await this.hot.flushMemtable(); // so that what is deleted below can leave the disk (HotTier)
-    const before = await diskBytes(hotDir);
-    const swept = await this.collector.collect();
-    if (swept.bodiesDeleted + swept.chunksDeleted > 0) await this.hot.compactAll();
-    const bytesReclaimed = Math.max(0, before - (await diskBytes(hotDir)));
-    return { bodiesDeleted: swept.bodiesDeleted, chunksDeleted: swept.chunksDeleted, bytesReclaimed };
+    return this.call(() => this.exclusive(() => this.pruner.gc()));
   }
 
   startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs {
@@ -298,11 +285,7 @@ class Store implements TraceStore {
 
   /** A read call: tracked so that retention can wait for reads that may still see what it deletes. */
   private read<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.call(fn);
-    this.reads.add(run);
-    const forget = () => this.reads.delete(run);
-    run.then(forget, forget);
-    return run;
+    return track(this.reads, this.call(fn));
   }
 
   /** Resolves once every read in flight now has finished (later reads are not waited for). */
@@ -313,11 +296,7 @@ class Store implements TraceStore {
   /** Runs a public call unless the store is closing, and tracks it so close() can wait for it. */
   private call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new ClosedError());
-    const run = fn();
-    this.inflight.add(run);
-    const forget = () => this.inflight.delete(run);
-    run.then(forget, forget);
-    return run;
+    return track(this.inflight, fn());
   }
 
   /** After an apply: if a sealed WAL segment is fully applied, checkpoint and release it. */
@@ -343,6 +322,14 @@ class Store implements TraceStore {
     });
     await this.wal.release(durableSeq);
   }
+}
+
+/** Keeps `run` in `set` while it is pending. */
+function track<T>(set: Set<Promise<unknown>>, run: Promise<T>): Promise<T> {
+  set.add(run);
+  const forget = () => set.delete(run);
+  run.then(forget, forget);
+  return run;
 }
 
 function checkOptions(o: StoreOptions): CheckedOptions {

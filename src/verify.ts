@@ -67,13 +67,15 @@ export async function verifyStore(dir: string, opts: { repair?: boolean } = {}):
   await checkWal(join(dir, "wal"), report);
   const coldDir = join(dir, "cold");
   const manifest = await loadManifest(coldDir);
-  const orphans = await checkColdFiles(coldDir, manifest, report);
+  const coldBodies = new Map<string, Uint8Array[]>();
+  const orphans = await checkColdFiles(coldDir, manifest, report, coldBodies);
   const hot = await HotTier.open(join(dir, "hot"), dir);
   try {
     const fixes: BatchOp[] = [];
     const live = new Set(manifest.files.map((f) => f.name));
     await checkHot(hot, live, report, fixes);
-    for (const f of manifest.files) await checkColdBodies(hot, coldDir, f.name, report);
+    for (const [name, hashes] of coldBodies)
+      checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
     if (opts.repair) await repair(hot, coldDir, orphans, fixes, report);
   } finally {
     await hot.close();
@@ -105,15 +107,21 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<void> {
   }
 }
 
-/** Listed files present, readable, with their row counts; returns files no manifest lists. */
+/**
+ * Listed files present, readable, with their row counts (one read of each file, which also collects
+ * its distinct body hashes into `bodies`); returns files no manifest lists.
+ */
 async function checkColdFiles(
   coldDir: string,
   manifest: Awaited<ReturnType<typeof loadManifest>>,
   report: VerifyReport,
+  bodies: Map<string, Uint8Array[]>,
 ): Promise<string[]> {
   for (const f of manifest.files) {
     report.checked.coldFiles++;
-    const rows = await readParquetColumns(join(coldDir, f.name), ["id"]).catch((err: Error) => err);
+    const rows = await readParquetColumns(join(coldDir, f.name), ["id", "bodyHash"]).catch(
+      (err: Error) => err,
+    );
     if (rows === undefined)
       report.problems.push({
         where: `cold/${f.name}`,
@@ -132,7 +140,14 @@ async function checkColdFiles(
         what: `holds ${rows.length} rows, the manifest says ${f.rows}`,
         repairable: false,
       });
-    else report.checked.coldRows += rows.length;
+    if (rows === undefined || rows instanceof Error) continue;
+    if (rows.length === f.rows) report.checked.coldRows += rows.length;
+    const hashes = new Set<string>();
+    for (const r of rows) if (typeof r.bodyHash === "string") hashes.add(r.bodyHash);
+    bodies.set(
+      f.name,
+      [...hashes].map((h) => Buffer.from(h, "hex")),
+    );
   }
   const known = new Set([...manifest.files, ...manifest.dropped].map((f) => f.name));
   const orphans: string[] = [];
@@ -173,29 +188,30 @@ async function checkHot(
   report: VerifyReport,
   fixes: BatchOp[],
 ): Promise<void> {
-  // Records: their index entries, and their bodies.
-  let bodiesReferenced: Uint8Array[] = [];
+  // Records: their index entries (one lookup per batch of records), and their bodies.
   for await (const batch of hot.entries(keyspace(P_RECORD))) {
     report.checked.hotRecords += batch.length;
+    const wanted: { key: Uint8Array; pk: Buffer; id: string }[] = [];
+    const bodies: Uint8Array[] = [];
     for (const [pk, value] of batch) {
       const r = decodeRecordValue(value);
       for (const op of recordPuts(r, value)) {
-        if (op.type !== "put" || op.key[0] === P_RECORD) continue;
-        const current = hot.getManySync([op.key])[0];
-        if (current === undefined || !current.equals(pk)) {
-          report.problems.push({
-            where: `hot ${String.fromCharCode(op.key[0]!)}-index of record ${r.id}`,
-            what: "missing or pointing elsewhere",
-            repairable: true,
-          });
-          fixes.push({ type: "put", key: op.key, value: pk });
-        }
+        if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: r.id });
       }
       const h = bodyHashOf(value);
-      if (h) bodiesReferenced.push(h);
+      if (h) bodies.push(h);
     }
-    checkBodiesPresent(hot, bodiesReferenced, "a hot record", report);
-    bodiesReferenced = [];
+    const current = hot.getManySync(wanted.map((w) => w.key));
+    wanted.forEach((w, i) => {
+      if (current[i]?.equals(w.pk)) return;
+      report.problems.push({
+        where: `hot ${String.fromCharCode(w.key[0]!)}-index of record ${w.id}`,
+        what: "missing or pointing elsewhere",
+        repairable: true,
+      });
+      fixes.push({ type: "put", key: w.key, value: w.pk });
+    });
+    checkBodiesPresent(hot, bodies, "a hot record", report);
   }
   // Index entries whose record is gone. An id entry may name a cold record: its turn must have a live file.
   const turnsWithFiles = new Set<string>();
@@ -295,19 +311,6 @@ function checkBodiesPresent(hot: HotTier, hashes: Uint8Array[], whose: string, r
       repairable: false,
     });
   });
-}
-
-async function checkColdBodies(
-  hot: HotTier,
-  coldDir: string,
-  name: string,
-  report: VerifyReport,
-): Promise<void> {
-  const rows = await readParquetColumns(join(coldDir, name), ["bodyHash"]).catch(() => undefined);
-  const hashes = new Map<string, Uint8Array>();
-  for (const r of rows ?? [])
-    if (typeof r.bodyHash === "string") hashes.set(r.bodyHash, Buffer.from(r.bodyHash, "hex"));
-  checkBodiesPresent(hot, [...hashes.values()], `a record of cold/${name}`, report);
 }
 
 /** One synced LevelDB batch of index and counter fixes, then the stray files. */

@@ -133,12 +133,13 @@ export class JournalTailer {
       for (let size = READ_BYTES; ; ) {
         const chunk = await readAt(fh, pos.offset, size);
         if (chunk.length === 0) return;
+        const atEnd = chunk.length < size;
         let end = chunk.lastIndexOf(0x0a) + 1;
-        if (end === 0 && chunk.length === size && size < MAX_LINE_BYTES) {
+        if (end === 0 && !atEnd && size < MAX_LINE_BYTES) {
           size *= 2; // one line longer than what was read: read more of it
           continue;
         }
-        if (end === 0 || (final && chunk.length < size)) end = final ? chunk.length : 0;
+        if (final && (atEnd || end === 0)) end = chunk.length; // a rotated file's last line needs no newline
         if (end === 0) return; // a partial line waits for its newline
         await this.storeLines(file, pos, chunk.subarray(0, end));
         size = READ_BYTES;

@@ -3,6 +3,7 @@
  * line (`application/x-ndjson`, also `application/jsonl`). A line that is not JSON is reported with
  * its line number and the index the record would have had.
  */
+import { ndjsonLines } from "../ndjson.js";
 import { HttpError } from "./http.js";
 
 const NDJSON = new Set([
@@ -12,9 +13,9 @@ const NDJSON = new Set([
   "application/json-lines",
 ]);
 
-export function parseRecordsBody(body: Buffer, contentType: string | undefined): unknown[] {
+export async function parseRecordsBody(body: Buffer, contentType: string | undefined): Promise<unknown[]> {
   const type = (contentType ?? "application/json").split(";")[0]!.trim().toLowerCase();
-  if (NDJSON.has(type)) return parseNdjson(body.toString("utf8"));
+  if (NDJSON.has(type)) return parseNdjson(body);
   if (type !== "application/json") {
     throw new HttpError(
       415,
@@ -31,20 +32,17 @@ export function parseRecordsBody(body: Buffer, contentType: string | undefined):
   return Array.isArray(v) ? v : [v];
 }
 
-export function parseNdjson(text: string): unknown[] {
+/** The lines' values; the first line that is not JSON fails the request (nothing of it is stored). */
+async function parseNdjson(body: Buffer): Promise<unknown[]> {
   const out: unknown[] = [];
-  const lines = text.split("\n");
-  lines.forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === "") return;
-    try {
-      out.push(JSON.parse(line));
-    } catch (err) {
-      throw new HttpError(400, "ERR_INVALID_JSON", `line ${i + 1} is not JSON: ${(err as Error).message}`, {
+  for await (const l of ndjsonLines([body])) {
+    if ("error" in l) {
+      throw new HttpError(400, "ERR_INVALID_JSON", `line ${l.line} is ${l.error}`, {
         index: out.length,
-        line: i + 1,
+        line: l.line,
       });
     }
-  });
+    out.push(l.value);
+  }
   return out;
 }

@@ -83,7 +83,7 @@ export function findRoute(method: string, path: string): { route: Route; params:
 
 async function postRecords(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
-  const records = parseRecordsBody(body, req.headers["content-type"]);
+  const records = await parseRecordsBody(body, req.headers["content-type"]);
   const result = await ctx.store.insertRecords(records as never);
   count(ctx, "records", result, rawBytes);
   sendJson(res, 200, result);

@@ -190,7 +190,7 @@ export class BodyCollector {
     for (const hex of markers) units.push({ ops: [del(P_EVICTED, hex)], bodies: 0, original: 0, stored: 0 });
     for (const [hex, size] of chunks)
       units.push({ ops: [del(P_CHUNK, hex)], bodies: 0, original: 0, stored: size });
-    let last: Promise<void> = Promise.resolve();
+    const writes: Promise<void>[] = [];
     for (let i = 0; i < units.length; ) {
       const part: Deletion = { ops: [], bodies: 0, original: 0, stored: 0 };
       for (; i < units.length && part.ops.length < OPS_PER_WRITE; i++) {
@@ -200,7 +200,7 @@ export class BodyCollector {
         part.original += u.original;
         part.stored += u.stored;
       }
-      last = this.writes.maintain(
+      const write = this.writes.maintain(
         (c) => ({
           ops: part.ops,
           counters: {
@@ -212,9 +212,20 @@ export class BodyCollector {
         }),
         i === units.length,
       );
+      writes.push(write);
     }
-    return last;
+    return settleAll(writes);
   }
+}
+
+/**
+ * Waits for every write, then fails with the first failure, if any. Not Promise.all: the doomed sets
+ * must stay up until no deletion can still land (a staging after an early failure would otherwise find a
+ * body that a later write of this sweep then deletes).
+ */
+async function settleAll(writes: Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(writes)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** Deletes and the counter changes that go with them. */

@@ -29,7 +29,7 @@ import { diskBytes } from "../disk-usage.js";
 import { fsyncDir } from "../durable-fs.js";
 import type { WritePath } from "../write-path.js";
 import type { BodyCollector } from "./gc.js";
-import type { PruneResult, RetentionPolicy } from "./policy.js";
+import type { GcResult, PruneResult, RetentionPolicy } from "./policy.js";
 
 /** Hot records deleted per LevelDB write. */
 const DELETE_BATCH = 5000;
@@ -64,39 +64,63 @@ export class Pruner {
 
   async prune(policy: RetentionPolicy, now: number): Promise<PruneResult> {
     const clock = stopwatch();
-    await this.hot.flushMemtable(); // so that what is deleted below can leave the disk (HotTier)
-    const hotBefore = await diskBytes(this.hotDir);
-    const dropped = await this.choosePartitions(policy, now);
-    const files = this.cold.files.filter((f) => dropped.has(f.date));
-    let recordsDeleted = files.reduce((n, f) => n + f.rows, 0);
-    if (files.length > 0) {
-      const gone = new Set(files);
-      await this.cold.commit({
-        ...this.cold.manifest,
-        generation: this.cold.manifest.generation + 1,
-        files: this.cold.files.filter((f) => !gone.has(f)),
-        dropped: [...this.cold.manifest.dropped, ...files],
+    const timings = { dropMs: 0, hotMs: 0, bodiesMs: 0, reclaimMs: 0 };
+    const { result, freed } = await this.reclaiming(async () => {
+      const dropped = await this.choosePartitions(policy, now);
+      const files = this.cold.files.filter((f) => dropped.has(f.date));
+      let recordsDeleted = files.reduce((n, f) => n + f.rows, 0);
+      if (files.length > 0) {
+        const gone = new Set(files);
+        await this.cold.commit({
+          ...this.cold.manifest,
+          generation: this.cold.manifest.generation + 1,
+          files: this.cold.files.filter((f) => !gone.has(f)),
+          dropped: [...this.cold.manifest.dropped, ...files],
+        });
+      }
+      const coldFreed = await this.finishDrops(new Set(files.map((f) => f.name)));
+      timings.dropMs = clock();
+      if (policy.maxAgeMs !== undefined) recordsDeleted += await this.deleteHot(now - policy.maxAgeMs);
+      timings.hotMs = clock();
+      const swept = await this.collector.collect({
+        bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
+        maxStoredBytes: policy.maxTotalBodyBytes,
       });
-    }
-    const coldFreed = await this.finishDrops(new Set(files.map((f) => f.name)));
-    const dropMs = clock();
-    if (policy.maxAgeMs !== undefined) recordsDeleted += await this.deleteHot(now - policy.maxAgeMs);
-    const hotMs = clock();
-    const swept = await this.collector.collect({
-      bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
-      maxStoredBytes: policy.maxTotalBodyBytes,
+      timings.bodiesMs = clock();
+      const deleted = recordsDeleted + swept.bodiesDeleted + swept.chunksDeleted;
+      return { result: { partitionsDropped: dropped.size, recordsDeleted, ...swept, coldFreed }, deleted };
     });
-    const bodiesMs = clock();
-    // Deleted entries give their space back only when LevelDB rewrites them.
-    if (recordsDeleted + swept.bodiesDeleted + swept.chunksDeleted > 0) await this.hot.compactAll();
-    const hotFreed = Math.max(0, hotBefore - (await diskBytes(this.hotDir)));
+    timings.reclaimMs = clock();
+    const { coldFreed, ...counts } = result;
+    return { ...counts, bytesReclaimed: coldFreed + freed, timings };
+  }
+
+  /** Body GC alone (`store.gc()`), with the hot tier's space given back. */
+  async gc(): Promise<GcResult> {
+    const { result, freed } = await this.reclaiming(async () => {
+      const swept = await this.collector.collect();
+      return { result: swept, deleted: swept.bodiesDeleted + swept.chunksDeleted };
+    });
     return {
-      partitionsDropped: dropped.size,
-      recordsDeleted,
-      ...swept,
-      bytesReclaimed: coldFreed + hotFreed,
-      timings: { dropMs, hotMs, bodiesMs, reclaimMs: clock() },
+      bodiesDeleted: result.bodiesDeleted,
+      chunksDeleted: result.chunksDeleted,
+      bytesReclaimed: freed,
     };
+  }
+
+  /**
+   * Runs `work`, then, if it deleted anything, rewrites the hot tier so that the deleted entries give
+   * their space back; `freed` is how much `du` of hot/ fell by. The memtable is flushed first: a value
+   * and its delete flushed together can land in one table at the deepest level and stay (HotTier).
+   */
+  private async reclaiming<T>(
+    work: () => Promise<{ result: T; deleted: number }>,
+  ): Promise<{ result: T; freed: number }> {
+    await this.hot.flushMemtable();
+    const before = await diskBytes(this.hotDir);
+    const { result, deleted } = await work();
+    if (deleted > 0) await this.hot.compactAll();
+    return { result, freed: Math.max(0, before - (await diskBytes(this.hotDir))) };
   }
 
   /**
