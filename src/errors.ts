@@ -9,7 +9,9 @@ export type ErrorCode =
   | "ERR_CORRUPT_STORE"
   | "ERR_LOCKED"
   | "ERR_CLOSED"
-  | "ERR_WAL_FAILED";
+  | "ERR_WAL_FAILED"
+  | "ERR_DISK_FULL"
+  | "ERR_IO";
 
 export class TracetierError extends Error {
   readonly code: ErrorCode;
@@ -83,4 +85,27 @@ export class WalFailedError extends TracetierError {
       cause,
     });
   }
+}
+
+/**
+ * The disk (or the file system's quota) is full: `ENOSPC` or `EDQUOT` from the file system, kept as
+ * `cause`. Nothing acknowledged is lost, and the store accepts writes again once space comes back.
+ */
+export class DiskFullError extends TracetierError {
+  constructor(what: string, cause: unknown) {
+    super("ERR_DISK_FULL", `the disk is full: ${what}`, { cause });
+  }
+}
+
+/** A file-system operation failed for a reason other than a full disk (`EIO`, `EACCES`, …), kept as `cause`. */
+export class IoError extends TracetierError {
+  constructor(what: string, cause: unknown) {
+    super("ERR_IO", `${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** True for the errno codes that mean "no space left": a full disk or an exhausted quota. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
 }
