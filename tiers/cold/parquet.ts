@@ -143,14 +143,16 @@ export async function readParquetColumns(
  * not what the manifest recorded at commit: a listed file never changes, so any difference is damage.
  */
 export function checkIntegrity(path: string, expected: Expected, bytes: number, checksum?: string): void {
-  if (bytes !== expected.bytes)
-    throw new CorruptStoreError(
-      `cold file ${path} is damaged: it is ${bytes} bytes, the manifest says ${expected.bytes}`,
-    );
+  const problem = integrityProblem(expected, bytes, checksum);
+  if (problem) throw new CorruptStoreError(`cold file ${path} is damaged: ${problem}`);
+}
+
+/** How a file differs from its manifest entry, or `undefined` when it does not. */
+export function integrityProblem(expected: Expected, bytes: number, checksum?: string): string | undefined {
+  if (bytes !== expected.bytes) return `it is ${bytes} bytes, the manifest says ${expected.bytes}`;
   if (expected.checksum !== undefined && checksum !== expected.checksum)
-    throw new CorruptStoreError(
-      `cold file ${path} is damaged: its checksum is ${checksum}, the manifest says ${expected.checksum}`,
-    );
+    return `its checksum is ${checksum}, the manifest says ${expected.checksum}`;
+  return undefined;
 }
 
 /**
