@@ -267,10 +267,13 @@ async function checkHot(
       const d = decoded(
         report,
         () => `hot record ${pk.toString("hex")}`,
-        () => ({ r: decodeRecordValue(value), h: bodyHashOf(value) }),
+        () => {
+          const r = decodeRecordValue(value);
+          return { r, h: bodyHashOf(value), puts: recordPuts(r, value) };
+        },
       );
       if (!d) continue;
-      for (const op of recordPuts(d.r, value)) {
+      for (const op of d.puts) {
         if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: d.r.id });
       }
       if (d.h) bodies.push(d.h);

@@ -1,6 +1,6 @@
 /** Cold files carry checksums: damage to a file or its manifest is found by reads and by verify, coded. */
 import { execFile } from "node:child_process";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
@@ -146,6 +146,16 @@ describe("a damaged cold file", () => {
     expect(report.problems.map((p) => [p.where, p.what])).toEqual([
       [`cold/${s.file}`, expect.stringMatching(/^damaged: it is 100 bytes, the manifest says \d+/)],
     ]);
+  });
+
+  it("that is missing fails a read of its turn with ERR_CORRUPT_STORE naming it, other turns still read", async () => {
+    const s = await compactedStore();
+    unlinkSync(s.path);
+    const { store } = await tempStore({ dir: s.dir });
+    const err = await codeOf(store.getTurn(s.damagedTurn));
+    expect(err.code).toBe("ERR_CORRUPT_STORE");
+    expect(err.message).toContain(`${s.file} is listed in the manifest but missing`);
+    expect(await store.getTurn(s.coldTurn)).toEqual(s.expected.get(s.coldTurn));
   });
 
   it("makes `tracetier verify` exit 3, naming the file", async () => {

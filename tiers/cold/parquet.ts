@@ -14,7 +14,7 @@ import {
 } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import { writeFileDurably } from "../../src/durable-fs.js";
-import { CorruptStoreError } from "../../src/errors.js";
+import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
 import { checksumOf } from "./checksum.js";
 import { COLUMNS, type Row } from "./schema.js";
 
@@ -156,18 +156,28 @@ export function integrityProblem(expected: Expected, bytes: number, checksum?: s
 }
 
 /**
- * Runs a decode of `path`, turning the Parquet library's errors (and JSON column errors) into
- * ERR_CORRUPT_STORE naming the file. File-system errors (they carry a `syscall`) pass unchanged.
+ * Runs a decode of `path`, turning whatever it throws into a coded error naming the file (fileError).
  */
 export async function decoding<T>(path: string, decode: () => T | Promise<T>): Promise<T> {
   try {
     return await decode();
   } catch (err) {
-    if (err instanceof CorruptStoreError || (err as { syscall?: unknown }).syscall !== undefined) throw err;
-    throw new CorruptStoreError(`cold file ${path} cannot be decoded: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw fileError(path, err);
   }
+}
+
+/**
+ * A cold file's failure as a coded error naming the file: the file gone is ERR_CORRUPT_STORE (it is
+ * listed), another file-system error (it carries a `syscall`) ERR_IO, anything else a decode error of
+ * the Parquet library or a JSON column: ERR_CORRUPT_STORE. The original is the `cause`.
+ */
+export function fileError(path: string, err: unknown): TracetierError {
+  if (err instanceof TracetierError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "ENOENT")
+    return new CorruptStoreError(`cold file ${path} is listed in the manifest but missing`, { cause: err });
+  if (e.syscall !== undefined) return new IoError(`reading cold file ${path}`, err);
+  return new CorruptStoreError(`cold file ${path} cannot be decoded: ${e.message}`, { cause: err });
 }
 
 /**

@@ -22,6 +22,7 @@ import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./ma
 import {
   checkIntegrity,
   decoding,
+  fileError,
   type ParquetFileInfo,
   type RowGroupInfo,
   readParquetColumns,
@@ -174,14 +175,7 @@ export class ColdTier {
     const [integrity, info] = await Promise.allSettled([this.checkFile(name), readParquetInfo(path)]);
     const failed =
       integrity.status === "rejected" ? integrity : info.status === "rejected" ? info : undefined;
-    if (failed) {
-      const err: unknown = failed.reason;
-      if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        throw new CorruptStoreError(`cold file ${path} is listed in the manifest but missing`, {
-          cause: err,
-        });
-      throw err;
-    }
+    if (failed) throw fileError(path, failed.reason);
     return (info as PromiseFulfilledResult<ParquetFileInfo>).value;
   }
 
