@@ -1,13 +1,15 @@
 /** Cold files carry checksums: damage to a file or its manifest is found by reads and by verify, coded. */
 import { execFile } from "node:child_process";
-import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
 import { ClassicLevel } from "classic-level";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, TracetierError } from "../src/index.js";
 import { verifyStore } from "../src/verify.js";
+import { loadManifest } from "../tiers/cold/manifest.js";
 import { readParquetColumns } from "../tiers/cold/parquet.js";
 import { log, multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
@@ -278,6 +280,49 @@ describe("a damaged manifest", () => {
       expect(err.message).toContain(names);
     });
   }
+
+  it("of any JSON, or a valid one with any field replaced by any JSON, loads or fails with ERR_CORRUPT_STORE", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "cold"));
+    const valid = file({ checksum: "crc32:0000abcd" });
+    const fields = [
+      "version",
+      "generation",
+      "files",
+      "dropped",
+      "name",
+      "date",
+      "rows",
+      "bytes",
+      "minTs",
+      "maxTs",
+      "checksum",
+    ];
+    const arbitrary = fc.oneof(
+      fc.jsonValue(),
+      fc.record({ field: fc.constantFrom(...fields), value: fc.jsonValue() }).map(({ field, value }) => {
+        const m = structuredClone(valid) as Record<string, unknown> & { files: Record<string, unknown>[] };
+        if (field in m) m[field] = value;
+        else m.files[0]![field] = value;
+        return m;
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async (json) => {
+        writeFileSync(manifestPath(dir), JSON.stringify(json) ?? "");
+        const loaded = await loadManifest(join(dir, "cold")).catch((err: Error) => err);
+        if (loaded instanceof Error) {
+          expect(loaded).toBeInstanceOf(TracetierError);
+          expect((loaded as TracetierError).code).toBe("ERR_CORRUPT_STORE");
+          expect(loaded.message).toContain(manifestPath(dir));
+        } else {
+          expect(loaded).toMatchObject({ version: 3 });
+          for (const f of [...loaded.files, ...loaded.dropped]) expect(f.name).toMatch(/^date=[^/]+\/[^/]+$/);
+        }
+      }),
+      { numRuns: 300, seed: 10 },
+    );
+  });
 
   it("keeps the JSON parser's error as the cause", async () => {
     const dir = tempDir();
