@@ -171,14 +171,18 @@ export class Compactor {
     const name = fileName(date, generation, n);
     await mkdir(partitionDir(this.cold.dir, date), { recursive: true });
     await fsyncDir(this.cold.dir);
-    const bytes = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows);
+    const { bytes, checksum } = await writeParquetFile(
+      tempPath(this.cold.dir, name),
+      this.cold.path(name),
+      rows,
+    );
     let minTs = Number.POSITIVE_INFINITY;
     let maxTs = Number.NEGATIVE_INFINITY;
     for (const r of records) {
       minTs = Math.min(minTs, r.record.timestamp);
       maxTs = Math.max(maxTs, r.record.timestamp);
     }
-    return { name, date, rows: rows.length, bytes, minTs, maxTs };
+    return { name, date, rows: rows.length, bytes, minTs, maxTs, checksum };
   }
 
   /**
@@ -236,12 +240,17 @@ export class Compactor {
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
     const rows = records.map(toRow).sort(compareRows);
-    const bytes = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows);
+    const { bytes, checksum } = await writeParquetFile(
+      tempPath(this.cold.dir, name),
+      this.cold.path(name),
+      rows,
+    );
     const merged: ColdFile = {
       name,
       date,
       rows: rows.length,
       bytes,
+      checksum,
       minTs: Math.min(...small.map((f) => f.minTs)),
       maxTs: Math.max(...small.map((f) => f.maxTs)),
       generation,

@@ -2,19 +2,26 @@
  * `verify`: checks a closed store against itself, without changing it unless asked to repair.
  *
  *   WAL       every frame's checksum (a torn tail is noted, not a problem)
- *   cold      the manifest against the files on disk; each file's readability and row count
+ *   cold      the manifest's shape; the manifest against the files on disk; each file's size and checksum
+ *             against its manifest entry; every column of every row group decoded, and the row count
  *   hot       every record's time, id and conversation entries; every index entry's record; every turn →
  *             file entry's file; every record's body (stored, or marked evicted), hot and cold; every
  *             chunk a body lists; the counters against what is stored
  *
  * `repair` fixes what is safe to fix: files under cold/ that no manifest lists, index entries whose
- * record is gone, missing index entries of a record, and counters. It never deletes a record or a body.
+ * record is gone, missing index entries of a record, and counters; and it adds the checksum of each
+ * sound cold file an older version listed without one. It never deletes a record or a body.
+ *
+ * A decode error anywhere (a hot value's msgpack, the manifest's JSON, a Parquet page) is a reported
+ * problem, not a failure of verify.
  */
-import { readdir, stat, unlink } from "node:fs/promises";
+import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { checksumOf } from "../tiers/cold/checksum.js";
 import { MANIFEST_NAME } from "../tiers/cold/layout.js";
-import { loadManifest } from "../tiers/cold/manifest.js";
-import { readParquetColumns } from "../tiers/cold/parquet.js";
+import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../tiers/cold/manifest.js";
+import { decodeAll, integrityProblem } from "../tiers/cold/parquet.js";
+import { fromRow } from "../tiers/cold/schema.js";
 import {
   hashKey,
   P_BODY,
@@ -34,6 +41,7 @@ import { bodyHashOf, decodeRecordValue, recordPuts } from "../tiers/hot/values.j
 import { inspectWal } from "../wal/reader.js";
 import { decodeManifest } from "./bodies/manifest.js";
 import { fsyncDir } from "./durable-fs.js";
+import { CorruptStoreError } from "./errors.js";
 import { countersOp, loadCounters } from "./state.js";
 
 export interface Problem {
@@ -66,17 +74,26 @@ export async function verifyStore(dir: string, opts: { repair?: boolean } = {}):
   };
   await checkWal(join(dir, "wal"), report);
   const coldDir = join(dir, "cold");
-  const manifest = await loadManifest(coldDir);
+  const manifest = await loadManifest(coldDir).catch((err: unknown) => {
+    if (!(err instanceof CorruptStoreError)) throw err;
+    report.problems.push({ where: `cold/${MANIFEST_NAME}`, what: err.message, repairable: false });
+    return undefined;
+  });
   const coldBodies = new Map<string, Uint8Array[]>();
-  const orphans = await checkColdFiles(coldDir, manifest, report, coldBodies);
+  // Without a manifest nothing under cold/ can be told stray, nor any turn → file entry dangling.
+  const cold = manifest && (await checkColdFiles(coldDir, manifest, report, coldBodies));
   const hot = await HotTier.open(join(dir, "hot"), dir);
   try {
     const fixes: BatchOp[] = [];
-    const live = new Set(manifest.files.map((f) => f.name));
+    const live = manifest && new Set(manifest.files.map((f) => f.name));
     await checkHot(hot, live, report, fixes);
     for (const [name, hashes] of coldBodies)
       checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
-    if (opts.repair) await repair(hot, coldDir, orphans, fixes, report);
+    if (opts.repair) {
+      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report);
+      if (manifest && cold && cold.checksums.size > 0)
+        await addChecksums(coldDir, manifest, cold.checksums, report);
+    }
   } finally {
     await hot.close();
   }
@@ -108,47 +125,82 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<void> {
 }
 
 /**
- * Listed files present, readable, with their row counts (one read of each file, which also collects
- * its distinct body hashes into `bodies`); returns files no manifest lists.
+ * Every listed file checked whole (checkColdFile), collecting each file's distinct body hashes into
+ * `bodies`; returns the files no manifest lists, and the checksums of sound files listed without one.
  */
 async function checkColdFiles(
   coldDir: string,
-  manifest: Awaited<ReturnType<typeof loadManifest>>,
+  manifest: Manifest,
   report: VerifyReport,
   bodies: Map<string, Uint8Array[]>,
-): Promise<string[]> {
+): Promise<{ orphans: string[]; checksums: Map<string, string> }> {
+  const checksums = new Map<string, string>();
   for (const f of manifest.files) {
     report.checked.coldFiles++;
-    const rows = await readParquetColumns(join(coldDir, f.name), ["id", "bodyHash"]).catch(
-      (err: Error) => err,
-    );
-    if (rows === undefined)
-      report.problems.push({
-        where: `cold/${f.name}`,
-        what: "listed in the manifest but missing",
-        repairable: false,
-      });
-    else if (rows instanceof Error)
-      report.problems.push({
-        where: `cold/${f.name}`,
-        what: `unreadable: ${rows.message}`,
-        repairable: false,
-      });
-    else if (rows.length !== f.rows)
-      report.problems.push({
-        where: `cold/${f.name}`,
-        what: `holds ${rows.length} rows, the manifest says ${f.rows}`,
-        repairable: false,
-      });
-    if (rows === undefined || rows instanceof Error) continue;
-    if (rows.length === f.rows) report.checked.coldRows += rows.length;
-    const hashes = new Set<string>();
-    for (const r of rows) if (typeof r.bodyHash === "string") hashes.add(r.bodyHash);
-    bodies.set(
-      f.name,
-      [...hashes].map((h) => Buffer.from(h, "hex")),
-    );
+    const checksum = await checkColdFile(coldDir, f, report, bodies);
+    if (checksum !== undefined && f.checksum === undefined) {
+      checksums.set(f.name, checksum);
+      report.notes.push(
+        `cold/${f.name}: no checksum in the manifest (an older version wrote it); --repair adds it`,
+      );
+    }
   }
+  return { orphans: await strayColdFiles(coldDir, manifest, report), checksums };
+}
+
+/**
+ * One file: its size and checksum against its manifest entry, then every column of every row group
+ * decoded (and each row converted back to a record), one group at a time, and the rows counted.
+ * Returns the file's checksum when it is sound, `undefined` after reporting a problem.
+ */
+async function checkColdFile(
+  coldDir: string,
+  f: ColdFile,
+  report: VerifyReport,
+  bodies: Map<string, Uint8Array[]>,
+): Promise<string | undefined> {
+  const where = `cold/${f.name}`;
+  const path = join(coldDir, f.name);
+  const problem = (what: string) => {
+    report.problems.push({ where, what, repairable: false });
+    return undefined;
+  };
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      return problem("listed in the manifest but missing");
+    return problem(`unreadable: ${(err as Error).message}`);
+  }
+  const checksum = checksumOf(data);
+  const damage = integrityProblem(f, data.length, checksum);
+  if (damage) return problem(`damaged: ${damage}`);
+  let rows = 0;
+  const hashes = new Set<string>();
+  try {
+    await decodeAll(path, data, (group) => {
+      for (const r of group) {
+        fromRow(r);
+        if (typeof r.bodyHash === "string") hashes.add(r.bodyHash);
+      }
+      rows += group.length;
+    });
+  } catch (err) {
+    const cause = err instanceof CorruptStoreError && err.cause instanceof Error ? err.cause : (err as Error);
+    return problem(`cannot be decoded: ${cause.message}`);
+  }
+  if (rows !== f.rows) return problem(`holds ${rows} rows, the manifest says ${f.rows}`);
+  report.checked.coldRows += rows;
+  bodies.set(
+    f.name,
+    [...hashes].map((h) => Buffer.from(h, "hex")),
+  );
+  return checksum;
+}
+
+/** Files under cold/ that no manifest lists (reported as repairable problems). */
+async function strayColdFiles(coldDir: string, manifest: Manifest, report: VerifyReport): Promise<string[]> {
   const known = new Set([...manifest.files, ...manifest.dropped].map((f) => f.name));
   const orphans: string[] = [];
   let entries: string[] = [];
@@ -182,9 +234,27 @@ function keyspace(prefix: number): KeyRange {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
+/**
+ * Runs a decode of one stored value; a failure (msgpack, a malformed key) becomes a reported problem at
+ * `where` and `undefined`, so that verify goes on to the next value.
+ */
+function decoded<T>(report: VerifyReport, where: () => string, decode: () => T): T | undefined {
+  try {
+    return decode();
+  } catch (err) {
+    report.problems.push({
+      where: where(),
+      what: `cannot be decoded: ${(err as Error).message}`,
+      repairable: false,
+    });
+    return undefined;
+  }
+}
+
+/** `liveFiles` is undefined when the manifest is unreadable: turn → file entries are then not judged. */
 async function checkHot(
   hot: HotTier,
-  liveFiles: Set<string>,
+  liveFiles: Set<string> | undefined,
   report: VerifyReport,
   fixes: BatchOp[],
 ): Promise<void> {
@@ -194,12 +264,19 @@ async function checkHot(
     const wanted: { key: Uint8Array; pk: Buffer; id: string }[] = [];
     const bodies: Uint8Array[] = [];
     for (const [pk, value] of batch) {
-      const r = decodeRecordValue(value);
-      for (const op of recordPuts(r, value)) {
-        if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: r.id });
+      const d = decoded(
+        report,
+        () => `hot record ${pk.toString("hex")}`,
+        () => {
+          const r = decodeRecordValue(value);
+          return { r, h: bodyHashOf(value), puts: recordPuts(r, value) };
+        },
+      );
+      if (!d) continue;
+      for (const op of d.puts) {
+        if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: d.r.id });
       }
-      const h = bodyHashOf(value);
-      if (h) bodies.push(h);
+      if (d.h) bodies.push(d.h);
     }
     const current = hot.getManySync(wanted.map((w) => w.key));
     wanted.forEach((w, i) => {
@@ -217,8 +294,14 @@ async function checkHot(
   const turnsWithFiles = new Set<string>();
   for await (const batch of hot.entries(keyspace(P_TURN_FILE), false)) {
     for (const [key] of batch) {
-      const file = turnFileKeyFile(key);
-      if (liveFiles.has(file)) turnsWithFiles.add(key.toString("utf8", 5, 5 + key.readUInt32BE(1)));
+      const entry = decoded(
+        report,
+        () => `hot turn → file entry ${key.toString("hex")}`,
+        () => ({ file: turnFileKeyFile(key), turn: key.toString("utf8", 5, 5 + key.readUInt32BE(1)) }),
+      );
+      if (!entry) continue;
+      const { file } = entry;
+      if (liveFiles === undefined || liveFiles.has(file)) turnsWithFiles.add(entry.turn);
       else {
         report.problems.push({
           where: `hot turn → file entry for ${file}`,
@@ -234,7 +317,14 @@ async function checkHot(
       const present = hot.getManySync(batch.map(([, pk]) => pk));
       batch.forEach(([key, pk], i) => {
         if (present[i] !== undefined) return;
-        if (prefix === P_ID && turnsWithFiles.has(parseRecordKey(pk).turnId)) return; // a cold record
+        if (prefix === P_ID) {
+          const turnId = decoded(
+            report,
+            () => `hot i-index entry ${key.toString("hex")}`,
+            () => parseRecordKey(pk).turnId,
+          );
+          if (turnId === undefined || turnsWithFiles.has(turnId)) return; // a cold record
+        }
         report.problems.push({
           where: `hot ${String.fromCharCode(prefix)}-index entry ${key.toString("hex")}`,
           what: "names a record that is not there",
@@ -256,8 +346,12 @@ async function checkBodyStore(hot: HotTier, report: VerifyReport, fixes: BatchOp
     for (const [key, manifest] of batch) {
       report.checked.bodies++;
       bodyBytes += manifest.length;
-      const m = decodeManifest(manifest);
-      if (m.layout === "chunked")
+      const m = decoded(
+        report,
+        () => `body ${key.toString("hex", 1)}`,
+        () => decodeManifest(manifest),
+      );
+      if (m?.layout === "chunked")
         for (const c of m.chunks) listed.add(`${c.toString("hex")} ${key.toString("hex", 1)}`);
     }
   }
@@ -278,7 +372,16 @@ async function checkBodyStore(hot: HotTier, report: VerifyReport, fixes: BatchOp
         repairable: false,
       });
   }
-  const c = await loadCounters(hot);
+  // Undecodable counters are not rewritten: they also hold the WAL position, which verify cannot know.
+  const c = await loadCounters(hot).catch((err: Error) => {
+    report.problems.push({
+      where: "hot counters",
+      what: `cannot be decoded: ${err.message}`,
+      repairable: false,
+    });
+    return undefined;
+  });
+  if (c === undefined) return;
   const actual = {
     ...c,
     hotRecords: report.checked.hotRecords,
@@ -311,6 +414,24 @@ function checkBodiesPresent(hot: HotTier, hashes: Uint8Array[], whose: string, r
       repairable: false,
     });
   });
+}
+
+/**
+ * Adds the checksums of sound files an older version listed without one: one manifest commit (the
+ * store's own: temp file, fsync, rename, fsync the directory), so a crash leaves either manifest.
+ */
+async function addChecksums(
+  coldDir: string,
+  manifest: Manifest,
+  checksums: Map<string, string>,
+  report: VerifyReport,
+): Promise<void> {
+  const files = manifest.files.map((f) => {
+    const checksum = checksums.get(f.name);
+    return checksum === undefined || f.checksum !== undefined ? f : { ...f, checksum };
+  });
+  await commitManifest(coldDir, { ...manifest, files });
+  report.notes.push(`added the checksums of ${checksums.size} cold file(s) to the manifest`);
 }
 
 /** One synced LevelDB batch of index and counter fixes, then the stray files. */

@@ -8,11 +8,14 @@ import {
   type AsyncBuffer,
   asyncBufferFromFile,
   type FileMetaData,
+  parquetMetadata,
   parquetMetadataAsync,
   parquetReadObjects,
 } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import { writeFileDurably } from "../../src/durable-fs.js";
+import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
+import { checksumOf } from "./checksum.js";
 import { COLUMNS, type Row } from "./schema.js";
 
 /** Column-chunk compression: GZIP stores 41% fewer bytes than SNAPPY here at the same speeds (decisions.md). */
@@ -32,14 +35,15 @@ const STATS_COLUMNS = new Set(["turnId", "timestamp", "seq"]);
 
 /**
  * Writes `rows` (already sorted) to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
- * the file is either absent or complete under its final name. Returns its size in bytes.
+ * the file is either absent or complete under its final name. Returns its size in bytes and its
+ * checksum, for its manifest entry.
  */
 export async function writeParquetFile(
   temp: string,
   path: string,
   rows: Row[],
   codec: ColdCodec = DEFAULT_CODEC,
-): Promise<number> {
+): Promise<{ bytes: number; checksum: string }> {
   const writer = new ByteWriter();
   parquetWrite({
     writer,
@@ -57,7 +61,7 @@ export async function writeParquetFile(
   });
   const bytes = new Uint8Array(writer.getBuffer());
   await writeFileDurably(temp, path, bytes);
-  return bytes.length;
+  return { bytes: bytes.length, checksum: checksumOf(bytes) };
 }
 
 export interface RowGroupInfo {
@@ -70,19 +74,26 @@ export interface RowGroupInfo {
 }
 
 export interface ParquetFileInfo {
+  path: string;
   /** The open file. A listed cold file never changes, so one handle serves every read of it. */
   file: AsyncBuffer;
   metadata: FileMetaData;
   groups: RowGroupInfo[];
 }
 
+/** Opens a file and decodes its footer (decode errors: ERR_CORRUPT_STORE naming the file). */
 export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
   const file = await asyncBufferFromFile(path);
-  const metadata = await parquetMetadataAsync(file);
+  const metadata = await decoding(path, () => parquetMetadataAsync(file));
+  const groups = await decoding(path, () => rowGroups(metadata));
+  return { path, file, metadata, groups };
+}
+
+function rowGroups(metadata: FileMetaData): RowGroupInfo[] {
   const turnCol = COLUMNS.findIndex(([n]) => n === "turnId");
   const tsCol = COLUMNS.findIndex(([n]) => n === "timestamp");
   let at = 0;
-  const groups = metadata.row_groups.map((g) => {
+  return metadata.row_groups.map((g) => {
     const turn = g.columns[turnCol]?.meta_data?.statistics;
     const ts = g.columns[tsCol]?.meta_data?.statistics;
     const rows = Number(g.num_rows);
@@ -97,16 +108,23 @@ export async function readParquetInfo(path: string): Promise<ParquetFileInfo> {
     at += rows;
     return info;
   });
-  return { file, metadata, groups };
+}
+
+/** What the manifest says of a file: a read that finds otherwise fails with ERR_CORRUPT_STORE. */
+export interface Expected {
+  bytes: number;
+  checksum?: string;
 }
 
 /**
  * Some columns of every row of a file, read whole in one call (maintenance reads a month of small
- * files: one read each beats a stream per range), or `undefined` when the file is gone.
+ * files: one read each beats a stream per range), or `undefined` when the file is gone. The bytes are
+ * in memory anyway, so they are checked against `expected` before they are decoded.
  */
 export async function readParquetColumns(
   path: string,
   columns: string[] | undefined,
+  expected?: Expected,
 ): Promise<Record<string, unknown>[] | undefined> {
   let data: Buffer;
   try {
@@ -115,23 +133,91 @@ export async function readParquetColumns(
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
+  if (expected) checkIntegrity(path, expected, data.length, expected.checksum && checksumOf(data));
   const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-  return parquetReadObjects({ file, columns, compressors: DECOMPRESSORS });
+  return decoding(path, () => parquetReadObjects({ file, columns, compressors: DECOMPRESSORS }));
 }
 
-/** Rows `[rowStart, rowEnd)` of a file, as objects keyed by column name. */
+/**
+ * Throws ERR_CORRUPT_STORE naming the file when its size or checksum (when the manifest has one) is
+ * not what the manifest recorded at commit: a listed file never changes, so any difference is damage.
+ */
+export function checkIntegrity(path: string, expected: Expected, bytes: number, checksum?: string): void {
+  const problem = integrityProblem(expected, bytes, checksum);
+  if (problem) throw new CorruptStoreError(`cold file ${path} is damaged: ${problem}`);
+}
+
+/** How a file differs from its manifest entry, or `undefined` when it does not. */
+export function integrityProblem(expected: Expected, bytes: number, checksum?: string): string | undefined {
+  if (bytes !== expected.bytes) return `it is ${bytes} bytes, the manifest says ${expected.bytes}`;
+  if (expected.checksum !== undefined && checksum !== expected.checksum)
+    return `its checksum is ${checksum}, the manifest says ${expected.checksum}`;
+  return undefined;
+}
+
+/**
+ * Runs a decode of `path`, turning whatever it throws into a coded error naming the file (fileError).
+ */
+export async function decoding<T>(path: string, decode: () => T | Promise<T>): Promise<T> {
+  try {
+    return await decode();
+  } catch (err) {
+    throw fileError(path, err);
+  }
+}
+
+/**
+ * A cold file's failure as a coded error naming the file: the file gone is ERR_CORRUPT_STORE (it is
+ * listed), another file-system error (it carries a `syscall`) ERR_IO, anything else a decode error of
+ * the Parquet library or a JSON column: ERR_CORRUPT_STORE. The original is the `cause`.
+ */
+export function fileError(path: string, err: unknown): TracetierError {
+  if (err instanceof TracetierError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "ENOENT")
+    return new CorruptStoreError(`cold file ${path} is listed in the manifest but missing`, { cause: err });
+  if (e.syscall !== undefined) return new IoError(`reading cold file ${path}`, err);
+  return new CorruptStoreError(`cold file ${path} cannot be decoded: ${e.message}`, { cause: err });
+}
+
+/**
+ * Decodes every column of every row group of a file held in memory, one row group at a time (so that
+ * memory is one group's rows), handing each group's rows to `visit`. Decode errors are ERR_CORRUPT_STORE.
+ */
+export async function decodeAll(
+  path: string,
+  data: Uint8Array,
+  visit: (rows: Record<string, unknown>[]) => void,
+): Promise<void> {
+  const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  await decoding(path, async () => {
+    const metadata = parquetMetadata(file);
+    let at = 0;
+    for (const g of metadata.row_groups) {
+      const end = at + Number(g.num_rows);
+      visit(
+        await parquetReadObjects({ file, metadata, rowStart: at, rowEnd: end, compressors: DECOMPRESSORS }),
+      );
+      at = end;
+    }
+  });
+}
+
+/** Rows `[rowStart, rowEnd)` of a file, as objects keyed by column name (decode errors: ERR_CORRUPT_STORE). */
 export function readParquetRows(
   info: ParquetFileInfo,
   rowStart: number,
   rowEnd: number,
   columns?: string[],
 ): Promise<Record<string, unknown>[]> {
-  return parquetReadObjects({
-    file: info.file,
-    metadata: info.metadata,
-    rowStart,
-    rowEnd,
-    columns,
-    compressors: DECOMPRESSORS,
-  });
+  return decoding(info.path, () =>
+    parquetReadObjects({
+      file: info.file,
+      metadata: info.metadata,
+      rowStart,
+      rowEnd,
+      columns,
+      compressors: DECOMPRESSORS,
+    }),
+  );
 }

@@ -5,14 +5,24 @@
  * index that compaction keeps in the hot tier's LevelDB, and inside a file only the row groups whose
  * turnId statistics bracket the turn are read (rows are sorted by turnId). A time range picks files by
  * their [minTs, maxTs] and row groups by their timestamp statistics.
+ *
+ * Damage: the first read of a file in an open tier checks the whole file against the size and checksum
+ * its manifest entry recorded at commit (a listed file never changes, so the verdict is kept for the
+ * life of the tier); a damaged, missing or undecodable file fails that read with ERR_CORRUPT_STORE
+ * naming the file, and every other file stays readable. A file whose entry has no checksum (written by
+ * a version before manifest v3) is checked for its size only.
  */
-import { mkdir, readdir, rmdir, unlink } from "node:fs/promises";
+import { mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
 import type { HotRecord } from "../hot/values.js";
+import { checksumFile } from "./checksum.js";
 import { MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
 import {
+  checkIntegrity,
+  decoding,
+  fileError,
   type ParquetFileInfo,
   type RowGroupInfo,
   readParquetColumns,
@@ -27,7 +37,10 @@ const INFO_CACHE_FILES = 4096;
 export class ColdTier {
   readonly dir: string;
   manifest: Manifest;
-  private readonly info = new Map<string, ParquetFileInfo>();
+  /** Footers being read or read, by file name; a failed read is forgotten (it may be transient). */
+  private readonly info = new Map<string, Promise<ParquetFileInfo>>();
+  /** Files whose bytes were found as committed, in this open (files are immutable once listed). */
+  private readonly checked = new Set<string>();
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
@@ -55,6 +68,7 @@ export class ColdTier {
     await commitManifest(this.dir, next);
     this.manifest = next;
     for (const name of this.info.keys()) if (!this.has(name)) this.info.delete(name);
+    for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
   }
 
   partitions(): string[] {
@@ -74,7 +88,9 @@ export class ColdTier {
       const groups = info.groups.filter((g) => g.minTurn <= turnId && turnId <= g.maxTurn);
       if (groups.length === 0) continue;
       const rows = await readParquetRows(info, groups[0]!.rowStart, groups.at(-1)!.rowEnd);
-      for (const row of rows) if (row.turnId === turnId) out.push(fromRow(row));
+      await decoding(info.path, () => {
+        for (const row of rows) if (row.turnId === turnId) out.push(fromRow(row));
+      });
     }
     return out;
   }
@@ -85,10 +101,13 @@ export class ColdTier {
     for (const f of files) {
       const info = await this.fileInfo(f.name);
       for (const [start, end] of runs(info.groups.filter((g) => g.maxTs >= from && g.minTs < to))) {
-        for (const row of await readParquetRows(info, start, end)) {
-          const ts = Number(row.timestamp);
-          if (ts >= from && ts < to) out.push(fromRow(row));
-        }
+        const rows = await readParquetRows(info, start, end);
+        await decoding(info.path, () => {
+          for (const row of rows) {
+            const ts = Number(row.timestamp);
+            if (ts >= from && ts < to) out.push(fromRow(row));
+          }
+        });
       }
     }
     return out;
@@ -98,12 +117,12 @@ export class ColdTier {
   async fileRecords(name: string): Promise<HotRecord[]> {
     const info = await this.fileInfo(name);
     const rows = await readParquetRows(info, 0, rowCount(info));
-    return rows.map(fromRow);
+    return decoding(info.path, () => rows.map(fromRow));
   }
 
   /** Visits `(bodyHash hex, timestamp)` of the file's rows that have a body, reading only those columns. */
   async bodyRefs(name: string, visit: (hashHex: string, ts: number) => void): Promise<void> {
-    const rows = await readParquetColumns(this.path(name), ["bodyHash", "timestamp"]);
+    const rows = await readParquetColumns(this.path(name), ["bodyHash", "timestamp"], this.entry(name));
     if (rows === undefined) throw new CorruptStoreError(`cold file ${name} is listed but missing`);
     for (const row of rows) if (typeof row.bodyHash === "string") visit(row.bodyHash, Number(row.timestamp));
   }
@@ -113,7 +132,11 @@ export class ColdTier {
    * `undefined` when the file is gone: a dropped file is deleted only after its index entries are.
    */
   async rowIds(name: string, withSeq: boolean): Promise<{ id: string; seq: number }[] | undefined> {
-    const rows = await readParquetColumns(this.path(name), withSeq ? ["id", "seq"] : ["id"]);
+    const rows = await readParquetColumns(
+      this.path(name),
+      withSeq ? ["id", "seq"] : ["id"],
+      this.entry(name),
+    );
     return rows?.map((r) => ({ id: r.id as string, seq: withSeq ? Number(r.seq) : -1 }));
   }
 
@@ -121,14 +144,52 @@ export class ColdTier {
     return join(this.dir, name);
   }
 
-  private async fileInfo(name: string): Promise<ParquetFileInfo> {
+  /** The manifest entry of a listed or dropped file. */
+  private entry(name: string): ColdFile | undefined {
+    return (
+      this.manifest.files.find((f) => f.name === name) ?? this.manifest.dropped.find((f) => f.name === name)
+    );
+  }
+
+  private fileInfo(name: string): Promise<ParquetFileInfo> {
     let info = this.info.get(name);
     if (!info) {
-      info = await readParquetInfo(this.path(name));
+      const opening = this.openChecked(name);
+      opening.catch(() => {
+        if (this.info.get(name) === opening) this.info.delete(name);
+      });
       if (this.info.size >= INFO_CACHE_FILES) this.info.delete(this.info.keys().next().value!);
-      this.info.set(name, info);
+      this.info.set(name, opening);
+      info = opening;
     }
     return info;
+  }
+
+  /**
+   * Checks the file whole against its manifest entry once per open (a 3 MB file, the largest compaction
+   * writes, is read and summed in about 2 ms), while its footer is read: a damaged file's integrity
+   * error wins over whatever its footer's decode said.
+   */
+  private async openChecked(name: string): Promise<ParquetFileInfo> {
+    const path = this.path(name);
+    const [integrity, info] = await Promise.allSettled([this.checkFile(name), readParquetInfo(path)]);
+    const failed =
+      integrity.status === "rejected" ? integrity : info.status === "rejected" ? info : undefined;
+    if (failed) throw fileError(path, failed.reason);
+    return (info as PromiseFulfilledResult<ParquetFileInfo>).value;
+  }
+
+  /** Size and checksum against the manifest entry (size only for an entry without a checksum). */
+  private async checkFile(name: string): Promise<void> {
+    const entry = this.entry(name);
+    if (!entry || this.checked.has(name)) return;
+    const path = this.path(name);
+    if (entry.checksum === undefined) checkIntegrity(path, entry, (await stat(path)).size);
+    else {
+      const found = await checksumFile(path);
+      checkIntegrity(path, entry, found.bytes, found.checksum);
+    }
+    this.checked.add(name);
   }
 
   /**

@@ -52,7 +52,7 @@ Examples:
         );
         for (const f of m.files)
           ctx.out(
-            `  ${f.name}  rows ${f.rows}  ${formatBytes(f.bytes)}  ${iso(f.minTs)} .. ${iso(f.maxTs)}  gen ${f.generation}`,
+            `  ${f.name}  rows ${f.rows}  ${formatBytes(f.bytes)}  ${iso(f.minTs)} .. ${iso(f.maxTs)}  gen ${f.generation}  ${f.checksum ?? "no checksum"}`,
           );
         for (const f of m.dropped) ctx.out(`  dropped: ${f.name}`);
       }

@@ -5,16 +5,20 @@ import { withElapsed } from "../progress.js";
 
 export const verify: Command = {
   name: "verify",
-  summary: "check the WAL, the manifest, every Parquet file, every body and index; --repair the safe ones",
+  summary:
+    "check the WAL, the manifest, every Parquet file's checksum and pages, every body and index; --repair the safe ones",
   help: `tracetier verify [--repair] [--json] [--dir DIR]
 
 Checks, without changing anything: every WAL frame's checksum; the cold manifest against the files on
-disk, and every Parquet file's readability and row count; every record's body (stored, or marked
-evicted), hot and cold; every chunk a body lists; the hot tier's indexes against its records; the
-counters. Prints each problem with its location. The store must not be open elsewhere.
+disk, each Parquet file's size and checksum against the manifest, and every column of every row group
+decoded, with the row count; every record's body (stored, or marked evicted), hot and cold; every chunk
+a body lists; the hot tier's indexes against its records; the counters. A value that cannot be decoded
+is a problem, named with its file or key. Prints each problem with its location. The store must not be
+open elsewhere.
 
 --repair fixes what is safe to fix (files no manifest lists, index entries whose record is gone, missing
-index entries, counters) and says what it did; it never deletes a record or a body.
+index entries, counters), adds the checksum of each sound cold file an older version listed without
+one, and says what it did; it never deletes a record or a body.
 
 Exit codes: 0 clean (or every problem repaired), 3 problems remain, 1 failure.
 
