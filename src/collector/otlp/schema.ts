@@ -51,7 +51,8 @@ message ExportLogsServiceResponse { ExportLogsPartialSuccess partial_success = 1
 message RpcStatus { int32 code = 1; string message = 2; }
 `;
 
-const root = protobuf.parse(PROTO).root;
+// Resolved now, so that every field's message type is known to check.ts before the first request.
+const root = protobuf.parse(PROTO).root.resolveAll();
 
 export const messages = {
   traceRequest: root.lookupType("otlp.ExportTraceServiceRequest"),
