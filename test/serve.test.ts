@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { openStore, stableId } from "../src/index.js";
 import { log, tempDir } from "./support/fixtures.js";
+import { rawRequest, sendRaw } from "./support/raw-http.js";
+import { serveProcess } from "./support/serve-process.js";
 import { exited } from "./support/spawn.js";
 
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
@@ -114,6 +116,44 @@ describe("tracetier serve", () => {
     const store = await openStore({ dir });
     expect((await store.stats()).hotRecords).toBe(50);
     await store.close();
+  });
+
+  it("survives the requests that used to kill it, with no uncaught exception or unhandled rejection", async () => {
+    const s = serveProcess(["--dir", tempDir()]);
+    const url = await s.url;
+    const deep = `${'{"kvlistValue":{"values":[{"key":"k","value":'.repeat(5000)}{"stringValue":"x"}${"}]}}".repeat(5000)}`;
+    const otlp = (path: string, body: string) =>
+      rawRequest("POST", path, { "content-type": "application/json" }, body);
+    const killers = [
+      Buffer.from("GET http://[::1 HTTP/1.1\r\nhost: x\r\n\r\n"),
+      Buffer.from("GET //[::1 HTTP/1.1\r\nhost: x\r\n\r\n"),
+      rawRequest("GET", "/v1/turns/%ZZ", {}),
+      rawRequest("GET", "/v1/records/%E0%A4%A/body", {}),
+      rawRequest("GET", "/v1/records?from=%C0%AF", {}),
+      otlp("/v1/traces", '{"resourceSpans":{}}'),
+      otlp("/v1/traces", '{"resourceSpans":[{"scopeSpans":[{"spans":[null]}]}]}'),
+      otlp("/v1/logs", '{"resourceLogs":[{"scopeLogs":[{"logRecords":5}]}]}'),
+      otlp(
+        "/v1/logs",
+        `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":${deep}}]}]}]}`,
+      ),
+      rawRequest(
+        "POST",
+        "/v1/traces",
+        { "content-type": "application/x-protobuf" },
+        Buffer.from([0x0a, 0xff, 0xff, 0x7f]),
+      ),
+    ];
+    for (const request of killers) {
+      const a = await sendRaw(url, { pieces: [request] });
+      expect(a.status).toBeGreaterThanOrEqual(400);
+      expect(a.status).toBeLessThan(500);
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(s.crashes()).toEqual([]);
+    expect(s.child.exitCode).toBeNull();
+    s.child.kill("SIGTERM");
+    expect(await exited(s.child)).toBe(0);
   });
 
   it("refuses to listen on a non-loopback address without a token", async () => {
