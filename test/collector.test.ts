@@ -222,7 +222,7 @@ describe("the collector's HTTP boundary", () => {
       pieces: [rawRequest("GET", "/healthz", { "x-big": "a".repeat(20_000) })],
     });
     expect(big.status).toBe(431);
-    expect(errorOf(big.body)).toMatchObject({ code: "ERR_BAD_REQUEST" });
+    expect(errorOf(big.body)).toMatchObject({ code: "ERR_TOO_LARGE" });
   });
 
   it("answers an unexpected failure with 500 and a generic message, and logs the detail", async () => {

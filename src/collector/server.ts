@@ -167,19 +167,29 @@ function rpcCode(status: number): number {
  * is closed, since the parser cannot find the next request in the stream.
  */
 function answerClientError(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === "ECONNRESET" || !socket.writable) {
+  // As Node's own handler: answer only on a connection that has sent nothing yet; otherwise a response
+  // may be half written, and a second one would corrupt it.
+  if (err.code === "ECONNRESET" || !socket.writable || socket.bytesWritten > 0) {
     socket.destroy();
     return;
   }
-  const [status, reason, message] =
+  const [status, reason, code, message] =
     err.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "Request Header Fields Too Large", "the request's headers are over the limit"]
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          "ERR_TOO_LARGE",
+          "the request line and headers are over the limit",
+        ]
       : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "Request Timeout", "the request did not arrive in time"]
-        : [400, "Bad Request", "the request is not valid HTTP/1.1"];
-  const body = JSON.stringify({
-    error: { code: "ERR_BAD_REQUEST", message, ...(err.code ? { reason: err.code } : {}) },
-  });
+        ? [408, "Request Timeout", "ERR_BAD_REQUEST", "the request did not arrive in time"]
+        : [
+            400,
+            "Bad Request",
+            "ERR_BAD_REQUEST",
+            `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
+          ];
+  const body = JSON.stringify({ error: { code, message } });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
