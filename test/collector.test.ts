@@ -213,6 +213,16 @@ describe("the collector's HTTP boundary", () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it("answers CONNECT, which Node routes around the request handler, with a JSON 405", async () => {
+    const { url } = await tempCollector();
+    const a = await sendRaw(url, {
+      pieces: [Buffer.from("CONNECT collector:443 HTTP/1.1\r\nhost: x\r\n\r\n")],
+    });
+    expect(a.status).toBe(405);
+    expect(errorOf(a.body)).toMatchObject({ code: "ERR_METHOD_NOT_ALLOWED" });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
   it("answers a request Node's HTTP parser refuses with a JSON 400, and a huge header with 431", async () => {
     const { url } = await tempCollector();
     const junk = await sendRaw(url, { pieces: [Buffer.from("\u0000\u0001 nonsense\r\n\r\n", "latin1")] });

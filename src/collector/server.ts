@@ -69,6 +69,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     void done.finally(() => inflight.delete(done));
   });
   server.on("clientError", (err, socket) => answerClientError(err, socket as Socket));
+  // Node hands CONNECT to this event, not to the request handler, and drops the connection unanswered
+  // when nothing listens: answer it like any other method the collector does not take.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    socket.on("error", () => socket.destroy()); // a reset from the client must not become an uncaught error
+    const message = `${req.method} is not allowed here`;
+    writeRaw(socket, 405, "Method Not Allowed", { error: { code: "ERR_METHOD_NOT_ALLOWED", message } });
+  });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -189,10 +196,15 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
             "ERR_BAD_REQUEST",
             `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
           ];
-  const body = JSON.stringify({ error: { code, message } });
+  writeRaw(socket, status, reason, { error: { code, message } });
+}
+
+/** A whole JSON response written straight to a socket Node's server no longer manages, then closed. */
+function writeRaw(socket: Socket, status: number, reason: string, body: unknown): void {
+  const text = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
   );
 }
 
