@@ -116,7 +116,7 @@ async function handle(
     if (token && route.name !== "healthz") authorize(req, token);
     await route.handler(ctx, req, res, params, target.query);
   } catch (err) {
-    answerError(ctx, req, res, err, log);
+    answerError(ctx, routeName, req, res, err, log);
   } finally {
     ctx.metrics.requests.inc({ route: routeName, status: String(res.statusCode) });
     ctx.metrics.requestSeconds.observe({ route: routeName }, (performance.now() - started) / 1000);
@@ -137,6 +137,7 @@ function authorize(req: IncomingMessage, token: string): void {
  */
 function answerError(
   ctx: RouteContext,
+  routeName: string,
   req: IncomingMessage,
   res: ServerResponse,
   err: unknown,
@@ -153,7 +154,7 @@ function answerError(
   if (status === 401) res.setHeader("www-authenticate", "Bearer");
   if (status === 413) res.setHeader("connection", "close"); // the rest of the body is not read
   const enc =
-    req.url?.startsWith("/v1/traces") || req.url?.startsWith("/v1/logs")
+    routeName === "otlp_traces" || routeName === "otlp_logs"
       ? encodingOf(req.headers["content-type"])
       : undefined;
   if (enc) sendOtlp(res, status, encodeStatus(rpcCode(status), String(body.error.message), enc), enc);
