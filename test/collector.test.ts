@@ -314,6 +314,7 @@ describe("the collector's HTTP boundary", () => {
     await new Promise((r) => setTimeout(r, 100));
     const metrics = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
     expect([...metrics.keys()].filter((k) => /status="5\d\d"/.test(k))).toEqual([]);
+    expect(metrics.get('tracetier_http_requests_total{route="records",status="400"}')).toBe(1);
     expect((await store.stats()).hotRecords).toBe(0);
   });
 });

@@ -7,7 +7,7 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError, TracetierError } from "../errors.js";
 import type { TraceStore } from "../store.js";
 import { errorResponse, HttpError, sendJson } from "./http.js";
 import { CollectorMetrics } from "./metrics.js";
@@ -215,6 +215,15 @@ function describe(req: IncomingMessage): string {
   return `${req.method} ${target.length > 200 ? `${target.slice(0, 200)}…` : target}`;
 }
 
+/**
+ * What the log gets: a condition the store reports (a full disk, a closing store) as its message and
+ * cause, one line per request; anything else, a bug or damage, with its stack.
+ */
 function detail(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+  if (!(err instanceof Error)) return String(err);
+  const expected =
+    err instanceof TracetierError && err.code !== "ERR_CORRUPT_STORE" && err.code !== "ERR_CORRUPT_WAL";
+  if (!expected) return err.stack ?? `${err.name}: ${err.message}`;
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : "";
+  return `${err.message}${cause}`;
 }
