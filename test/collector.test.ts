@@ -1,9 +1,21 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { errorResponse } from "../src/collector/http.js";
 import { startCollector } from "../src/collector/server.js";
-import { type StoredRecord, stableId, type TraceRecord } from "../src/index.js";
+import { DiskFullError, IoError } from "../src/errors.js";
+import {
+  ClosedError,
+  CorruptStoreError,
+  InvalidOptionError,
+  InvalidRecordError,
+  type StoredRecord,
+  stableId,
+  type TraceRecord,
+  WalFailedError,
+} from "../src/index.js";
 import { parsePrometheus, tempCollector } from "./support/collector.js";
 import { everyKind, log, multiDayTurns, tempStore } from "./support/fixtures.js";
+import { rawRequest, sendRaw } from "./support/raw-http.js";
 
 const ndjson = (records: unknown[]) => `${records.map((r) => JSON.stringify(r)).join("\n")}\n`;
 
@@ -143,5 +155,166 @@ describe("the collector's HTTP API", () => {
     expect(after.get("tracetier_wal_fsyncs")).toBeGreaterThan(before.get("tracetier_wal_fsyncs")!);
     expect(after.get('tracetier_http_requests_total{route="records",status="200"}')).toBe(2);
     expect(after.get('tracetier_ingested_bytes_total{source="records"}')).toBeGreaterThan(100);
+  });
+});
+
+describe("the collector's HTTP boundary", () => {
+  const errorOf = (body: Buffer) => (JSON.parse(body.toString()) as { error: Record<string, unknown> }).error;
+
+  for (const target of [
+    "/v1/turns/%ZZ",
+    "/v1/turns/%E0%A4%A",
+    "/v1/records/%C0%AF/body",
+    "/v1/turns/%uFFFF/view",
+  ]) {
+    it(`answers the malformed escape in ${target} with 400 ERR_BAD_REQUEST naming the path segment`, async () => {
+      const { url } = await tempCollector();
+      const a = await sendRaw(url, { pieces: [rawRequest("GET", target, {})] });
+      expect(a.status).toBe(400);
+      expect(errorOf(a.body)).toMatchObject({
+        code: "ERR_BAD_REQUEST",
+        message: expect.stringContaining("path segment"),
+      });
+    });
+  }
+
+  it("answers a malformed escape in a query parameter with 400 naming the parameter", async () => {
+    const { url } = await tempCollector();
+    const a = await sendRaw(url, { pieces: [rawRequest("GET", "/v1/records?kind=%ZZ", {})] });
+    expect(a.status).toBe(400);
+    expect(errorOf(a.body)).toMatchObject({
+      code: "ERR_BAD_REQUEST",
+      message: expect.stringContaining('query parameter "kind"'),
+    });
+  });
+
+  it("decodes escapes in ids and query parameters strictly but fully", async () => {
+    const { store, url } = await tempCollector();
+    await store.insertRecords([log("x", 1, { turnId: "a/b é+" })]);
+    const a = await sendRaw(url, {
+      pieces: [rawRequest("GET", "/v1/turns/a%2Fb%20%C3%A9%2B?bodies=false", {})],
+    });
+    expect(a.status).toBe(200);
+    expect((JSON.parse(a.body.toString()) as { msg: string }[]).map((r) => r.msg)).toEqual(["x"]);
+    const q = await sendRaw(url, { pieces: [rawRequest("GET", "/v1/records?turnId=a%2Fb+%C3%A9%2B", {})] });
+    expect((JSON.parse(q.body.toString()) as TraceRecord[]).length).toBe(1);
+  });
+
+  it("answers an absolute-form target that is not a URL with 400, and keeps serving", async () => {
+    const { url } = await tempCollector();
+    const a = await sendRaw(url, { pieces: [Buffer.from("GET http://[::1 HTTP/1.1\r\nhost: x\r\n\r\n")] });
+    expect(a.status).toBe(400);
+    expect(errorOf(a.body)).toMatchObject({
+      code: "ERR_BAD_REQUEST",
+      message: expect.stringContaining("URL"),
+    });
+    const ok = await sendRaw(url, { pieces: [rawRequest("GET", "http://collector/healthz", {})] });
+    expect(ok.status).toBe(200);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it("answers CONNECT, which Node routes around the request handler, with a JSON 405", async () => {
+    const { url } = await tempCollector();
+    const a = await sendRaw(url, {
+      pieces: [Buffer.from("CONNECT collector:443 HTTP/1.1\r\nhost: x\r\n\r\n")],
+    });
+    expect(a.status).toBe(405);
+    expect(errorOf(a.body)).toMatchObject({ code: "ERR_METHOD_NOT_ALLOWED" });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it("answers a request Node's HTTP parser refuses with a JSON 400, and a huge header with 431", async () => {
+    const { url } = await tempCollector();
+    const junk = await sendRaw(url, { pieces: [Buffer.from("\u0000\u0001 nonsense\r\n\r\n", "latin1")] });
+    expect(junk.status).toBe(400);
+    expect(errorOf(junk.body)).toMatchObject({ code: "ERR_BAD_REQUEST" });
+    const big = await sendRaw(url, {
+      pieces: [rawRequest("GET", "/healthz", { "x-big": "a".repeat(20_000) })],
+    });
+    expect(big.status).toBe(431);
+    expect(errorOf(big.body)).toMatchObject({ code: "ERR_TOO_LARGE" });
+  });
+
+  it("answers an unexpected failure with 500 and a generic message, and logs the detail", async () => {
+    const { store, dir } = await tempStore();
+    const lines: string[] = [];
+    const collector = await startCollector({ store, dir, port: 0, log: (l) => lines.push(l) });
+    // A failure no route expects: the store's read throws an uncoded error with private detail.
+    store.getTurn = async () => {
+      throw new TypeError("secret detail at /var/lib/x");
+    };
+    try {
+      const res = await fetch(`${collector.url}/v1/turns/t`);
+      expect(res.status).toBe(500);
+      const text = await res.text();
+      expect(JSON.parse(text)).toMatchObject({ error: { code: "ERR_INTERNAL" } });
+      expect(text).not.toContain("secret");
+      expect(lines.join("\n")).toContain("TypeError: secret detail at /var/lib/x");
+      expect((await fetch(`${collector.url}/healthz`)).status).toBe(200);
+    } finally {
+      await collector.close();
+    }
+  });
+
+  it("answers 503 with Retry-After once the store is closed", async () => {
+    const { store, url } = await tempCollector();
+    await store.close();
+    const res = await fetch(`${url}/v1/records`, {
+      method: "POST",
+      body: ndjson([log("a", 1)]),
+      headers: { "content-type": "application/x-ndjson" },
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ERR_CLOSED");
+  });
+
+  it("maps store errors to statuses: client faults 4xx, conditions that pass 503/507 with Retry-After, damage 500", () => {
+    const cause = Object.assign(new Error("ENOSPC: no space left"), { code: "ENOSPC" });
+    const table = [
+      [new InvalidRecordError(2, "level", "is bad"), 400, false],
+      [new InvalidOptionError("query.limit", "is bad"), 400, false],
+      [new DiskFullError("appending to the WAL", cause), 507, true],
+      [new WalFailedError(cause), 503, true],
+      [new IoError("reading x", cause), 503, true],
+      [new ClosedError(), 503, true],
+      [new CorruptStoreError("hot value at key k in /data/hot is damaged"), 500, false],
+      [new RangeError("Invalid time value"), 500, false],
+    ] as const;
+    for (const [err, status, retry] of table) {
+      const a = errorResponse(err);
+      expect({ name: err.name, status: a.status, retry: "retry-after" in a.headers }).toEqual({
+        name: err.name,
+        status,
+        retry,
+      });
+      expect(a.logged).toBe(status >= 500);
+      if (status === 500) expect(JSON.stringify(a.body)).not.toMatch(/\/data|Invalid time/);
+    }
+    expect(errorResponse(new CorruptStoreError("x")).body.error.code).toBe("ERR_CORRUPT_STORE");
+    expect(errorResponse(new InvalidRecordError(2, "level", "is bad")).body.error).toMatchObject({
+      index: 2,
+      field: "level",
+    });
+  });
+
+  it("answers a body cut off mid-way without a server error, and stores nothing of it", async () => {
+    const { store, url } = await tempCollector();
+    const raw = rawRequest("POST", "/v1/records", {
+      "content-type": "application/x-ndjson",
+      "content-length": "5000",
+    });
+    const { hostname, port } = new URL(url);
+    const { connect } = await import("node:net");
+    const socket = connect({ host: hostname, port: Number(port) });
+    await new Promise((r) => socket.once("connect", r));
+    socket.write(Buffer.concat([raw, Buffer.from(JSON.stringify(log("a", 1)))]));
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const metrics = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+    expect([...metrics.keys()].filter((k) => /status="5\d\d"/.test(k))).toEqual([]);
+    expect(metrics.get('tracetier_http_requests_total{route="records",status="400"}')).toBe(1);
+    expect((await store.stats()).hotRecords).toBe(0);
   });
 });

@@ -4,7 +4,12 @@ import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trac
 import { CompressionAlgorithm } from "@opentelemetry/otlp-exporter-base";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { MAX_ANY_VALUE_DEPTH } from "../src/collector/otlp/check.js";
+import { decodeTraces } from "../src/collector/otlp/decode.js";
+import { mapTraces } from "../src/collector/otlp/map.js";
+import { messages } from "../src/collector/otlp/schema.js";
 import type { StoredRecord } from "../src/index.js";
 import { tempCollector } from "./support/collector.js";
 
@@ -261,5 +266,223 @@ describe("OTLP/HTTP ingest from the OpenTelemetry SDK", () => {
       headers: { "content-type": "text/plain" },
     });
     expect(other.status).toBe(415);
+  });
+});
+
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+function okSpan(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    traceId: TRACE_ID,
+    spanId: "00f067aa0ba902b7",
+    name: "op",
+    startTimeUnixNano: "1795338000000000000",
+    endTimeUnixNano: "1795338000500000000",
+    ...over,
+  };
+}
+
+const traces = (spans: unknown[]) => ({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+const logs = (logRecords: unknown) => ({ resourceLogs: [{ scopeLogs: [{ logRecords }] }] });
+
+async function postOtlp(
+  url: string,
+  signal: "traces" | "logs",
+  body: string | Buffer,
+  type = "application/json",
+) {
+  const res = await fetch(`${url}/v1/${signal}`, { method: "POST", body, headers: { "content-type": type } });
+  return {
+    status: res.status,
+    type: res.headers.get("content-type"),
+    body: Buffer.from(await res.arrayBuffer()),
+  };
+}
+
+/** AnyValue JSON nested `depth` levels, as text (JSON.stringify itself overflows on thousands). */
+function nestedKvlist(depth: number): string {
+  const open = '{"kvlistValue":{"values":[{"key":"k","value":';
+  return `${open.repeat(depth - 1)}{"stringValue":"leaf"}${"}]}}".repeat(depth - 1)}`;
+}
+
+describe("OTLP requests checked against the schema", () => {
+  const cases: [string, "traces" | "logs", unknown, string][] = [
+    ["resourceSpans as an object", "traces", { resourceSpans: {} }, "resourceSpans"],
+    ["a null span", "traces", traces([okSpan(), null]), "resourceSpans[0].scopeSpans[0].spans[1]"],
+    [
+      "a null attribute",
+      "traces",
+      traces([okSpan({ attributes: [null] })]),
+      "resourceSpans[0].scopeSpans[0].spans[0].attributes[0]",
+    ],
+    [
+      "a fractional start time",
+      "traces",
+      traces([okSpan(), okSpan(), okSpan(), okSpan({ startTimeUnixNano: 1000000.5 })]),
+      "resourceSpans[0].scopeSpans[0].spans[3].startTimeUnixNano",
+    ],
+    [
+      "a time out of the 64-bit range",
+      "traces",
+      traces([okSpan({ endTimeUnixNano: "18446744073709551616" })]),
+      "resourceSpans[0].scopeSpans[0].spans[0].endTimeUnixNano",
+    ],
+    [
+      "a number where a string is",
+      "traces",
+      traces([okSpan({ name: 5 })]),
+      "resourceSpans[0].scopeSpans[0].spans[0].name",
+    ],
+    ["logRecords as a number", "logs", logs(5), "resourceLogs[0].scopeLogs[0].logRecords"],
+    [
+      "an object as eventName",
+      "logs",
+      logs([{ timeUnixNano: "1", eventName: {} }]),
+      "resourceLogs[0].scopeLogs[0].logRecords[0].eventName",
+    ],
+    [
+      "an AnyValue with two values",
+      "logs",
+      logs([{ timeUnixNano: "1", body: { stringValue: "a", intValue: "1" } }]),
+      "resourceLogs[0].scopeLogs[0].logRecords[0].body.intValue",
+    ],
+  ];
+  for (const [name, signal, body, path] of cases) {
+    it(`refuses ${name} with 400 ERR_INVALID_OTLP naming ${path}, and stores nothing`, async () => {
+      const { store, url } = await tempCollector();
+      const r = await postOtlp(url, signal, JSON.stringify(body));
+      expect(r.status).toBe(400);
+      const status = JSON.parse(r.body.toString()) as { code: number; message: string };
+      expect(status.code).toBe(3);
+      expect(status.message.startsWith(`${path} must`) || status.message.startsWith(`${path} cannot`)).toBe(
+        true,
+      );
+      expect((await store.stats()).hotRecords).toBe(0);
+    });
+  }
+
+  it("names the field in a JSON error too, for a caller that reads the mapping directly", () => {
+    expect(() => decodeTraces(Buffer.from(JSON.stringify(traces([okSpan({ kind: 1.5 })]))), "json")).toThrow(
+      expect.objectContaining({
+        code: "ERR_INVALID_OTLP",
+        details: { field: "resourceSpans[0].scopeSpans[0].spans[0].kind" },
+      }),
+    );
+  });
+
+  it("takes nulls as absent fields and enum names, decimal strings and NaN where proto3 JSON allows them", async () => {
+    const { store, url } = await tempCollector();
+    const span = okSpan({
+      parentSpanId: null,
+      kind: "SPAN_KIND_SERVER",
+      status: { code: "STATUS_CODE_ERROR" },
+      attributes: [
+        { key: "d", value: { doubleValue: "NaN" } },
+        { key: "n", value: null },
+      ],
+    });
+    const r = await postOtlp(url, "traces", JSON.stringify(traces([span])));
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body.toString())).toEqual({});
+    const turn = await store.getTurn(TRACE_ID);
+    expect(turn.map((x) => x.kind)).toEqual(["span-open", "span-close"]);
+    expect(turn[0]!.attributes).toEqual({ d: "NaN", n: null });
+    expect(turn[1]).toMatchObject({ status: "error" });
+  });
+
+  it(`takes AnyValues nested ${MAX_ANY_VALUE_DEPTH} deep and refuses one more level with a 400`, async () => {
+    const { url } = await tempCollector();
+    const withBody = (depth: number) =>
+      `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1795338000000000000","body":${nestedKvlist(depth)}}]}]}]}`;
+    expect((await postOtlp(url, "logs", withBody(MAX_ANY_VALUE_DEPTH))).status).toBe(200);
+    const over = await postOtlp(url, "logs", withBody(MAX_ANY_VALUE_DEPTH + 1));
+    expect(over.status).toBe(400);
+    expect(over.body.toString()).toContain(`deeper than ${MAX_ANY_VALUE_DEPTH} levels`);
+  });
+
+  it("refuses kvlists 5,000 levels deep with a 400, in JSON, without overflowing the stack", async () => {
+    const { url } = await tempCollector();
+    const attr = `{"key":"deep","value":${nestedKvlist(5000)}}`;
+    const span = JSON.stringify(okSpan()).replace(/}$/, `,"attributes":[${attr}]}`);
+    const r = await postOtlp(url, "traces", `{"resourceSpans":[{"scopeSpans":[{"spans":[${span}]}]}]}`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ code: 3 });
+  });
+
+  it("takes protobuf AnyValues nested as deep as JSON ones", async () => {
+    const { store, url } = await tempCollector();
+    const value = JSON.parse(nestedKvlist(MAX_ANY_VALUE_DEPTH)) as unknown;
+    const req = traces([
+      {
+        ...okSpan(),
+        traceId: Buffer.from(TRACE_ID, "hex"),
+        spanId: Buffer.from("00f067aa0ba902b7", "hex"),
+        attributes: [{ key: "deep", value }],
+      },
+    ]);
+    const t = messages.traceRequest;
+    const body = Buffer.from(t.encode(t.fromObject(req)).finish());
+    const r = await postOtlp(url, "traces", body, "application/x-protobuf");
+    expect(r.status).toBe(200);
+    expect((await store.stats()).hotRecords).toBe(2);
+  });
+
+  it("answers random and bit-flipped protobuf with 200 or 400, never a server error", async () => {
+    const { url } = await tempCollector();
+    const t = messages.traceRequest;
+    const span = {
+      ...okSpan(),
+      traceId: Buffer.from(TRACE_ID, "hex"),
+      spanId: Buffer.from("00f067aa0ba902b7", "hex"),
+    };
+    const valid = Buffer.from(t.encode(t.fromObject(traces([span]))).finish());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.array(fc.nat({ max: valid.length * 8 - 1 }), { minLength: 1, maxLength: 8 }).map((bits) => {
+            const b = Buffer.from(valid);
+            for (const bit of bits) b[bit >> 3] = b[bit >> 3]! ^ (1 << (bit & 7));
+            return b;
+          }),
+        ),
+        async (bytes) => {
+          const r = await postOtlp(url, "traces", Buffer.from(bytes), "application/x-protobuf");
+          expect([200, 400]).toContain(r.status);
+          if (r.status === 400) expect(messages.status.decode(r.body).toJSON()).toMatchObject({ code: 3 });
+        },
+      ),
+      { numRuns: 150, seed: 10 },
+    );
+  });
+});
+
+describe("OTLP mapping of hostile but well-formed content", () => {
+  it("keeps an attribute named __proto__ as an own key of the attributes", () => {
+    const kv = (key: string) => ({ key, value: { stringValue: key } });
+    const { records } = mapTraces(
+      traces([okSpan({ attributes: [kv("__proto__"), kv("constructor"), kv("toString")] })]) as never,
+    );
+    const attrs = records[0]!.attributes!;
+    expect(Object.getPrototypeOf(attrs)).toBe(Object.prototype);
+    expect(Object.keys(attrs).sort()).toEqual(["__proto__", "constructor", "toString"]);
+    expect(Object.getOwnPropertyDescriptor(attrs, "__proto__")?.value).toBe("__proto__");
+  });
+
+  it("collects indexed prompt attributes by index, however large, in order", () => {
+    const str = (stringValue: string) => ({ stringValue });
+    const started = performance.now();
+    const { records } = mapTraces(
+      traces([
+        okSpan({
+          attributes: [
+            { key: "gen_ai.prompt.4294967294.content", value: str("last") },
+            { key: "gen_ai.prompt.2.content", value: str("first") },
+          ],
+        }),
+      ]) as never,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(records[0]!.body).toBe('[{"content":"first"},{"content":"last"}]');
   });
 });

@@ -1,35 +1,13 @@
 /** `tracetier serve` as a real process: startup, graceful shutdown, the bind rule. */
-import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { openStore, stableId } from "../src/index.js";
 import { log, tempDir } from "./support/fixtures.js";
+import { rawRequest, sendRaw } from "./support/raw-http.js";
+import { serveProcess } from "./support/serve-process.js";
 import { exited } from "./support/spawn.js";
-
-const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-
-function serve(args: string[]): { child: ChildProcess; url: Promise<string>; stderr: () => string } {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", "--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
-  return { child, url, stderr: () => err };
-}
 
 const batch = (b: number) =>
   Array.from({ length: 50 }, (_, i) =>
@@ -42,7 +20,7 @@ const batch = (b: number) =>
 describe("tracetier serve", () => {
   it("finishes requests in flight on SIGTERM, exits 0, and keeps every acknowledged record", async () => {
     const dir = tempDir();
-    const s = serve(["--dir", dir]);
+    const s = serveProcess(["--dir", dir]);
     const url = await s.url;
     const acked: number[] = [];
     let stopped = false;
@@ -80,7 +58,7 @@ describe("tracetier serve", () => {
   });
 
   it("exits at once on a second signal while a request is still in flight", async () => {
-    const s = serve(["--dir", tempDir()]);
+    const s = serveProcess(["--dir", tempDir()]);
     const url = new URL(await s.url);
     // A request whose body never finishes: the graceful shutdown would wait for it.
     const req = request({
@@ -105,7 +83,7 @@ describe("tracetier serve", () => {
     const dir = tempDir();
     const journal = join(tempDir(), "agent.ndjson");
     writeFileSync(journal, "");
-    const s = serve(["--dir", dir, "--journal", journal]);
+    const s = serveProcess(["--dir", dir, "--journal", journal]);
     await s.url;
     const lines = batch(1);
     writeFileSync(journal, lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
@@ -116,8 +94,46 @@ describe("tracetier serve", () => {
     await store.close();
   });
 
+  it("survives the requests that used to kill it, with no uncaught exception or unhandled rejection", async () => {
+    const s = serveProcess(["--dir", tempDir()]);
+    const url = await s.url;
+    const deep = `${'{"kvlistValue":{"values":[{"key":"k","value":'.repeat(5000)}{"stringValue":"x"}${"}]}}".repeat(5000)}`;
+    const otlp = (path: string, body: string) =>
+      rawRequest("POST", path, { "content-type": "application/json" }, body);
+    const killers = [
+      Buffer.from("GET http://[::1 HTTP/1.1\r\nhost: x\r\n\r\n"),
+      Buffer.from("GET //[::1 HTTP/1.1\r\nhost: x\r\n\r\n"),
+      rawRequest("GET", "/v1/turns/%ZZ", {}),
+      rawRequest("GET", "/v1/records/%E0%A4%A/body", {}),
+      rawRequest("GET", "/v1/records?from=%C0%AF", {}),
+      otlp("/v1/traces", '{"resourceSpans":{}}'),
+      otlp("/v1/traces", '{"resourceSpans":[{"scopeSpans":[{"spans":[null]}]}]}'),
+      otlp("/v1/logs", '{"resourceLogs":[{"scopeLogs":[{"logRecords":5}]}]}'),
+      otlp(
+        "/v1/logs",
+        `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":${deep}}]}]}]}`,
+      ),
+      rawRequest(
+        "POST",
+        "/v1/traces",
+        { "content-type": "application/x-protobuf" },
+        Buffer.from([0x0a, 0xff, 0xff, 0x7f]),
+      ),
+    ];
+    for (const request of killers) {
+      const a = await sendRaw(url, { pieces: [request] });
+      expect(a.status).toBeGreaterThanOrEqual(400);
+      expect(a.status).toBeLessThan(500);
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(s.crashes()).toEqual([]);
+    expect(s.child.exitCode).toBeNull();
+    s.child.kill("SIGTERM");
+    expect(await exited(s.child)).toBe(0);
+  });
+
   it("refuses to listen on a non-loopback address without a token", async () => {
-    const s = serve(["--dir", tempDir(), "--host", "0.0.0.0"]);
+    const s = serveProcess(["--dir", tempDir(), "--host", "0.0.0.0"]);
     s.url.catch(() => {});
     expect(await exited(s.child)).toBe(1);
     expect(s.stderr()).toContain("ERR_INVALID_OPTION");

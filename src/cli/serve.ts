@@ -39,21 +39,9 @@ export async function serve(argv: string[]): Promise<number> {
   const config = serveConfig(values);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const running = await runCollector(config, log);
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-  out(`tracetier serve: data in ${running.dir}`);
-  out(`  listening on ${running.url}${config.token ? " (bearer token required)" : ""}`);
-  out(
-    `  ingest:  POST ${running.url}/v1/records (JSON or NDJSON)   POST ${running.url}/v1/traces, /v1/logs (OTLP/HTTP)`,
-  );
-  out(
-    `  read:    GET  ${running.url}/v1/turns/<turnId>[/view]   /v1/records?from=-1h&kind=...   /v1/records/<id>/body`,
-  );
-  out(`  ops:     GET  ${running.url}/v1/stats   /metrics   /healthz`);
-  for (const j of running.journals) out(`  tailing: ${j.path}`);
-  out(
-    `  maintenance: compact ${config.compact ? `"${config.compact.schedule}"` : "off"}, prune ${config.prune ? `"${config.prune.schedule}" ${JSON.stringify(config.prune.policy)}` : "off"}`,
-  );
-  await new Promise<void>((resolve) => {
+  // The signal handlers go in before the first line is printed: whoever waits for "listening on"
+  // may signal at once, and a signal before them would kill the process without a shutdown.
+  const stopped = new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       if (++signals > 1) {
@@ -70,6 +58,21 @@ export async function serve(argv: string[]): Promise<number> {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`tracetier serve: data in ${running.dir}`);
+  out(`  listening on ${running.url}${config.token ? " (bearer token required)" : ""}`);
+  out(
+    `  ingest:  POST ${running.url}/v1/records (JSON or NDJSON)   POST ${running.url}/v1/traces, /v1/logs (OTLP/HTTP)`,
+  );
+  out(
+    `  read:    GET  ${running.url}/v1/turns/<turnId>[/view]   /v1/records?from=-1h&kind=...   /v1/records/<id>/body`,
+  );
+  out(`  ops:     GET  ${running.url}/v1/stats   /metrics   /healthz`);
+  for (const j of running.journals) out(`  tailing: ${j.path}`);
+  out(
+    `  maintenance: compact ${config.compact ? `"${config.compact.schedule}"` : "off"}, prune ${config.prune ? `"${config.prune.schedule}" ${JSON.stringify(config.prune.policy)}` : "off"}`,
+  );
+  await stopped;
   log("stopped");
   return typeof process.exitCode === "number" ? process.exitCode : 0;
 }

@@ -10,6 +10,7 @@ import { TracetierError } from "../errors.js";
 const gunzipAsync = promisify(gunzip);
 
 export type HttpErrorCode =
+  | "ERR_BAD_REQUEST"
   | "ERR_INVALID_JSON"
   | "ERR_INVALID_OTLP"
   | "ERR_TOO_LARGE"
@@ -50,13 +51,19 @@ export async function readBody(
   if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    // The client went away mid-body (or sent a broken chunked encoding): its fault, and nothing is stored.
+    throw new HttpError(400, "ERR_BAD_REQUEST", "the request body was cut off");
   }
   const raw = Buffer.concat(chunks, size);
-  const encoding = (req.headers["content-encoding"] ?? "identity").toLowerCase();
+  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
   if (encoding === "identity") return { body: raw, rawBytes: size };
   if (encoding !== "gzip") {
     throw new HttpError(
@@ -83,35 +90,60 @@ export function send(res: ServerResponse, status: number, contentType: string, b
   res.end(body);
 }
 
-/** The status and body an error answers with. Store errors keep their codes. */
-export function errorResponse(err: unknown): { status: number; body: { error: Record<string, unknown> } } {
-  if (err instanceof HttpError) {
-    return { status: err.status, body: { error: { code: err.code, message: err.message, ...err.details } } };
-  }
-  if (err instanceof TracetierError) {
-    const details = err as TracetierError & { index?: number; field?: string };
-    const status = STATUS[err.code] ?? 500;
-    return {
-      status,
-      body: {
-        error: {
-          code: err.code,
-          message: err.message,
-          ...(details.index !== undefined ? { index: details.index } : {}),
-          ...(details.field !== undefined ? { field: details.field } : {}),
-        },
-      },
-    };
-  }
-  return {
-    status: 500,
-    body: { error: { code: "ERR_INTERNAL", message: (err as Error)?.message ?? String(err) } },
-  };
+export interface ErrorAnswer {
+  status: number;
+  body: { error: Record<string, unknown> };
+  /** Extra response headers (`Retry-After` for a condition that passes). */
+  headers: Record<string, string>;
+  /** The server's fault: the detail goes to the log, the client gets a generic message. */
+  logged: boolean;
 }
 
-const STATUS: Partial<Record<TracetierError["code"], number>> = {
-  ERR_INVALID_RECORD: 400,
-  ERR_INVALID_OPTION: 400,
-  ERR_CLOSED: 503,
-  ERR_WAL_FAILED: 503,
+/**
+ * The status and body an error answers with (docs/errors.md has the table). Client faults and
+ * conditions the client can wait out keep their codes and messages; anything else is the server's
+ * fault: 500 with a generic message, so that no JavaScript error text (or file path) reaches a client.
+ */
+export function errorResponse(err: unknown): ErrorAnswer {
+  if (err instanceof HttpError) {
+    const body = { error: { code: err.code, message: err.message, ...err.details } };
+    return { status: err.status, body, headers: {}, logged: false };
+  }
+  if (err instanceof TracetierError) {
+    const known = STATUS[err.code];
+    if (known === undefined) {
+      const message = "the store failed to answer; the collector's log has the detail";
+      return { status: 500, body: { error: { code: err.code, message } }, headers: {}, logged: true };
+    }
+    const details = err as TracetierError & { index?: number; field?: string };
+    const body = {
+      error: {
+        code: err.code,
+        message: err.message,
+        ...(details.index !== undefined ? { index: details.index } : {}),
+        ...(details.field !== undefined ? { field: details.field } : {}),
+      },
+    };
+    const headers: Record<string, string> =
+      known.retryAfter !== undefined ? { "retry-after": String(known.retryAfter) } : {};
+    return { status: known.status, body, headers, logged: known.status >= 500 };
+  }
+  const body = {
+    error: { code: "ERR_INTERNAL", message: "internal error; the collector's log has the detail" },
+  };
+  return { status: 500, body, headers: {}, logged: true };
+}
+
+/**
+ * Store errors a client can act on. `ERR_DISK_FULL`: 507, retry once an operator frees space;
+ * `ERR_CLOSED` (shutting down), `ERR_WAL_FAILED` and `ERR_IO`: 503, retry later or elsewhere. The
+ * others (`ERR_CORRUPT_STORE`, `ERR_CORRUPT_WAL`, `ERR_LOCKED`) are the server's fault: 500.
+ */
+const STATUS: Partial<Record<TracetierError["code"], { status: number; retryAfter?: number }>> = {
+  ERR_INVALID_RECORD: { status: 400 },
+  ERR_INVALID_OPTION: { status: 400 },
+  ERR_DISK_FULL: { status: 507, retryAfter: 30 },
+  ERR_CLOSED: { status: 503, retryAfter: 5 },
+  ERR_WAL_FAILED: { status: 503, retryAfter: 5 },
+  ERR_IO: { status: 503, retryAfter: 5 },
 };

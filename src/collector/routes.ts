@@ -11,6 +11,7 @@ import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
 import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
 import { parseRecordsBody } from "./records-body.js";
+import { decodePart } from "./target.js";
 
 export interface RouteContext {
   store: TraceStore;
@@ -23,7 +24,7 @@ type Handler = (
   req: IncomingMessage,
   res: ServerResponse,
   params: string[],
-  url: URL,
+  query: URLSearchParams,
 ) => Promise<void>;
 
 interface Route {
@@ -74,7 +75,7 @@ export function findRoute(method: string, path: string): { route: Route; params:
     if (!m) continue;
     pathKnown = true;
     if (route.method === method || (method === "HEAD" && route.method === "GET")) {
-      return { route, params: m.slice(1).map((p) => decodeURIComponent(p)) };
+      return { route, params: m.slice(1).map((p) => decodePart(p, "path segment")) };
     }
   }
   if (pathKnown) throw new HttpError(405, "ERR_METHOD_NOT_ALLOWED", `${method} is not allowed on ${path}`);
@@ -136,13 +137,9 @@ async function getTurn(
   _req: IncomingMessage,
   res: ServerResponse,
   [turnId]: string[],
-  url: URL,
+  query: URLSearchParams,
 ): Promise<void> {
-  sendJson(
-    res,
-    200,
-    await ctx.store.getTurn(turnId!, { bodies: url.searchParams.get("bodies") !== "false" }),
-  );
+  sendJson(res, 200, await ctx.store.getTurn(turnId!, { bodies: query.get("bodies") !== "false" }));
 }
 
 async function getView(
@@ -177,9 +174,8 @@ async function getRecords(
   _req: IncomingMessage,
   res: ServerResponse,
   _p: string[],
-  url: URL,
+  p: URLSearchParams,
 ): Promise<void> {
-  const p = url.searchParams;
   const q: Query = {};
   for (const f of FILTERS) {
     const v = p.get(f);

@@ -5,14 +5,15 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError, TracetierError } from "../errors.js";
 import type { TraceStore } from "../store.js";
 import { errorResponse, HttpError, sendJson } from "./http.js";
 import { CollectorMetrics } from "./metrics.js";
 import { encodeStatus, encodingOf } from "./otlp/decode.js";
 import { findRoute, type RouteContext, sendOtlp } from "./routes.js";
+import { parseTarget } from "./target.js";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -28,6 +29,8 @@ export interface CollectorOptions {
   /** Largest request body, before and after decompression. Default 64 MiB. */
   bodyLimit?: number;
   metrics?: CollectorMetrics;
+  /** Where the detail of a server-side failure goes (a client only sees a generic 500). Default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface Collector {
@@ -52,12 +55,26 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     );
   }
   const metrics = opts.metrics ?? new CollectorMetrics(opts.store, opts.dir);
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const ctx: RouteContext = { store: opts.store, metrics, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    const done = handle(ctx, opts.token, req, res);
+    // handle() answers every error itself; this catch is the last line, so that no request can ever
+    // become an unhandled rejection (which would end the process).
+    const done = handle(ctx, opts.token, req, res, log).catch((err: unknown) => {
+      log(`request ${describe(req)}: unexpected failure: ${detail(err)}`);
+      res.destroy();
+    });
     inflight.add(done);
     void done.finally(() => inflight.delete(done));
+  });
+  server.on("clientError", (err, socket) => answerClientError(err, socket as Socket));
+  // Node hands CONNECT to this event, not to the request handler, and drops the connection unanswered
+  // when nothing listens: answer it like any other method the collector does not take.
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    socket.on("error", () => socket.destroy()); // a reset from the client must not become an uncaught error
+    const message = `${req.method} is not allowed here`;
+    writeRaw(socket, 405, "Method Not Allowed", { error: { code: "ERR_METHOD_NOT_ALLOWED", message } });
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -88,17 +105,18 @@ async function handle(
   token: string | undefined,
   req: IncomingMessage,
   res: ServerResponse,
+  log: (line: string) => void,
 ): Promise<void> {
   const started = performance.now();
-  const url = new URL(req.url ?? "/", "http://collector");
   let routeName = "unknown";
   try {
-    const { route, params } = findRoute(req.method ?? "GET", url.pathname);
+    const target = parseTarget(req.url);
+    const { route, params } = findRoute(req.method ?? "GET", target.path);
     routeName = route.name;
     if (token && route.name !== "healthz") authorize(req, token);
-    await route.handler(ctx, req, res, params, url);
+    await route.handler(ctx, req, res, params, target.query);
   } catch (err) {
-    answerError(ctx, req, res, err);
+    answerError(ctx, routeName, req, res, err, log);
   } finally {
     ctx.metrics.requests.inc({ route: routeName, status: String(res.statusCode) });
     ctx.metrics.requestSeconds.observe({ route: routeName }, (performance.now() - started) / 1000);
@@ -113,20 +131,99 @@ function authorize(req: IncomingMessage, token: string): void {
   }
 }
 
-/** Errors as JSON, or for OTLP requests as a google.rpc.Status in the request's own encoding. */
-function answerError(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  const { status, body } = errorResponse(err);
+/**
+ * Errors as JSON, or for OTLP requests as a google.rpc.Status in the request's own encoding. A server
+ * fault is logged with its detail (and stack); the client gets only the code and a generic message.
+ */
+function answerError(
+  ctx: RouteContext,
+  routeName: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+  log: (line: string) => void,
+): void {
+  const { status, body, headers, logged } = errorResponse(err);
+  if (logged) log(`request ${describe(req)}: ${status} ${body.error.code}: ${detail(err)}`);
   ctx.metrics.rejects.inc({ reason: String(body.error.code).toLowerCase().replace(/^err_/, "") });
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (status === 401) res.setHeader("www-authenticate", "Bearer");
   if (status === 413) res.setHeader("connection", "close"); // the rest of the body is not read
   const enc =
-    req.url?.startsWith("/v1/traces") || req.url?.startsWith("/v1/logs")
+    routeName === "otlp_traces" || routeName === "otlp_logs"
       ? encodingOf(req.headers["content-type"])
       : undefined;
-  if (enc) sendOtlp(res, status, encodeStatus(status === 400 ? 3 : 13, String(body.error.message), enc), enc);
+  if (enc) sendOtlp(res, status, encodeStatus(rpcCode(status), String(body.error.message), enc), enc);
   else sendJson(res, status, body);
+}
+
+/** google.rpc.Code for an HTTP status: INVALID_ARGUMENT, UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL. */
+function rpcCode(status: number): number {
+  if (status === 401) return 16;
+  if (status === 413 || status === 507) return 8;
+  if (status === 503) return 14;
+  return status < 500 ? 3 : 13;
+}
+
+/**
+ * A request Node's HTTP parser refused before any handler saw it (a malformed request line or header,
+ * headers over the limit, a timeout): answered as JSON like every other refusal, then the connection
+ * is closed, since the parser cannot find the next request in the stream.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  // As Node's own handler: answer only on a connection that has sent nothing yet; otherwise a response
+  // may be half written, and a second one would corrupt it.
+  if (err.code === "ECONNRESET" || !socket.writable || socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          "ERR_TOO_LARGE",
+          "the request line and headers are over the limit",
+        ]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", "ERR_BAD_REQUEST", "the request did not arrive in time"]
+        : [
+            400,
+            "Bad Request",
+            "ERR_BAD_REQUEST",
+            `the request is not valid HTTP/1.1 (${err.code ?? err.message})`,
+          ];
+  writeRaw(socket, status, reason, { error: { code, message } });
+}
+
+/** A whole JSON response written straight to a socket Node's server no longer manages, then closed. */
+function writeRaw(socket: Socket, status: number, reason: string, body: unknown): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+}
+
+/** The request in a log line: its method and target, cut short (a target can be kilobytes). */
+function describe(req: IncomingMessage): string {
+  const target = req.url ?? "";
+  return `${req.method} ${target.length > 200 ? `${target.slice(0, 200)}…` : target}`;
+}
+
+/**
+ * What the log gets: a condition the store reports (a full disk, a closing store) as its message and
+ * cause, one line per request; anything else, a bug or damage, with its stack.
+ */
+function detail(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const expected =
+    err instanceof TracetierError && err.code !== "ERR_CORRUPT_STORE" && err.code !== "ERR_CORRUPT_WAL";
+  if (!expected) return err.stack ?? `${err.name}: ${err.message}`;
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : "";
+  return `${err.message}${cause}`;
 }

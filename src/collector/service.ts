@@ -45,6 +45,7 @@ export async function runCollector(
       token: config.token,
       bodyLimit: config.bodyLimit,
       metrics,
+      log,
     });
     for (const path of config.journals) {
       const t = await JournalTailer.open({ path, store, stateDir: join(dir, "collector"), metrics, log });

@@ -40,8 +40,8 @@ export function extractContent(
   const input: Record<string, unknown> = {};
   const output: Record<string, unknown> = {};
   const kept: KeyValue[] = [];
-  const prompts: Record<string, unknown>[] = [];
-  const completions: Record<string, unknown>[] = [];
+  const prompts = new Map<number, Record<string, unknown>>();
+  const completions = new Map<number, Record<string, unknown>>();
   for (const kv of attrs ?? []) {
     const k = kv.key;
     if (k === "gen_ai.input.messages" || k === "gen_ai.prompt") input.messages = plain(kv.value);
@@ -50,8 +50,8 @@ export function extractContent(
     else if (!indexed(k, "gen_ai.prompt.", kv, prompts) && !indexed(k, "gen_ai.completion.", kv, completions))
       kept.push(kv);
   }
-  if (prompts.length > 0) input.messages ??= prompts.filter(Boolean);
-  if (completions.length > 0) output.messages ??= completions.filter(Boolean);
+  if (prompts.size > 0) input.messages ??= inOrder(prompts);
+  if (completions.size > 0) output.messages ??= inOrder(completions);
   const rest: SpanEvent[] = [];
   const inputEvents: unknown[] = [];
   const outputEvents: unknown[] = [];
@@ -72,14 +72,27 @@ export function extractContent(
   return { input: bodyOf(input), output: bodyOf(output), attributes: flatten(kept), events: rest };
 }
 
-/** `gen_ai.prompt.<n>.<field>` collected into element n of `into`. Returns whether the key was one. */
-function indexed(key: string, prefix: string, kv: KeyValue, into: Record<string, unknown>[]): boolean {
+/**
+ * `gen_ai.prompt.<n>.<field>` collected into entry n of `into`. Returns whether the key was one. A
+ * map, not an array: an index such as 4294967294 must not make a four-billion-slot array.
+ */
+function indexed(
+  key: string,
+  prefix: string,
+  kv: KeyValue,
+  into: Map<number, Record<string, unknown>>,
+): boolean {
   if (!key.startsWith(prefix)) return false;
   const m = /^(\d+)\.(.+)$/.exec(key.slice(prefix.length));
   if (!m) return false;
   const n = Number(m[1]);
-  into[n] = { ...into[n], [m[2]!]: plain(kv.value) };
+  into.set(n, { ...into.get(n), [m[2]!]: plain(kv.value) });
   return true;
+}
+
+/** The entries by ascending index (the indexes need not be contiguous). */
+function inOrder(entries: Map<number, Record<string, unknown>>): Record<string, unknown>[] {
+  return [...entries.keys()].sort((a, b) => a - b).map((n) => entries.get(n)!);
 }
 
 /** The body text: a lone string as it is (it usually is JSON already), anything else as JSON. */

@@ -4,6 +4,7 @@
  */
 import type protobuf from "protobufjs";
 import { HttpError } from "../http.js";
+import { checkMessage } from "./check.js";
 import { messages } from "./schema.js";
 import type { LogsRequest, Span, TraceRequest } from "./types.js";
 
@@ -30,9 +31,11 @@ const TO_OBJECT: protobuf.IConversionOptions = {
   defaults: false,
 };
 
+/** The request, checked against the schema (check.ts): the mapping may trust every field's type. */
 export function decodeTraces(body: Buffer, enc: OtlpEncoding): TraceRequest {
-  if (enc === "json") return parseJson(body) as TraceRequest;
-  const req = decodeProto(messages.traceRequest, body) as TraceRequest;
+  const type = messages.traceRequest;
+  if (enc === "json") return checked(type, parseJson(body)) as TraceRequest;
+  const req = checked(type, decodeProto(type, body)) as TraceRequest;
   for (const rs of req.resourceSpans ?? []) {
     for (const ss of rs.scopeSpans ?? []) for (const span of ss.spans ?? []) hexSpanIds(span);
   }
@@ -40,8 +43,9 @@ export function decodeTraces(body: Buffer, enc: OtlpEncoding): TraceRequest {
 }
 
 export function decodeLogs(body: Buffer, enc: OtlpEncoding): LogsRequest {
-  if (enc === "json") return parseJson(body) as LogsRequest;
-  const req = decodeProto(messages.logsRequest, body) as LogsRequest;
+  const type = messages.logsRequest;
+  if (enc === "json") return checked(type, parseJson(body)) as LogsRequest;
+  const req = checked(type, decodeProto(type, body)) as LogsRequest;
   for (const rl of req.resourceLogs ?? []) {
     for (const sl of rl.scopeLogs ?? []) {
       for (const log of sl.logRecords ?? []) {
@@ -74,6 +78,11 @@ export function encodeStatus(code: number, message: string, enc: OtlpEncoding): 
   return Buffer.from(messages.status.encode(messages.status.fromObject({ code, message })).finish());
 }
 
+function checked(type: protobuf.Type, value: unknown): unknown {
+  checkMessage(type, value, "");
+  return value;
+}
+
 function parseJson(body: Buffer): unknown {
   try {
     const v: unknown = JSON.parse(body.toString("utf8"));
@@ -88,6 +97,8 @@ function decodeProto(type: protobuf.Type, body: Buffer): unknown {
   try {
     return type.toObject(type.decode(body), TO_OBJECT);
   } catch (err) {
+    // protobufjs throws RangeError/Error on any malformed input (and RangeError on a stack overflow for
+    // absurd nesting): all of it is the client's body, never a server fault.
     throw new OtlpDecodeError(`the request body is not an OTLP protobuf message: ${(err as Error).message}`);
   }
 }

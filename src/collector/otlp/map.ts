@@ -42,16 +42,22 @@ export function mapLogs(req: LogsRequest): Mapped {
   return out;
 }
 
-/** Maps one item and validates its records; a failure rejects that item only. */
+/**
+ * Maps one item and validates its records; a failure rejects that item only. The request passed
+ * check.ts, so the item's shape is sound; whatever else fails here is still about this item's
+ * content, never a reason to fail the others (or to answer 500), so any error rejects the item.
+ */
 function collect(out: Mapped, map: () => TraceRecord[]): void {
   try {
     const records = map();
     validateRecords(records);
     out.records.push(...records);
   } catch (err) {
-    if (!(err instanceof TracetierError || err instanceof MappingError)) throw err;
     out.rejected++;
-    out.firstError ??= err.message;
+    out.firstError ??=
+      err instanceof TracetierError || err instanceof MappingError
+        ? err.message
+        : "an item could not be mapped to records";
   }
 }
 

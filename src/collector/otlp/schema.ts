@@ -51,7 +51,20 @@ message ExportLogsServiceResponse { ExportLogsPartialSuccess partial_success = 1
 message RpcStatus { int32 code = 1; string message = 2; }
 `;
 
-const root = protobuf.parse(PROTO).root;
+// Resolved now, so that every field's message type is known to check.ts before the first request.
+const root = protobuf.parse(PROTO).root.resolveAll();
+
+/**
+ * protobufjs refuses messages nested over 100 levels (protoc's default). A key-value list costs three
+ * levels (AnyValue, KeyValueList, KeyValue) under the five of a span attribute, so that would cut
+ * protobuf bodies at about 31 AnyValue levels where OTLP/JSON gets check.ts's 64. 256 lets 64 through
+ * and still bounds protobufjs's recursion (check.ts refuses what is deeper than 64 either way).
+ */
+export const PROTOBUF_RECURSION_LIMIT = 256;
+if (protobuf.util.recursionLimit < PROTOBUF_RECURSION_LIMIT)
+  protobuf.util.recursionLimit = PROTOBUF_RECURSION_LIMIT;
+if (protobuf.Reader.recursionLimit < PROTOBUF_RECURSION_LIMIT)
+  protobuf.Reader.recursionLimit = PROTOBUF_RECURSION_LIMIT;
 
 export const messages = {
   traceRequest: root.lookupType("otlp.ExportTraceServiceRequest"),

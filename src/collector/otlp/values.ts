@@ -29,14 +29,21 @@ function int(v: string | number): number | string {
  */
 export function flatten(kvs: readonly KeyValue[] | undefined, prefix = "", out: Attributes = {}): Attributes {
   for (const kv of kvs ?? []) {
-    const key = prefix + kv.key;
+    const key = prefix + (kv.key ?? "");
     const v = kv.value;
     if (v?.kvlistValue !== undefined) {
       flatten(v.kvlistValue.values, `${key}.`, out);
       continue;
     }
     const p = plain(v);
-    out[key] = Array.isArray(p) ? p.map(scalar) : scalar(p);
+    // defineProperty, not assignment: a key such as `__proto__` must become an own key of the
+    // attributes (as JSON.parse makes it), not change their prototype or vanish.
+    Object.defineProperty(out, key, {
+      value: Array.isArray(p) ? p.map(scalar) : scalar(p),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
