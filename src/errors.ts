@@ -11,7 +11,8 @@ export type ErrorCode =
   | "ERR_CLOSED"
   | "ERR_WAL_FAILED"
   | "ERR_DISK_FULL"
-  | "ERR_IO";
+  | "ERR_IO"
+  | "ERR_BATCH_TOO_LARGE";
 
 export class TracetierError extends Error {
   readonly code: ErrorCode;
@@ -101,6 +102,24 @@ export class DiskFullError extends TracetierError {
 export class IoError extends TracetierError {
   constructor(what: string, cause: unknown) {
     super("ERR_IO", `${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * The records of one insert would make a WAL frame over the format's limit (FRAME_MAX_PAYLOAD, 1 GiB):
+ * refused before anything is written, so nothing of the call is stored. Insert them in smaller calls.
+ */
+export class BatchTooLargeError extends TracetierError {
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number) {
+    super(
+      "ERR_BATCH_TOO_LARGE",
+      `the batch would take ${bytes} bytes in the WAL, over the limit of ${limit}`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 

@@ -4,7 +4,8 @@
  * lets WAL segments go (see src/store.ts).
  */
 import { ClassicLevel } from "classic-level";
-import { LockedError } from "../../src/errors.js";
+import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
+import { fsys } from "../../src/fs.js";
 import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, recordKeyTs, tsRange } from "./keys.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
@@ -23,21 +24,32 @@ const LOOKUP_BATCH = 2048;
 const SCAN_BATCH = 1000;
 
 export class HotTier {
-  readonly db: Db;
+  private db: Db;
+  private readonly path: string;
+  private readonly dir: string;
 
-  private constructor(db: Db) {
+  private constructor(db: Db, path: string, dir: string) {
     this.db = db;
+    this.path = path;
+    this.dir = dir;
   }
 
+  /** Every failure to open comes out coded: locked, disk full, corrupt, or another I/O error. */
   static async open(path: string, dir: string): Promise<HotTier> {
-    const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
-    try {
-      await db.open();
-    } catch (err) {
-      if (isLockError(err)) throw new LockedError(dir, err);
-      throw err;
-    }
-    return new HotTier(db);
+    return new HotTier(await openDb(path, dir), path, dir);
+  }
+
+  /**
+   * Closes and opens the database again. LevelDB keeps a failed background write (a flush or
+   * compaction that hit ENOSPC) as a permanent error: every later write fails until it is reopened.
+   * And after a failed log write its log may end in a partial record: a later record appended after it
+   * would be dropped with it at LevelDB's recovery (the reader skips the rest of a corrupt block), so
+   * nothing more may be written to that log. Reopening replays the log up to the partial record and
+   * starts a new one. Reads that run meanwhile fail (the write path re-applies what it had not applied).
+   */
+  async reopen(): Promise<void> {
+    await this.db.close().catch(() => {});
+    this.db = await openDb(this.path, this.dir);
   }
 
   getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
@@ -62,13 +74,18 @@ export class HotTier {
    * A chained batch, not an array batch: abstract-level clones and re-validates every op of an array
    * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
    */
-  write(ops: BatchOp[], sync = false): Promise<void> {
-    const batch = this.db.batch();
-    for (const op of ops) {
-      if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
-      else batch.del(asBuffer(op.key));
+  async write(ops: BatchOp[], sync = false): Promise<void> {
+    try {
+      fsys.native("leveldb.write", this.path);
+      const batch = this.db.batch();
+      for (const op of ops) {
+        if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
+        else batch.del(asBuffer(op.key));
+      }
+      await batch.write({ sync });
+    } catch (err) {
+      throw levelError(`writing to the hot tier ${this.path}`, err);
     }
-    return batch.write({ sync });
   }
 
   /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
@@ -149,7 +166,7 @@ export class HotTier {
    * evicted bodies kept). Flushed first, the values sit in their own table and the deletes reach them.
    */
   async flushMemtable(): Promise<void> {
-    await this.db.compactRange(Buffer.of(0x00), Buffer.of(0x00, 0x00)); // an empty range: the flush alone
+    await this.compactRange(Buffer.of(0x00), Buffer.of(0x00, 0x00)); // an empty range: the flush alone
   }
 
   /**
@@ -160,7 +177,16 @@ export class HotTier {
    * is, and that is where the tombstones sat (docs/decisions.md).
    */
   async compactAll(): Promise<void> {
-    await this.db.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
+    await this.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
+  }
+
+  private async compactRange(start: Buffer, end: Buffer): Promise<void> {
+    try {
+      fsys.native("leveldb.compact", this.path);
+      await this.db.compactRange(start, end);
+    } catch (err) {
+      throw levelError(`compacting the hot tier ${this.path}`, err);
+    }
   }
 
   /**
@@ -205,6 +231,52 @@ export class HotTier {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+async function openDb(path: string, dir: string): Promise<Db> {
+  const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+  try {
+    fsys.native("leveldb.open", path);
+    await db.open();
+  } catch (err) {
+    const coded = levelError(`opening the hot tier ${path}`, err);
+    // A full disk first: creating the LOCK file can fail with ENOSPC, and its message names "lock".
+    if (!(coded instanceof DiskFullError) && isLockError(err)) throw new LockedError(dir, err);
+    throw coded;
+  }
+  return db;
+}
+
+/**
+ * A LevelDB error, coded. classic-level reports the OS error only as text (`IO error: …/000005.ldb: No
+ * space left on device`), on the error or, for a failed open (LEVEL_DATABASE_NOT_OPEN), on its cause.
+ */
+function levelError(what: string, err: unknown): TracetierError {
+  if (err instanceof TracetierError) return err;
+  const chain = causes(err);
+  if (chain.some((e) => isDiskFullText(e))) return new DiskFullError(what, err);
+  if (chain.some((e) => (e as { code?: unknown }).code === "LEVEL_CORRUPTION")) {
+    return new CorruptStoreError(`${what} failed: the database is corrupt`, { cause: err });
+  }
+  return new IoError(what, err);
+}
+
+function causes(err: unknown): object[] {
+  const out: object[] = [];
+  for (
+    let e = err;
+    typeof e === "object" && e !== null && out.length < 8;
+    e = (e as { cause?: unknown }).cause
+  ) {
+    out.push(e);
+  }
+  return out;
+}
+
+function isDiskFullText(e: object): boolean {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code === "ENOSPC" || code === "EDQUOT") return true;
+  return typeof message === "string" && /No space left on device|Disk quota exceeded/i.test(message);
 }
 
 function isLockError(err: unknown): boolean {
