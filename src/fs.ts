@@ -29,7 +29,7 @@ export interface FsFile {
 export type OpenFlags = "r" | "r+" | "w" | "wx";
 
 /** Operations of LevelDB that a test may fail (`native` below). */
-export type NativeOp = "leveldb.open" | "leveldb.write" | "leveldb.compact";
+export type NativeOp = "leveldb.open" | "leveldb.reopen" | "leveldb.write" | "leveldb.compact";
 
 export interface Fs {
   open(path: string, flags: OpenFlags): Promise<FsFile>;

@@ -3,6 +3,8 @@
  * frames, without sync: the WAL is what makes a record durable, and a synced checkpoint here is what
  * lets WAL segments go (see src/store.ts).
  */
+import { readdir, stat, statfs } from "node:fs/promises";
+import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
 import { fsys } from "../../src/fs.js";
@@ -18,6 +20,8 @@ export interface KeyRange {
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
+/** Free space kept beyond the log's size before the hot tier is reopened (a new log, MANIFEST, LOCK). */
+const REOPEN_HEADROOM = 1 << 20;
 /** Keys per getMany when an index scan resolves primary keys. */
 const LOOKUP_BATCH = 2048;
 /** Values per fetch of a range scan. */
@@ -48,8 +52,31 @@ export class HotTier {
    * starts a new one. Reads that run meanwhile fail (the write path re-applies what it had not applied).
    */
   async reopen(): Promise<void> {
+    await this.checkRoomToReopen();
     await this.db.close().catch(() => {});
     this.db = await openDb(this.path, this.dir);
+  }
+
+  /**
+   * Opening replays LevelDB's log into a new table, which takes about the log's size on disk. Without
+   * that much free space the open would fail with the database already closed, and reads with it: the
+   * open database (still readable) is kept until there is room.
+   */
+  private async checkRoomToReopen(): Promise<void> {
+    fsys.native("leveldb.reopen", this.path);
+    let logBytes = 0;
+    for (const name of await readdir(this.path)) {
+      if (name.endsWith(".log"))
+        logBytes += (await stat(join(this.path, name)).catch(() => ({ size: 0 }))).size;
+    }
+    const { bavail, bsize } = await statfs(this.path);
+    const free = bavail * bsize;
+    if (free < logBytes + REOPEN_HEADROOM) {
+      throw new DiskFullError(
+        `reopening the hot tier ${this.path} needs about ${logBytes + REOPEN_HEADROOM} bytes free, ${free} are`,
+        Object.assign(new Error("ENOSPC: not enough free space to reopen the hot tier"), { code: "ENOSPC" }),
+      );
+    }
   }
 
   getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
@@ -234,11 +261,13 @@ export class HotTier {
 }
 
 async function openDb(path: string, dir: string): Promise<Db> {
-  const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+  let db: Db | undefined;
   try {
-    fsys.native("leveldb.open", path);
+    fsys.native("leveldb.open", path); // before the instance exists: abstract-level opens it on its own
+    db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
     await db.open();
   } catch (err) {
+    await db?.close().catch(() => {});
     const coded = levelError(`opening the hot tier ${path}`, err);
     // A full disk first: creating the LOCK file can fail with ENOSPC, and its message names "lock".
     if (!(coded instanceof DiskFullError) && isLockError(err)) throw new LockedError(dir, err);
