@@ -65,11 +65,11 @@ export class Compactor {
   private readonly writes: WritePath;
   private appliedGen = 0;
   /**
-   * Rows of files committed to the manifest (step 2) whose step 3 failed (a full disk): their records
-   * are still in the hot tier and counted there, so `stats()` leaves them out of the cold count until
-   * `recover()` lands step 3.
+   * Files committed to the manifest (step 2) whose step 3 failed (a full disk): their records are still
+   * in the hot tier and counted there, so `stats()` leaves them out of the cold count until `recover()`
+   * lands step 3 (by name: retention may drop such a file meanwhile).
    */
-  unappliedRows = 0;
+  private readonly unapplied = new Set<string>();
   private deletedSinceRewrite = 0;
   private readonly quiesceReads: () => Promise<void>;
 
@@ -97,7 +97,12 @@ export class Compactor {
     }
     if (this.cold.manifest.generation > this.appliedGen)
       await this.markApplied([], 0, this.cold.manifest.generation);
-    this.unappliedRows = 0;
+    this.unapplied.clear();
+  }
+
+  /** Rows the cold tier lists that are still counted as hot (step 3 of their move has not landed). */
+  unappliedRows(): number {
+    return this.cold.files.reduce((n, f) => n + (this.unapplied.has(f.name) ? f.rows : 0), 0);
   }
 
   async compact(opts: CompactOptions = {}): Promise<CompactResult> {
@@ -115,13 +120,13 @@ export class Compactor {
       const generation = this.cold.manifest.generation + 1;
       const files = pending.map((p) => ({ ...p.file, generation }));
       await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
-      this.unappliedRows += pendingRows;
+      for (const f of files) this.unapplied.add(f.name);
       await this.applyMove(
         pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
         false,
         generation,
       );
-      this.unappliedRows -= pendingRows;
+      for (const f of files) this.unapplied.delete(f.name);
       pending = [];
       pendingRows = 0;
     };

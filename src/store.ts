@@ -218,7 +218,7 @@ class Store implements TraceStore {
     return {
       hotRecords: c.hotRecords,
       // Files whose move step 3 has not landed yet (a full disk) hold records still counted as hot.
-      coldRecords: this.cold.records() - this.compactor.unappliedRows,
+      coldRecords: this.cold.records() - this.compactor.unappliedRows(),
       coldPartitions: this.cold.partitions().length,
       bodies: c.bodies,
       bodyBytesStored: c.bodyBytesStored,

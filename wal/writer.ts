@@ -141,7 +141,9 @@ export class WalWriter {
    */
   async release(durableSeq: number): Promise<void> {
     while (this.sealed.length > 0 && this.sealed[0]!.lastSeq <= durableSeq) {
-      await fsys.unlink(this.sealed[0]!.path);
+      await fsys.unlink(this.sealed[0]!.path).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code !== "ENOENT") throw err; // gone already: released
+      });
       this.sealed.shift();
     }
   }
