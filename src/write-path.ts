@@ -58,8 +58,6 @@ export class WritePath {
   private readonly pendingIds = new Map<string, Promise<void>>();
   /** Sticky: the WAL's state is unknown (a failed fsync); no write is accepted until reopened. */
   private failure: TracetierError | undefined;
-  /** Not sticky: a hot-tier write failed; the tier is reopened before anything else is written to it. */
-  private hotBroken: TracetierError | undefined;
   /** Batches whose frames are in the WAL but which a hot-tier failure kept from being applied, in order. */
   private unapplied: Batch[] = [];
   private recovering: Promise<void> | undefined;
@@ -69,6 +67,7 @@ export class WritePath {
 
   constructor(hot: HotTier, bodies: BodyStore, counters: Counters) {
     this.hot = hot;
+    hot.reopenHook = () => this.recoverHotTier();
     this.bodies = bodies;
     this.counters = counters;
     this.nextSeq = counters.appliedSeq + 1;
@@ -236,9 +235,10 @@ export class WritePath {
         await previous;
         await durable; // a rejection means nothing of the batch is in the WAL
         if (this.failure) throw this.failure;
-        if (this.hotBroken) {
+        const broken = this.hot.failure;
+        if (broken) {
           this.unapplied.push(batch); // in the WAL: applied when the hot tier is reopened
-          throw this.hotBroken;
+          throw broken;
         }
         try {
           await this.apply(batch);
@@ -273,10 +273,12 @@ export class WritePath {
     return err;
   }
 
-  /** A hot-tier write failed: nothing more is written to it (or to the WAL) until it is reopened. */
+  /**
+   * A hot-tier write failed: the tier refuses writes until reopened (HotTier.reopen), and the WAL takes
+   * no frame until then either (`ready`).
+   */
   private breakHot(err: unknown): TracetierError {
     const coded = err instanceof TracetierError ? err : new WalFailedError(err);
-    this.hotBroken ??= coded;
     this.wal?.block(coded);
     return coded;
   }
@@ -289,7 +291,7 @@ export class WritePath {
    */
   private async ready(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (!this.hotBroken && !this.wal?.blocked) return;
+    if (!this.hot.failure && !this.wal?.blocked) return;
     await this.applying;
     await this.recoverHot();
     this.wal?.resume();
@@ -301,18 +303,33 @@ export class WritePath {
    * applied. Fails (coded, not sticky) while the disk is still full; the next write tries again.
    */
   private recoverHot(): Promise<void> {
-    if (!this.hotBroken) return Promise.resolve();
+    if (!this.hot.failure) return Promise.resolve();
     this.recovering ??= (async () => {
       await this.hot.reopen();
       this.counters = await loadCounters(this.hot);
-      for (const batch of this.unapplied)
+      while (this.unapplied.length > 0) {
+        const batch = this.unapplied[0]!;
         if (batch.lastSeq > this.counters.appliedSeq) await this.apply(batch);
-      this.unapplied = [];
-      this.hotBroken = undefined;
+        this.unapplied.shift();
+      }
     })().finally(() => {
       this.recovering = undefined;
     });
     return this.recovering;
+  }
+
+  /**
+   * Reopens a failed hot tier in apply order (after every batch and maintenance write queued so far):
+   * maintenance calls it, through HotTier's hook, before it compacts LevelDB outside that order.
+   */
+  recoverHotTier(): Promise<void> {
+    const previous = this.applying;
+    const run = (async () => {
+      await previous;
+      await this.recoverHot();
+    })();
+    this.applying = run.catch(() => {});
+    return run;
   }
 
   /**

@@ -249,6 +249,17 @@ describe("compaction on a full disk", () => {
     },
   );
 
+  it("reopens the hot tier by itself at the next compaction after LevelDB failed to flush", async () => {
+    const fs = installFaultFs();
+    const { store } = await coldStore(3);
+    fs.inject({ op: "leveldb.compact", kind: "ENOSPC" });
+    await expect(store.compact({ now: NOW })).rejects.toMatchObject({ code: "ERR_DISK_FULL" });
+    fs.clear();
+    await expect(store.compact({ now: NOW })).resolves.toMatchObject({ recordsMoved: 60 });
+    expect(fs.calls.filter((c) => c.op === "leveldb.reopen")).toHaveLength(1);
+    await expectExactCounts(store);
+  });
+
   it("counts records once while step 3 has not landed (not in both tiers)", async () => {
     const fs = installFaultFs();
     const { store } = await coldStore(3);

@@ -7,7 +7,7 @@ import { readdir, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
-import { fsys } from "../../src/fs.js";
+import { fsys, type NativeOp } from "../../src/fs.js";
 import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, recordKeyTs, tsRange } from "./keys.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
@@ -29,6 +29,9 @@ const SCAN_BATCH = 1000;
 
 export class HotTier {
   private db: Db;
+  private failed: TracetierError | undefined;
+  /** Reopens the tier after a failure, in the write path's order (set by the write path). */
+  reopenHook: (() => Promise<void>) | undefined;
   private readonly path: string;
   private readonly dir: string;
 
@@ -55,6 +58,29 @@ export class HotTier {
     await this.checkRoomToReopen();
     await this.db.close().catch(() => {});
     this.db = await openDb(this.path, this.dir);
+    this.failed = undefined;
+  }
+
+  /** The failed write or compaction that makes every later one fail until `reopen()` (see there). */
+  get failure(): TracetierError | undefined {
+    return this.failed;
+  }
+
+  /**
+   * Runs a LevelDB write or compaction, unless an earlier one failed; a failure is coded and kept.
+   * Writes go through the write path, which reopens the tier first; a compaction (maintenance calls it
+   * directly) asks the `reopenHook`, which the write path sets to do it in its order.
+   */
+  private async mutate(what: string, op: NativeOp, run: () => Promise<void>): Promise<void> {
+    if (this.failed && op === "leveldb.compact") await this.reopenHook?.();
+    if (this.failed) throw this.failed;
+    try {
+      fsys.native(op, this.path);
+      await run();
+    } catch (err) {
+      this.failed = levelError(`${what} ${this.path}`, err);
+      throw this.failed;
+    }
   }
 
   /**
@@ -101,18 +127,15 @@ export class HotTier {
    * A chained batch, not an array batch: abstract-level clones and re-validates every op of an array
    * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
    */
-  async write(ops: BatchOp[], sync = false): Promise<void> {
-    try {
-      fsys.native("leveldb.write", this.path);
+  write(ops: BatchOp[], sync = false): Promise<void> {
+    return this.mutate("writing to the hot tier", "leveldb.write", () => {
       const batch = this.db.batch();
       for (const op of ops) {
         if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
         else batch.del(asBuffer(op.key));
       }
-      await batch.write({ sync });
-    } catch (err) {
-      throw levelError(`writing to the hot tier ${this.path}`, err);
-    }
+      return batch.write({ sync });
+    });
   }
 
   /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
@@ -207,13 +230,8 @@ export class HotTier {
     await this.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
   }
 
-  private async compactRange(start: Buffer, end: Buffer): Promise<void> {
-    try {
-      fsys.native("leveldb.compact", this.path);
-      await this.db.compactRange(start, end);
-    } catch (err) {
-      throw levelError(`compacting the hot tier ${this.path}`, err);
-    }
+  private compactRange(start: Buffer, end: Buffer): Promise<void> {
+    return this.mutate("compacting the hot tier", "leveldb.compact", () => this.db.compactRange(start, end));
   }
 
   /**
