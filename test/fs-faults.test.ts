@@ -9,6 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { errorResponse } from "../src/collector/http.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { setFramePayloadLimit } from "../wal/frame.js";
 import { coldBatch, crashBatch } from "./support/crash-workload.js";
@@ -355,5 +356,20 @@ describe("faults at random points under concurrent inserts", () => {
       ),
       { numRuns: 12, seed: 10 },
     );
+  });
+});
+
+describe("the collector's answer", () => {
+  it("is 507 for a full disk and 503 for another I/O error, with the code", async () => {
+    const fs = installFaultFs();
+    const { store } = await tempStore();
+    fs.inject({ op: "write", path: WAL, kind: "ENOSPC" });
+    const full = await store.insertRecords(crashBatch(0)).catch((e: unknown) => e);
+    expect(errorResponse(full)).toMatchObject({ status: 507, body: { error: { code: "ERR_DISK_FULL" } } });
+    fs.clear();
+    await store.insertRecords(crashBatch(1));
+    fs.inject({ op: "write", path: WAL, kind: "EIO" });
+    const io = await store.insertRecords(crashBatch(2)).catch((e: unknown) => e);
+    expect(errorResponse(io)).toMatchObject({ status: 503, body: { error: { code: "ERR_IO" } } });
   });
 });

@@ -114,4 +114,7 @@ const STATUS: Partial<Record<TracetierError["code"], number>> = {
   ERR_INVALID_OPTION: 400,
   ERR_CLOSED: 503,
   ERR_WAL_FAILED: 503,
+  ERR_DISK_FULL: 507, // Insufficient Storage: retry once space is back (the store recovers by itself)
+  ERR_IO: 503,
+  ERR_BATCH_TOO_LARGE: 413,
 };
