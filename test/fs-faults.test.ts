@@ -323,6 +323,46 @@ describe("a frame over FRAME_MAX_PAYLOAD", () => {
   });
 });
 
+describe("faults at random points under concurrent inserts and compaction", () => {
+  it("never loses an acknowledged record, counts exactly, and recovers after every fault", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<FaultRule["op"]>("write", "leveldb.write", "leveldb.compact", "sync", "rename"),
+        fc.constantFrom<FaultRule["kind"]>("ENOSPC", "short"),
+        fc.integer({ min: 1, max: 10 }),
+        async (op, kind, nth) => {
+          const fs = installFaultFs();
+          const dir = tempDir();
+          const store = await openStore({ dir, walSegmentBytes: 16_384 });
+          for (let b = 0; b < 4; b++) await store.insertRecords(crashBatch(b));
+          fs.inject({ op, kind, nth, times: 3 });
+          const compaction = store.compact().catch((e: unknown) => e);
+          const results = await Promise.allSettled(
+            Array.from({ length: 8 }, (_, i) => store.insertRecords(crashBatch(4 + i))),
+          );
+          const compacted = await compaction;
+          if (compacted instanceof Error) expect(compacted).toMatchObject({ code: "ERR_DISK_FULL" });
+          for (const r of results) if (r.status === "rejected") expect(r.reason.code).toBe("ERR_DISK_FULL");
+          const acked = [0, 1, 2, 3, ...results.flatMap((r, i) => (r.status === "fulfilled" ? [4 + i] : []))];
+          await expectExactCounts(store);
+          fs.clear();
+          await store.insertRecords(crashBatch(40));
+          await store.compact();
+          const live = await storedKeys(store);
+          expect(live).toEqual(expect.arrayContaining(keysOf([...acked, 40])));
+          expect(new Set(live).size).toBe(live.length);
+          await expectExactCounts(store);
+          const again = await reopened(dir, store);
+          expect(await storedKeys(again)).toEqual(live);
+          await expectExactCounts(again);
+          await again.close();
+        },
+      ),
+      { numRuns: 10, seed: 7 },
+    );
+  });
+});
+
 describe("faults at random points under concurrent inserts", () => {
   it("never loses an acknowledged record, and the store takes writes after every fault", async () => {
     await fc.assert(
