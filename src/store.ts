@@ -22,7 +22,7 @@ import { BodyStore } from "./bodies/store.js";
 import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
 import { renderEasyView } from "./easy-view.js";
 import { ClosedError, InvalidOptionError } from "./errors.js";
-import { fsys } from "./fs.js";
+import { fsError, fsys } from "./fs.js";
 import {
   type MaintenanceJobs,
   type MaintenanceOptions,
@@ -97,8 +97,14 @@ export async function openStore(options: StoreOptions): Promise<TraceStore> {
     return await Store.start(dir, hot, opts);
   } catch (err) {
     await hot.close();
-    throw err;
+    // What the seam does not see (the cold tier's directory listing and sweep) is coded here.
+    throw isErrno(err) ? fsError(`opening the store in ${dir}`, err) : err;
   }
+}
+
+function isErrno(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
 }
 
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
