@@ -77,8 +77,9 @@ export class ClosedError extends TracetierError {
 }
 
 /**
- * Writing or syncing the WAL failed. After an fsync error the state of the file is unknown, so the
- * store refuses further writes (as PostgreSQL does) instead of acknowledging records it may lose.
+ * Syncing the WAL failed (or cutting a failed write back did). The state of the file is then unknown,
+ * so the store refuses further writes (as PostgreSQL does) instead of acknowledging records it may
+ * lose. A failed write alone is not this: it is cut back and reported as ERR_DISK_FULL or ERR_IO.
  */
 export class WalFailedError extends TracetierError {
   constructor(cause: unknown) {
