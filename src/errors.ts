@@ -11,7 +11,8 @@ export type ErrorCode =
   | "ERR_CLOSED"
   | "ERR_WAL_FAILED"
   | "ERR_DISK_FULL"
-  | "ERR_IO";
+  | "ERR_IO"
+  | "ERR_BATCH_TOO_LARGE";
 
 export class TracetierError extends Error {
   readonly code: ErrorCode;
@@ -76,8 +77,9 @@ export class ClosedError extends TracetierError {
 }
 
 /**
- * Writing or syncing the WAL failed. After an fsync error the state of the file is unknown, so the
- * store refuses further writes (as PostgreSQL does) instead of acknowledging records it may lose.
+ * Syncing the WAL failed (or cutting a failed write back did). The state of the file is then unknown,
+ * so the store refuses further writes (as PostgreSQL does) instead of acknowledging records it may
+ * lose. A failed write alone is not this: it is cut back and reported as ERR_DISK_FULL or ERR_IO.
  */
 export class WalFailedError extends TracetierError {
   constructor(cause: unknown) {
@@ -101,6 +103,24 @@ export class DiskFullError extends TracetierError {
 export class IoError extends TracetierError {
   constructor(what: string, cause: unknown) {
     super("ERR_IO", `${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * The records of one insert would make a WAL frame over the format's limit (FRAME_MAX_PAYLOAD, 1 GiB):
+ * refused before anything is written, so nothing of the call is stored. Insert them in smaller calls.
+ */
+export class BatchTooLargeError extends TracetierError {
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number) {
+    super(
+      "ERR_BATCH_TOO_LARGE",
+      `the batch would take ${bytes} bytes in the WAL, over the limit of ${limit}`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 

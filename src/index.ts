@@ -6,11 +6,15 @@ export type { ViewEntry } from "./easy-view.js";
 export { formatBytes, formatDuration, renderEasyView } from "./easy-view.js";
 export type { ErrorCode } from "./errors.js";
 export {
+  BatchTooLargeError,
   ClosedError,
   CorruptStoreError,
   CorruptWalError,
+  DiskFullError,
   InvalidOptionError,
   InvalidRecordError,
+  IoError,
+  isDiskFull,
   LockedError,
   TracetierError,
   WalFailedError,

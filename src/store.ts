@@ -10,7 +10,6 @@
  * deleted. That is the only way WAL data goes away, so an acknowledged record is always either in a
  * WAL segment or durably in the hot tier.
  */
-import { mkdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
@@ -23,6 +22,7 @@ import { BodyStore } from "./bodies/store.js";
 import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
 import { renderEasyView } from "./easy-view.js";
 import { ClosedError, InvalidOptionError } from "./errors.js";
+import { fsError, fsys } from "./fs.js";
 import {
   type MaintenanceJobs,
   type MaintenanceOptions,
@@ -91,14 +91,20 @@ const DEFAULTS = {
 export async function openStore(options: StoreOptions): Promise<TraceStore> {
   const opts = checkOptions(options);
   const dir = resolve(opts.dir);
-  await mkdir(join(dir, "wal"), { recursive: true });
+  await fsys.mkdir(join(dir, "wal"));
   const hot = await HotTier.open(join(dir, "hot"), dir);
   try {
     return await Store.start(dir, hot, opts);
   } catch (err) {
     await hot.close();
-    throw err;
+    // What the seam does not see (the cold tier's directory listing and sweep) is coded here.
+    throw isErrno(err) ? fsError(`opening the store in ${dir}`, err) : err;
   }
+}
+
+function isErrno(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
 }
 
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
@@ -152,7 +158,7 @@ class Store implements TraceStore {
     }
     // Everything replayed is made durable in the hot tier before the segments that held it go.
     await hot.write([countersOp(writes.counters)], true);
-    for (const seg of await listSegments(walDir)) await unlink(seg.path);
+    for (const seg of await listSegments(walDir)) await fsys.unlink(seg.path);
     const wal = await WalWriter.create(
       {
         dir: walDir,
@@ -217,7 +223,8 @@ class Store implements TraceStore {
     const c = this.writes.counters;
     return {
       hotRecords: c.hotRecords,
-      coldRecords: this.cold.records(),
+      // Files whose move step 3 has not landed yet (a full disk) hold records still counted as hot.
+      coldRecords: this.cold.records() - this.compactor.unappliedRows(),
       coldPartitions: this.cold.partitions().length,
       bodies: c.bodies,
       bodyBytesStored: c.bodyBytesStored,

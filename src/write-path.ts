@@ -22,14 +22,14 @@
 import { idKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { encodeRecordValue, recordPuts } from "../tiers/hot/values.js";
-import { encodeFrame } from "../wal/frame.js";
+import { encodeFrame, framePayloadLimit } from "../wal/frame.js";
 import type { WalWriter } from "../wal/writer.js";
 import { type Batch, encodeBatch } from "./batch.js";
 import type { BodyStore, StagedBodies } from "./bodies/store.js";
-import { TracetierError, WalFailedError } from "./errors.js";
+import { BatchTooLargeError, TracetierError, WalFailedError } from "./errors.js";
 import { type Prepared, prepareRecord } from "./records/prepare.js";
 import { validateRecords } from "./records/validate.js";
-import { type Counters, countBatch, countersOp } from "./state.js";
+import { type Counters, countBatch, countersOp, loadCounters } from "./state.js";
 import type { InsertResult, TraceRecord } from "./types.js";
 
 interface Ticket {
@@ -56,13 +56,18 @@ export class WritePath {
   private staging: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly pendingIds = new Map<string, Promise<void>>();
+  /** Sticky: the WAL's state is unknown (a failed fsync); no write is accepted until reopened. */
   private failure: TracetierError | undefined;
+  /** Batches whose frames are in the WAL but which a hot-tier failure kept from being applied, in order. */
+  private unapplied: Batch[] = [];
+  private recovering: Promise<void> | undefined;
   private paused = 0;
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
   onApplied: () => void = () => {};
 
   constructor(hot: HotTier, bodies: BodyStore, counters: Counters) {
     this.hot = hot;
+    hot.reopenHook = () => this.recoverHotTier();
     this.bodies = bodies;
     this.counters = counters;
     this.nextSeq = counters.appliedSeq + 1;
@@ -154,6 +159,7 @@ export class WritePath {
   }
 
   private async stageGroup(group: Request[]): Promise<Ticket[]> {
+    await this.ready();
     const waits: Promise<void>[][] = group.map(() => []);
     const candidates = this.firstSightings(group, waits);
     const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
@@ -212,20 +218,36 @@ export class WritePath {
     return { firstSeq, lastSeq: this.nextSeq - 1, records, bodies };
   }
 
-  /** Queues the batch's frame in the WAL now (before the next staging) and chains its apply in order. */
+  /**
+   * Queues the batch's frame in the WAL now (before the next staging) and chains its apply in order.
+   * A frame over the format's limit is refused here, before anything is written: it would be read back
+   * as a torn tail at the next open (wal/frame.ts).
+   */
   private enqueue(batch: Batch): Promise<void> {
     if (!this.wal) throw new TracetierError("ERR_CLOSED", "the store is not open for writes");
-    const durable = this.wal.append(encodeFrame(encodeBatch(batch)), batch.lastSeq);
+    const payload = encodeBatch(batch);
+    if (payload.length > framePayloadLimit())
+      throw new BatchTooLargeError(payload.length, framePayloadLimit());
+    const durable = this.wal.append(encodeFrame(payload), batch.lastSeq);
     const previous = this.applying;
     const applied = (async () => {
       try {
         await previous;
-        await durable;
+        await durable; // a rejection means nothing of the batch is in the WAL
         if (this.failure) throw this.failure;
-        await this.apply(batch);
+        const broken = this.hot.failure;
+        if (broken) {
+          this.unapplied.push(batch); // in the WAL: applied when the hot tier is reopened
+          throw broken;
+        }
+        try {
+          await this.apply(batch);
+        } catch (err) {
+          this.unapplied.push(batch);
+          throw this.breakHot(err);
+        }
       } catch (err) {
-        this.failure ??= err instanceof TracetierError ? err : new WalFailedError(err);
-        throw this.failure;
+        throw this.failed(err);
       } finally {
         for (const r of batch.records) this.pendingIds.delete(r.record.id);
         this.bodies.settle(batch.bodies);
@@ -236,17 +258,98 @@ export class WritePath {
   }
 
   /**
+   * What a failed batch's callers get. ERR_WAL_FAILED (a failed fsync, state unknown) is sticky. A full
+   * disk or another coded I/O error is not: the WAL was cut back to its last whole frame (wal/writer.ts)
+   * or the hot tier is reopened before its next write, and the WAL takes frames again at the next
+   * staging, once every batch staged before the failure has settled (`ready`): a batch staged meanwhile
+   * may refer to a body or wait on an id of a failed one, and fails with it.
+   */
+  private failed(err: unknown): TracetierError {
+    if (!(err instanceof TracetierError) || err instanceof WalFailedError) {
+      this.failure ??= err instanceof TracetierError ? err : new WalFailedError(err);
+      return this.failure;
+    }
+    this.wal?.block(err);
+    return err;
+  }
+
+  /**
+   * A hot-tier write failed: the tier refuses writes until reopened (HotTier.reopen), and the WAL takes
+   * no frame until then either (`ready`).
+   */
+  private breakHot(err: unknown): TracetierError {
+    const coded = err instanceof TracetierError ? err : new WalFailedError(err);
+    this.wal?.block(coded);
+    return coded;
+  }
+
+  /**
+   * Called before each staging. After a non-sticky failure: waits until every batch staged before it
+   * has settled, reopens the hot tier if it failed (re-applying what it missed), then lets the WAL take
+   * frames again. Ids are looked up only after this, so a retried insert finds the records of a failed
+   * batch that reached the WAL and are re-applied here (no duplicates).
+   */
+  private async ready(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.hot.failure && !this.wal?.blocked) return;
+    await this.applying;
+    await this.recoverHot();
+    this.wal?.resume();
+  }
+
+  /**
+   * Reopens the hot tier after a failed write, reloads the counters it holds (a failed write may have
+   * landed after all) and applies, in order, the batches whose frames reached the WAL but were not
+   * applied. Fails (coded, not sticky) while the disk is still full; the next write tries again.
+   */
+  private recoverHot(): Promise<void> {
+    if (!this.hot.failure) return Promise.resolve();
+    this.recovering ??= (async () => {
+      await this.hot.reopen();
+      this.counters = await loadCounters(this.hot);
+      while (this.unapplied.length > 0) {
+        const batch = this.unapplied[0]!;
+        if (batch.lastSeq > this.counters.appliedSeq) await this.apply(batch);
+        this.unapplied.shift();
+      }
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  /**
+   * Reopens a failed hot tier in apply order (after every batch and maintenance write queued so far):
+   * maintenance calls it, through HotTier's hook, before it compacts LevelDB outside that order.
+   */
+  recoverHotTier(): Promise<void> {
+    const previous = this.applying;
+    const run = (async () => {
+      await previous;
+      await this.recoverHot();
+    })();
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  /**
    * A maintenance write (compaction, retention), in apply order: it sees the counters of every batch
    * applied before it, changes them, and is written atomically with them (and synced, unless a later
-   * synced write in the same job makes it durable before anything depends on it).
+   * synced write in the same job makes it durable before anything depends on it). A failed write leaves
+   * the hot tier to be reopened (`recoverHot`), as an insert's does.
    */
   maintain(build: (c: Counters) => { ops: BatchOp[]; counters: Counters }, sync = true): Promise<void> {
     const previous = this.applying;
     const run = (async () => {
       await previous;
       if (this.failure) throw this.failure;
+      await this.recoverHot();
       const { ops, counters } = build(this.counters);
-      await this.hot.write([...ops, countersOp(counters)], sync);
+      try {
+        await this.hot.write([...ops, countersOp(counters)], sync);
+      } catch (err) {
+        throw this.breakHot(err);
+      }
       this.counters = counters;
     })();
     this.applying = run.catch(() => {});

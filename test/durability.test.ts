@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { openStore } from "../src/index.js";
 import { encodeFrame } from "../wal/frame.js";
 import { WalWriter } from "../wal/writer.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { log, tempDir, tempStore } from "./support/fixtures.js";
 
 describe("durability modes", () => {
@@ -28,6 +29,17 @@ describe("durability modes", () => {
     expect(afterAppends).toBeLessThan(50);
     expect(w.stats.syncs).toBeGreaterThan(afterAppends);
     await w.close();
+  });
+
+  it("refuses writes for good after a failed timer fsync under interval durability (ERR_WAL_FAILED)", async () => {
+    const fs = installFaultFs();
+    const { store } = await tempStore({ durability: "interval", syncIntervalMs: 10 });
+    fs.inject({ op: "datasync", path: /\.wal$/, kind: "EIO" });
+    await store.insertRecords([log("before", 1)]); // acknowledged on write; the timer's fsync then fails
+    await new Promise((r) => setTimeout(r, 60));
+    expect(fs.injected).toBe(1);
+    fs.clear();
+    await expect(store.insertRecords([log("after", 2)])).rejects.toMatchObject({ code: "ERR_WAL_FAILED" });
   });
 
   it("rejects an unknown durability with ERR_INVALID_OPTION", async () => {

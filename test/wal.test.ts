@@ -9,6 +9,7 @@ import { readWal } from "../wal/reader.js";
 import { segmentName } from "../wal/segments.js";
 import { WalWriter } from "../wal/writer.js";
 import { crashBatch } from "./support/crash-workload.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { tempDir } from "./support/fixtures.js";
 import { runChild } from "./support/spawn.js";
 
@@ -117,6 +118,62 @@ describe("WAL writer", () => {
     const before = readdirSync(dir).length;
     await w.release(2);
     expect(readdirSync(dir).length).toBe(before - 2);
+    await w.close();
+  });
+});
+
+describe("WAL writer failures", () => {
+  const opts = (dir: string, segmentBytes = 1 << 20) =>
+    ({ dir, durability: "sync", syncIntervalMs: 100, segmentBytes }) as const;
+
+  it("cuts a failed write back to the last whole frame, refuses appends until resumed, then appends again", async () => {
+    const fs = installFaultFs();
+    const dir = tempDir();
+    const w = await WalWriter.create(opts(dir), 1);
+    await w.append(encodeFrame(Buffer.from("one")), 1);
+    const size = readFileSync(join(dir, segmentName(1))).length;
+    fs.inject({ op: "write", path: /\.wal$/, kind: "short" });
+    await expect(w.append(encodeFrame(Buffer.alloc(500, 7)), 2)).rejects.toMatchObject({
+      code: "ERR_DISK_FULL",
+    });
+    expect(readFileSync(join(dir, segmentName(1))).length).toBe(size);
+    await expect(w.append(encodeFrame(Buffer.from("refused")), 3)).rejects.toMatchObject({
+      code: "ERR_DISK_FULL",
+    });
+    w.resume();
+    await w.append(encodeFrame(Buffer.from("three")), 3);
+    await w.close();
+    expect((await readWal(dir)).frames.map(String)).toEqual(["one", "three"]);
+  });
+
+  it("keeps the active segment when creating the next one fails, and rolls over on a later append", async () => {
+    const fs = installFaultFs();
+    const dir = tempDir();
+    const w = await WalWriter.create(opts(dir, 40), 1);
+    await w.append(encodeFrame(Buffer.alloc(40, 1)), 1);
+    fs.inject({ op: "datasync", path: new RegExp(`${segmentName(2)}$`), kind: "ENOSPC" });
+    await expect(w.append(encodeFrame(Buffer.alloc(40, 2)), 2)).rejects.toMatchObject({
+      code: "ERR_DISK_FULL",
+    });
+    expect(readdirSync(dir)).toEqual([segmentName(1)]);
+    w.resume();
+    await w.append(encodeFrame(Buffer.alloc(40, 3)), 3);
+    await w.close();
+    expect((await readWal(dir)).frames.map((f) => f[0])).toEqual([1, 3]);
+  });
+
+  it("fails for good after an fsync error, whatever comes later (ERR_WAL_FAILED)", async () => {
+    const fs = installFaultFs();
+    const w = await WalWriter.create(opts(tempDir()), 1);
+    fs.inject({ op: "datasync", path: /\.wal$/, kind: "EIO" });
+    await expect(w.append(encodeFrame(Buffer.from("x")), 1)).rejects.toMatchObject({
+      code: "ERR_WAL_FAILED",
+    });
+    fs.clear();
+    w.resume();
+    await expect(w.append(encodeFrame(Buffer.from("y")), 2)).rejects.toMatchObject({
+      code: "ERR_WAL_FAILED",
+    });
     await w.close();
   });
 });

@@ -29,6 +29,26 @@ export const FRAME_HEADER_BYTES = 11;
 /** A frame claiming more than this is damage, not data (a batch is far smaller). */
 export const FRAME_MAX_PAYLOAD = 1 << 30;
 
+let appendLimit = FRAME_MAX_PAYLOAD;
+
+/**
+ * The largest payload the write path may append. It is FRAME_MAX_PAYLOAD: a longer frame would be
+ * acknowledged and then read back as damage (a torn tail) at the next open. Tests lower it with
+ * `setFramePayloadLimit` (internal) to exercise the check without a gigabyte batch.
+ */
+export function framePayloadLimit(): number {
+  return appendLimit;
+}
+
+/** Tests only: lowers the append limit (never above FRAME_MAX_PAYLOAD); returns a function that restores it. */
+export function setFramePayloadLimit(bytes: number): () => void {
+  const previous = appendLimit;
+  appendLimit = Math.min(bytes, FRAME_MAX_PAYLOAD);
+  return () => {
+    appendLimit = previous;
+  };
+}
+
 export function encodeSegmentHeader(segmentNo: number): Buffer {
   const buf = Buffer.alloc(SEGMENT_HEADER_BYTES);
   SEGMENT_MAGIC.copy(buf, 0);

@@ -3,10 +3,10 @@
  * valid after it, in the newest segment, is a torn tail (a crash mid-append): it is cut off, since
  * nothing in it was acknowledged. A bad frame anywhere else is corruption: ERR_CORRUPT_WAL.
  */
-import { open, readFile, unlink } from "node:fs/promises";
 import { basename } from "node:path";
 import { fsyncDir } from "../src/durable-fs.js";
 import { CorruptWalError } from "../src/errors.js";
+import { fsys } from "../src/fs.js";
 import { decodeSegmentHeader, readFrame, SEGMENT_HEADER_BYTES, validFrameAfter } from "./frame.js";
 import { listSegments, type SegmentFile } from "./segments.js";
 
@@ -28,12 +28,12 @@ export async function readWal(dir: string): Promise<WalContents> {
     const file = files[s]!;
     const isLast = s === files.length - 1;
     out.lastSegmentNo = file.no;
-    const buf = await readFile(file.path);
+    const buf = await fsys.readFile(file.path);
     if (decodeSegmentHeader(buf) !== file.no) {
       // A crash between creating the newest segment and syncing its header leaves it short: nothing in
       // it was acknowledged. Anywhere else a bad header is damage.
       if (isLast && buf.length <= SEGMENT_HEADER_BYTES) {
-        await unlink(file.path);
+        await fsys.unlink(file.path);
         await fsyncDir(dir); // before a newer segment exists, or this one would look mid-log after a crash
         out.tornBytes += buf.length;
         continue;
@@ -70,7 +70,7 @@ function collectFrames(buf: Buffer, file: SegmentFile, isLast: boolean, frames: 
 
 /** The cut must be durable before a newer segment exists, or after a crash this one would be mid-log. */
 async function cutTail(path: string, end: number): Promise<void> {
-  const fh = await open(path, "r+");
+  const fh = await fsys.open(path, "r+");
   try {
     await fh.truncate(end);
     await fh.sync();
@@ -99,7 +99,7 @@ export async function inspectWal(dir: string): Promise<SegmentReport[]> {
   for (let s = 0; s < files.length; s++) {
     const file = files[s]!;
     const isLast = s === files.length - 1;
-    const buf = await readFile(file.path);
+    const buf = await fsys.readFile(file.path);
     const report: SegmentReport = { file: basename(file.path), no: file.no, bytes: buf.length, frames: [] };
     out.push(report);
     if (decodeSegmentHeader(buf) !== file.no) {

@@ -1,6 +1,6 @@
 /** Naming and listing of WAL segment files: `wal/<20-digit segment number>.wal`, in number order. */
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { fsys } from "../src/fs.js";
 
 const NAME = /^(\d{20})\.wal$/;
 
@@ -14,7 +14,7 @@ export interface SegmentFile {
 }
 
 export async function listSegments(dir: string): Promise<SegmentFile[]> {
-  const names = await readdir(dir);
+  const names = await fsys.readdir(dir);
   const found: SegmentFile[] = [];
   for (const name of names) {
     const m = NAME.exec(name);

@@ -146,4 +146,5 @@ const STATUS: Partial<Record<TracetierError["code"], { status: number; retryAfte
   ERR_CLOSED: { status: 503, retryAfter: 5 },
   ERR_WAL_FAILED: { status: 503, retryAfter: 5 },
   ERR_IO: { status: 503, retryAfter: 5 },
+  ERR_BATCH_TOO_LARGE: { status: 413 },
 };

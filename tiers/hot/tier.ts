@@ -3,8 +3,11 @@
  * frames, without sync: the WAL is what makes a record durable, and a synced checkpoint here is what
  * lets WAL segments go (see src/store.ts).
  */
+import { readdir, stat, statfs } from "node:fs/promises";
+import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
-import { LockedError } from "../../src/errors.js";
+import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
+import { fsys, type NativeOp } from "../../src/fs.js";
 import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, recordKeyTs, tsRange } from "./keys.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
@@ -17,27 +20,89 @@ export interface KeyRange {
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
+/** Free space kept beyond the log's size before the hot tier is reopened (a new log, MANIFEST, LOCK). */
+const REOPEN_HEADROOM = 1 << 20;
 /** Keys per getMany when an index scan resolves primary keys. */
 const LOOKUP_BATCH = 2048;
 /** Values per fetch of a range scan. */
 const SCAN_BATCH = 1000;
 
 export class HotTier {
-  readonly db: Db;
+  private db: Db;
+  private failed: TracetierError | undefined;
+  /** Reopens the tier after a failure, in the write path's order (set by the write path). */
+  reopenHook: (() => Promise<void>) | undefined;
+  private readonly path: string;
+  private readonly dir: string;
 
-  private constructor(db: Db) {
+  private constructor(db: Db, path: string, dir: string) {
     this.db = db;
+    this.path = path;
+    this.dir = dir;
   }
 
+  /** Every failure to open comes out coded: locked, disk full, corrupt, or another I/O error. */
   static async open(path: string, dir: string): Promise<HotTier> {
-    const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    return new HotTier(await openDb(path, dir), path, dir);
+  }
+
+  /**
+   * Closes and opens the database again. LevelDB keeps a failed background write (a flush or
+   * compaction that hit ENOSPC) as a permanent error: every later write fails until it is reopened.
+   * And after a failed log write its log may end in a partial record: a later record appended after it
+   * would be dropped with it at LevelDB's recovery (the reader skips the rest of a corrupt block), so
+   * nothing more may be written to that log. Reopening replays the log up to the partial record and
+   * starts a new one. Reads that run meanwhile fail (the write path re-applies what it had not applied).
+   */
+  async reopen(): Promise<void> {
+    await this.checkRoomToReopen();
+    await this.db.close().catch(() => {});
+    this.db = await openDb(this.path, this.dir);
+    this.failed = undefined;
+  }
+
+  /** The failed write or compaction that makes every later one fail until `reopen()` (see there). */
+  get failure(): TracetierError | undefined {
+    return this.failed;
+  }
+
+  /**
+   * Runs a LevelDB write or compaction, unless an earlier one failed; a failure is coded and kept.
+   * Writes go through the write path, which reopens the tier first; a compaction (maintenance calls it
+   * directly) asks the `reopenHook`, which the write path sets to do it in its order.
+   */
+  private async mutate(what: string, op: NativeOp, run: () => Promise<void>): Promise<void> {
+    if (this.failed && op === "leveldb.compact") await this.reopenHook?.();
+    if (this.failed) throw this.failed;
     try {
-      await db.open();
+      fsys.native(op, this.path);
+      await run();
     } catch (err) {
-      if (isLockError(err)) throw new LockedError(dir, err);
-      throw err;
+      this.failed = levelError(`${what} ${this.path}`, err);
+      throw this.failed;
     }
-    return new HotTier(db);
+  }
+
+  /**
+   * Opening replays LevelDB's log into a new table, which takes about the log's size on disk. Without
+   * that much free space the open would fail with the database already closed, and reads with it: the
+   * open database (still readable) is kept until there is room.
+   */
+  private async checkRoomToReopen(): Promise<void> {
+    fsys.native("leveldb.reopen", this.path);
+    let logBytes = 0;
+    for (const name of await readdir(this.path)) {
+      if (name.endsWith(".log"))
+        logBytes += (await stat(join(this.path, name)).catch(() => ({ size: 0 }))).size;
+    }
+    const { bavail, bsize } = await statfs(this.path);
+    const free = bavail * bsize;
+    if (free < logBytes + REOPEN_HEADROOM) {
+      throw new DiskFullError(
+        `reopening the hot tier ${this.path} needs about ${logBytes + REOPEN_HEADROOM} bytes free, ${free} are`,
+        Object.assign(new Error("ENOSPC: not enough free space to reopen the hot tier"), { code: "ENOSPC" }),
+      );
+    }
   }
 
   getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
@@ -63,12 +128,14 @@ export class HotTier {
    * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
    */
   write(ops: BatchOp[], sync = false): Promise<void> {
-    const batch = this.db.batch();
-    for (const op of ops) {
-      if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
-      else batch.del(asBuffer(op.key));
-    }
-    return batch.write({ sync });
+    return this.mutate("writing to the hot tier", "leveldb.write", () => {
+      const batch = this.db.batch();
+      for (const op of ops) {
+        if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
+        else batch.del(asBuffer(op.key));
+      }
+      return batch.write({ sync });
+    });
   }
 
   /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
@@ -149,7 +216,7 @@ export class HotTier {
    * evicted bodies kept). Flushed first, the values sit in their own table and the deletes reach them.
    */
   async flushMemtable(): Promise<void> {
-    await this.db.compactRange(Buffer.of(0x00), Buffer.of(0x00, 0x00)); // an empty range: the flush alone
+    await this.compactRange(Buffer.of(0x00), Buffer.of(0x00, 0x00)); // an empty range: the flush alone
   }
 
   /**
@@ -160,7 +227,11 @@ export class HotTier {
    * is, and that is where the tombstones sat (docs/decisions.md).
    */
   async compactAll(): Promise<void> {
-    await this.db.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
+    await this.compactRange(Buffer.of(0x00), Buffer.alloc(4, 0xff));
+  }
+
+  private compactRange(start: Buffer, end: Buffer): Promise<void> {
+    return this.mutate("compacting the hot tier", "leveldb.compact", () => this.db.compactRange(start, end));
   }
 
   /**
@@ -205,6 +276,54 @@ export class HotTier {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+async function openDb(path: string, dir: string): Promise<Db> {
+  let db: Db | undefined;
+  try {
+    fsys.native("leveldb.open", path); // before the instance exists: abstract-level opens it on its own
+    db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    await db.open();
+  } catch (err) {
+    await db?.close().catch(() => {});
+    const coded = levelError(`opening the hot tier ${path}`, err);
+    // A full disk first: creating the LOCK file can fail with ENOSPC, and its message names "lock".
+    if (!(coded instanceof DiskFullError) && isLockError(err)) throw new LockedError(dir, err);
+    throw coded;
+  }
+  return db;
+}
+
+/**
+ * A LevelDB error, coded. classic-level reports the OS error only as text (`IO error: …/000005.ldb: No
+ * space left on device`), on the error or, for a failed open (LEVEL_DATABASE_NOT_OPEN), on its cause.
+ */
+function levelError(what: string, err: unknown): TracetierError {
+  if (err instanceof TracetierError) return err;
+  const chain = causes(err);
+  if (chain.some((e) => isDiskFullText(e))) return new DiskFullError(what, err);
+  if (chain.some((e) => (e as { code?: unknown }).code === "LEVEL_CORRUPTION")) {
+    return new CorruptStoreError(`${what} failed: the database is corrupt`, { cause: err });
+  }
+  return new IoError(what, err);
+}
+
+function causes(err: unknown): object[] {
+  const out: object[] = [];
+  for (
+    let e = err;
+    typeof e === "object" && e !== null && out.length < 8;
+    e = (e as { cause?: unknown }).cause
+  ) {
+    out.push(e);
+  }
+  return out;
+}
+
+function isDiskFullText(e: object): boolean {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (code === "ENOSPC" || code === "EDQUOT") return true;
+  return typeof message === "string" && /No space left on device|Disk quota exceeded/i.test(message);
 }
 
 function isLockError(err: unknown): boolean {
