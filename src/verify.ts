@@ -194,7 +194,7 @@ async function checkHot(
     const wanted: { key: Uint8Array; pk: Buffer; id: string }[] = [];
     const bodies: Uint8Array[] = [];
     for (const [pk, value] of batch) {
-      const r = decodeRecordValue(value);
+      const r = decodeRecordValue(value, pk);
       for (const op of recordPuts(r, value)) {
         if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: r.id });
       }

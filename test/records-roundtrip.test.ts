@@ -4,11 +4,18 @@
  * WAL replay, after a reopen and from the cold tier; or the insert fails with ERR_INVALID_RECORD
  * naming the field, and nothing of the batch is stored.
  */
-import { cpSync } from "node:fs";
+import { appendFileSync, cpSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { ClassicLevel } from "classic-level";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { decodeBatch } from "../src/batch.js";
 import { openStore, type StoredRecord, type TraceRecord, type TraceStore } from "../src/index.js";
+import { encode } from "../src/msgpack.js";
+import { prepareRecord } from "../src/records/prepare.js";
+import { P_RECORD } from "../tiers/hot/keys.js";
+import { decodeRecordValue, encodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
+import { encodeFrame } from "../wal/frame.js";
 import { everyKind, log, tempDir, tempStore } from "./support/fixtures.js";
 
 const LATER = Date.UTC(2100, 0, 1); // `compact({ now })`: every fixture record is old enough to move
@@ -121,6 +128,99 @@ describe("one call's bad record", () => {
       "good one",
       "good two",
     ]);
+  });
+});
+
+describe("record values", () => {
+  const hot = (bodyHash: Uint8Array | null): HotRecord => ({
+    id: "0123456789abcdef",
+    seq: 70_000,
+    record: stored(protoRecord()) as HotRecord["record"],
+    bodyHash,
+  });
+
+  it("are the bytes of msgpack [version, id, seq, record, bodyHash], with or without a body", () => {
+    for (const r of [hot(null), hot(new Uint8Array(32).fill(0xc0))]) {
+      expect(Buffer.from(encodeRecordValue(r))).toEqual(
+        Buffer.from(encode([1, r.id, r.seq, r.record, r.bodyHash])),
+      );
+      expect(JSON.stringify(decodeRecordValue(encodeRecordValue(r)))).toBe(JSON.stringify(r));
+    }
+  });
+
+  it("are encoded by the inserting call, which alone fails if the encoder refuses its record", () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 200; i++) deep = [deep];
+    const unencodable = { ...everyKind()[2]!, links: [{ spanId: "a", deep }] } as TraceRecord;
+    expect(() => prepareRecord(unencodable, 3)).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_RECORD", index: 3, field: "(record)" }),
+    );
+  });
+});
+
+describe("decode failures", () => {
+  it("of a hot value are ERR_CORRUPT_STORE naming the key, with the decoder's error as cause", () => {
+    const key = Buffer.from("r-some-key");
+    let err: unknown;
+    try {
+      decodeRecordValue(Buffer.of(0xc1), key); // 0xc1: never used by msgpack
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "ERR_CORRUPT_STORE" });
+    expect((err as Error).message).toContain(key.toString("hex"));
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it("of a hot value with the wrong layout are ERR_CORRUPT_STORE", () => {
+    expect(() => decodeRecordValue(encode([1, "id", 1, "not a record", null]))).toThrow(
+      expect.objectContaining({ code: "ERR_CORRUPT_STORE" }),
+    );
+  });
+
+  it("of a WAL frame are ERR_CORRUPT_WAL naming segment and offset, with the cause", () => {
+    let err: unknown;
+    try {
+      decodeBatch(encode([1, 1, 1, [Buffer.of(0xc1)], [], []]), { segment: "0000000007.wal", offset: 16 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "ERR_CORRUPT_WAL", segment: "0000000007.wal", offset: 16 });
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it("of a checksummed WAL frame stop the open with ERR_CORRUPT_WAL naming the frame", async () => {
+    const { store, dir } = await tempStore();
+    await store.insertRecords([log("one", 1)]);
+    const copy = walOnlyCopy(dir);
+    await store.close();
+    const segment = readdirSync(join(copy, "wal")).sort().at(-1)!;
+    appendFileSync(join(copy, "wal", segment), encodeFrame(encode(["not", "a", "batch"])));
+    const err = await openStore({ dir: copy }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_CORRUPT_WAL", segment });
+    expect((err as { offset: number }).offset).toBeGreaterThan(16);
+  });
+
+  it("of a damaged hot record fail reads with ERR_CORRUPT_STORE naming the key", async () => {
+    const { store, dir } = await tempStore();
+    await store.insertRecords([log("one", 1)]);
+    await store.close();
+    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+      keyEncoding: "buffer",
+      valueEncoding: "buffer",
+    });
+    const [key] = await db.keys({ gte: Buffer.of(P_RECORD), lt: Buffer.of(P_RECORD + 1) }).all();
+    await db.put(key!, Buffer.of(0x95, 0xc1, 0, 0, 0, 0xc0));
+    await db.close();
+    const reopened = await openStore({ dir });
+    try {
+      const err = await reopened.query({}).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "ERR_CORRUPT_STORE" });
+      expect((err as Error).message).toContain(key!.toString("hex"));
+      await expect(reopened.getTurn("turn-1")).rejects.toMatchObject({ code: "ERR_CORRUPT_STORE" });
+    } finally {
+      await reopened.close();
+    }
   });
 });
 
