@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TraceRecord } from "../src/index.js";
-import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../src/records/validate.js";
+import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../src/index.js";
 import { everyKind, log, tempStore } from "./support/fixtures.js";
 
 const good = log("fine", 1);
