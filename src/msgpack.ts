@@ -23,6 +23,9 @@ interface KeyDecoder {
 const PROTO = "__proto__";
 /** Not well-formed UTF-16, so never the result of decoding well-formed UTF-8 (checked below anyway). */
 const PROTO_STAND_IN = "\uD800__proto__";
+const PROTO_BYTES = 9;
+/** The stand-in's length as the library's JS UTF-8 decoder reads it (a surrogate is 3 bytes, WTF-8). */
+const STAND_IN_BYTES = 12;
 
 /** The library's shared, caching key decoder (what a Decoder uses when given none). */
 const libraryKeys = (new Decoder() as unknown as { keyDecoder: KeyDecoder }).keyDecoder;
@@ -37,11 +40,13 @@ const keyDecoder: KeyDecoder = {
     const key = libraryKeys.canBeCached(byteLength)
       ? libraryKeys.decode(bytes, inputOffset, byteLength)
       : Buffer.from(bytes.buffer, bytes.byteOffset + inputOffset, byteLength).toString("utf8");
-    if (key === PROTO) {
+    if (byteLength === PROTO_BYTES && key === PROTO) {
       sawProto = true;
       return PROTO_STAND_IN;
     }
-    if (key === PROTO_STAND_IN) throw new Error(`a map key decodes to the reserved ${JSON.stringify(key)}`);
+    if (byteLength === STAND_IN_BYTES && key === PROTO_STAND_IN) {
+      throw new Error(`a map key decodes to the reserved ${JSON.stringify(key)}`);
+    }
     return key;
   },
 };

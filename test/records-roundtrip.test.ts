@@ -268,6 +268,13 @@ const link = fc
   });
 const links = fc.option(fc.array(link, { maxLength: 2 }), { nil: undefined });
 
+/** Whether an own `__proto__` key sits anywhere in the value. */
+function hasProtoKey(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasProtoKey);
+  if (typeof v !== "object" || v === null) return false;
+  return Object.hasOwn(v, "__proto__") || Object.values(v).some(hasProtoKey);
+}
+
 function recordOf(i: number, attrs: unknown, ls: unknown): TraceRecord {
   const r: Record<string, unknown> = {
     kind: "span-close",
@@ -288,6 +295,7 @@ describe("arbitrary JSON in attributes and links", () => {
   it("is stored exactly (hot, WAL replay, reopen, cold) or refused naming the field", async () => {
     let storedRuns = 0;
     let refusedRuns = 0;
+    let protoRuns = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(attributes, links), { minLength: 1, maxLength: 4 }), async (gen) => {
         const records = gen.map(([a, l], i) => recordOf(i, a, l));
@@ -307,6 +315,7 @@ describe("arbitrary JSON in attributes and links", () => {
           return;
         }
         storedRuns++;
+        if (records.some(hasProtoKey)) protoRuns++;
         expectExact(await readAll(store), records);
         const copy = walOnlyCopy(dir);
         await store.close();
@@ -323,10 +332,11 @@ describe("arbitrary JSON in attributes and links", () => {
           await reopened.close();
         }
       }),
-      { numRuns: 40, seed: 20_261_128, endOnFailure: true },
+      { numRuns: 60, seed: 20_261_128, endOnFailure: true },
     );
     // the generator must exercise both outcomes, or the property says little
     expect(storedRuns).toBeGreaterThan(5);
     expect(refusedRuns).toBeGreaterThan(5);
+    expect(protoRuns).toBeGreaterThan(5);
   }, 60_000);
 });

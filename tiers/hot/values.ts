@@ -44,7 +44,7 @@ export function recordValue(
   bodyHash: Uint8Array | null,
 ): Uint8Array {
   const head = encode([RECORD_VALUE_VERSION, id, seq]);
-  const tail = encode(bodyHash);
+  const tail = bodyHash === null ? NIL : bodyHash.length < 256 ? bin8(bodyHash) : encode(bodyHash);
   const out = new Uint8Array(head.length + record.length + tail.length);
   out.set(head);
   out[0] = FIXARRAY_5; // head was a fixarray of 3; the record and hash follow as items 4 and 5
@@ -54,6 +54,16 @@ export function recordValue(
 }
 
 const FIXARRAY_5 = 0x95;
+const NIL = Uint8Array.of(0xc0);
+
+/** msgpack bin 8 (what the encoder writes for fewer than 256 bytes), without a pass through it. */
+function bin8(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + bytes.length);
+  out[0] = 0xc4;
+  out[1] = bytes.length;
+  out.set(bytes, 2);
+  return out;
+}
 
 /**
  * A stored value back as a record. Anything that does not decode to a record value is damage (or a
