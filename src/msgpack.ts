@@ -13,6 +13,7 @@
  * one string comparison per key; the library's key cache is kept.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { CorruptStoreError } from "./errors.js";
 
 /** The library's `KeyDecoder` interface (its module does not export the type from the index). */
 interface KeyDecoder {
@@ -62,6 +63,15 @@ export function decode(bytes: Uint8Array): unknown {
   sawProto = false;
   const value = decoder.decode(bytes);
   return sawProto ? restoreProto(value) : value;
+}
+
+/** `decode` for a value read from the store: what does not decode is `ERR_CORRUPT_STORE` naming `what`. */
+export function decodeStored(bytes: Uint8Array, what: string): unknown {
+  try {
+    return decode(bytes);
+  } catch (err) {
+    throw new CorruptStoreError(`${what} does not decode: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** The value with every stand-in key renamed to an own `__proto__` property, key order kept. */

@@ -13,7 +13,7 @@ import { decodeBatch } from "../src/batch.js";
 import { openStore, type StoredRecord, type TraceRecord, type TraceStore } from "../src/index.js";
 import { encode } from "../src/msgpack.js";
 import { prepareRecord } from "../src/records/prepare.js";
-import { P_RECORD } from "../tiers/hot/keys.js";
+import { metaKey, P_RECORD } from "../tiers/hot/keys.js";
 import { decodeRecordValue, encodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import { encodeFrame } from "../wal/frame.js";
 import { everyKind, log, tempDir, tempStore } from "./support/fixtures.js";
@@ -199,6 +199,21 @@ describe("decode failures", () => {
     const err = await openStore({ dir: copy }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "ERR_CORRUPT_WAL", segment });
     expect((err as { offset: number }).offset).toBeGreaterThan(16);
+  });
+
+  it("of the store's counters stop the open with ERR_CORRUPT_STORE, with the cause", async () => {
+    const { store, dir } = await tempStore();
+    await store.insertRecords([log("one", 1)]);
+    await store.close();
+    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+      keyEncoding: "buffer",
+      valueEncoding: "buffer",
+    });
+    await db.put(metaKey("state"), Buffer.of(0xc1));
+    await db.close();
+    const err = await openStore({ dir }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_CORRUPT_STORE" });
+    expect((err as Error).cause).toBeInstanceOf(Error);
   });
 
   it("of a damaged hot record fail reads with ERR_CORRUPT_STORE naming the key", async () => {

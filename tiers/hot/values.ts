@@ -4,7 +4,7 @@
  */
 
 import { CorruptStoreError } from "../../src/errors.js";
-import { decode, encode } from "../../src/msgpack.js";
+import { decodeStored, encode } from "../../src/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
 import { convKey, idKey, recordKey, timeKey } from "./keys.js";
 import type { BatchOp } from "./tier.js";
@@ -71,12 +71,7 @@ function bin8(bytes: Uint8Array): Uint8Array {
  * the cause.
  */
 export function decodeRecordValue(value: Uint8Array, key?: Uint8Array): HotRecord {
-  let v: unknown;
-  try {
-    v = decode(value);
-  } catch (err) {
-    throw new CorruptStoreError(`${where(key)} does not decode: ${(err as Error).message}`, { cause: err });
-  }
+  const v = decodeStored(value, where(key));
   if (!isRecordValue(v)) throw new CorruptStoreError(`${where(key)} has an unknown layout`);
   return {
     id: v[1] as string,
