@@ -16,6 +16,7 @@ import { prepareRecord } from "../src/records/prepare.js";
 import { metaKey, P_RECORD } from "../tiers/hot/keys.js";
 import { decodeRecordValue, encodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import { encodeFrame } from "../wal/frame.js";
+import { tempCollector } from "./support/collector.js";
 import { everyKind, log, tempDir, tempStore } from "./support/fixtures.js";
 
 const LATER = Date.UTC(2100, 0, 1); // `compact({ now })`: every fixture record is old enough to move
@@ -103,6 +104,30 @@ describe("prototype-named keys", () => {
     const [got] = await store.getTurn("t", { bodies: false });
     expect(Object.getPrototypeOf(got!.attributes)).toBe(Object.prototype);
     expect(Object.hasOwn(got!.attributes!, "__proto__")).toBe(true);
+  });
+});
+
+describe("prototype-named keys over HTTP", () => {
+  it("are acknowledged and served back as the same JSON text, before and after compaction", async () => {
+    const { store, url } = await tempCollector();
+    const text = JSON.stringify(protoRecord());
+    const post = await fetch(`${url}/v1/records`, {
+      method: "POST",
+      body: `${text}\n`,
+      headers: { "content-type": "application/x-ndjson" },
+    });
+    expect(post.status).toBe(200);
+    const served = async () => {
+      const [r] = JSON.parse(await (await fetch(`${url}/v1/turns/t`)).text()) as Record<string, unknown>[];
+      return [JSON.stringify(r!.attributes), JSON.stringify(r!.links)];
+    };
+    const want = [
+      JSON.stringify(protoAttributes),
+      JSON.stringify((protoRecord() as { links?: unknown }).links),
+    ];
+    expect(await served()).toEqual(want);
+    await store.compact({ now: LATER });
+    expect(await served()).toEqual(want);
   });
 });
 
