@@ -30,8 +30,9 @@ import {
   turnFileKeyFile,
 } from "../tiers/hot/keys.js";
 import { type BatchOp, HotTier, type KeyRange } from "../tiers/hot/tier.js";
-import { bodyHashOf, decodeRecordValue, recordPuts } from "../tiers/hot/values.js";
+import { bodyHashOf, decodeRecordValue, type HotRecord, recordPuts } from "../tiers/hot/values.js";
 import { inspectWal } from "../wal/reader.js";
+import { decodeBatch } from "./batch.js";
 import { decodeManifest } from "./bodies/manifest.js";
 import { fsyncDir } from "./durable-fs.js";
 import { countersOp, loadCounters } from "./state.js";
@@ -93,6 +94,15 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<void> {
   }
   for (const s of segments) {
     report.checked.walFrames += s.frames.length;
+    for (const f of s.frames) {
+      // a frame whose checksum holds must still decode, or the next open stops at it
+      try {
+        decodeBatch(f.payload, { segment: s.file, offset: f.offset });
+      } catch (err) {
+        const what = `a checksummed frame that does not decode: ${(err as Error).message}`;
+        report.problems.push({ where: `wal/${s.file} at offset ${f.offset}`, what, repairable: false });
+      }
+    }
     if (!s.bad) continue;
     if (s.bad.tornTail)
       report.notes.push(
@@ -194,7 +204,17 @@ async function checkHot(
     const wanted: { key: Uint8Array; pk: Buffer; id: string }[] = [];
     const bodies: Uint8Array[] = [];
     for (const [pk, value] of batch) {
-      const r = decodeRecordValue(value, pk);
+      let r: HotRecord;
+      try {
+        r = decodeRecordValue(value, pk);
+      } catch (err) {
+        report.problems.push({
+          where: `hot key ${pk.toString("hex")}`,
+          what: (err as Error).message,
+          repairable: false,
+        });
+        continue;
+      }
       for (const op of recordPuts(r, value)) {
         if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: r.id });
       }

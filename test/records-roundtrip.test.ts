@@ -13,6 +13,7 @@ import { decodeBatch } from "../src/batch.js";
 import { openStore, type StoredRecord, type TraceRecord, type TraceStore } from "../src/index.js";
 import { encode } from "../src/msgpack.js";
 import { prepareRecord } from "../src/records/prepare.js";
+import { verifyStore } from "../src/verify.js";
 import { metaKey, P_RECORD } from "../tiers/hot/keys.js";
 import { decodeRecordValue, encodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import { encodeFrame } from "../wal/frame.js";
@@ -223,7 +224,12 @@ describe("decode failures", () => {
     appendFileSync(join(copy, "wal", segment), encodeFrame(encode(["not", "a", "batch"])));
     const err = await openStore({ dir: copy }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "ERR_CORRUPT_WAL", segment });
-    expect((err as { offset: number }).offset).toBeGreaterThan(16);
+    const { offset } = err as { offset: number };
+    expect(offset).toBeGreaterThan(16);
+    const report = await verifyStore(copy);
+    expect(report.problems).toEqual([
+      expect.objectContaining({ where: `wal/${segment} at offset ${offset}`, repairable: false }),
+    ]);
   });
 
   it("of the store's counters stop the open with ERR_CORRUPT_STORE, with the cause", async () => {
@@ -252,6 +258,10 @@ describe("decode failures", () => {
     const [key] = await db.keys({ gte: Buffer.of(P_RECORD), lt: Buffer.of(P_RECORD + 1) }).all();
     await db.put(key!, Buffer.of(0x95, 0xc1, 0, 0, 0, 0xc0));
     await db.close();
+    const report = await verifyStore(dir);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ where: `hot key ${key!.toString("hex")}`, repairable: false }),
+    );
     const reopened = await openStore({ dir });
     try {
       const err = await reopened.query({}).catch((e: unknown) => e);
