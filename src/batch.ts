@@ -11,7 +11,7 @@
 
 import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import type { StagedBodies } from "./bodies/store.js";
-import { CorruptStoreError } from "./errors.js";
+import { CorruptStoreError, CorruptWalError } from "./errors.js";
 import { decode, encode } from "./msgpack.js";
 
 export const BATCH_VERSION = 1;
@@ -43,26 +43,59 @@ type Encoded = [
   [Uint8Array, Uint8Array][],
 ];
 
-export function decodeBatch(payload: Uint8Array): Batch {
+/** Where a WAL frame starts, for the error when its payload does not decode. */
+export interface FramePosition {
+  segment: string;
+  offset: number;
+}
+
+/**
+ * A WAL frame's payload back as a batch. The frame's checksum held, so a payload that does not decode
+ * was written wrong (a bug) or damaged before it was checksummed: `ERR_CORRUPT_WAL` with the segment
+ * and offset when known (`ERR_CORRUPT_STORE` without), the decoder's error as the cause.
+ */
+export function decodeBatch(payload: Uint8Array, at?: FramePosition): Batch {
+  try {
+    return decodeLayout(payload);
+  } catch (err) {
+    const problem = `its batch does not decode: ${(err as Error).message}`;
+    if (at === undefined)
+      throw new CorruptStoreError(`a WAL frame's batch does not decode: ${(err as Error).message}`, {
+        cause: err,
+      });
+    throw new CorruptWalError(at.segment, at.offset, problem, { cause: err });
+  }
+}
+
+function decodeLayout(payload: Uint8Array): Batch {
   const v = decode(payload) as Encoded;
   if (!Array.isArray(v) || v[0] !== BATCH_VERSION || v.length !== 6) {
-    throw new CorruptStoreError("a WAL frame holds a batch of unknown layout");
+    throw new Error("unknown batch layout");
+  }
+  if (
+    !Number.isSafeInteger(v[1]) ||
+    !Number.isSafeInteger(v[2]) ||
+    !Array.isArray(v[3]) ||
+    !Array.isArray(v[4]) ||
+    !Array.isArray(v[5])
+  ) {
+    throw new Error("unknown batch layout");
   }
   return {
     firstSeq: v[1],
     lastSeq: v[2],
     records: v[3].map((value) => ({ record: decodeRecordValue(value), value })),
     bodies: {
-      bodies: v[4].map(([hash, manifest, originalBytes]) => ({
-        hash: asBuffer(hash),
-        manifest: asBuffer(manifest),
-        originalBytes,
-      })),
+      bodies: v[4].map(([hash, manifest, originalBytes]) => {
+        if (!Number.isSafeInteger(originalBytes)) throw new Error("a body's size is not an integer");
+        return { hash: asBuffer(hash), manifest: asBuffer(manifest), originalBytes };
+      }),
       chunks: v[5].map(([hash, stored]) => ({ hash: asBuffer(hash), stored: asBuffer(stored) })),
     },
   };
 }
 
 function asBuffer(u: Uint8Array): Buffer {
+  if (!(u instanceof Uint8Array)) throw new Error("a hash or stored body is not binary");
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

@@ -50,8 +50,8 @@ export class CorruptWalError extends TracetierError {
   readonly segment: string;
   readonly offset: number;
 
-  constructor(segment: string, offset: number, problem: string) {
-    super("ERR_CORRUPT_WAL", `WAL segment ${segment} is corrupt at offset ${offset}: ${problem}`);
+  constructor(segment: string, offset: number, problem: string, options?: { cause?: unknown }) {
+    super("ERR_CORRUPT_WAL", `WAL segment ${segment} is corrupt at offset ${offset}: ${problem}`, options);
     this.segment = segment;
     this.offset = offset;
   }

@@ -27,6 +27,7 @@ export type {
   MaintenanceSchedule,
 } from "./maintenance.js";
 export { stableId } from "./records/stable-id.js";
+export { MAX_LINK_VALUE_DEPTH, MAX_TIMESTAMP, MIN_TIMESTAMP } from "./records/validate.js";
 export type { GcResult, PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
 export { DEFAULT_RETENTION } from "./retention/policy.js";
 export type { TraceStore } from "./store.js";

@@ -8,7 +8,7 @@ import { metaKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { Batch } from "./batch.js";
 import { CorruptStoreError } from "./errors.js";
-import { decode, encode } from "./msgpack.js";
+import { decodeStored, encode } from "./msgpack.js";
 
 export const STATE_VERSION = 1;
 const STATE_KEY = metaKey("state");
@@ -32,7 +32,14 @@ export const EMPTY_COUNTERS: Readonly<Counters> = {
 export async function loadCounters(hot: HotTier): Promise<Counters> {
   const raw = await hot.get(STATE_KEY);
   if (raw === undefined) return { ...EMPTY_COUNTERS };
-  const v = decode(raw) as [number, number, number, number, number, number];
+  const v = decodeStored(raw, "the store's counters (m·state)") as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (!Array.isArray(v) || v[0] !== STATE_VERSION) throw new CorruptStoreError("unknown store state version");
   const [, appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored] = v;
   return { appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored };

@@ -151,8 +151,8 @@ class Store implements TraceStore {
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
     const log = await readWal(walDir);
     let lastSeq = 0;
-    for (const payload of log.frames) {
-      const batch = decodeBatch(payload);
+    for (const [i, payload] of log.frames.entries()) {
+      const batch = decodeBatch(payload, log.positions[i]);
       await writes.replay(batch);
       lastSeq = Math.max(lastSeq, batch.lastSeq);
     }

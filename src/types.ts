@@ -4,7 +4,10 @@ export type Scalar = string | number | boolean | null;
 /** The seed's flat attribute map, widened with arrays of scalars as OTLP has them. */
 export type Attributes = Record<string, Scalar | Scalar[]>;
 
-/** A link from a span to another span; keys beyond the named ones are kept as given. */
+/**
+ * A link from a span to another span; keys beyond the named ones are kept as given (any JSON value,
+ * nested at most 64 arrays/objects deep).
+ */
 export interface SpanLink {
   spanId: string;
   turnId?: string;
@@ -16,7 +19,7 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type SpanStatus = "ok" | "error";
 
 interface Common {
-  /** Milliseconds since the epoch, a safe integer. */
+  /** Milliseconds since the epoch, an integer in the years 0000 to 9999 (docs/format.md). */
   timestamp: number;
   extensionId: string;
   conversationId?: string;

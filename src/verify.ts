@@ -39,6 +39,7 @@ import {
 import { type BatchOp, HotTier, type KeyRange } from "../tiers/hot/tier.js";
 import { bodyHashOf, decodeRecordValue, recordPuts } from "../tiers/hot/values.js";
 import { inspectWal } from "../wal/reader.js";
+import { decodeBatch } from "./batch.js";
 import { decodeManifest } from "./bodies/manifest.js";
 import { fsyncDir } from "./durable-fs.js";
 import { CorruptStoreError } from "./errors.js";
@@ -110,6 +111,15 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<void> {
   }
   for (const s of segments) {
     report.checked.walFrames += s.frames.length;
+    for (const f of s.frames) {
+      // a frame whose checksum holds must still decode, or the next open stops at it
+      try {
+        decodeBatch(f.payload, { segment: s.file, offset: f.offset });
+      } catch (err) {
+        const what = `a checksummed frame that does not decode: ${(err as Error).message}`;
+        report.problems.push({ where: `wal/${s.file} at offset ${f.offset}`, what, repairable: false });
+      }
+    }
     if (!s.bad) continue;
     if (s.bad.tornTail)
       report.notes.push(
@@ -268,7 +278,7 @@ async function checkHot(
         report,
         () => `hot record ${pk.toString("hex")}`,
         () => {
-          const r = decodeRecordValue(value);
+          const r = decodeRecordValue(value, pk);
           return { r, h: bodyHashOf(value), puts: recordPuts(r, value) };
         },
       );

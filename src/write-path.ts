@@ -21,7 +21,7 @@
 
 import { idKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import { encodeRecordValue, recordPuts } from "../tiers/hot/values.js";
+import { recordPuts, recordValue } from "../tiers/hot/values.js";
 import { encodeFrame, framePayloadLimit } from "../wal/frame.js";
 import type { WalWriter } from "../wal/writer.js";
 import { type Batch, encodeBatch } from "./batch.js";
@@ -83,7 +83,7 @@ export class WritePath {
     validateRecords(records);
     if (this.failure) throw this.failure;
     if (records.length === 0) return { inserted: 0, duplicates: 0 };
-    const prepared = records.map(prepareRecord);
+    const prepared = records.map((r, i) => prepareRecord(r, i)); // may throw: this call's error only
     const ticket = await new Promise<Ticket>((resolve, reject) => {
       this.queue.push({ prepared, resolve, reject });
       this.startStaging();
@@ -213,7 +213,8 @@ export class WritePath {
     const firstSeq = this.nextSeq;
     const records = fresh.map((p) => {
       const record = { id: p.id, seq: this.nextSeq++, record: p.record, bodyHash: p.body?.hash ?? null };
-      return { record, value: encodeRecordValue(record) };
+      // the record's bytes were encoded by its own call (prepare); only the framing is added here
+      return { record, value: recordValue(record.id, record.seq, p.encoded, record.bodyHash) };
     });
     return { firstSeq, lastSeq: this.nextSeq - 1, records, bodies };
   }

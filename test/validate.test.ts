@@ -1,11 +1,26 @@
 import { describe, expect, it } from "vitest";
 import type { TraceRecord } from "../src/index.js";
+import { MAX_TIMESTAMP, MIN_TIMESTAMP } from "../src/index.js";
 import { everyKind, log, tempStore } from "./support/fixtures.js";
 
 const good = log("fine", 1);
 const bad = (over: Record<string, unknown>, base: TraceRecord = good) =>
   ({ ...base, ...over }) as unknown as TraceRecord;
 const closeBase = everyKind()[2]!;
+
+/** The record with an own property `key` (as JSON.parse makes it, even for `__proto__`). */
+function withOwn(base: TraceRecord, key: string, value: unknown): TraceRecord {
+  const r = { ...base } as Record<string, unknown>;
+  Object.defineProperty(r, key, { value, enumerable: true, writable: true, configurable: true });
+  return r as unknown as TraceRecord;
+}
+
+/** A JSON value nesting `depth` arrays and objects, alternating. */
+function nested(depth: number): unknown {
+  let v: unknown = "leaf";
+  for (let d = 0; d < depth; d++) v = d % 2 === 0 ? [v] : { k: v };
+  return v;
+}
 
 const cases: [string, unknown, string][] = [
   ["a missing kind", bad({ kind: undefined }), "kind"],
@@ -34,6 +49,35 @@ const cases: [string, unknown, string][] = [
   ["a link without spanId", bad({ links: [{ spanId: "a" }, { reason: "x" }] }, closeBase), "links[1].spanId"],
   ["a link extra that is not JSON", bad({ links: [{ spanId: "a", f: () => 1 }] }, closeBase), "links[0].f"],
   ["a record that is not an object", "just a string", "(record)"],
+  ["a timestamp Date cannot represent", bad({ timestamp: -8.7e15 }), "timestamp"],
+  ["a timestamp before the year 0000", bad({ timestamp: MIN_TIMESTAMP - 1 }), "timestamp"],
+  ["a timestamp after the year 9999", bad({ timestamp: MAX_TIMESTAMP + 1 }), "timestamp"],
+  ["a kind named like an Object.prototype member", bad({ kind: "toString" }), "kind"],
+  ["a kind named constructor", bad({ kind: "constructor" }), "kind"],
+  ["an unknown field named toString", bad({ toString: "x" }), "toString"],
+  ["an unknown field named constructor", bad({ constructor: "x" }), "constructor"],
+  ["an unknown field named valueOf", bad({ valueOf: 1 }), "valueOf"],
+  ["an unknown field named hasOwnProperty", bad({ hasOwnProperty: true }), "hasOwnProperty"],
+  ["an unknown field named __proto__", withOwn(good, "__proto__", { x: 1 }), "__proto__"],
+  [
+    "a link value nested deeper than 64",
+    bad({ links: [{ spanId: "a", v: nested(65) }] }, closeBase),
+    "links[0].v",
+  ],
+  ["a msg with a lone surrogate", bad({ msg: "cut \ud83d" }), "msg"],
+  ["a turnId with a lone surrogate", bad({ turnId: "\udc00" }), "turnId"],
+  ["a body with a lone surrogate", bad({ body: "x\ud800y" }), "body"],
+  [
+    "an attribute value with a lone surrogate",
+    bad({ attributes: { k: ["ok", "\ud800"] } }),
+    "attributes.k[1]",
+  ],
+  ["an attribute key with a lone surrogate", bad({ attributes: { "\ud800": 1 } }), 'attributes."\\ud800"'],
+  [
+    "a link value with a lone surrogate",
+    bad({ links: [{ spanId: "a", x: { y: "\udfff" } }] }, closeBase),
+    "links[0].x.y",
+  ],
 ];
 
 describe("bad input", () => {
@@ -73,5 +117,33 @@ describe("bad input", () => {
     const { store } = await tempStore();
     await store.insertRecords([{ ...good, spanId: undefined } as TraceRecord]);
     expect(Object.keys((await store.getTurn("turn-1"))[0]!)).not.toContain("spanId");
+  });
+
+  it("accepts timestamps at both bounds, and compacts them into their dates' partitions", async () => {
+    const { store } = await tempStore();
+    const first = log("first", MIN_TIMESTAMP);
+    const last = log("last", MAX_TIMESTAMP);
+    expect(await store.insertRecords([first, last])).toEqual({ inserted: 2, duplicates: 0 });
+    const { recordsMoved } = await store.compact({ now: MAX_TIMESTAMP + 1, olderThanMs: 0 });
+    expect(recordsMoved).toBe(2);
+    expect((await store.stats()).coldRecords).toBe(2);
+    const turn = await store.getTurn("turn-1");
+    expect(turn.map((r) => r.timestamp)).toEqual([MIN_TIMESTAMP, MAX_TIMESTAMP]);
+  });
+
+  it("accepts a link value nested exactly 64 deep and reads it back unchanged", async () => {
+    const { store } = await tempStore();
+    const links = [{ spanId: "a", v: nested(64) }];
+    await store.insertRecords([{ ...closeBase, links } as TraceRecord]);
+    expect((await store.getTurn("t"))[0]).toMatchObject({ links });
+  });
+
+  it("refuses a link value nested 100 000 deep with a coded error, not a stack overflow", async () => {
+    const { store } = await tempStore();
+    const r = { ...closeBase, links: [{ spanId: "a", v: nested(100_000) }] } as TraceRecord;
+    await expect(store.insertRecords([r])).rejects.toMatchObject({
+      code: "ERR_INVALID_RECORD",
+      field: "links[0].v",
+    });
   });
 });

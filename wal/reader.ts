@@ -15,6 +15,8 @@ export interface WalContents {
   segments: SegmentFile[];
   /** Payloads in log order. */
   frames: Buffer[];
+  /** Where each of `frames` starts (segment file name, byte offset), for errors. */
+  positions: { segment: string; offset: number }[];
   /** The highest segment number seen (0 when the WAL is empty). */
   lastSegmentNo: number;
   /** Bytes cut off a torn tail (0 when the log ended cleanly). */
@@ -23,7 +25,7 @@ export interface WalContents {
 
 export async function readWal(dir: string): Promise<WalContents> {
   const files = await listSegments(dir);
-  const out: WalContents = { segments: [], frames: [], lastSegmentNo: 0, tornBytes: 0 };
+  const out: WalContents = { segments: [], frames: [], positions: [], lastSegmentNo: 0, tornBytes: 0 };
   for (let s = 0; s < files.length; s++) {
     const file = files[s]!;
     const isLast = s === files.length - 1;
@@ -40,7 +42,7 @@ export async function readWal(dir: string): Promise<WalContents> {
       }
       throw new CorruptWalError(basename(file.path), 0, "bad segment header");
     }
-    const end = collectFrames(buf, file, isLast, out.frames);
+    const end = collectFrames(buf, file, isLast, out);
     if (end < buf.length) {
       await cutTail(file.path, end);
       out.tornBytes += buf.length - end;
@@ -51,12 +53,13 @@ export async function readWal(dir: string): Promise<WalContents> {
 }
 
 /** Appends the segment's frames to `frames`; returns where the valid log ends. */
-function collectFrames(buf: Buffer, file: SegmentFile, isLast: boolean, frames: Buffer[]): number {
+function collectFrames(buf: Buffer, file: SegmentFile, isLast: boolean, out: WalContents): number {
   let at = SEGMENT_HEADER_BYTES;
   while (at < buf.length) {
     const frame = readFrame(buf, at);
     if (frame.ok) {
-      frames.push(frame.payload);
+      out.frames.push(frame.payload);
+      out.positions.push({ segment: basename(file.path), offset: at });
       at = frame.next;
       continue;
     }

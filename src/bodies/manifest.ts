@@ -59,6 +59,7 @@ export function decodeManifest(buf: Buffer): Manifest {
 
 /** The body's UTF-8 size without decoding the rest (easy view, stats). */
 export function manifestOriginalBytes(buf: Buffer): number {
+  if (buf.length < HEAD) throw new CorruptStoreError("a body manifest is shorter than its header");
   return buf.readUInt32LE(2);
 }
 

@@ -6,6 +6,7 @@
  * exactly; `durationMs` is DOUBLE (fractions are allowed); attributes and links are JSON text. A field a
  * record does not have is null. Rows are sorted by (turnId, timestamp, seq) inside a file.
  */
+import { CorruptStoreError } from "../../src/errors.js";
 import type { HotRecord } from "../hot/values.js";
 
 export const COLUMNS = [
@@ -59,8 +60,9 @@ export function toRow(r: HotRecord): Row {
 export function fromRow(row: Record<string, unknown>): HotRecord {
   const record: Record<string, unknown> = { timestamp: Number(row.timestamp) };
   for (const f of PLAIN_FIELDS) if (row[f] !== null && row[f] !== undefined) record[f] = row[f];
-  if (typeof row.attributes === "string") record.attributes = JSON.parse(row.attributes);
-  if (typeof row.links === "string") record.links = JSON.parse(row.links);
+  // JSON.parse defines keys as own properties, `__proto__` included: any key reads back as written
+  if (typeof row.attributes === "string") record.attributes = parseJson(row.attributes, row.id, "attributes");
+  if (typeof row.links === "string") record.links = parseJson(row.links, row.id, "links");
   const bodyHash = typeof row.bodyHash === "string" ? Buffer.from(row.bodyHash, "hex") : null;
   return {
     id: row.id as string,
@@ -68,6 +70,14 @@ export function fromRow(row: Record<string, unknown>): HotRecord {
     record: record as unknown as HotRecord["record"],
     bodyHash,
   };
+}
+
+function parseJson(text: string, id: unknown, column: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CorruptStoreError(`the ${column} of cold record ${String(id)} are not JSON`, { cause: err });
+  }
 }
 
 /** Sort order inside a file: (turnId, timestamp, seq); records without a turn first. */

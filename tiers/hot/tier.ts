@@ -177,15 +177,16 @@ export class HotTier {
     // The next batch is fetched while the caller consumes this one (LevelDB works on its own thread).
     const fetch = async () => {
       const pks = await it.nextv(LOOKUP_BATCH);
-      return pks.length === 0 ? undefined : this.db.getMany(pks);
+      return pks.length === 0 ? undefined : { pks, values: await this.db.getMany(pks) };
     };
     try {
       let next = fetch();
       for (;;) {
-        const values = await next;
-        if (values === undefined) return;
+        const got = await next;
+        if (got === undefined) return;
         next = fetch();
-        for (const v of values) if (v !== undefined) yield decodeRecordValue(v);
+        for (const [i, v] of got.values.entries())
+          if (v !== undefined) yield decodeRecordValue(v, got.pks[i]);
       }
     } finally {
       it.close().catch(() => {});
@@ -205,7 +206,7 @@ export class HotTier {
     const pk = this.db.getSync(idKey(id));
     if (pk === undefined) return undefined;
     const value = this.db.getSync(pk);
-    return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value) };
+    return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value, pk) };
   }
 
   /**
@@ -261,7 +262,7 @@ export class HotTier {
     const p = Buffer.of(P_RECORD);
     for await (const batch of this.entries({ gte: p, lt: prefixEnd(p) })) {
       for (const [key, value] of batch) {
-        const hash = bodyHashOf(value);
+        const hash = bodyHashOf(value, key);
         if (hash) visit(hash, recordKeyTs(key));
       }
     }

@@ -75,7 +75,7 @@ async function dumpWal(ctx: CommandContext): Promise<number> {
     file: s.file,
     bytes: s.bytes,
     frames: s.frames.map((f) => {
-      const b = decodeBatch(f.payload);
+      const b = decodeBatch(f.payload, { segment: s.file, offset: f.offset });
       return {
         offset: f.offset,
         bytes: f.payload.length,
