@@ -260,7 +260,7 @@ describe("decode failures", () => {
     await db.close();
     const report = await verifyStore(dir);
     expect(report.problems).toContainEqual(
-      expect.objectContaining({ where: `hot key ${key!.toString("hex")}`, repairable: false }),
+      expect.objectContaining({ where: `hot record ${key!.toString("hex")}`, repairable: false }),
     );
     const reopened = await openStore({ dir });
     try {
