@@ -70,6 +70,7 @@ export class BodyStore {
   private readonly hot: HotTier;
   private readonly chunker: Chunker;
   private readonly inlineMax: number;
+  private readonly minChunk: number;
   // Hashes staged into the WAL but not yet applied: a later batch must see them as stored, or two
   // concurrent batches would both write (and count) the same body.
   private readonly pendingBodies = new Set<string>();
@@ -83,7 +84,19 @@ export class BodyStore {
     this.hot = hot;
     this.chunker = createChunker(chunking);
     this.inlineMax = chunking.inlineMax;
+    this.minChunk = chunking.minSize;
     this.cache = new ChunkCache(cacheBytes);
+  }
+
+  /**
+   * At most the bytes a body of `utf8Bytes` adds to a WAL frame (src/batch.ts), if none of it is
+   * stored yet: its stored bytes (at most one codec byte over the original), and per chunk its hash
+   * twice (manifest and chunk entry) plus msgpack headers. Every chunk but the last is longer than
+   * `minSize` (src/bodies/chunker.ts), which bounds the number of chunks.
+   */
+  frameBytesBound(utf8Bytes: number): number {
+    const chunks = Math.floor(utf8Bytes / this.minChunk) + 1;
+    return utf8Bytes + 64 + 80 * chunks;
   }
 
   /** Works out which bodies and chunks of `inputs` are new, and prepares their stored forms. */
