@@ -170,11 +170,17 @@ export class BodyStore {
     const chunkData = this.chunks([...chunkKeys.values()]);
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
-        out.set(hex, Buffer.from(decodeStored(m.stored)).toString("utf8"));
+        out.set(hex, Buffer.from(decodeStored(m.stored, `body ${hex}`)).toString("utf8"));
         continue;
       }
       const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1")));
       if (parts.every((p) => p !== undefined)) {
+        // Buffer.concat would pad a short result with zeros: a damaged chunk must not read as a body
+        const bytes = parts.reduce((n, p) => n + p.length, 0);
+        if (bytes !== m.originalBytes)
+          throw new CorruptStoreError(
+            `body ${hex} has ${bytes} bytes in its chunks, its manifest says ${m.originalBytes}`,
+          );
         out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
         continue;
       }
@@ -235,7 +241,7 @@ export class BodyStore {
     missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) return;
-      const data = decodeStored(v);
+      const data = decodeStored(v, `chunk ${h.toString("hex")}`);
       out.set(h.toString("latin1"), data);
       this.cache.set(h.toString("latin1"), data);
     });

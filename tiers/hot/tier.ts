@@ -397,6 +397,11 @@ export class HotTier {
   byId(id: string): { record: HotRecord } | { coldKey: Buffer } | undefined {
     const pk = this.getSync(idKey(id));
     if (pk === undefined) return undefined;
+    if (!isRecordKey(pk)) {
+      throw new CorruptStoreError(
+        `the id index entry of record ${id} holds ${pk.toString("hex")}, not a record key`,
+      );
+    }
     const value = this.getSync(pk);
     return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value, pk) };
   }
@@ -463,7 +468,9 @@ export class HotTier {
   /** Closes the database (the one a reopen in progress is opening, once it is open). */
   async close(): Promise<void> {
     await this.reopening?.catch(() => {});
-    await this.db.close();
+    await this.db.close().catch((err: unknown) => {
+      throw levelError(`closing the hot tier ${this.path}`, err);
+    });
   }
 }
 
@@ -523,6 +530,11 @@ function isLockError(err: unknown): boolean {
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** `r | u32 len | turnId | ts | seq` exactly (what parseRecordKey reads). */
+function isRecordKey(key: Buffer): boolean {
+  return key.length >= 21 && key[0] === P_RECORD && key.readUInt32BE(1) === key.length - 21;
 }
 
 /** A key for an error message: printable keyspace byte, then hex. */
