@@ -148,14 +148,12 @@ export class HotTier {
   }
 
   /** A synchronous read cannot wait: while the database is closed for a reopen it fails, coded. */
-  private checkOpenSync(what: string): void {
+  private notOpenSync(key: Uint8Array): never {
     if (this.closedBy) throw this.closedBy;
-    if (this.reopening) {
-      throw new IoError(
-        what,
-        new Error("the hot tier is being reopened (a synchronous read must await opened() first)"),
-      );
-    }
+    throw new IoError(
+      this.reading(key),
+      new Error("the hot tier is being reopened (a synchronous read must await opened() first)"),
+    );
   }
 
   /** The failed write or compaction that makes every later one fail until `reopen()` (see there). */
@@ -219,11 +217,7 @@ export class HotTier {
     const epoch = this.epoch;
     return this.db
       .get(asBuffer(key))
-      .catch((err: unknown) =>
-        this.readFailed(epoch, err, `reading key ${hexKey(key)} of the hot tier ${this.path}`, () =>
-          this.get(key),
-        ),
-      );
+      .catch((err: unknown) => this.readFailed(epoch, err, this.reading(key), () => this.get(key)));
   }
 
   /**
@@ -236,13 +230,17 @@ export class HotTier {
   }
 
   private getSync(key: Uint8Array): Buffer | undefined {
-    const what = `reading key ${hexKey(key)} of the hot tier ${this.path}`;
-    this.checkOpenSync(what);
+    if (!this.isOpen) this.notOpenSync(key);
     try {
       return this.db.getSync(asBuffer(key));
     } catch (err) {
-      throw levelError(what, err);
+      throw levelError(this.reading(key), err);
     }
+  }
+
+  /** What a failed read of `key` was doing, for its error (built only on failure). */
+  private reading(key: Uint8Array): string {
+    return `reading key ${hexKey(key)} of the hot tier ${this.path}`;
   }
 
   /**
@@ -261,10 +259,10 @@ export class HotTier {
     });
   }
 
-  /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
   /**
-   * Values of the turn's key range, fetched `SCAN_BATCH` at a time. A turn fits in one fetch, so a read
-   * costs one trip to LevelDB's thread.
+   * A turn's records in (timestamp, seq) order, optionally bounded in time: values of the turn's key
+   * range, fetched `SCAN_BATCH` at a time. A turn fits in one fetch, so a read costs one trip to
+   * LevelDB's thread.
    */
   async *turn(turnId: string, from?: number, to?: number, reverse = false): AsyncGenerator<HotRecord> {
     const range = tsRange(groupPrefix(P_RECORD, turnId), from, to);
