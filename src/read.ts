@@ -2,11 +2,15 @@
  * Reads. Every read goes to the hot tier's LevelDB directly: a batch is applied before its insert
  * resolves, so a read started after an insert resolved sees all of it. Order everywhere is
  * (timestamp, seq): seq is the insertion order the WAL assigned, so timestamp ties keep it.
+ *
+ * The hot tier's asynchronous reads wait out a reopen of its database (after a full disk) by
+ * themselves; its synchronous ones (bodies, byId) cannot, so each is preceded here by a check of
+ * `hot.isOpen` (a reopen only starts at an await, never inside the synchronous read that follows).
  */
 
 import type { ColdFile } from "../tiers/cold/manifest.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { groupPrefix, P_CONV, P_TURN_FILE, parseRecordKey, tsRange } from "../tiers/hot/keys.js";
+import { groupPrefix, P_TURN_FILE, parseRecordKey } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import type { BodyStore } from "./bodies/store.js";
@@ -48,12 +52,14 @@ export class Reader {
 
   async getBody(recordId: string): Promise<string | undefined> {
     if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
+    if (!this.hot.isOpen) await this.hot.opened();
     const hit = this.hot.byId(recordId);
     if (hit === undefined) return undefined;
     let r: HotRecord | undefined;
     if ("record" in hit) r = hit.record;
     else r = (await this.coldTurn(parseRecordKey(hit.coldKey).turnId)).find((x) => x.id === recordId);
     if (r?.bodyHash == null) return undefined;
+    if (!this.hot.isOpen) await this.hot.opened();
     return this.bodies.read([r.bodyHash]).values().next().value ?? undefined; // null: evicted
   }
 
@@ -101,7 +107,8 @@ export class Reader {
   }
 
   /** UTF-8 sizes of the records' bodies, by body hash (hex), from their manifests only. */
-  bodySizes(records: HotRecord[]): Map<string, { bytes: number; evicted: boolean }> {
+  async bodySizes(records: HotRecord[]): Promise<Map<string, { bytes: number; evicted: boolean }>> {
+    if (!this.hot.isOpen) await this.hot.opened();
     return this.bodies.sizes(records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : [])));
   }
 
@@ -111,7 +118,7 @@ export class Reader {
     const to = keyBound(q.to);
     if (q.turnId !== undefined) return this.hot.turn(q.turnId, from, to, reverse);
     if (q.conversationId !== undefined) {
-      return this.hot.viaIndex(tsRange(groupPrefix(P_CONV, q.conversationId), from, to), reverse);
+      return this.hot.byConversation(q.conversationId, from, to, reverse);
     }
     return this.hot.byTime(from, to, reverse);
   }
@@ -121,6 +128,7 @@ export class Reader {
     if (!withBodies) return out;
     const hashes = records.flatMap((r) => (r.bodyHash ? [r.bodyHash] : []));
     if (hashes.length === 0) return out;
+    if (!this.hot.isOpen) await this.hot.opened();
     const bodies = this.bodies.read(hashes);
     records.forEach((r, i) => {
       if (!r.bodyHash) return;

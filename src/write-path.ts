@@ -39,12 +39,18 @@ interface Ticket {
 
 interface Request {
   prepared: Prepared[];
+  /** At most the bytes this call's records and bodies add to a WAL frame (`frameBound`). */
+  bytes: number;
   resolve: (ticket: Ticket) => void;
   reject: (err: unknown) => void;
 }
 
 /** A staged group holds at most this many records; a longer queue is staged in several groups. */
 const MAX_GROUP_RECORDS = 4096;
+/** A batch's own msgpack framing (version, sequence numbers, three list headers), rounded up. */
+const BATCH_OVERHEAD_BYTES = 64;
+/** A record value's framing beyond its encoded record and id: version, seq, body hash, headers. */
+const RECORD_OVERHEAD_BYTES = 64;
 
 export class WritePath {
   counters: Counters;
@@ -84,8 +90,9 @@ export class WritePath {
     if (this.failure) throw this.failure;
     if (records.length === 0) return { inserted: 0, duplicates: 0 };
     const prepared = records.map((r, i) => prepareRecord(r, i)); // may throw: this call's error only
+    const bytes = this.frameBound(prepared);
     const ticket = await new Promise<Ticket>((resolve, reject) => {
-      this.queue.push({ prepared, resolve, reject });
+      this.queue.push({ prepared, bytes, resolve, reject });
       this.startStaging();
     });
     await ticket.done;
@@ -145,15 +152,39 @@ export class WritePath {
     }
   }
 
+  /**
+   * At most the bytes a call adds to a frame, were all of its records and bodies new: each record's
+   * bytes are fixed by its own call (prepare), a body's stored form is at most its original bytes plus
+   * per-chunk framing (BodyStore.frameBytesBound). Dedup only makes the frame smaller.
+   */
+  private frameBound(prepared: readonly Prepared[]): number {
+    let bytes = 0;
+    for (const p of prepared) {
+      bytes += p.encoded.length + Buffer.byteLength(p.id) + RECORD_OVERHEAD_BYTES;
+      if (p.body) bytes += this.bodies.frameBytesBound(p.body.utf8.length);
+    }
+    return bytes;
+  }
+
+  /**
+   * The next calls to stage as one batch: bounded in records, and in bytes so that the group's frame
+   * cannot exceed the WAL's limit: a call that would fit in a frame alone is never refused because of
+   * its neighbours. A call whose bound alone is over the limit is staged by itself, so that if it is
+   * refused (`stageGroup`, `enqueue`) it is refused alone.
+   */
   private takeGroup(): Request[] {
+    const maxBytes = framePayloadLimit() - BATCH_OVERHEAD_BYTES;
     let records = 0;
+    let bytes = 0;
     let n = 0;
-    while (
-      n < this.queue.length &&
-      (n === 0 || records + this.queue[n]!.prepared.length <= MAX_GROUP_RECORDS)
-    ) {
-      records += this.queue[n]!.prepared.length;
+    while (n < this.queue.length) {
+      const next = this.queue[n]!;
+      const fits = records + next.prepared.length <= MAX_GROUP_RECORDS && bytes + next.bytes <= maxBytes;
+      if (n > 0 && !fits) break;
+      records += next.prepared.length;
+      bytes += next.bytes;
       n++;
+      if (!fits) break; // over the limit alone: nothing joins it
     }
     return this.queue.splice(0, n);
   }
@@ -164,6 +195,7 @@ export class WritePath {
     const candidates = this.firstSightings(group, waits);
     const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
     const fresh = candidates.filter((_, i) => found[i] === undefined);
+    refuseOversized(fresh);
     const insertedBy = group.map(() => 0);
     for (const f of fresh) insertedBy[f.owner]!++;
     const applied = fresh.length > 0 ? (await this.stageBatch(fresh.map((f) => f.p))).applied : undefined;
@@ -198,11 +230,13 @@ export class WritePath {
    */
   private async stageBatch(fresh: Prepared[]): Promise<{ applied: Promise<void> }> {
     const staged = await this.bodies.stage(fresh.flatMap((p) => (p.body ? [p.body] : [])));
+    const batch = this.sequence(fresh, staged);
     let applied: Promise<void>;
     try {
-      applied = this.enqueue(this.sequence(fresh, staged));
+      applied = this.enqueue(batch);
     } catch (err) {
       this.bodies.settle(staged);
+      this.nextSeq = batch.firstSeq; // nothing of the batch was queued: its numbers are free again
       throw err;
     }
     for (const p of fresh) this.pendingIds.set(p.id, applied);
@@ -367,4 +401,15 @@ export class WritePath {
     this.counters = next;
     this.onApplied();
   }
+}
+
+/**
+ * Refuses, before its bodies are staged, a batch whose records alone are over the frame limit: their
+ * encoded bytes are all in the frame. Only a call whose bound alone is over the limit gets here with
+ * such a batch, in a group of its own (`takeGroup`).
+ */
+function refuseOversized(fresh: readonly { p: Prepared }[]): void {
+  let bytes = 0;
+  for (const f of fresh) bytes += f.p.encoded.length;
+  if (bytes > framePayloadLimit()) throw new BatchTooLargeError(bytes, framePayloadLimit());
 }

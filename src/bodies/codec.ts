@@ -26,13 +26,22 @@ export function encodeStored(data: Uint8Array): Buffer {
   return withCodec(CODEC_RAW, data);
 }
 
-/** The original bytes of a stored value. */
-export function decodeStored(stored: Uint8Array): Uint8Array {
+/**
+ * The original bytes of a stored value; `what` names it (`body <hash>`, `chunk <hash>`) in the
+ * ERR_CORRUPT_STORE of a value that does not inflate (zlib's error kept as the cause).
+ */
+export function decodeStored(stored: Uint8Array, what = "a stored body or chunk"): Uint8Array {
   const codec = stored[0];
   const payload = stored.subarray(1);
   if (codec === CODEC_RAW) return payload;
-  if (codec === CODEC_DEFLATE) return inflateRawSync(payload);
-  throw new CorruptStoreError(`unknown body codec ${String(codec)}`);
+  if (codec === CODEC_DEFLATE) {
+    try {
+      return inflateRawSync(payload);
+    } catch (err) {
+      throw new CorruptStoreError(`${what} does not inflate: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  throw new CorruptStoreError(`${what} has an unknown codec ${String(codec)}`);
 }
 
 function withCodec(codec: number, payload: Uint8Array): Buffer {

@@ -70,6 +70,7 @@ export class BodyStore {
   private readonly hot: HotTier;
   private readonly chunker: Chunker;
   private readonly inlineMax: number;
+  private readonly minChunk: number;
   // Hashes staged into the WAL but not yet applied: a later batch must see them as stored, or two
   // concurrent batches would both write (and count) the same body.
   private readonly pendingBodies = new Set<string>();
@@ -83,7 +84,19 @@ export class BodyStore {
     this.hot = hot;
     this.chunker = createChunker(chunking);
     this.inlineMax = chunking.inlineMax;
+    this.minChunk = chunking.minSize;
     this.cache = new ChunkCache(cacheBytes);
+  }
+
+  /**
+   * At most the bytes a body of `utf8Bytes` adds to a WAL frame (src/batch.ts), if none of it is
+   * stored yet: its stored bytes (at most one codec byte over the original), and per chunk its hash
+   * twice (manifest and chunk entry) plus msgpack headers. Every chunk but the last is longer than
+   * `minSize` (src/bodies/chunker.ts), which bounds the number of chunks.
+   */
+  frameBytesBound(utf8Bytes: number): number {
+    const chunks = Math.floor(utf8Bytes / this.minChunk) + 1;
+    return utf8Bytes + 64 + 80 * chunks;
   }
 
   /** Works out which bodies and chunks of `inputs` are new, and prepares their stored forms. */
@@ -157,11 +170,17 @@ export class BodyStore {
     const chunkData = this.chunks([...chunkKeys.values()]);
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
-        out.set(hex, Buffer.from(decodeStored(m.stored)).toString("utf8"));
+        out.set(hex, Buffer.from(decodeStored(m.stored, `body ${hex}`)).toString("utf8"));
         continue;
       }
       const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1")));
       if (parts.every((p) => p !== undefined)) {
+        // Buffer.concat would pad a short result with zeros: a damaged chunk must not read as a body
+        const bytes = parts.reduce((n, p) => n + p.length, 0);
+        if (bytes !== m.originalBytes)
+          throw new CorruptStoreError(
+            `body ${hex} has ${bytes} bytes in its chunks, its manifest says ${m.originalBytes}`,
+          );
         out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
         continue;
       }
@@ -222,7 +241,7 @@ export class BodyStore {
     missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) return;
-      const data = decodeStored(v);
+      const data = decodeStored(v, `chunk ${h.toString("hex")}`);
       out.set(h.toString("latin1"), data);
       this.cache.set(h.toString("latin1"), data);
     });

@@ -8,7 +8,17 @@ import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
 import { fsys, type NativeOp } from "../../src/fs.js";
-import { groupPrefix, idKey, P_RECORD, P_TIME, prefixEnd, recordKeyTs, tsRange } from "./keys.js";
+import {
+  groupPrefix,
+  idKey,
+  P_CONV,
+  P_RECORD,
+  P_TIME,
+  prefixEnd,
+  recordKey,
+  recordKeyTs,
+  tsRange,
+} from "./keys.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
@@ -16,6 +26,18 @@ export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { ty
 export interface KeyRange {
   gte: Uint8Array;
   lt: Uint8Array;
+}
+
+/**
+ * An iterator's range: a key range, or what is left of it after the last entry already returned. (No
+ * key is ever present with an undefined value: abstract-level would take it for a bound.)
+ */
+type Bounds = ({ gte: Buffer } | { gt: Buffer }) & { lt: Buffer };
+
+/** What `resumable` needs of a classic-level iterator. */
+interface Batches<T> {
+  nextv(size: number): Promise<T[]>;
+  close(): Promise<void>;
 }
 
 type Db = ClassicLevel<Buffer, Buffer>;
@@ -30,6 +52,12 @@ const SCAN_BATCH = 1000;
 export class HotTier {
   private db: Db;
   private failed: TracetierError | undefined;
+  /** Set while the database is closed for a reopen (`reopen`): reads wait for it. */
+  private reopening: Promise<void> | undefined;
+  /** Set when a reopen closed the database and could not open it again: reads fail with it, coded. */
+  private closedBy: TracetierError | undefined;
+  /** Counts the times the database was closed for a reopen: an iterator of an older epoch was closed. */
+  private epoch = 0;
   /** Reopens the tier after a failure, in the write path's order (set by the write path). */
   reopenHook: (() => Promise<void>) | undefined;
   private readonly path: string;
@@ -52,13 +80,80 @@ export class HotTier {
    * And after a failed log write its log may end in a partial record: a later record appended after it
    * would be dropped with it at LevelDB's recovery (the reader skips the rest of a corrupt block), so
    * nothing more may be written to that log. Reopening replays the log up to the partial record and
-   * starts a new one. Reads that run meanwhile fail (the write path re-applies what it had not applied).
+   * starts a new one. Reads that start meanwhile wait for it (`opened`), and reads in progress resume
+   * on the new database (`resumable`); if it cannot be opened they fail with its coded error.
    */
   async reopen(): Promise<void> {
     await this.checkRoomToReopen();
+    this.epoch++;
+    // swap() closes the database synchronously up to its first await: the gate is set before any read
+    // can run against the closing database
+    const run = this.swap();
+    this.reopening = run;
+    try {
+      await run;
+    } finally {
+      this.reopening = undefined;
+    }
+  }
+
+  private async swap(): Promise<void> {
     await this.db.close().catch(() => {});
-    this.db = await openDb(this.path, this.dir);
+    try {
+      this.db = await openDb(this.path, this.dir);
+    } catch (err) {
+      this.closedBy =
+        err instanceof TracetierError ? err : levelError(`reopening the hot tier ${this.path}`, err);
+      throw this.closedBy;
+    }
+    this.closedBy = undefined;
     this.failed = undefined;
+  }
+
+  /**
+   * False while the database is closed for a reopen, or stays closed after a failed one. Checked before
+   * every read (the common case pays this check, no promise); a caller about to read synchronously
+   * awaits `opened()` first when it is false.
+   */
+  get isOpen(): boolean {
+    return this.reopening === undefined && this.closedBy === undefined;
+  }
+
+  /** Resolves once the database is open (a reopen may start again while a reader waits); rejects, coded, if it could not be reopened. */
+  async opened(): Promise<void> {
+    while (!this.isOpen) {
+      if (this.closedBy) throw this.closedBy;
+      await this.reopening;
+    }
+  }
+
+  /** True when the database was closed for a reopen after `epoch` (or is closed now). */
+  private reopenedSince(epoch: number): boolean {
+    return this.epoch !== epoch || this.reopening !== undefined || this.closedBy !== undefined;
+  }
+
+  /**
+   * A failed read: retried once the database is open again when a reopen closed it under the read
+   * (classic-level's uncoded LEVEL_DATABASE_NOT_OPEN), otherwise coded with what was read.
+   */
+  private async readFailed<T>(
+    epoch: number,
+    err: unknown,
+    what: string,
+    retry: () => Promise<T>,
+  ): Promise<T> {
+    if (!this.reopenedSince(epoch)) throw levelError(what, err);
+    await this.opened();
+    return retry();
+  }
+
+  /** A synchronous read cannot wait: while the database is closed for a reopen it fails, coded. */
+  private notOpenSync(key: Uint8Array): never {
+    if (this.closedBy) throw this.closedBy;
+    throw new IoError(
+      this.reading(key),
+      new Error("the hot tier is being reopened (a synchronous read must await opened() first)"),
+    );
   }
 
   /** The failed write or compaction that makes every later one fail until `reopen()` (see there). */
@@ -106,11 +201,23 @@ export class HotTier {
   }
 
   getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
-    return this.db.getMany(keys.map(asBuffer));
+    if (!this.isOpen) return this.opened().then(() => this.getMany(keys));
+    const epoch = this.epoch;
+    return this.db
+      .getMany(keys.map(asBuffer))
+      .catch((err: unknown) =>
+        this.readFailed(epoch, err, `reading ${keys.length} keys of the hot tier ${this.path}`, () =>
+          this.getMany(keys),
+        ),
+      );
   }
 
   get(key: Uint8Array): Promise<Buffer | undefined> {
-    return this.db.get(asBuffer(key));
+    if (!this.isOpen) return this.opened().then(() => this.get(key));
+    const epoch = this.epoch;
+    return this.db
+      .get(asBuffer(key))
+      .catch((err: unknown) => this.readFailed(epoch, err, this.reading(key), () => this.get(key)));
   }
 
   /**
@@ -119,7 +226,21 @@ export class HotTier {
    * costs more than that and, on a busy 2-core machine, is what set the p99 (docs/decisions.md).
    */
   getManySync(keys: Uint8Array[]): (Buffer | undefined)[] {
-    return keys.map((k) => this.db.getSync(asBuffer(k)));
+    return keys.map((k) => this.getSync(k));
+  }
+
+  private getSync(key: Uint8Array): Buffer | undefined {
+    if (!this.isOpen) this.notOpenSync(key);
+    try {
+      return this.db.getSync(asBuffer(key));
+    } catch (err) {
+      throw levelError(this.reading(key), err);
+    }
+  }
+
+  /** What a failed read of `key` was doing, for its error (built only on failure). */
+  private reading(key: Uint8Array): string {
+    return `reading key ${hexKey(key)} of the hot tier ${this.path}`;
   }
 
   /**
@@ -138,49 +259,106 @@ export class HotTier {
     });
   }
 
-  /** A turn's records in (timestamp, seq) order, optionally bounded in time. */
+  /**
+   * A turn's records in (timestamp, seq) order, optionally bounded in time: values of the turn's key
+   * range, fetched `SCAN_BATCH` at a time. A turn fits in one fetch, so a read costs one trip to
+   * LevelDB's thread.
+   */
   async *turn(turnId: string, from?: number, to?: number, reverse = false): AsyncGenerator<HotRecord> {
     const range = tsRange(groupPrefix(P_RECORD, turnId), from, to);
-    yield* this.scan({ ...range, reverse });
+    const pages = this.resumable(
+      range,
+      reverse,
+      SCAN_BATCH,
+      (b) => this.db.values({ ...b, reverse }),
+      (v) => {
+        // only when resuming after a reopen: the record's key, rebuilt from the record
+        const r = decodeRecordValue(v);
+        return recordKey(r.record.turnId, r.record.timestamp, r.seq);
+      },
+    );
+    for await (const values of pages) for (const v of values) yield decodeRecordValue(v);
   }
 
   /**
-   * Values of a key range, fetched `SCAN_BATCH` at a time. A turn fits in one fetch, so a read costs one
-   * trip to LevelDB's thread; the iterator's close is not waited for (the database waits for it on close).
+   * Entries of a key range, `size` at a time, from iterators `open` makes. The iterator's close is not
+   * waited for (the database waits for it on close). A reopen closes the iterator under the read: the
+   * read goes on, once the database is open again, after the last entry it returned (`keyOf` gives its
+   * key); if the database cannot be opened again it fails with that coded error. Any other failure is
+   * coded (ERR_IO, or ERR_CORRUPT_STORE for LevelDB's corruption) with the range.
    */
-  private async *scan(range: KeyRange & { reverse: boolean }): AsyncGenerator<HotRecord> {
-    const it = this.db.values({ gte: asBuffer(range.gte), lt: asBuffer(range.lt), reverse: range.reverse });
-    try {
-      for (;;) {
-        const values = await it.nextv(SCAN_BATCH);
-        if (values.length === 0) return;
-        for (const v of values) yield decodeRecordValue(v);
+  private async *resumable<T>(
+    range: KeyRange,
+    reverse: boolean,
+    size: number,
+    open: (bounds: Bounds) => Batches<T>,
+    keyOf: (last: T) => Buffer,
+  ): AsyncGenerator<T[]> {
+    let bounds: Bounds = { gte: asBuffer(range.gte), lt: asBuffer(range.lt) };
+    let last: T | undefined;
+    for (;;) {
+      if (!this.isOpen) await this.opened();
+      const epoch = this.epoch;
+      const it = this.openIterator(open, bounds);
+      try {
+        for (;;) {
+          let batch: T[];
+          try {
+            batch = await it.nextv(size);
+          } catch (err) {
+            if (!this.reopenedSince(epoch))
+              throw levelError(`reading ${describeRange(bounds)} of the hot tier ${this.path}`, err);
+            break; // closed by a reopen: resume below
+          }
+          if (batch.length === 0) return;
+          last = batch[batch.length - 1];
+          yield batch;
+        }
+      } finally {
+        it.close().catch(() => {});
       }
-    } finally {
-      it.close().catch(() => {});
+      if (last !== undefined)
+        bounds = reverse ? { ...bounds, lt: keyOf(last) } : { gt: keyOf(last), lt: bounds.lt };
+    }
+  }
+
+  private openIterator<T>(open: (bounds: Bounds) => Batches<T>, bounds: Bounds): Batches<T> {
+    try {
+      return open(bounds);
+    } catch (err) {
+      throw levelError(`reading ${describeRange(bounds)} of the hot tier ${this.path}`, err);
     }
   }
 
   /**
-   * Records through a secondary index (time or conversation) whose values are primary keys: index
-   * entries are fetched LOOKUP_BATCH at a time and resolved with one getMany per batch.
+   * Records through a secondary index (time or conversation: `head | ts | seq` -> primary key) whose
+   * values are primary keys: index entries are fetched LOOKUP_BATCH at a time and resolved with one
+   * getMany per batch.
    */
-  async *viaIndex(range: KeyRange, reverse: boolean): AsyncGenerator<HotRecord> {
-    // classic-level stops a fetch at highWaterMarkBytes (16 KiB by default: about 300 index entries);
-    // 1 MiB lets a fetch return the LOOKUP_BATCH entries asked for.
-    const it = this.db.values({
-      gte: asBuffer(range.gte),
-      lt: asBuffer(range.lt),
+  private async *viaIndex(
+    head: Buffer,
+    from: number | undefined,
+    to: number | undefined,
+    reverse: boolean,
+  ): AsyncGenerator<HotRecord> {
+    const pages = this.resumable(
+      tsRange(head, from, to),
       reverse,
-      highWaterMarkBytes: 1 << 20,
-    });
+      LOOKUP_BATCH,
+      // classic-level stops a fetch at highWaterMarkBytes (16 KiB by default: about 300 index entries);
+      // 1 MiB lets a fetch return the LOOKUP_BATCH entries asked for.
+      (b) => this.db.values({ ...b, reverse, highWaterMarkBytes: 1 << 20 }),
+      // a primary key ends with the record's ts | seq, as its index key does
+      (pk) => Buffer.concat([head, pk.subarray(pk.length - 16)]),
+    );
     // The next batch is fetched while the caller consumes this one (LevelDB works on its own thread).
     const fetch = async () => {
-      const pks = await it.nextv(LOOKUP_BATCH);
-      return pks.length === 0 ? undefined : { pks, values: await this.db.getMany(pks) };
+      const page = await pages.next();
+      if (page.done) return undefined;
+      return { pks: page.value, values: await this.getMany(page.value) };
     };
+    let next = fetch();
     try {
-      let next = fetch();
       for (;;) {
         const got = await next;
         if (got === undefined) return;
@@ -189,13 +367,25 @@ export class HotTier {
           if (v !== undefined) yield decodeRecordValue(v, got.pks[i]);
       }
     } finally {
-      it.close().catch(() => {});
+      // a caller that stops early leaves a fetch in flight: its outcome no longer matters
+      next.catch(() => {});
+      pages.return(undefined).catch(() => {});
     }
   }
 
   /** Records in (timestamp, seq) order across all turns. */
   byTime(from: number | undefined, to: number | undefined, reverse: boolean): AsyncGenerator<HotRecord> {
-    return this.viaIndex(tsRange(Buffer.of(P_TIME), from, to), reverse);
+    return this.viaIndex(Buffer.of(P_TIME), from, to, reverse);
+  }
+
+  /** A conversation's records in (timestamp, seq) order. */
+  byConversation(
+    conversationId: string,
+    from: number | undefined,
+    to: number | undefined,
+    reverse: boolean,
+  ): AsyncGenerator<HotRecord> {
+    return this.viaIndex(groupPrefix(P_CONV, conversationId), from, to, reverse);
   }
 
   /**
@@ -203,9 +393,14 @@ export class HotTier {
    * (the id index outlives a record's move to the cold tier, and the key says where to look there).
    */
   byId(id: string): { record: HotRecord } | { coldKey: Buffer } | undefined {
-    const pk = this.db.getSync(idKey(id));
+    const pk = this.getSync(idKey(id));
     if (pk === undefined) return undefined;
-    const value = this.db.getSync(pk);
+    if (!isRecordKey(pk)) {
+      throw new CorruptStoreError(
+        `the id index entry of record ${id} holds ${pk.toString("hex")}, not a record key`,
+      );
+    }
+    const value = this.getSync(pk);
     return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value, pk) };
   }
 
@@ -239,22 +434,14 @@ export class HotTier {
    * Every entry of a key range, `SCAN_BATCH` at a time (the GC and retention walk whole keyspaces).
    * Values are left out unless asked for.
    */
-  async *entries(range: KeyRange, values = true): AsyncGenerator<[Buffer, Buffer][]> {
-    const it = this.db.iterator({
-      gte: asBuffer(range.gte),
-      lt: asBuffer(range.lt),
-      values,
-      highWaterMarkBytes: 1 << 20,
-    });
-    try {
-      for (;;) {
-        const batch = (await it.nextv(SCAN_BATCH)) as [Buffer, Buffer][];
-        if (batch.length === 0) return;
-        yield batch;
-      }
-    } finally {
-      it.close().catch(() => {});
-    }
+  entries(range: KeyRange, values = true): AsyncGenerator<[Buffer, Buffer][]> {
+    return this.resumable(
+      range,
+      false,
+      SCAN_BATCH,
+      (b) => this.db.iterator({ ...b, values, highWaterMarkBytes: 1 << 20 }) as Batches<[Buffer, Buffer]>,
+      ([key]) => key,
+    );
   }
 
   /** Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. */
@@ -270,12 +457,18 @@ export class HotTier {
 
   /** Names (the key suffixes) under a key prefix, e.g. a turn's cold files. */
   async suffixes(prefix: Buffer): Promise<string[]> {
-    const keys = await this.db.keys({ gte: prefix, lt: prefixEnd(prefix) }).all();
-    return keys.map((k) => k.toString("utf8", prefix.length));
+    const names: string[] = [];
+    for await (const batch of this.entries({ gte: prefix, lt: prefixEnd(prefix) }, false))
+      for (const [key] of batch) names.push(key.toString("utf8", prefix.length));
+    return names;
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  /** Closes the database (the one a reopen in progress is opening, once it is open). */
+  async close(): Promise<void> {
+    await this.reopening?.catch(() => {});
+    await this.db.close().catch((err: unknown) => {
+      throw levelError(`closing the hot tier ${this.path}`, err);
+    });
   }
 }
 
@@ -335,4 +528,20 @@ function isLockError(err: unknown): boolean {
 
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** `r | u32 len | turnId | ts | seq` exactly (what parseRecordKey reads). */
+function isRecordKey(key: Buffer): boolean {
+  return key.length >= 21 && key[0] === P_RECORD && key.readUInt32BE(1) === key.length - 21;
+}
+
+/** A key for an error message: printable keyspace byte, then hex. */
+function hexKey(key: Uint8Array): string {
+  const b = asBuffer(key);
+  return `${String.fromCharCode(b[0] ?? 0x3f)}|${b.subarray(1).toString("hex")}`;
+}
+
+function describeRange(b: Bounds): string {
+  const from = "gte" in b ? `[${hexKey(b.gte)}` : `(${hexKey(b.gt)}`;
+  return `the key range ${from}, ${hexKey(b.lt)})`;
 }
