@@ -66,3 +66,32 @@ export function retentionBatch(b: number): TraceRecord[] {
     turnId: `kept-${b % 7}`,
   }));
 }
+
+const HOUR = 3_600_000;
+
+/**
+ * The torture rounds (test/support/torture.ts): batch b with its records in one hour, from `baseTs` on,
+ * spread over a dozen turns that therefore reach across many cold files and partitions.
+ */
+export function tortureBatch(b: number, baseTs: number): TraceRecord[] {
+  return crashBatch(b).map((r, i) => ({ ...r, timestamp: baseTs + i, turnId: tortureTurn(b * 20 + i) }));
+}
+
+export const TORTURE_TURNS = 13;
+const tortureTurn = (n: number) => `tt-${n % TORTURE_TURNS}`;
+export const tortureTurnIds = (): string[] => Array.from({ length: TORTURE_TURNS }, (_, t) => tortureTurn(t));
+
+/** Where a torture store's clock starts. */
+export const TORTURE_START = Date.UTC(2026, 9, 1);
+/** Records: 2 days; bodies: 1 day. A store in "cap" mode also caps stored body bytes. */
+export const TORTURE_POLICY = { maxAgeMs: 2 * DAY, maxBodyAgeMs: DAY };
+export const TORTURE_BODY_CAP = 256 * 1024;
+
+/**
+ * A batch's first timestamp: inside the hour `hoursBack` hours before `clock`, so that late batches
+ * land in hours compaction already wrote (small files pile up there, and merges follow).
+ */
+export function tortureBase(b: number, clock: number, hoursBack: number): number {
+  const hour = Math.floor((clock - hoursBack * HOUR) / HOUR) * HOUR;
+  return hour + (b % 3000) * 1000;
+}
