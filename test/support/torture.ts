@@ -329,7 +329,10 @@ async function checkTurns(
   const batches = new Map<number, ReturnType<typeof tortureBatch>>();
   const bodyOf = (e: Expected) => {
     let batch = batches.get(e.b);
-    if (!batch) batches.set(e.b, (batch = tortureBatch(e.b, model.batchBase.get(e.b)!)));
+    if (!batch) {
+      batch = tortureBatch(e.b, model.batchBase.get(e.b)!);
+      batches.set(e.b, batch);
+    }
     return batch[e.i]!.body;
   };
   let sampled = 0;
