@@ -39,6 +39,13 @@ const s = await runTorture({
 });
 const tally = (m: Map<string, number>) => [...m].map(([k, n]) => `${k}: ${n}`).join("; ") || "none";
 process.stdout.write(`kill phases: ${tally(s.phases)}\n`);
+process.stdout.write(
+  `maintenance started: ${tally(s.ops)}; cold files merged away: ${s.merged}; partitions dropped: ${s.dropped}\n`,
+);
+process.stdout.write(
+  `time per round: child ${(s.childMs / Math.max(1, s.rounds) / 1000).toFixed(1)} s, ` +
+    `check ${(s.checkMs / Math.max(1, s.rounds) / 1000).toFixed(1)} s\n`,
+);
 if (s.failedRounds > 0) {
   process.stdout.write(`failure kinds (rounds): ${tally(s.failureKinds)}\n`);
   for (const e of s.examples) process.stdout.write(`  ${e}\n`);
