@@ -96,7 +96,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Two loops at once, as a collector with scheduled maintenance runs them: one inserts batches, the
- * other compacts, prunes or collects bodies, moving the clock forward by up to an hour each time.
+ * other compacts, prunes or collects bodies, moving the clock forward by up to 2 hours each time.
  * Each step's line is written and fsynced before the step starts ("insert", "compact", …) and after it
  * resolves ("ack", "compacted", …): what the log says was acknowledged, was.
  */
@@ -122,7 +122,7 @@ async function torture(store: TraceStore, [logPath, first, clock0, seed, cap]: s
   };
   const maintain = async () => {
     for (;;) {
-      clock += rnd.int(0, HOUR);
+      clock += rnd.int(0, 2 * HOUR);
       const op = rnd.next();
       if (op < 0.45) {
         const olderThanMs = rnd.int(0, 3) * HOUR;
