@@ -105,6 +105,7 @@ async function torture(store: TraceStore, [logPath, first, clock0, seed, cap]: s
   const log = (line: string) => {
     writeSync(fd, `${line}\n`);
     fsyncSync(fd);
+    process.stdout.write(`${line}\n`); // for a parent that kills at a chosen step
   };
   const rnd = new Random(Number(seed));
   const policy = cap === "1" ? { ...TORTURE_POLICY, maxTotalBodyBytes: TORTURE_BODY_CAP } : TORTURE_POLICY;

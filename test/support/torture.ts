@@ -1,7 +1,8 @@
 /**
  * Kill rounds: a child process (test/support/child.ts, mode `torture`) ingests, compacts, merges,
  * prunes and collects on one store directory with a moving clock, and is killed with SIGKILL at a random
- * moment (sometimes while it is still opening, i.e. during recovery). The parent then reopens the store
+ * moment: in 15 % of rounds while it is still opening (i.e. during recovery), in 45 % within 200 ms of
+ * the start of its k-th compaction, prune or gc, otherwise 20 ms to 2.5 s after it opened. The parent then reopens the store
  * and checks it against what the child's log says was acknowledged:
  *
  *   - the store opens;
@@ -270,7 +271,8 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
   });
   const failures: Failure[] = [];
   let phase: string | undefined;
-  if (rnd.chance(0.15)) {
+  const how = rnd.next();
+  if (how < 0.15) {
     // Early: while the child loads, opens and recovers what the last kill left.
     await sleep(rnd.int(0, 900));
     if (!child.lines.includes("ready")) phase = "open";
@@ -278,7 +280,14 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
     await waitForLine(child, (l) => l === "ready", 60_000).catch((err: Error) => {
       failures.push({ kind: "child did not open", detail: `${err.message} ${stderr.slice(0, 500)}` });
     });
-    await sleep(rnd.int(20, 2500));
+    if (how < 0.6) {
+      // Targeted: shortly after the k-th start of a maintenance step, where the commit points are.
+      const step = `${rnd.pick(["compact", "compact", "prune", "gc"])} `;
+      const k = rnd.int(1, 3);
+      const started = (l: string) => `${l} `.startsWith(step);
+      await waitFor(() => child.lines.filter(started).length >= k || child.exitCode !== null, 8_000);
+      await sleep(rnd.int(0, 200));
+    } else await sleep(rnd.int(20, 2500));
   }
   const exitedBefore = child.exitCode !== null;
   child.kill("SIGKILL");
@@ -430,6 +439,12 @@ function normalise(what: string): string {
 
 function codeOf(err: unknown): string {
   return String((err as { code?: unknown } | null)?.code ?? (err as Error)?.name ?? "error");
+}
+
+/** Resolves once `done()` holds, or after `ms`. */
+async function waitFor(done: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!done() && Date.now() < until) await sleep(5);
 }
 
 function sleep(ms: number): Promise<void> {
