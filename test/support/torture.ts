@@ -57,6 +57,8 @@ export interface RoundResult {
   ops: Map<string, number>;
   merged: number;
   dropped: number;
+  /** `verify`'s problems before the reopen (normalised), which recovery must then finish. */
+  asKilled: string[];
   childMs: number;
   checkMs: number;
 }
@@ -69,6 +71,8 @@ export interface TortureSummary {
   acknowledged: number;
   stores: number;
   ops: Map<string, number>;
+  /** Rounds whose kill left each kind of `verify` problem, before recovery at open finished it. */
+  asKilled: Map<string, number>;
   /** Cold files merged away, cold partitions dropped (seen between checks). */
   merged: number;
   dropped: number;
@@ -204,6 +208,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureSummary> 
     acknowledged: 0,
     stores: 0,
     ops: new Map(),
+    asKilled: new Map(),
     merged: 0,
     dropped: 0,
     childMs: 0,
@@ -224,6 +229,7 @@ export async function runTorture(opts: TortureOptions): Promise<TortureSummary> 
     summary.acknowledged += result.acknowledged;
     add(summary.phases, result.phase, 1);
     for (const [op, n] of result.ops) add(summary.ops, op, n);
+    for (const k of new Set(result.asKilled)) add(summary.asKilled, k, 1);
     summary.merged += result.merged;
     summary.dropped += result.dropped;
     summary.childMs += result.childMs;
@@ -296,6 +302,7 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
     failures.push({ kind: `child failed (exit ${child.exitCode})`, detail: stderr.slice(0, 1000) });
   const killed = Date.now();
   const { phase: logPhase, acks, ops } = model.absorb();
+  const asKilled = await verifyAsKilled(model.dir);
   const present = await checkStore(model, failures);
   return {
     round,
@@ -306,9 +313,22 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
     dir: model.dir,
     ops,
     ...model.coldChanges(),
+    asKilled,
     childMs: killed - spawned,
     checkMs: Date.now() - killed,
   };
+}
+
+/**
+ * What `verify` says of the store as the kill left it, before any recovery: not a failure (recovery at
+ * open exists to finish these), but it shows which crash windows the rounds reach.
+ */
+async function verifyAsKilled(dir: string): Promise<string[]> {
+  try {
+    return (await verifyStore(dir)).problems.map((p) => normalise(p.what));
+  } catch (err) {
+    return [`verify failed (${codeOf(err)})`];
+  }
 }
 
 /** Reopens the store, checks it, closes it and verifies it; returns how many records it holds. */
