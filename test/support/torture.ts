@@ -1,8 +1,9 @@
 /**
  * Kill rounds: a child process (test/support/child.ts, mode `torture`) ingests, compacts, merges,
  * prunes and collects on one store directory with a moving clock, and is killed with SIGKILL at a random
- * moment: in 15 % of rounds while it is still opening (i.e. during recovery), in 45 % within 200 ms of
- * the start of its k-th compaction, prune or gc, otherwise 20 ms to 2.5 s after it opened. The parent then reopens the store
+ * moment: in 15 % of rounds while it is still opening (i.e. during recovery), in 30 % within 200 ms of
+ * the start of its k-th compaction, prune or gc, in 20 % the instant its k-th cold manifest commit is
+ * seen, otherwise 20 ms to 2.5 s after it opened. The parent then reopens the store
  * and checks it against what the child's log says was acknowledged:
  *
  *   - the store opens;
@@ -18,12 +19,13 @@
  *
  * Used by the CLI (test/torture/main.ts, `npm run torture`) and by the CI slice (test/torture.test.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type FSWatcher, mkdtempSync, readFileSync, rmSync, watch } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, type StoredRecord, stableId, type TraceStore } from "../../src/index.js";
 import { verifyStore } from "../../src/verify.js";
 import { Random } from "../../src/workload/random.js";
+import { MANIFEST_NAME } from "../../tiers/cold/layout.js";
 import { TORTURE_POLICY, TORTURE_START, tortureBatch, tortureTurnIds } from "./crash-workload.js";
 import { exited, startChild, waitForLine } from "./spawn.js";
 
@@ -247,12 +249,19 @@ export async function runTorture(opts: TortureOptions): Promise<TortureSummary> 
       `round ${result.round} store ${summary.stores}${model?.cap ? " (cap)" : ""} killed in ${result.phase}: ` +
         `${result.acknowledged} batches acked, ${[...result.ops].map(([k, n]) => `${n} ${k}`).join(" ") || "no maintenance"}, ` +
         `${result.merged} files merged, ${result.dropped} partitions dropped, ${result.present} records readable, ` +
-        (result.failures.length === 0 ? "ok" : `FAILED: ${result.failures.map((f) => f.kind).join(", ")}`),
+        (result.failures.length === 0 ? "ok" : `FAILED: ${kindsOf(result.failures)}`),
     );
   }
   if (model) rmSync(model.dir, { recursive: true, force: true });
   summary.ms = Date.now() - started;
   return summary;
+}
+
+/** "kind ×n, other kind" */
+function kindsOf(failures: Failure[]): string {
+  const n = new Map<string, number>();
+  for (const f of failures) add(n, f.kind, 1);
+  return [...n].map(([k, c]) => (c > 1 ? `${k} ×${c}` : k)).join(", ");
 }
 
 function add(m: Map<string, number>, k: string, n: number): void {
@@ -286,13 +295,18 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
     await waitForLine(child, (l) => l === "ready", 60_000).catch((err: Error) => {
       failures.push({ kind: "child did not open", detail: `${err.message} ${stderr.slice(0, 500)}` });
     });
-    if (how < 0.6) {
-      // Targeted: shortly after the k-th start of a maintenance step, where the commit points are.
+    if (how < 0.45) {
+      // Aimed: shortly after the k-th start of a maintenance step, where the commit points are.
       const step = `${rnd.pick(["compact", "compact", "prune", "gc"])} `;
       const k = rnd.int(1, 3);
       const started = (l: string) => `${l} `.startsWith(step);
       await waitFor(() => child.lines.filter(started).length >= k || child.exitCode !== null, 8_000);
       await sleep(rnd.int(0, 200));
+    } else if (how < 0.65) {
+      // At a commit point: the moment the k-th cold manifest is renamed into place, before the hot
+      // tier's side of that step (a compaction's or merge's index update, a drop's clean-up) lands.
+      await manifestCommits(join(model.dir, "cold"), rnd.int(1, 4), 8_000);
+      phase = "manifest commit";
     } else await sleep(rnd.int(20, 2500));
   }
   const exitedBefore = child.exitCode !== null;
@@ -459,6 +473,27 @@ function normalise(what: string): string {
 
 function codeOf(err: unknown): string {
   return String((err as { code?: unknown } | null)?.code ?? (err as Error)?.name ?? "error");
+}
+
+/** Resolves as the `k`-th rename of MANIFEST.json into `coldDir` is seen (inotify), or after `ms`. */
+function manifestCommits(coldDir: string, k: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      watcher?.close();
+      clearTimeout(timer);
+      resolve();
+    };
+    let watcher: FSWatcher | undefined;
+    const timer = setTimeout(done, ms);
+    try {
+      watcher = watch(coldDir, (_event, name) => {
+        if (name === MANIFEST_NAME && ++seen >= k) done();
+      });
+    } catch {
+      done(); // no cold directory: the child died before opening (reported by the caller)
+    }
+  });
 }
 
 /** Resolves once `done()` holds, or after `ms`. */
