@@ -19,7 +19,16 @@ import type { ColdFile } from "../tiers/cold/manifest.js";
 import { writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { convKey, metaKey, recordKey, timeKey, turnFileKey } from "../tiers/hot/keys.js";
+import {
+  convKey,
+  metaKey,
+  P_TURN_FILE,
+  prefixEnd,
+  recordKey,
+  timeKey,
+  turnFileKey,
+  turnFileKeyFile,
+} from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
@@ -58,6 +67,8 @@ function hourOf(ts: number): number {
 export const COMMIT_ROWS = 20_000;
 
 const COLD_GEN_KEY = metaKey("cold");
+/** Stale turn → file entries deleted per LevelDB write at recovery. */
+const STALE_DELETES_PER_WRITE = 50_000;
 
 export class Compactor {
   private readonly hot: HotTier;
@@ -80,10 +91,17 @@ export class Compactor {
     this.quiesceReads = quiesceReads;
   }
 
-  /** Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied. */
+  /**
+   * Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied, and deletes
+   * the turn → file entries of files the manifest no longer lists (a merge's step 3 deletes those of the
+   * files it replaced; a crash before it leaves them, and replaying the merged file cannot know them).
+   */
   async recover(): Promise<void> {
     const raw = await this.hot.get(COLD_GEN_KEY);
     this.appliedGen = raw === undefined ? 0 : (decode(raw) as number);
+    if (this.cold.manifest.generation <= this.appliedGen) return;
+    // Before any generation is marked applied: until the last one is, a crash repeats this at open.
+    await this.dropStaleTurnFiles();
     // In generation order, each marked applied as it lands, so a crash during recovery resumes it.
     const pending = this.cold.files.filter((f) => f.generation > this.appliedGen);
     pending.sort((a, b) => a.generation - b.generation);
@@ -103,6 +121,27 @@ export class Compactor {
   /** Rows the cold tier lists that are still counted as hot (step 3 of their move has not landed). */
   unappliedRows(): number {
     return this.cold.files.reduce((n, f) => n + (this.unapplied.has(f.name) ? f.rows : 0), 0);
+  }
+
+  /**
+   * Deletes turn → file entries naming a file that is neither live nor dropped (dropped files' entries
+   * are retention's to delete, with their id entries: Pruner.finishDrops). One pass over that keyspace.
+   */
+  private async dropStaleTurnFiles(): Promise<void> {
+    const known = new Set([...this.cold.files, ...this.cold.manifest.dropped].map((f) => f.name));
+    const p = Buffer.of(P_TURN_FILE);
+    let ops: BatchOp[] = [];
+    const flush = async () => {
+      const part = ops;
+      ops = [];
+      // Not synced: the synced write that marks a generation applied comes after, LevelDB's log is in order.
+      if (part.length > 0) await this.writes.maintain((c) => ({ ops: part, counters: c }), false);
+    };
+    for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false)) {
+      for (const [key] of batch) if (!known.has(turnFileKeyFile(key))) ops.push({ type: "del", key });
+      if (ops.length >= STALE_DELETES_PER_WRITE) await flush();
+    }
+    await flush();
   }
 
   async compact(opts: CompactOptions = {}): Promise<CompactResult> {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { openStore, type StoredRecord, stableId } from "../src/index.js";
+import { verifyStore } from "../src/verify.js";
+import type { HotTier } from "../tiers/hot/tier.js";
 import { coldBatch } from "./support/crash-workload.js";
-import { multiDayTurns, tempDir } from "./support/fixtures.js";
+import { log, multiDayTurns, tempDir } from "./support/fixtures.js";
+import { inspectHot } from "./support/inspect.js";
 import { exited, startChild, waitForLine } from "./support/spawn.js";
 
 const ROUNDS = 10;
@@ -59,5 +62,38 @@ describe("crash safety of compaction and merges", () => {
       await checkInvariants(dir, acked, snapshot);
     }
     expect(acked.size).toBeGreaterThan(ROUNDS);
+  });
+});
+
+describe("recovery of an interrupted merge", () => {
+  it("deletes the turn → file entries of the files a merge replaced when its index update never landed", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir });
+    const hour = Date.UTC(2026, 9, 1, 10);
+    const turns = ["a", "b", "c"];
+    // Four small files of one hour; the fifth compaction makes a fifth, and a merge of all of them.
+    for (let k = 0; k < 4; k++) {
+      await store.insertRecords(turns.map((t, i) => log(`m ${k} ${i}`, hour + k * 10 + i, { turnId: t })));
+      await store.compact({ now: hour + 7_200_000, olderThanMs: 0 });
+    }
+    // The merge's step 3 (turn → file entries of the replaced files out, of the merged file in) fails,
+    // as if the process had died right after the merge's manifest commit.
+    const hot = (store as unknown as { hot: HotTier }).hot;
+    const write = hot.write.bind(hot);
+    hot.write = async (ops, sync) => {
+      if (ops.some((o) => o.type === "del" && o.key[0] === 0x66)) throw new Error("killed");
+      return write(ops, sync);
+    };
+    await store.insertRecords(turns.map((t, i) => log(`m 4 ${i}`, hour + 40 + i, { turnId: t })));
+    await expect(store.compact({ now: hour + 7_200_000, olderThanMs: 0 })).rejects.toThrow("killed");
+    hot.write = write;
+    await store.close();
+    expect((await inspectHot(dir)).staleTurnFiles).toBeGreaterThan(0); // the state a crash leaves
+
+    const reopened = await openStore({ dir });
+    for (const t of turns) expect(await reopened.getTurn(t)).toHaveLength(5);
+    await reopened.close();
+    expect((await inspectHot(dir)).staleTurnFiles).toBe(0);
+    expect((await verifyStore(dir)).problems).toEqual([]);
   });
 });

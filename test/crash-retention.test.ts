@@ -11,7 +11,6 @@ import { inspectHot } from "./support/inspect.js";
 import { exited, startChild, waitForLine } from "./support/spawn.js";
 
 const ROUNDS = 12;
-const DAY = 86_400_000;
 const COLD_BEFORE = Date.UTC(2026, 9, 6); // base records before this are compacted into partitions
 const dateOf = (ts: number) => new Date(ts).toISOString().slice(0, 10);
 

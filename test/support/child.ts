@@ -7,10 +7,17 @@
  *                                              compact everything, print "compacted"; forever
  *   retention-loop <dir> <firstIter>           insert a batch, print "ack <i>"; prune on a clock 6 h further
  *                                              each time, print "pruned <i>"; gc, print "gc <i>"; forever
+ *   torture <dir> <log> <firstBatch> <clock> <seed> <cap>
+ *                                              the torture rounds' child (test/support/torture.ts): inserts
+ *                                              batches while compacting, pruning and collecting on a moving
+ *                                              clock; every step is appended to <log> (fsynced) as it starts
+ *                                              and ends, so a parent that kills it knows what was acknowledged
  *   hold <dir>                                 open, print "open", stay until stdin closes
  *   try-open <dir>                             try to open, print the error code or "opened"
  */
-import { openStore } from "../../src/index.js";
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { openStore, type TraceStore } from "../../src/index.js";
+import { Random } from "../../src/workload/random.js";
 import {
   coldBatch,
   crashBatch,
@@ -18,6 +25,10 @@ import {
   RETENTION_START,
   RETENTION_STEP,
   retentionBatch,
+  TORTURE_BODY_CAP,
+  TORTURE_POLICY,
+  tortureBase,
+  tortureBatch,
 } from "./crash-workload.js";
 
 const [mode, dir, a, b] = process.argv.slice(2) as [string, string, string?, string?];
@@ -33,7 +44,9 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const store = await openStore({ dir, walSegmentBytes: mode === "insert-loop" ? 128 * 1024 : undefined });
+  const small = mode === "insert-loop" || mode === "torture";
+  const store = await openStore({ dir, walSegmentBytes: small ? 128 * 1024 : undefined });
+  if (mode === "torture") return torture(store, process.argv.slice(4));
   if (mode === "hold") {
     process.stdout.write("open\n");
     process.stdin.resume();
@@ -75,6 +88,65 @@ async function main(): Promise<void> {
     };
     process.stdout.write("ready\n");
     await Promise.all(Array.from({ length: Number(b ?? 1) }, worker));
+  }
+}
+
+const HOUR = 3_600_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Two loops at once, as a collector with scheduled maintenance runs them: one inserts batches, the
+ * other compacts, prunes or collects bodies, moving the clock forward by up to 2 hours each time.
+ * Each step's line is written and fsynced before the step starts ("insert", "compact", …) and after it
+ * resolves ("ack", "compacted", …): what the log says was acknowledged, was.
+ */
+async function torture(store: TraceStore, [logPath, first, clock0, seed, cap]: string[]): Promise<void> {
+  const fd = openSync(logPath!, "a");
+  const log = (line: string) => {
+    writeSync(fd, `${line}\n`);
+    fsyncSync(fd);
+    process.stdout.write(`${line}\n`); // for a parent that kills at a chosen step
+  };
+  const rnd = new Random(Number(seed));
+  const policy = cap === "1" ? { ...TORTURE_POLICY, maxTotalBodyBytes: TORTURE_BODY_CAP } : TORTURE_POLICY;
+  let clock = Number(clock0);
+  let next = Number(first);
+  const ingest = async () => {
+    for (;;) {
+      const b = next++;
+      const base = tortureBase(b, clock, rnd.int(0, 20));
+      log(`insert ${b} ${base}`);
+      await store.insertRecords(tortureBatch(b, base));
+      log(`ack ${b}`);
+      await sleep(rnd.int(5, 40));
+    }
+  };
+  const maintain = async () => {
+    for (;;) {
+      clock += rnd.int(0, 2 * HOUR);
+      const op = rnd.next();
+      if (op < 0.45) {
+        const olderThanMs = rnd.int(0, 3) * HOUR;
+        log(`compact ${clock} ${olderThanMs}`);
+        await store.compact({ now: clock, olderThanMs });
+        log("compacted");
+      } else if (op < 0.75) {
+        log(`prune ${clock}`);
+        await store.prune(policy, { now: clock });
+        log("pruned");
+      } else {
+        log("gc");
+        await store.gc();
+        log("gced");
+      }
+      await sleep(rnd.int(0, 30));
+    }
+  };
+  process.stdout.write("ready\n");
+  try {
+    await Promise.all([ingest(), maintain()]);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -66,3 +66,40 @@ export function retentionBatch(b: number): TraceRecord[] {
     turnId: `kept-${b % 7}`,
   }));
 }
+
+const HOUR = 3_600_000;
+
+/**
+ * The torture rounds (test/support/torture.ts): batch b's 10 records in one hour, from `baseTs` on,
+ * spread over a dozen turns that therefore reach across many cold files and partitions. Bodies are
+ * smaller than crashBatch's (a round's check reads every one of them) but still share chunks.
+ */
+export function tortureBatch(b: number, baseTs: number): TraceRecord[] {
+  return crashBatch(b)
+    .slice(0, 10)
+    .map((r, i) => {
+      const n = b * 10 + i;
+      const long = `${PARAGRAPH.repeat(4 + (n % 50))}${i % 3 === 0 ? `#${n}` : ""}`;
+      const body = r.body === undefined ? undefined : i % 4 === 3 ? `short ${n}` : long;
+      return { ...r, timestamp: baseTs + i, turnId: tortureTurn(n), ...(body === undefined ? {} : { body }) };
+    });
+}
+
+export const TORTURE_TURNS = 5;
+const tortureTurn = (n: number) => `tt-${n % TORTURE_TURNS}`;
+export const tortureTurnIds = (): string[] => Array.from({ length: TORTURE_TURNS }, (_, t) => tortureTurn(t));
+
+/** Where a torture store's clock starts. */
+export const TORTURE_START = Date.UTC(2026, 9, 1);
+/** Records: 1 day; bodies: 12 hours. A store in "cap" mode also caps stored body bytes. */
+export const TORTURE_POLICY = { maxAgeMs: DAY, maxBodyAgeMs: DAY / 2 };
+export const TORTURE_BODY_CAP = 256 * 1024;
+
+/**
+ * A batch's first timestamp: inside the hour `hoursBack` hours before `clock`, so that late batches
+ * land in hours compaction already wrote (small files pile up there, and merges follow).
+ */
+export function tortureBase(b: number, clock: number, hoursBack: number): number {
+  const hour = Math.floor((clock - hoursBack * HOUR) / HOUR) * HOUR;
+  return hour + (b % 3000) * 1000;
+}
