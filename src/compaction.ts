@@ -13,7 +13,6 @@
  * both tiers: reads dedup by id, and `recover()` redoes step 3 from the files themselves at open.
  */
 import { dirname } from "node:path";
-import { decode, encode } from "@msgpack/msgpack";
 import { dateOf, fileName, partitionDir, tempPath } from "../tiers/cold/layout.js";
 import type { ColdFile } from "../tiers/cold/manifest.js";
 import { writeParquetFile } from "../tiers/cold/parquet.js";
@@ -32,7 +31,9 @@ import {
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
+import { CorruptStoreError } from "./errors.js";
 import { fsys } from "./fs.js";
+import { decodeStored, encode } from "./msgpack.js";
 import type { WritePath } from "./write-path.js";
 
 export interface CompactOptions {
@@ -98,7 +99,7 @@ export class Compactor {
    */
   async recover(): Promise<void> {
     const raw = await this.hot.get(COLD_GEN_KEY);
-    this.appliedGen = raw === undefined ? 0 : (decode(raw) as number);
+    this.appliedGen = raw === undefined ? 0 : appliedGeneration(raw);
     if (this.cold.manifest.generation <= this.appliedGen) return;
     // Before any generation is marked applied: until the last one is, a crash repeats this at open.
     await this.dropStaleTurnFiles();
@@ -325,4 +326,13 @@ export class Compactor {
     for (const old of gone) await fsys.unlink(this.cold.path(old));
     await fsyncDir(dirname(this.cold.path(name)));
   }
+}
+
+/** The cold generation the hot tier has applied, as stored under `COLD_GEN_KEY`. */
+function appliedGeneration(raw: Uint8Array): number {
+  const gen = decodeStored(raw, "the applied cold generation (m·cold)");
+  if (typeof gen !== "number" || !Number.isSafeInteger(gen) || gen < 0) {
+    throw new CorruptStoreError(`the applied cold generation (m·cold) is not a generation: ${String(gen)}`);
+  }
+  return gen;
 }
