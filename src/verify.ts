@@ -165,7 +165,8 @@ async function verifyPass(dir: string, repairing: boolean): Promise<VerifyReport
       });
       return undefined;
     });
-    if (counters) pendingWal(frames, counters.appliedSeq, report);
+    // A WAL problem stops the next open's replay: its frames are then not pending, only there.
+    if (counters && walSound) pendingWal(frames, counters.appliedSeq, report);
     const recovery = await recoveryOf(hot, coldDir, manifest, walSound && counters !== undefined, report);
     const coldBodies = new Map<string, Uint8Array[]>();
     // Without a manifest nothing under cold/ can be told stray, nor any turn → file entry dangling.
