@@ -31,7 +31,7 @@ import {
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
-import { CorruptStoreError } from "./errors.js";
+import { CorruptStoreError, TracetierError } from "./errors.js";
 import { fsys } from "./fs.js";
 import { decodeStored, encode } from "./msgpack.js";
 import type { WritePath } from "./write-path.js";
@@ -287,10 +287,30 @@ export class Compactor {
     for (const small of byHour.values()) if (small.length > MAX_SMALL_FILES) await this.merge(date, small);
   }
 
-  /** Merges files of one partition and hour into one, with the same commit discipline, then deletes them. */
-  private async merge(date: string, small: ColdFile[]): Promise<void> {
+  /**
+   * The files of a merge that read back whole, with their records. A damaged file (ERR_CORRUPT_STORE:
+   * its checksum, size or pages) stays where it is, listed: reads of its turns and `verify` keep
+   * reporting it, and merging what could be read of it would hide the damage. The others still merge,
+   * so one damaged file does not fail every later compaction.
+   */
+  private async readSound(files: ColdFile[]): Promise<{ small: ColdFile[]; records: HotRecord[] }> {
+    const small: ColdFile[] = [];
     const records: HotRecord[] = [];
-    for (const f of small) records.push(...(await this.cold.fileRecords(f.name)));
+    for (const f of files) {
+      try {
+        records.push(...(await this.cold.fileRecords(f.name)));
+        small.push(f);
+      } catch (err) {
+        if (!(err instanceof TracetierError && err.code === "ERR_CORRUPT_STORE")) throw err;
+      }
+    }
+    return { small, records };
+  }
+
+  /** Merges files of one partition and hour into one, with the same commit discipline, then deletes them. */
+  private async merge(date: string, candidates: ColdFile[]): Promise<void> {
+    const { small, records } = await this.readSound(candidates);
+    if (small.length < 2) return;
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
     const rows = records.map(toRow).sort(compareRows);

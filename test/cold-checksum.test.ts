@@ -230,6 +230,33 @@ describe("manifests of earlier versions", () => {
   });
 });
 
+describe("a merge of small files", () => {
+  it("leaves a damaged file out, merges the others, and the damage stays reported", async () => {
+    const dir = tempDir();
+    const hour = Date.UTC(2026, 9, 3, 10);
+    const compactRound = async (round: number) => {
+      const store = await openStore({ dir });
+      await store.insertRecords([log(`round ${round}`, hour + round, { turnId: `t${round}` })]);
+      await store.compact({ now: FAR_FUTURE });
+      await store.close();
+    };
+    for (let round = 0; round < 4; round++) await compactRound(round);
+    const damaged = readManifest(dir).files[0]!.name;
+    flipByte(join(dir, "cold", damaged), Math.floor(statSync(join(dir, "cold", damaged)).size / 2));
+
+    await compactRound(4); // a fifth small file in the hour: a merge
+    const manifest = readManifest(dir);
+    expect(manifest.files.map((f) => f.name)).toContain(damaged);
+    expect(manifest.files).toHaveLength(2); // the damaged one, and the merge of the other four
+    const store = await openStore({ dir });
+    for (const t of ["t1", "t2", "t3", "t4"]) expect(await store.getTurn(t)).toHaveLength(1);
+    expect((await codeOf(store.getTurn("t0"))).code).toBe("ERR_CORRUPT_STORE");
+    await store.close();
+    const report = await verifyStore(dir);
+    expect(report.problems.map((p) => p.where).join(" ")).toContain(damaged);
+  });
+});
+
 describe("a damaged manifest", () => {
   const file = (over: Record<string, unknown>) => ({
     version: 3,
