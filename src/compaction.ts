@@ -67,7 +67,7 @@ function hourOf(ts: number): number {
  */
 export const COMMIT_ROWS = 20_000;
 
-const COLD_GEN_KEY = metaKey("cold");
+export const COLD_GEN_KEY = metaKey("cold");
 /** Stale turn → file entries deleted per LevelDB write at recovery. */
 const STALE_DELETES_PER_WRITE = 50_000;
 
@@ -349,7 +349,7 @@ export class Compactor {
 }
 
 /** The cold generation the hot tier has applied, as stored under `COLD_GEN_KEY`. */
-function appliedGeneration(raw: Uint8Array): number {
+export function appliedGeneration(raw: Uint8Array): number {
   const gen = decodeStored(raw, "the applied cold generation (m·cold)");
   if (typeof gen !== "number" || !Number.isSafeInteger(gen) || gen < 0) {
     throw new CorruptStoreError(`the applied cold generation (m·cold) is not a generation: ${String(gen)}`);

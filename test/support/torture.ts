@@ -59,7 +59,7 @@ export interface RoundResult {
   ops: Map<string, number>;
   merged: number;
   dropped: number;
-  /** `verify`'s problems before the reopen (normalised), which recovery must then finish. */
+  /** `verify` before the reopen (normalised): its pending items, and any problem (a failure). */
   asKilled: string[];
   childMs: number;
   checkMs: number;
@@ -73,7 +73,7 @@ export interface TortureSummary {
   acknowledged: number;
   stores: number;
   ops: Map<string, number>;
-  /** Rounds whose kill left each kind of `verify` problem, before recovery at open finished it. */
+  /** Rounds whose kill left each kind of `verify` pending item (or problem), before the reopen. */
   asKilled: Map<string, number>;
   /** Cold files merged away, cold partitions dropped (seen between checks). */
   merged: number;
@@ -317,6 +317,9 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
   const killed = Date.now();
   const { phase: logPhase, acks, ops } = model.absorb();
   const asKilled = await verifyAsKilled(model.dir);
+  // No kill may leave what verify calls a problem: recovery at open finishes the rest (pending).
+  for (const k of asKilled)
+    if (!k.startsWith("pending: ")) failures.push({ kind: `verify as killed: ${k}`, detail: k });
   const present = await checkStore(model, failures);
   return {
     round,
@@ -334,12 +337,16 @@ async function runRound(model: Model, rnd: Random, round: number): Promise<Round
 }
 
 /**
- * What `verify` says of the store as the kill left it, before any recovery: not a failure (recovery at
- * open exists to finish these), but it shows which crash windows the rounds reach.
+ * What `verify` says of the store as the kill left it, before any recovery: its pending items (what the
+ * open finishes) show which crash windows the rounds reach; a problem here is one no recovery finishes.
  */
 async function verifyAsKilled(dir: string): Promise<string[]> {
   try {
-    return (await verifyStore(dir)).problems.map((p) => normalise(p.what));
+    const report = await verifyStore(dir);
+    return [
+      ...report.problems.map((p) => `problem: ${normalise(p.what)}`),
+      ...report.pending.map((p) => `pending: ${normalise(p.what)}`),
+    ];
   } catch (err) {
     return [`verify failed (${codeOf(err)})`];
   }

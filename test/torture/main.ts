@@ -42,7 +42,9 @@ process.stdout.write(`kill phases: ${tally(s.phases)}\n`);
 process.stdout.write(
   `maintenance started: ${tally(s.ops)}; cold files merged away: ${s.merged}; partitions dropped: ${s.dropped}\n`,
 );
-process.stdout.write(`verify as killed, before recovery (rounds; not failures): ${tally(s.asKilled)}\n`);
+process.stdout.write(
+  `verify as killed, before recovery (rounds; a problem is a failure): ${tally(s.asKilled)}\n`,
+);
 process.stdout.write(
   `time per round: child ${(s.childMs / Math.max(1, s.rounds) / 1000).toFixed(1)} s, ` +
     `check ${(s.checkMs / Math.max(1, s.rounds) / 1000).toFixed(1)} s\n`,

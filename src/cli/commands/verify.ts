@@ -16,11 +16,17 @@ a body lists; the hot tier's indexes against its records; the counters. A value 
 is a problem, named with its file or key. Prints each problem with its location. The store must not be
 open elsewhere.
 
---repair fixes what is safe to fix (files no manifest lists, index entries whose record is gone, missing
-index entries, counters), adds the checksum of each sound cold file an older version listed without
-one, and says what it did; it never deletes a record or a body.
+A store an unclean shutdown (a kill, a crash) left holds what the next open finishes by itself: WAL
+frames not yet applied, files no manifest lists, index entries of files a merge replaced or retention
+dropped. Those are listed as pending, under their own heading, and are not problems.
 
-Exit codes: 0 clean (or every problem repaired), 3 problems remain, 1 failure.
+--repair fixes what is safe to fix (index entries whose record is gone, missing index entries, counters,
+files no manifest lists when the store cannot open), adds the checksum of each sound cold file an older
+version listed without one, and says what it did; it never deletes a record or a body. Pending items it
+leaves to the store's own recovery, which it runs by opening and closing the store.
+
+Exit codes: 0 clean (or every problem repaired; pending items are not problems), 3 problems remain,
+1 failure.
 
 Examples:
   tracetier verify
@@ -41,6 +47,10 @@ Examples:
         `checked ${c.walFrames} WAL frames, ${c.coldFiles} cold files (${c.coldRows} rows), ${c.hotRecords} hot records, ${c.bodies} bodies, ${c.chunks} chunks`,
       );
       for (const n of report.notes) ctx.out(`note: ${n}`);
+      if (report.pending.length > 0) {
+        ctx.out("left by an unclean shutdown; the next open finishes these (not problems):");
+        for (const p of report.pending) ctx.out(`  pending: ${p.where}: ${p.what}`);
+      }
       for (const p of report.problems) {
         const tag = p.repaired ? "repaired" : p.repairable ? "problem (repairable)" : "problem";
         ctx.out(`${tag}: ${p.where}: ${p.what}`);
