@@ -23,20 +23,34 @@ export interface WalContents {
   tornBytes: number;
 }
 
-export async function readWal(dir: string): Promise<WalContents> {
+export interface ReadWalOptions {
+  /**
+   * True (the default) at open: a torn tail is cut off and a short newest segment removed. False while
+   * a writer appends (the write path's recovery, WalWriter.readAcknowledged): nothing is changed, the
+   * newest segment's tail may be a frame being written (its reader stops there), and a segment deleted
+   * since the listing was released by a checkpoint (everything in it is durably applied) and is skipped.
+   */
+  repair?: boolean;
+}
+
+export async function readWal(dir: string, opts: ReadWalOptions = {}): Promise<WalContents> {
+  const repair = opts.repair ?? true;
   const files = await listSegments(dir);
   const out: WalContents = { segments: [], frames: [], positions: [], lastSegmentNo: 0, tornBytes: 0 };
   for (let s = 0; s < files.length; s++) {
     const file = files[s]!;
     const isLast = s === files.length - 1;
     out.lastSegmentNo = file.no;
-    const buf = await fsys.readFile(file.path);
+    const buf = await readSegment(file.path, repair);
+    if (buf === undefined) continue;
     if (decodeSegmentHeader(buf) !== file.no) {
       // A crash between creating the newest segment and syncing its header leaves it short: nothing in
       // it was acknowledged. Anywhere else a bad header is damage.
       if (isLast && buf.length <= SEGMENT_HEADER_BYTES) {
-        await fsys.unlink(file.path);
-        await fsyncDir(dir); // before a newer segment exists, or this one would look mid-log after a crash
+        if (repair) {
+          await fsys.unlink(file.path);
+          await fsyncDir(dir); // before a newer segment exists, or this one would look mid-log after a crash
+        }
         out.tornBytes += buf.length;
         continue;
       }
@@ -44,12 +58,22 @@ export async function readWal(dir: string): Promise<WalContents> {
     }
     const end = collectFrames(buf, file, isLast, out);
     if (end < buf.length) {
-      await cutTail(file.path, end);
+      if (repair) await cutTail(file.path, end);
       out.tornBytes += buf.length - end;
     }
     out.segments.push(file);
   }
   return out;
+}
+
+/** A segment's bytes; `undefined` when, read without repair, it was released since it was listed. */
+async function readSegment(path: string, repair: boolean): Promise<Buffer | undefined> {
+  try {
+    return await fsys.readFile(path);
+  } catch (err) {
+    if (!repair && (err as { code?: unknown }).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /** Appends the segment's frames to `frames`; returns where the valid log ends. */
