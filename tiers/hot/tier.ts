@@ -545,7 +545,8 @@ function isLockError(err: unknown): boolean {
   return /lock/i.test(e?.cause?.message ?? "");
 }
 
-function asBuffer(u: Uint8Array): Buffer {
+/** A Buffer view of `u` (no copy): LevelDB's buffer encoding, and Buffer's methods, want one. */
+export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
