@@ -30,7 +30,7 @@ import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { recordPuts, recordValue } from "../tiers/hot/values.js";
 import { encodeFrame, framePayloadLimit } from "../wal/frame.js";
 import type { WalContents } from "../wal/reader.js";
-import type { WalWriter } from "../wal/writer.js";
+import { WalWriter } from "../wal/writer.js";
 import { type Batch, decodeBatch, encodeBatch } from "./batch.js";
 import type { BodyStore, StagedBodies } from "./bodies/store.js";
 import { BatchTooLargeError, IoError, TracetierError, WalFailedError } from "./errors.js";
@@ -376,7 +376,9 @@ export class WritePath {
       this.counters = await loadCounters(this.hot);
       if (this.wal) {
         const { log, upTo } = await this.wal.readAcknowledged();
-        await this.replay(log, upTo);
+        const appliedSeq = this.counters.appliedSeq;
+        const lastSeq = await this.replay(log, upTo);
+        if (upTo > appliedSeq) WalWriter.checkReadBack(log, upTo, lastSeq);
       }
     } catch (err) {
       throw err instanceof TracetierError ? err : new IoError("recovering the hot tier", err);

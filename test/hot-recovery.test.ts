@@ -7,13 +7,14 @@
  * reloads are checked field by field (src/state.ts).
  */
 
-import { cpSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { encode } from "../src/msgpack.js";
 import { metaKey } from "../tiers/hot/keys.js";
 import { HotTier } from "../tiers/hot/tier.js";
+import { inspectWal } from "../wal/reader.js";
 import { crashBatch } from "./support/crash-workload.js";
 import { type FaultFs, installFaultFs } from "./support/fault-fs.js";
 import { tempDir, tempStore } from "./support/fixtures.js";
@@ -103,6 +104,28 @@ describe("a hot tier that lost acknowledged batches in a failed write (dropped l
     expect(await storedKeys(again)).toEqual(keysOf(all));
     await expectExactCounts(again);
     await again.close();
+  });
+
+  it("refuses, with ERR_CORRUPT_WAL, to go on without a lost batch whose frame is damaged", async () => {
+    const fs = installFaultFs();
+    const { store, dir } = await tempStore();
+    await store.insertRecords(crashBatch(0));
+    const before = snapshotHot(dir);
+    await store.insertRecords(crashBatch(1)); // acknowledged, then lost with the log pages
+    fs.inject({ op: "leveldb.write", kind: "EIO" });
+    await expect(store.insertRecords(crashBatch(2))).rejects.toMatchObject({ code: "ERR_IO" });
+    fs.clear();
+    const [segment] = await inspectWal(join(dir, "wal"));
+    const frame = segment!.frames[1]!; // batch 1's
+    const file = join(dir, "wal", segment!.file);
+    const bytes = readFileSync(file);
+    bytes[frame.offset + 16] = bytes[frame.offset + 16]! ^ 0xff;
+    writeFileSync(file, bytes);
+    onReopen(fs, () => rollBack(dir, before));
+    for (const b of [3, 4]) {
+      await expect(store.insertRecords(crashBatch(b))).rejects.toMatchObject({ code: "ERR_CORRUPT_WAL" });
+    }
+    expect(await storedKeys(store)).toEqual(keysOf([0]));
   });
 });
 

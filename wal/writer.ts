@@ -25,7 +25,7 @@
  */
 import { join } from "node:path";
 import { fsyncDir, writeFully } from "../src/durable-fs.js";
-import { WalFailedError } from "../src/errors.js";
+import { CorruptWalError, WalFailedError } from "../src/errors.js";
 import { type FsFile, fsys } from "../src/fs.js";
 import type { Durability } from "../src/types.js";
 import { encodeSegmentHeader } from "./frame.js";
@@ -139,6 +139,21 @@ export class WalWriter {
   async readAcknowledged(): Promise<{ log: WalContents; upTo: number }> {
     const upTo = this.ackedSeq; // before the listing: see above
     return { log: await readWal(this.opts.dir, { repair: false }), upTo };
+  }
+
+  /**
+   * Refuses a read back that ends before the frame acknowledged as `upTo` (damage in the newest
+   * segment, which a read back does not tell from a frame being written): replaying it would leave
+   * acknowledged batches out. `lastSeq` is the highest sequence number of the frames read.
+   */
+  static checkReadBack(log: WalContents, upTo: number, lastSeq: number): void {
+    if (lastSeq >= upTo) return;
+    const { segment, offset } = log.end ?? { segment: "(none)", offset: 0 };
+    throw new CorruptWalError(
+      segment,
+      offset,
+      `the log ends at sequence number ${lastSeq}, before the acknowledged ${upTo}`,
+    );
   }
 
   /** Bytes of every WAL segment this writer knows of. */
