@@ -106,6 +106,32 @@ describe("a hot tier that lost acknowledged batches in a failed write (dropped l
     await again.close();
   });
 
+  it("gets them back when maintenance reopens the tier while inserts are appended: each record once", async () => {
+    const fs = installFaultFs();
+    const { store, dir } = await tempStore();
+    await store.insertRecords(crashBatch(0));
+    const before = snapshotHot(dir);
+    for (const b of [1, 2]) await store.insertRecords(crashBatch(b));
+    fs.inject({ op: "leveldb.compact", kind: "EIO" }); // LevelDB's flush fails and keeps the failure
+    await expect(store.compact()).rejects.toMatchObject({ code: "ERR_IO" });
+    fs.clear();
+    onReopen(fs, () => rollBack(dir, before));
+    // the next compaction reopens the tier in apply order, while these stage and append their frames
+    const compaction = store.compact();
+    const inserts = Array.from({ length: 8 }, (_, i) => store.insertRecords(crashBatch(3 + i)));
+    await compaction;
+    for (const r of await Promise.all(inserts)) expect(r).toEqual({ inserted: 20, duplicates: 0 });
+    expect(fs.calls.filter((c) => c.op === "leveldb.reopen")).toHaveLength(1);
+    const all = Array.from({ length: 11 }, (_, b) => b);
+    expect(await storedKeys(store)).toEqual(keysOf(all));
+    await expectExactCounts(store);
+    await store.close();
+    const again = await openStore({ dir });
+    expect(await storedKeys(again)).toEqual(keysOf(all));
+    await expectExactCounts(again);
+    await again.close();
+  });
+
   it("refuses, with ERR_CORRUPT_WAL, to go on without a lost batch whose frame is damaged", async () => {
     const fs = installFaultFs();
     const { store, dir } = await tempStore();
