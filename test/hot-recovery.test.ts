@@ -106,7 +106,7 @@ describe("a hot tier that lost acknowledged batches in a failed write (dropped l
     await again.close();
   });
 
-  it("gets them back when maintenance reopens the tier while inserts are appended: each record once", async () => {
+  it("gets them back when the next compaction reopens the tier, with inserts arriving meanwhile: each record once", async () => {
     const fs = installFaultFs();
     const { store, dir } = await tempStore();
     await store.insertRecords(crashBatch(0));
@@ -116,7 +116,7 @@ describe("a hot tier that lost acknowledged batches in a failed write (dropped l
     await expect(store.compact()).rejects.toMatchObject({ code: "ERR_IO" });
     fs.clear();
     onReopen(fs, () => rollBack(dir, before));
-    // the next compaction reopens the tier in apply order, while these stage and append their frames
+    // the next compaction reopens the tier in apply order; these inserts wait for it (ready)
     const compaction = store.compact();
     const inserts = Array.from({ length: 8 }, (_, i) => store.insertRecords(crashBatch(3 + i)));
     await compaction;
