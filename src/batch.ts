@@ -9,6 +9,7 @@
  *                       [ [ chunk sha256, stored chunk ], … ] ]   (new chunks only)
  */
 
+import { asBuffer } from "../tiers/hot/tier.js";
 import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import type { StagedBodies } from "./bodies/store.js";
 import { CorruptStoreError, CorruptWalError } from "./errors.js";
@@ -88,14 +89,15 @@ function decodeLayout(payload: Uint8Array): Batch {
     bodies: {
       bodies: v[4].map(([hash, manifest, originalBytes]) => {
         if (!Number.isSafeInteger(originalBytes)) throw new Error("a body's size is not an integer");
-        return { hash: asBuffer(hash), manifest: asBuffer(manifest), originalBytes };
+        return { hash: binary(hash), manifest: binary(manifest), originalBytes };
       }),
-      chunks: v[5].map(([hash, stored]) => ({ hash: asBuffer(hash), stored: asBuffer(stored) })),
+      chunks: v[5].map(([hash, stored]) => ({ hash: binary(hash), stored: binary(stored) })),
     },
   };
 }
 
-function asBuffer(u: Uint8Array): Buffer {
+/** A decoded binary field as a Buffer view; anything else is a damaged frame. */
+function binary(u: unknown): Buffer {
   if (!(u instanceof Uint8Array)) throw new Error("a hash or stored body is not binary");
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  return asBuffer(u);
 }

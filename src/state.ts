@@ -29,20 +29,37 @@ export const EMPTY_COUNTERS: Readonly<Counters> = {
   bodyBytesStored: 0,
 };
 
+/** The fields of the stored value after its version, in order. */
+const FIELDS = ["appliedSeq", "hotRecords", "bodies", "bodyBytesOriginal", "bodyBytesStored"] as const;
+const WHAT = "the store's counters (m·state)";
+
+/**
+ * Every field is checked: a string would make `nextSeq` a string ("x1"), a NaN appliedSeq would make
+ * replay re-apply (and count) every frame again.
+ */
 export async function loadCounters(hot: HotTier): Promise<Counters> {
   const raw = await hot.get(STATE_KEY);
   if (raw === undefined) return { ...EMPTY_COUNTERS };
-  const v = decodeStored(raw, "the store's counters (m·state)") as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (!Array.isArray(v) || v[0] !== STATE_VERSION) throw new CorruptStoreError("unknown store state version");
-  const [, appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored] = v;
-  return { appliedSeq, hotRecords, bodies, bodyBytesOriginal, bodyBytesStored };
+  const v = decodeStored(raw, WHAT);
+  if (!Array.isArray(v) || v[0] !== STATE_VERSION)
+    throw new CorruptStoreError(`${WHAT} has an unknown version or layout`);
+  if (v.length !== FIELDS.length + 1)
+    throw new CorruptStoreError(`${WHAT} holds ${v.length - 1} fields, not ${FIELDS.length}`);
+  const c = { ...EMPTY_COUNTERS };
+  FIELDS.forEach((name, i) => {
+    const n: unknown = v[i + 1];
+    if (!(typeof n === "number" && Number.isSafeInteger(n) && n >= 0)) {
+      throw new CorruptStoreError(`${WHAT}: ${name} is ${describe(n)}, not a whole number 0 or more`);
+    }
+    c[name] = n;
+  });
+  return c;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.slice(0, 40));
+  return v === null ? "null" : typeof v;
 }
 
 /** The counters after `batch` is applied (pure: the caller adopts them once the write succeeded). */

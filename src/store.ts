@@ -16,7 +16,6 @@ import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
 import { listSegments } from "../wal/segments.js";
 import { WalWriter } from "../wal/writer.js";
-import { decodeBatch } from "./batch.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
 import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
@@ -150,12 +149,7 @@ class Store implements TraceStore {
     const bodies = new BodyStore(hot, opts.chunking, opts.chunkCacheBytes);
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
     const log = await readWal(walDir);
-    let lastSeq = 0;
-    for (const [i, payload] of log.frames.entries()) {
-      const batch = decodeBatch(payload, log.positions[i]);
-      await writes.replay(batch);
-      lastSeq = Math.max(lastSeq, batch.lastSeq);
-    }
+    const lastSeq = await writes.replay(log);
     // Everything replayed is made durable in the hot tier before the segments that held it go.
     await hot.write([countersOp(writes.counters)], true);
     for (const seg of await listSegments(walDir)) await fsys.unlink(seg.path);

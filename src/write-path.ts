@@ -17,16 +17,23 @@
  * - `atStagingBoundary` runs a function when no staging is in progress: every batch is then either
  *   fully staged (and queued in apply order before anything the function queues) or not yet begun.
  *   Body GC decides its deletions there (src/retention/gc.ts).
+ * - After a failed hot-tier write the hot tier is not trusted until a recovery has succeeded (`recover`):
+ *   reopened, counters reloaded, and every acknowledged WAL frame above the reloaded appliedSeq
+ *   re-applied from the segments on disk. Until then no batch is applied and no maintenance writes, so no
+ *   checkpoint can release a segment past what the hot tier really holds. (An in-memory list of batches
+ *   that missed the hot tier is not enough: after an EIO the kernel may have dropped LevelDB's log pages,
+ *   and the reopened tier may have lost batches applied, and acknowledged, before the failure.)
  */
 
 import { idKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { recordPuts, recordValue } from "../tiers/hot/values.js";
 import { encodeFrame, framePayloadLimit } from "../wal/frame.js";
-import type { WalWriter } from "../wal/writer.js";
-import { type Batch, encodeBatch } from "./batch.js";
+import type { WalContents } from "../wal/reader.js";
+import { WalWriter } from "../wal/writer.js";
+import { type Batch, decodeBatch, encodeBatch } from "./batch.js";
 import type { BodyStore, StagedBodies } from "./bodies/store.js";
-import { BatchTooLargeError, TracetierError, WalFailedError } from "./errors.js";
+import { BatchTooLargeError, IoError, TracetierError, WalFailedError } from "./errors.js";
 import { type Prepared, prepareRecord } from "./records/prepare.js";
 import { validateRecords } from "./records/validate.js";
 import { type Counters, countBatch, countersOp, loadCounters } from "./state.js";
@@ -64,8 +71,8 @@ export class WritePath {
   private readonly pendingIds = new Map<string, Promise<void>>();
   /** Sticky: the WAL's state is unknown (a failed fsync); no write is accepted until reopened. */
   private failure: TracetierError | undefined;
-  /** Batches whose frames are in the WAL but which a hot-tier failure kept from being applied, in order. */
-  private unapplied: Batch[] = [];
+  /** Set by a failed hot-tier write (or apply) until a recovery succeeds: see `recover`. */
+  private hotLost: TracetierError | undefined;
   private recovering: Promise<void> | undefined;
   private paused = 0;
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
@@ -99,11 +106,20 @@ export class WritePath {
     return ticket.result;
   }
 
-  /** Applies a batch read back from the WAL at open (frames at or below appliedSeq are skipped). */
-  async replay(batch: Batch): Promise<boolean> {
-    if (batch.lastSeq <= this.counters.appliedSeq) return false;
-    await this.apply(batch);
-    return true;
+  /**
+   * Applies, in log order, the batches read back from the WAL (at open, and after a reopen of the hot
+   * tier) up to sequence number `upTo`; those at or below appliedSeq are in the hot tier already and
+   * skipped (`apply`). Returns the highest sequence number read.
+   */
+  async replay(log: WalContents, upTo = Number.POSITIVE_INFINITY): Promise<number> {
+    let lastSeq = 0;
+    for (const [i, payload] of log.frames.entries()) {
+      const batch = decodeBatch(payload, log.positions[i]);
+      if (batch.lastSeq > upTo) break; // WAL order is sequence order: nothing after it is wanted either
+      await this.apply(batch);
+      lastSeq = Math.max(lastSeq, batch.lastSeq);
+    }
+    return lastSeq;
   }
 
   /** Resolves once every queued call is staged and every staged batch applied (or failed). */
@@ -270,15 +286,12 @@ export class WritePath {
         await previous;
         await durable; // a rejection means nothing of the batch is in the WAL
         if (this.failure) throw this.failure;
-        const broken = this.hot.failure;
-        if (broken) {
-          this.unapplied.push(batch); // in the WAL: applied when the hot tier is reopened
-          throw broken;
-        }
+        // the frame is in the WAL: the recovery replays it from there
+        const broken = this.hot.failure ?? this.hotLost;
+        if (broken) throw broken;
         try {
           await this.apply(batch);
         } catch (err) {
-          this.unapplied.push(batch);
           throw this.breakHot(err);
         }
       } catch (err) {
@@ -314,8 +327,13 @@ export class WritePath {
    */
   private breakHot(err: unknown): TracetierError {
     const coded = err instanceof TracetierError ? err : new WalFailedError(err);
+    this.hotLost ??= coded;
     this.wal?.block(coded);
     return coded;
+  }
+
+  private get needsRecovery(): boolean {
+    return this.hot.failure !== undefined || this.hotLost !== undefined;
   }
 
   /**
@@ -326,31 +344,46 @@ export class WritePath {
    */
   private async ready(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (!this.hot.failure && !this.wal?.blocked) return;
+    if (!this.needsRecovery && !this.wal?.blocked) return;
     await this.applying;
     await this.recoverHot();
     this.wal?.resume();
   }
 
-  /**
-   * Reopens the hot tier after a failed write, reloads the counters it holds (a failed write may have
-   * landed after all) and applies, in order, the batches whose frames reached the WAL but were not
-   * applied. Fails (coded, not sticky) while the disk is still full; the next write tries again.
-   */
+  /** Runs `recover` once for everyone who needs it now (stagings, maintenance, checkpoints). */
   private recoverHot(): Promise<void> {
-    if (!this.hot.failure) return Promise.resolve();
-    this.recovering ??= (async () => {
-      await this.hot.reopen();
-      this.counters = await loadCounters(this.hot);
-      while (this.unapplied.length > 0) {
-        const batch = this.unapplied[0]!;
-        if (batch.lastSeq > this.counters.appliedSeq) await this.apply(batch);
-        this.unapplied.shift();
-      }
-    })().finally(() => {
+    if (!this.needsRecovery) return Promise.resolve();
+    this.recovering ??= this.recover().finally(() => {
       this.recovering = undefined;
     });
     return this.recovering;
+  }
+
+  /**
+   * Reopens the hot tier after a failed write, reloads the counters it holds (a failed write may have
+   * landed after all, and a lost log page may have taken earlier batches with it), and replays every
+   * acknowledged WAL frame above the reloaded appliedSeq from the segments on disk: they are all still
+   * there, since releasing a segment takes a checkpoint, and none runs before this succeeds. Appends may
+   * go on meanwhile (a staging in progress): only frames acknowledged before the read are replayed
+   * (WalWriter.readAcknowledged), and a batch replayed here before its own turn in apply order is skipped
+   * then (`apply`). Any failure (the disk still full, a failed read of the counters or of the WAL) is
+   * coded and leaves `hotLost` set: nothing is applied or maintained until a later call recovers.
+   */
+  private async recover(): Promise<void> {
+    this.hotLost ??= this.hot.failure;
+    try {
+      if (this.hot.failure) await this.hot.reopen();
+      this.counters = await loadCounters(this.hot);
+      if (this.wal) {
+        const { log, upTo } = await this.wal.readAcknowledged();
+        const appliedSeq = this.counters.appliedSeq;
+        const lastSeq = await this.replay(log, upTo);
+        if (upTo > appliedSeq) WalWriter.checkReadBack(log, upTo, lastSeq);
+      }
+    } catch (err) {
+      throw err instanceof TracetierError ? err : new IoError("recovering the hot tier", err);
+    }
+    this.hotLost = undefined;
   }
 
   /**
@@ -391,7 +424,12 @@ export class WritePath {
     return run;
   }
 
+  /**
+   * Writes a batch into the hot tier with its counters. A batch at or below appliedSeq is there already
+   * (replay at open, or a recovery that replayed it from the WAL before its turn in apply order).
+   */
   private async apply(batch: Batch): Promise<void> {
+    if (batch.lastSeq <= this.counters.appliedSeq) return;
     const ops: BatchOp[] = [];
     for (const r of batch.records) ops.push(...recordPuts(r.record, r.value));
     ops.push(...this.bodies.ops(batch.bodies));

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { decodeBatch, encodeBatch } from "../src/batch.js";
 import { ChunkCache } from "../src/bodies/chunk-cache.js";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
-import { CODEC_DEFLATE, CODEC_RAW, decodeStored, encodeStored } from "../src/bodies/codec.js";
+import { CODEC_DEFLATE, CODEC_RAW, encodeStored, inflateStored } from "../src/bodies/codec.js";
 import { decodeManifest, encodeChunked, encodeInline } from "../src/bodies/manifest.js";
 import { sha256 } from "../src/bodies/store.js";
 import { encodeRecordValue } from "../tiers/hot/values.js";
@@ -53,7 +53,7 @@ describe("stored codec", () => {
   it("round-trips any bytes", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 5000 }), (data) => {
-        expect([...decodeStored(encodeStored(data))]).toEqual([...data]);
+        expect([...inflateStored(encodeStored(data))]).toEqual([...data]);
       }),
     );
   });
@@ -65,7 +65,7 @@ describe("stored codec", () => {
   });
 
   it("refuses an unknown codec byte with ERR_CORRUPT_STORE", () => {
-    expect(() => decodeStored(Buffer.from([9, 1, 2]))).toThrow(
+    expect(() => inflateStored(Buffer.from([9, 1, 2]))).toThrow(
       expect.objectContaining({ code: "ERR_CORRUPT_STORE" }),
     );
   });

@@ -21,30 +21,56 @@ export interface WalContents {
   lastSegmentNo: number;
   /** Bytes cut off a torn tail (0 when the log ended cleanly). */
   tornBytes: number;
+  /** Where the valid log ends: the last segment read and the offset after its last whole frame. */
+  end: { segment: string; offset: number } | undefined;
 }
 
-export async function readWal(dir: string): Promise<WalContents> {
+export interface ReadWalOptions {
+  /**
+   * True (the default) at open: a torn tail is cut off and a short newest segment removed. False while
+   * a writer appends (the write path's recovery, WalWriter.readAcknowledged): nothing is changed, the
+   * newest segment's tail may be a frame being written (the read stops at its first bad frame, even
+   * with whole frames after it: a read racing a write may see a later page before an earlier one; the
+   * caller checks that what it needs was read, WalWriter.readAcknowledged), and a segment deleted
+   * since the listing was released by a checkpoint (everything in it is durably applied) and is skipped.
+   */
+  repair?: boolean;
+}
+
+export async function readWal(dir: string, opts: ReadWalOptions = {}): Promise<WalContents> {
+  const repair = opts.repair ?? true;
   const files = await listSegments(dir);
-  const out: WalContents = { segments: [], frames: [], positions: [], lastSegmentNo: 0, tornBytes: 0 };
+  const out: WalContents = {
+    segments: [],
+    frames: [],
+    positions: [],
+    lastSegmentNo: 0,
+    tornBytes: 0,
+    end: undefined,
+  };
   for (let s = 0; s < files.length; s++) {
     const file = files[s]!;
     const isLast = s === files.length - 1;
     out.lastSegmentNo = file.no;
-    const buf = await fsys.readFile(file.path);
+    const buf = await readSegment(file.path, repair);
+    if (buf === undefined) continue;
     if (decodeSegmentHeader(buf) !== file.no) {
       // A crash between creating the newest segment and syncing its header leaves it short: nothing in
       // it was acknowledged. Anywhere else a bad header is damage.
       if (isLast && buf.length <= SEGMENT_HEADER_BYTES) {
-        await fsys.unlink(file.path);
-        await fsyncDir(dir); // before a newer segment exists, or this one would look mid-log after a crash
+        if (repair) {
+          await fsys.unlink(file.path);
+          await fsyncDir(dir); // before a newer segment exists, or this one would look mid-log after a crash
+        }
         out.tornBytes += buf.length;
         continue;
       }
       throw new CorruptWalError(basename(file.path), 0, "bad segment header");
     }
-    const end = collectFrames(buf, file, isLast, out);
+    const end = collectFrames(buf, file, isLast, repair, out);
+    out.end = { segment: basename(file.path), offset: end };
     if (end < buf.length) {
-      await cutTail(file.path, end);
+      if (repair) await cutTail(file.path, end);
       out.tornBytes += buf.length - end;
     }
     out.segments.push(file);
@@ -52,8 +78,24 @@ export async function readWal(dir: string): Promise<WalContents> {
   return out;
 }
 
+/** A segment's bytes; `undefined` when, read without repair, it was released since it was listed. */
+async function readSegment(path: string, repair: boolean): Promise<Buffer | undefined> {
+  try {
+    return await fsys.readFile(path);
+  } catch (err) {
+    if (!repair && (err as { code?: unknown }).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
 /** Appends the segment's frames to `frames`; returns where the valid log ends. */
-function collectFrames(buf: Buffer, file: SegmentFile, isLast: boolean, out: WalContents): number {
+function collectFrames(
+  buf: Buffer,
+  file: SegmentFile,
+  isLast: boolean,
+  repair: boolean,
+  out: WalContents,
+): number {
   let at = SEGMENT_HEADER_BYTES;
   while (at < buf.length) {
     const frame = readFrame(buf, at);
@@ -63,7 +105,7 @@ function collectFrames(buf: Buffer, file: SegmentFile, isLast: boolean, out: Wal
       at = frame.next;
       continue;
     }
-    if (!isLast || validFrameAfter(buf, at)) {
+    if (!isLast || (repair && validFrameAfter(buf, at))) {
       throw new CorruptWalError(basename(file.path), at, frame.reason);
     }
     return at;

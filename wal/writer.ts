@@ -25,10 +25,11 @@
  */
 import { join } from "node:path";
 import { fsyncDir, writeFully } from "../src/durable-fs.js";
-import { WalFailedError } from "../src/errors.js";
+import { CorruptWalError, WalFailedError } from "../src/errors.js";
 import { type FsFile, fsys } from "../src/fs.js";
 import type { Durability } from "../src/types.js";
 import { encodeSegmentHeader } from "./frame.js";
+import { readWal, type WalContents } from "./reader.js";
 import { segmentName } from "./segments.js";
 
 export interface WalWriterOptions {
@@ -82,6 +83,8 @@ export class WalWriter {
   /** Not sticky: a write failed and was cut back; appends are refused until `resume()`. */
   private blockedBy: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The highest sequence number of a frame whose append resolved (written, and synced under "sync"). */
+  private ackedSeq = 0;
   readonly stats: WalWriterStats = { syncs: 0, syncMs: 0, frames: 0 };
 
   private constructor(opts: WalWriterOptions, active: Segment, fh: FsFile) {
@@ -123,6 +126,34 @@ export class WalWriter {
   /** Refuses appends until `resume()`: the write path failed a batch after its frame was written. */
   block(err: Error): void {
     this.blockedBy ??= err;
+  }
+
+  /**
+   * The segments as they are now, read back without changing them while appends may go on, and the
+   * highest sequence number `upTo` of a frame acknowledged before the read began: every frame at or
+   * below it is whole in the segments read (frames land in sequence order, a failed write is cut back
+   * only past acknowledged frames, and a segment that vanished meanwhile was released: all of it is
+   * durably applied). A frame above `upTo` may be half written or about to be cut back: the caller
+   * ignores it. The write path replays from here after reopening the hot tier.
+   */
+  async readAcknowledged(): Promise<{ log: WalContents; upTo: number }> {
+    const upTo = this.ackedSeq; // before the listing: see above
+    return { log: await readWal(this.opts.dir, { repair: false }), upTo };
+  }
+
+  /**
+   * Refuses a read back that ends before the frame acknowledged as `upTo` (damage in the newest
+   * segment, which a read back does not tell from a frame being written): replaying it would leave
+   * acknowledged batches out. `lastSeq` is the highest sequence number of the frames read.
+   */
+  static checkReadBack(log: WalContents, upTo: number, lastSeq: number): void {
+    if (lastSeq >= upTo) return;
+    const { segment, offset } = log.end ?? { segment: "(none)", offset: 0 };
+    throw new CorruptWalError(
+      segment,
+      offset,
+      `the log ends at sequence number ${lastSeq}, before the acknowledged ${upTo}`,
+    );
   }
 
   /** Bytes of every WAL segment this writer knows of. */
@@ -196,7 +227,10 @@ export class WalWriter {
         this.queue = [];
         await this.writeGroup(group).then(
           () => {
-            for (const p of group) p.resolve();
+            for (const p of group) {
+              this.ackedSeq = Math.max(this.ackedSeq, p.lastSeq);
+              p.resolve();
+            }
           },
           (err: unknown) => {
             if (err instanceof Recoverable) this.refuse(err.error, group);

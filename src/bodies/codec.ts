@@ -30,7 +30,7 @@ export function encodeStored(data: Uint8Array): Buffer {
  * The original bytes of a stored value; `what` names it (`body <hash>`, `chunk <hash>`) in the
  * ERR_CORRUPT_STORE of a value that does not inflate (zlib's error kept as the cause).
  */
-export function decodeStored(stored: Uint8Array, what = "a stored body or chunk"): Uint8Array {
+export function inflateStored(stored: Uint8Array, what = "a stored body or chunk"): Uint8Array {
   const codec = stored[0];
   const payload = stored.subarray(1);
   if (codec === CODEC_RAW) return payload;

@@ -14,7 +14,7 @@ import { CorruptStoreError } from "../errors.js";
 import type { ChunkingOptions } from "../types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { type Chunker, createChunker } from "./chunker.js";
-import { decodeStored, encodeStored } from "./codec.js";
+import { encodeStored, inflateStored } from "./codec.js";
 import {
   decodeEvicted,
   decodeManifest,
@@ -170,7 +170,7 @@ export class BodyStore {
     const chunkData = this.chunks([...chunkKeys.values()]);
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
-        out.set(hex, Buffer.from(decodeStored(m.stored, `body ${hex}`)).toString("utf8"));
+        out.set(hex, Buffer.from(inflateStored(m.stored, `body ${hex}`)).toString("utf8"));
         continue;
       }
       const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1")));
@@ -241,7 +241,7 @@ export class BodyStore {
     missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) return;
-      const data = decodeStored(v, `chunk ${h.toString("hex")}`);
+      const data = inflateStored(v, `chunk ${h.toString("hex")}`);
       out.set(h.toString("latin1"), data);
       this.cache.set(h.toString("latin1"), data);
     });

@@ -3,11 +3,11 @@
  * frames, without sync: the WAL is what makes a record durable, and a synced checkpoint here is what
  * lets WAL segments go (see src/store.ts).
  */
-import { readdir, stat, statfs } from "node:fs/promises";
+import { stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
-import { fsys, type NativeOp } from "../../src/fs.js";
+import { fsError, fsys, type NativeOp } from "../../src/fs.js";
 import {
   groupPrefix,
   idKey,
@@ -186,12 +186,11 @@ export class HotTier {
   private async checkRoomToReopen(): Promise<void> {
     fsys.native("leveldb.reopen", this.path);
     let logBytes = 0;
-    for (const name of await readdir(this.path)) {
-      if (name.endsWith(".log"))
-        logBytes += (await stat(join(this.path, name)).catch(() => ({ size: 0 }))).size;
+    for (const name of await fsys.readdir(this.path)) {
+      // a log LevelDB deleted since the listing takes no room; any other failure is coded by the seam
+      if (name.endsWith(".log")) logBytes += (await sizeOf(join(this.path, name))) ?? 0;
     }
-    const { bavail, bsize } = await statfs(this.path);
-    const free = bavail * bsize;
+    const free = await freeBytes(this.path);
     if (free < logBytes + REOPEN_HEADROOM) {
       throw new DiskFullError(
         `reopening the hot tier ${this.path} needs about ${logBytes + REOPEN_HEADROOM} bytes free, ${free} are`,
@@ -472,6 +471,26 @@ export class HotTier {
   }
 }
 
+/** A file's size; `undefined` when it is gone. Other failures come out coded, with the path. */
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "ENOENT") return undefined;
+    throw fsError(`reading the size of ${path}`, err);
+  }
+}
+
+/** Bytes free to an unprivileged writer on the file system holding `path`, or a coded error. */
+async function freeBytes(path: string): Promise<number> {
+  try {
+    const { bavail, bsize } = await statfs(path);
+    return bavail * bsize;
+  } catch (err) {
+    throw fsError(`reading the free space of ${path}`, err);
+  }
+}
+
 async function openDb(path: string, dir: string): Promise<Db> {
   let db: Db | undefined;
   try {
@@ -526,7 +545,8 @@ function isLockError(err: unknown): boolean {
   return /lock/i.test(e?.cause?.message ?? "");
 }
 
-function asBuffer(u: Uint8Array): Buffer {
+/** A Buffer view of `u` (no copy): LevelDB's buffer encoding, and Buffer's methods, want one. */
+export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
