@@ -326,7 +326,8 @@ export class WritePath {
    * no frame until then either (`ready`).
    */
   private breakHot(err: unknown): TracetierError {
-    const coded = err instanceof TracetierError ? err : new WalFailedError(err);
+    // The hot tier codes LevelDB's errors itself; anything else is named for what failed (not the WAL).
+    const coded = err instanceof TracetierError ? err : new IoError("writing the hot tier", err);
     this.hotLost ??= coded;
     this.wal?.block(coded);
     return coded;
