@@ -17,6 +17,8 @@ export interface RouteContext {
   store: TraceStore;
   metrics: CollectorMetrics;
   bodyLimit: number;
+  /** The collector's log (server faults and mapper bugs; never a client's error). */
+  log?: (line: string) => void;
 }
 
 type Handler = (
@@ -106,7 +108,9 @@ async function postOtlp(
   }
   const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
   const mapped: Mapped =
-    signal === "traces" ? mapTraces(decodeTraces(body, enc)) : mapLogs(decodeLogs(body, enc));
+    signal === "traces"
+      ? mapTraces(decodeTraces(body, enc), ctx.log)
+      : mapLogs(decodeLogs(body, enc), ctx.log);
   const result =
     mapped.records.length > 0
       ? await ctx.store.insertRecords(mapped.records)

@@ -56,7 +56,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   }
   const metrics = opts.metrics ?? new CollectorMetrics(opts.store, opts.dir);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-  const ctx: RouteContext = { store: opts.store, metrics, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT };
+  const ctx: RouteContext = {
+    store: opts.store,
+    metrics,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    log,
+  };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
     // handle() answers every error itself; this catch is the last line, so that no request can ever

@@ -5,6 +5,7 @@
 import type protobuf from "protobufjs";
 import { HttpError } from "../http.js";
 import { checkMessage } from "./check.js";
+import { prescanProtobuf } from "./prescan.js";
 import { messages } from "./schema.js";
 import type { LogsRequest, Span, TraceRequest } from "./types.js";
 
@@ -94,6 +95,7 @@ function parseJson(body: Buffer): unknown {
 }
 
 function decodeProto(type: protobuf.Type, body: Buffer): unknown {
+  prescanProtobuf(type, body); // request-wide caps, before a single object is built
   try {
     return type.toObject(type.decode(body), TO_OBJECT);
   } catch (err) {
