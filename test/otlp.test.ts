@@ -668,6 +668,24 @@ describe("OTLP limits: no request can make the collector do superlinear work or 
     expect((await store.stats()).hotRecords).toBe(0);
   });
 
+  it(`refuses OTLP/JSON of over ${MAX_MESSAGES_PER_REQUEST} objects with 413 before parsing it`, () => {
+    const values = `{}${",{}".repeat(MAX_MESSAGES_PER_REQUEST)}`;
+    const body = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"arrayValue":{"values":[${values}]}}}]}]}]}]}`;
+    const started = performance.now();
+    expect(() => decodeTraces(Buffer.from(body), "json")).toThrow(
+      expect.objectContaining({ status: 413, message: expect.stringContaining("JSON objects and arrays") }),
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it(`counts braces inside JSON strings as text, not objects`, () => {
+    const braces = "{[".repeat(MAX_MESSAGES_PER_REQUEST);
+    const m = mapTraces(
+      decodeTraces(jsonTraces([okSpan({ attributes: [kv("b", { stringValue: braces })] })]), "json"),
+    );
+    expect(m.records[0]!.attributes).toEqual({ b: braces });
+  });
+
   it(`refuses an OTLP/JSON request of over ${MAX_ITEMS_PER_REQUEST} spans with 413`, async () => {
     const { url } = await tempCollector();
     const spans = `{}${",{}".repeat(MAX_ITEMS_PER_REQUEST)}`;

@@ -17,6 +17,12 @@ export const MAX_ITEMS_PER_REQUEST = 100_000;
  * to ~150 MB of objects in ~2 s, the worst a body can make.
  */
 export const MAX_MESSAGES_PER_REQUEST = 1_000_000;
+/**
+ * Values in an OTLP/JSON body (counted by its commas), checked before JSON.parse: `[1,1,…]` or
+ * `[{},{},…]` would otherwise parse to ~20 bytes of heap per body byte. 4,000,000 values is about
+ * 40,000 ordinary spans; at worst ~300 MB parsed.
+ */
+export const MAX_JSON_VALUES_PER_REQUEST = 4_000_000;
 /** Attributes in one attribute set (a span's, an event's, a link's, a log record's, a resource's), after flattening. */
 export const MAX_ATTRIBUTES_PER_SET = 4096;
 /** Characters in one attribute key after flattening (`a.b.c` of nested key-value lists). */

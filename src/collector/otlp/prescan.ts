@@ -9,7 +9,12 @@
 import protobuf from "protobufjs";
 import { HttpError } from "../http.js";
 import { ITEM_TYPES } from "./check.js";
-import { RequestCounter } from "./limits.js";
+import {
+  MAX_JSON_VALUES_PER_REQUEST,
+  MAX_MESSAGES_PER_REQUEST,
+  OtlpTooLargeError,
+  RequestCounter,
+} from "./limits.js";
 import { PROTOBUF_RECURSION_LIMIT } from "./schema.js";
 
 const LENGTH_DELIMITED = 2;
@@ -47,4 +52,35 @@ function scan(
       reader.pos = stop;
     } else reader.skipType(wireType);
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+
+/**
+ * An OTLP/JSON body's objects and arrays (outside strings) and values (its commas) counted before
+ * JSON.parse, which would otherwise build all of them first: the schema walk's count comes too late to
+ * bound the heap. Containers share the protobuf message cap (the same request in either encoding has
+ * about as many); invalid JSON is left for JSON.parse to report.
+ */
+export function prescanJson(body: Uint8Array): void {
+  let containers = 0;
+  let commas = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === COMMA) commas++;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) containers++;
+  }
+  if (containers > MAX_MESSAGES_PER_REQUEST)
+    throw new OtlpTooLargeError(`over ${MAX_MESSAGES_PER_REQUEST} JSON objects and arrays`);
+  if (commas >= MAX_JSON_VALUES_PER_REQUEST)
+    throw new OtlpTooLargeError(`over ${MAX_JSON_VALUES_PER_REQUEST} JSON values`);
 }
