@@ -256,6 +256,39 @@ describe("the collector's HTTP boundary", () => {
     }
   });
 
+  it("answers 503 ERR_BUSY with Retry-After when the bodies held at once would pass the limit", async () => {
+    const { store, dir } = await tempStore();
+    const collector = await startCollector({ store, dir, port: 0, bodyLimit: 1000, maxBytesInFlight: 1500 });
+    const body = (msg: string) => JSON.stringify(log(msg, Date.UTC(2026, 10, 1))).padEnd(900, " ");
+    try {
+      // A slow client holds 900 bytes: a second 900-byte body would make 1,800.
+      const first = rawRequest(
+        "POST",
+        "/v1/records",
+        { "content-type": "application/x-ndjson" },
+        body("slow"),
+      );
+      const slow = sendRaw(collector.url, {
+        pieces: [first.subarray(0, 200), first.subarray(200)],
+        delayMs: 800,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const busy = await fetch(`${collector.url}/v1/records`, {
+        method: "POST",
+        body: body("busy"),
+        headers: { "content-type": "application/x-ndjson" },
+      });
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get("retry-after")).toBe("1");
+      expect(await busy.json()).toMatchObject({ error: { code: "ERR_BUSY" } });
+      expect((await slow).status).toBe(200);
+      // Released once answered: the same body is taken now.
+      expect((await post(`${collector.url}/v1/records`, body("again"))).status).toBe(200);
+    } finally {
+      await collector.close();
+    }
+  });
+
   it("answers 503 with Retry-After once the store is closed", async () => {
     const { store, url } = await tempCollector();
     await store.close();

@@ -275,7 +275,7 @@ const MAKERS: [number, string, Maker][] = [
     },
   ],
   [
-    8,
+    6,
     "bad request line",
     (g) => {
       const lines = [
@@ -509,7 +509,7 @@ const MAKERS: [number, string, Maker][] = [
     },
   ],
   [
-    10,
+    8,
     "wrong otlp json",
     (g, n) => {
       const logs = g.bool(0.3);
@@ -699,6 +699,78 @@ const MAKERS: [number, string, Maker][] = [
         request: { pieces: [postRecords(JSON.stringify(record))] },
         track: { records: [record] },
       };
+    },
+  ],
+  [
+    4,
+    "otlp amplification",
+    (g, n) => {
+      const { req, traceId, spanIds } = otlpTrace(g, n);
+      const spans = (
+        (req.resourceSpans as Record<string, unknown>[])[0]!.scopeSpans as Record<string, unknown>[]
+      )[0]!.spans as Record<string, unknown>[];
+      const attrs = spans[0]!.attributes as unknown[];
+      const shape = g.pick([
+        "indexed prompt",
+        "long key over kvlist",
+        "empty messages",
+        "enums",
+        "empty keys",
+      ]);
+      const post = (body: Buffer, otlp: "json" | "protobuf", gzip = false): Case => ({
+        kind: "otlp amplification",
+        otlp,
+        request: {
+          pieces: [
+            rawRequest(
+              "POST",
+              "/v1/traces",
+              {
+                "content-type": otlp === "json" ? "application/json" : "application/x-protobuf",
+                ...(gzip ? { "content-encoding": "gzip" } : {}),
+              },
+              gzip ? gzipSync(body) : body,
+            ),
+          ],
+        },
+        track: { trace: { traceId, spanIds } },
+      });
+      if (shape === "empty messages") {
+        // `0a 00` (an empty ResourceSpans) or `0a 02 12 00` (one with an empty ScopeSpans), repeated.
+        const unit = g.bool() ? [0x0a, 0x00] : [0x0a, 0x02, 0x12, 0x00];
+        const body = Buffer.alloc(unit.length * g.pick([1000, 30_000, 60_000]));
+        for (let i = 0; i < body.length; i++) body[i] = unit[i % unit.length]!;
+        return { ...post(body, "protobuf", g.bool()), track: undefined };
+      }
+      if (shape === "indexed prompt") {
+        const count = g.pick([1000, 4096, 4097, 4500]);
+        for (let i = 0; i < count; i++)
+          attrs.push({ key: `gen_ai.prompt.0.f${i}`, value: { stringValue: "x" } });
+        return post(toProtobuf("traces", req), "protobuf");
+      }
+      if (shape === "long key over kvlist") {
+        const values = Array.from({ length: g.int(1, 500) }, (_, i) => ({
+          key: `c${i}`,
+          value: { intValue: "1" },
+        }));
+        attrs.push({
+          key: "k".repeat(g.pick([100, 1020, 1030, 50_000])),
+          value: { kvlistValue: { values } },
+        });
+        return g.bool()
+          ? post(Buffer.from(JSON.stringify(req)), "json")
+          : post(toProtobuf("traces", req), "protobuf");
+      }
+      if (shape === "enums") {
+        spans[0]!.kind = g.pick(["SPAN_KIND_SERVER", "FOO", "3", "span_kind_server", 2.5, 9]);
+        spans[0]!.status = { code: g.pick(["2", "STATUS_CODE_ERROR", "STATUS_CODE_FOO", "-1"]) };
+        return post(Buffer.from(JSON.stringify(req)), "json");
+      }
+      attrs.push({ value: { stringValue: "no key" } }, { key: "", value: { stringValue: "empty" } });
+      attrs.push({ key: "m", value: { kvlistValue: { values: [{ value: { boolValue: true } }] } } });
+      return g.bool()
+        ? post(Buffer.from(JSON.stringify(req)), "json")
+        : post(toProtobuf("traces", req), "protobuf");
     },
   ],
   [

@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -7,8 +8,14 @@ import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from "@op
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_ANY_VALUE_DEPTH } from "../src/collector/otlp/check.js";
-import { decodeTraces } from "../src/collector/otlp/decode.js";
-import { mapTraces } from "../src/collector/otlp/map.js";
+import { decodeLogs, decodeTraces } from "../src/collector/otlp/decode.js";
+import {
+  MAX_ATTRIBUTE_KEY_LENGTH,
+  MAX_ATTRIBUTES_PER_SET,
+  MAX_ITEMS_PER_REQUEST,
+  MAX_MESSAGES_PER_REQUEST,
+} from "../src/collector/otlp/limits.js";
+import { mapLogs, mapTraces } from "../src/collector/otlp/map.js";
 import { messages } from "../src/collector/otlp/schema.js";
 import type { StoredRecord } from "../src/index.js";
 import { tempCollector } from "./support/collector.js";
@@ -290,8 +297,13 @@ async function postOtlp(
   signal: "traces" | "logs",
   body: string | Buffer,
   type = "application/json",
+  extra: Record<string, string> = {},
 ) {
-  const res = await fetch(`${url}/v1/${signal}`, { method: "POST", body, headers: { "content-type": type } });
+  const res = await fetch(`${url}/v1/${signal}`, {
+    method: "POST",
+    body,
+    headers: { "content-type": type, ...extra },
+  });
   return {
     status: res.status,
     type: res.headers.get("content-type"),
@@ -386,7 +398,7 @@ describe("OTLP requests checked against the schema", () => {
     expect(JSON.parse(r.body.toString())).toEqual({});
     const turn = await store.getTurn(TRACE_ID);
     expect(turn.map((x) => x.kind)).toEqual(["span-open", "span-close"]);
-    expect(turn[0]!.attributes).toEqual({ d: "NaN", n: null });
+    expect(turn[0]!.attributes).toEqual({ d: "NaN", n: null, "otel.span.kind": "server" });
     expect(turn[1]).toMatchObject({ status: "error" });
   });
 
@@ -484,5 +496,203 @@ describe("OTLP mapping of hostile but well-formed content", () => {
     );
     expect(performance.now() - started).toBeLessThan(1000);
     expect(records[0]!.body).toBe('[{"content":"first"},{"content":"last"}]');
+  });
+});
+
+describe("OTLP enums: one table for the check and the mapping", () => {
+  const mapOne = (span: Record<string, unknown>) =>
+    mapTraces(decodeTraces(Buffer.from(JSON.stringify(traces([okSpan(span)]))), "json"));
+
+  it('maps a status code sent as the decimal string "2" to an error, as the number 2 is', () => {
+    const { records } = mapOne({ status: { code: "2" } });
+    expect(records[1]).toMatchObject({ kind: "span-close", status: "error" });
+  });
+
+  it("maps span kind and severity names to what their numbers map to", () => {
+    const { records } = mapOne({ kind: "SPAN_KIND_SERVER" });
+    expect(records[0]!.attributes).toEqual({ "otel.span.kind": "server" });
+    const log = (severityNumber: unknown) =>
+      mapLogs(decodeLogs(Buffer.from(JSON.stringify(logs([{ timeUnixNano: "1", severityNumber }]))), "json"))
+        .records[0];
+    expect(log("SEVERITY_NUMBER_ERROR")).toMatchObject({ level: "error" });
+    expect(log("SEVERITY_NUMBER_WARN2")).toMatchObject({ level: "warn" });
+    expect(log("17")).toMatchObject({ level: "error" });
+  });
+
+  it("refuses an enum name that is not one of the enum's, naming the field", () => {
+    for (const [over, field] of [
+      [{ kind: "FOO" }, "kind"],
+      [{ status: { code: "SPAN_KIND_SERVER" } }, "status.code"],
+    ] as const) {
+      expect(() => mapOne(over)).toThrow(
+        expect.objectContaining({
+          code: "ERR_INVALID_OTLP",
+          details: { field: `resourceSpans[0].scopeSpans[0].spans[0].${field}` },
+        }),
+      );
+    }
+  });
+});
+
+describe("OTLP attributes with an absent or empty key", () => {
+  it('keeps them under the empty key, in JSON (absent or "") and protobuf (where proto3 drops "")', () => {
+    const value = { stringValue: "v" };
+    for (const attributes of [[{ value }], [{ key: "", value }]]) {
+      const m = mapTraces(
+        decodeTraces(Buffer.from(JSON.stringify(traces([okSpan({ attributes })]))), "json"),
+      );
+      expect(m.rejected).toBe(0);
+      expect(m.records[0]!.attributes).toEqual({ "": "v" });
+    }
+    const t = messages.traceRequest;
+    const span = {
+      ...okSpan(),
+      traceId: Buffer.from(TRACE_ID, "hex"),
+      spanId: Buffer.from("00f067aa0ba902b7", "hex"),
+    };
+    const proto = Buffer.from(
+      t.encode(t.fromObject(traces([{ ...span, attributes: [{ key: "", value }] }]))).finish(),
+    );
+    const m = mapTraces(decodeTraces(proto, "protobuf"));
+    expect(m.rejected).toBe(0);
+    expect(m.records[0]!.attributes).toEqual({ "": "v" });
+  });
+});
+
+describe("OTLP mapping logs what it did not expect", () => {
+  it("rejects an item whose mapping throws a TypeError, and writes the detail to the log", () => {
+    const span = okSpan();
+    Object.defineProperty(span, "events", {
+      get() {
+        throw new TypeError("a mapper bug");
+      },
+    });
+    const lines: string[] = [];
+    const m = mapTraces(traces([span, okSpan({ spanId: "00f067aa0ba902b8" })]) as never, (l) =>
+      lines.push(l),
+    );
+    expect(m).toMatchObject({ rejected: 1, firstError: "an item could not be mapped to records" });
+    expect(m.records).toHaveLength(2);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("TypeError: a mapper bug");
+  });
+
+  it("does not log an item it rejects for a known reason", () => {
+    const lines: string[] = [];
+    const m = mapTraces(traces([okSpan({ spanId: "xyz" })]) as never, (l) => lines.push(l));
+    expect(m.rejected).toBe(1);
+    expect(lines).toEqual([]);
+  });
+});
+
+describe("OTLP limits: no request can make the collector do superlinear work or exhaust its heap", () => {
+  const kv = (key: string, value: unknown = { stringValue: "x" }) => ({ key, value });
+  const jsonTraces = (spans: unknown[]) => Buffer.from(JSON.stringify(traces(spans)));
+
+  it("maps 4,000 indexed prompt fields of one message in linear time (they took 8 s when each copied the entry)", () => {
+    const attributes = Array.from({ length: 4000 }, (_, i) => kv(`gen_ai.prompt.0.f${i}`));
+    const started = performance.now();
+    const m = mapTraces(decodeTraces(jsonTraces([okSpan({ attributes })]), "json"));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(m.rejected).toBe(0);
+    expect(Object.keys(JSON.parse(m.records[0]!.body as string)[0])).toHaveLength(4000);
+  });
+
+  it(`rejects a span with over ${MAX_ATTRIBUTES_PER_SET} attributes alone, and quickly`, () => {
+    const attributes = Array.from({ length: 8000 }, (_, i) => kv(`gen_ai.prompt.0.f${i}`));
+    const started = performance.now();
+    const m = mapTraces(
+      decodeTraces(jsonTraces([okSpan({ attributes }), okSpan({ spanId: "00f067aa0ba902b8" })]), "json"),
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(m).toMatchObject({
+      rejected: 1,
+      firstError: expect.stringContaining(`over the limit of ${MAX_ATTRIBUTES_PER_SET}`),
+    });
+    expect(m.records).toHaveLength(2);
+  });
+
+  it(`takes a flattened key of ${MAX_ATTRIBUTE_KEY_LENGTH} characters and rejects the span with one more`, () => {
+    const nested = (prefix: number, leaf: string) =>
+      kv("p".repeat(prefix), { kvlistValue: { values: [kv(leaf)] } });
+    const at = (prefix: number) =>
+      mapTraces(decodeTraces(jsonTraces([okSpan({ attributes: [nested(prefix, "k")] })]), "json"));
+    const fits = at(MAX_ATTRIBUTE_KEY_LENGTH - 2); // prefix + "." + "k"
+    expect(fits.rejected).toBe(0);
+    expect(Object.keys(fits.records[0]!.attributes!)[0]).toHaveLength(MAX_ATTRIBUTE_KEY_LENGTH);
+    expect(at(MAX_ATTRIBUTE_KEY_LENGTH - 1).firstError).toContain(
+      `over the limit of ${MAX_ATTRIBUTE_KEY_LENGTH}`,
+    );
+  });
+
+  it("rejects a 64 KiB key over 1,000 nested children before building the children's keys", () => {
+    const children = Array.from({ length: 1000 }, (_, i) => kv(String(i)));
+    const attributes = [kv("k".repeat(64 * 1024), { kvlistValue: { values: children } })];
+    const started = performance.now();
+    const m = mapTraces(decodeTraces(jsonTraces([okSpan({ attributes })]), "json"));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(m).toMatchObject({
+      rejected: 1,
+      firstError: expect.stringContaining("flattens to 65536 characters"),
+    });
+  });
+
+  it("refuses a request whose resource attributes are over a limit with 400 naming them", async () => {
+    const { store, url } = await tempCollector();
+    const body = {
+      resourceSpans: [
+        { resource: { attributes: [kv("r".repeat(2000))] }, scopeSpans: [{ spans: [okSpan()] }] },
+      ],
+    };
+    const r = await postOtlp(url, "traces", JSON.stringify(body));
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body.toString())).toMatchObject({
+      code: 3,
+      message: expect.stringMatching(/^resourceSpans\[0\]\.resource\.attributes is over a limit/),
+    });
+    expect((await store.stats()).hotRecords).toBe(0);
+  });
+
+  it(`refuses a gzipped protobuf body of over ${MAX_MESSAGES_PER_REQUEST} empty messages with 413 before decoding it`, async () => {
+    const { store, url } = await tempCollector();
+    const raw = Buffer.alloc((MAX_MESSAGES_PER_REQUEST + 1) * 2);
+    for (let i = 0; i < raw.length; i += 2) raw[i] = 0x0a; // 0a 00: an empty ResourceSpans
+    const started = performance.now();
+    expect(() => decodeTraces(raw, "protobuf")).toThrow(expect.objectContaining({ status: 413 }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    const r = await postOtlp(url, "traces", gzipSync(raw), "application/x-protobuf", {
+      "content-encoding": "gzip",
+    });
+    expect(r.status).toBe(413);
+    expect(messages.status.decode(r.body).toJSON()).toMatchObject({ code: 8 });
+    expect((await store.stats()).hotRecords).toBe(0);
+  });
+
+  it(`refuses OTLP/JSON of over ${MAX_MESSAGES_PER_REQUEST} objects with 413 before parsing it`, () => {
+    const values = `{}${",{}".repeat(MAX_MESSAGES_PER_REQUEST)}`;
+    const body = `{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"arrayValue":{"values":[${values}]}}}]}]}]}]}`;
+    const started = performance.now();
+    expect(() => decodeTraces(Buffer.from(body), "json")).toThrow(
+      expect.objectContaining({ status: 413, message: expect.stringContaining("JSON objects and arrays") }),
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it(`counts braces inside JSON strings as text, not objects`, () => {
+    const braces = "{[".repeat(MAX_MESSAGES_PER_REQUEST);
+    const m = mapTraces(
+      decodeTraces(jsonTraces([okSpan({ attributes: [kv("b", { stringValue: braces })] })]), "json"),
+    );
+    expect(m.records[0]!.attributes).toEqual({ b: braces });
+  });
+
+  it(`refuses an OTLP/JSON request of over ${MAX_ITEMS_PER_REQUEST} spans with 413`, async () => {
+    const { url } = await tempCollector();
+    const spans = `{}${",{}".repeat(MAX_ITEMS_PER_REQUEST)}`;
+    const r = await postOtlp(url, "traces", `{"resourceSpans":[{"scopeSpans":[{"spans":[${spans}]}]}]}`);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body.toString()).message).toContain(
+      `over ${MAX_ITEMS_PER_REQUEST} spans or log records`,
+    );
   });
 });

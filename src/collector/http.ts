@@ -17,7 +17,8 @@ export type HttpErrorCode =
   | "ERR_UNSUPPORTED_MEDIA_TYPE"
   | "ERR_UNAUTHORIZED"
   | "ERR_NOT_FOUND"
-  | "ERR_METHOD_NOT_ALLOWED";
+  | "ERR_METHOD_NOT_ALLOWED"
+  | "ERR_BUSY";
 
 export interface ErrorDetails {
   index?: number;
@@ -29,12 +30,60 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: HttpErrorCode;
   readonly details: ErrorDetails;
+  /** Seconds for a `Retry-After` header (a condition that passes). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: number, code: HttpErrorCode, message: string, details: ErrorDetails = {}) {
+  constructor(
+    status: number,
+    code: HttpErrorCode,
+    message: string,
+    details: ErrorDetails = {},
+    retryAfter?: number,
+  ) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/**
+ * Request bytes held at once by the ingest routes (bodies after decompression, until answered). Each
+ * body is under the body limit, but N concurrent ones are N times that; past `limit` a request is
+ * answered 503 `ERR_BUSY` with `Retry-After: 1` rather than buffered. One request is always let through
+ * (the limit is at least the body limit), so no request is refused for its size alone.
+ */
+export class BodyBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Holds `bytes`, growable as the body turns out larger; release() when the request is answered. */
+  hold(bytes: number): { grow(to: number): void; release(): void } {
+    let held = 0;
+    const grow = (to: number) => {
+      if (to <= held) return;
+      if (this.used > held && this.used - held + to > this.limit) {
+        throw new HttpError(
+          503,
+          "ERR_BUSY",
+          `the collector holds over ${this.limit} bytes of requests; retry shortly`,
+          {},
+          1,
+        );
+      }
+      this.used += to - held;
+      held = to;
+    };
+    grow(bytes);
+    return {
+      grow,
+      release: () => {
+        this.used -= held;
+        held = 0;
+      },
+    };
   }
 }
 
@@ -107,7 +156,9 @@ export interface ErrorAnswer {
 export function errorResponse(err: unknown): ErrorAnswer {
   if (err instanceof HttpError) {
     const body = { error: { code: err.code, message: err.message, ...err.details } };
-    return { status: err.status, body, headers: {}, logged: false };
+    const headers: Record<string, string> =
+      err.retryAfter !== undefined ? { "retry-after": String(err.retryAfter) } : {};
+    return { status: err.status, body, headers, logged: false };
   }
   if (err instanceof TracetierError) {
     const known = STATUS[err.code];

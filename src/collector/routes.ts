@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TraceStore } from "../store.js";
 import type { Query } from "../types.js";
 import { parseTime } from "../units.js";
-import { HttpError, readBody, send, sendJson } from "./http.js";
+import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
 import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
@@ -17,6 +17,10 @@ export interface RouteContext {
   store: TraceStore;
   metrics: CollectorMetrics;
   bodyLimit: number;
+  /** Bytes of ingest requests held at once (503 past it). */
+  bodyBudget: BodyBudget;
+  /** The collector's log (server faults and mapper bugs; never a client's error). */
+  log?: (line: string) => void;
 }
 
 type Handler = (
@@ -82,8 +86,38 @@ export function findRoute(method: string, path: string): { route: Route; params:
   throw new HttpError(404, "ERR_NOT_FOUND", `no endpoint at ${path}`);
 }
 
+/**
+ * An ingest request's body, held against the collector's budget until `use` has answered: reserved at
+ * its Content-Length before reading (so a burst of large bodies is refused before it is buffered), then
+ * grown to its decompressed size.
+ */
+async function withBody(
+  ctx: RouteContext,
+  req: IncomingMessage,
+  use: (body: Buffer, rawBytes: number) => Promise<void>,
+): Promise<void> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  const hold = ctx.bodyBudget.hold(Number.isSafeInteger(declared) ? Math.min(declared, ctx.bodyLimit) : 0);
+  try {
+    const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
+    hold.grow(Math.max(body.length, rawBytes));
+    await use(body, rawBytes);
+  } finally {
+    hold.release();
+  }
+}
+
 async function postRecords(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
+  await withBody(ctx, req, (body, rawBytes) => storeRecords(ctx, req, res, body, rawBytes));
+}
+
+async function storeRecords(
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+  rawBytes: number,
+): Promise<void> {
   const records = await parseRecordsBody(body, req.headers["content-type"]);
   const result = await ctx.store.insertRecords(records as never);
   count(ctx, "records", result, rawBytes);
@@ -104,17 +138,20 @@ async function postOtlp(
       "OTLP/HTTP takes application/x-protobuf or application/json",
     );
   }
-  const { body, rawBytes } = await readBody(req, ctx.bodyLimit);
-  const mapped: Mapped =
-    signal === "traces" ? mapTraces(decodeTraces(body, enc)) : mapLogs(decodeLogs(body, enc));
-  const result =
-    mapped.records.length > 0
-      ? await ctx.store.insertRecords(mapped.records)
-      : { inserted: 0, duplicates: 0 };
-  const source: Source = signal === "traces" ? "otlp_traces" : "otlp_logs";
-  count(ctx, source, result, rawBytes);
-  if (mapped.rejected > 0) ctx.metrics.rejects.inc({ reason: `otlp_${signal}_item` }, mapped.rejected);
-  sendOtlp(res, 200, encodeResponse(signal, mapped.rejected, mapped.firstError, enc), enc);
+  await withBody(ctx, req, async (body, rawBytes) => {
+    const mapped: Mapped =
+      signal === "traces"
+        ? mapTraces(decodeTraces(body, enc), ctx.log)
+        : mapLogs(decodeLogs(body, enc), ctx.log);
+    const result =
+      mapped.records.length > 0
+        ? await ctx.store.insertRecords(mapped.records)
+        : { inserted: 0, duplicates: 0 };
+    const source: Source = signal === "traces" ? "otlp_traces" : "otlp_logs";
+    count(ctx, source, result, rawBytes);
+    if (mapped.rejected > 0) ctx.metrics.rejects.inc({ reason: `otlp_${signal}_item` }, mapped.rejected);
+    sendOtlp(res, 200, encodeResponse(signal, mapped.rejected, mapped.firstError, enc), enc);
+  });
 }
 
 export function sendOtlp(res: ServerResponse, status: number, body: Buffer, enc: OtlpEncoding): void {

@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
 import { InvalidOptionError, TracetierError } from "../errors.js";
 import type { TraceStore } from "../store.js";
-import { errorResponse, HttpError, sendJson } from "./http.js";
+import { BodyBudget, errorResponse, HttpError, sendJson } from "./http.js";
 import { CollectorMetrics } from "./metrics.js";
 import { encodeStatus, encodingOf } from "./otlp/decode.js";
 import { findRoute, type RouteContext, sendOtlp } from "./routes.js";
@@ -28,6 +28,11 @@ export interface CollectorOptions {
   token?: string;
   /** Largest request body, before and after decompression. Default 64 MiB. */
   bodyLimit?: number;
+  /**
+   * Bytes of ingest request bodies held at once (after decompression, until answered); past it a
+   * request gets 503 ERR_BUSY with Retry-After. Default: 4 × the body limit, at least 256 MiB.
+   */
+  maxBytesInFlight?: number;
   metrics?: CollectorMetrics;
   /** Where the detail of a server-side failure goes (a client only sees a generic 500). Default stderr. */
   log?: (line: string) => void;
@@ -56,7 +61,16 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   }
   const metrics = opts.metrics ?? new CollectorMetrics(opts.store, opts.dir);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
-  const ctx: RouteContext = { store: opts.store, metrics, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT };
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const ctx: RouteContext = {
+    store: opts.store,
+    metrics,
+    bodyLimit,
+    bodyBudget: new BodyBudget(
+      Math.max(opts.maxBytesInFlight ?? Math.max(4 * bodyLimit, 256 * 1024 * 1024), bodyLimit),
+    ),
+    log,
+  };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
     // handle() answers every error itself; this catch is the last line, so that no request can ever
@@ -152,7 +166,7 @@ function answerError(
   }
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (status === 401) res.setHeader("www-authenticate", "Bearer");
-  if (status === 413) res.setHeader("connection", "close"); // the rest of the body is not read
+  if (status === 413 || status === 503) res.setHeader("connection", "close"); // the rest of the body may not be read
   const enc =
     routeName === "otlp_traces" || routeName === "otlp_logs"
       ? encodingOf(req.headers["content-type"])

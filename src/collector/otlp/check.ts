@@ -8,12 +8,15 @@
  *
  * The rules are proto3's JSON mapping, as OTLP/JSON uses it: 64-bit integers as numbers or decimal
  * strings, doubles as numbers or strings ("NaN", "Infinity"), bytes as strings (hex ids, base64
- * values), enums (int32 here) as numbers or their names; a field set to `null` is absent (it is
- * removed here), unknown fields are ignored. The walk's recursion is bounded by the depth limit, so
- * no body can overflow the stack here.
+ * values), enums as int32 numbers, decimal strings or their names in schema.ts's enums (anything else
+ * is refused), normalized here to their numbers so that the mapping reads one form; a field set to
+ * `null` is absent (it is removed here), unknown fields are ignored. The walk's recursion is bounded
+ * by the depth limit, so no body can overflow the stack here. It also counts messages and items
+ * (limits.ts), so an OTLP/JSON request over a request-wide cap is refused before it is mapped.
  */
-import type protobuf from "protobufjs";
+import protobuf from "protobufjs";
 import { HttpError } from "../http.js";
+import { RequestCounter } from "./limits.js";
 
 /** How deep array and key-value-list AnyValues may nest (an attribute's value is depth 1). */
 export const MAX_ANY_VALUE_DEPTH = 64;
@@ -26,12 +29,23 @@ export class OtlpShapeError extends HttpError {
 
 /** Checks `value` as a `type` message; throws OtlpShapeError at the first field that is not one. */
 export function checkMessage(type: protobuf.Type, value: unknown, path: string): void {
-  walkMessage(type, value, path, 0);
+  walkMessage(type, value, path, 0, new RequestCounter());
 }
 
-function walkMessage(type: protobuf.Type, value: unknown, path: string, depth: number): void {
+/** The messages that are OTLP's items (what partial success counts). */
+export const ITEM_TYPES = new Set(["Span", "LogRecord"]);
+
+function walkMessage(
+  type: protobuf.Type,
+  value: unknown,
+  path: string,
+  depth: number,
+  counter: RequestCounter,
+): void {
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new OtlpShapeError(path || "the request", `must be an object (an OTLP ${type.name} message)`);
+  counter.message();
+  if (ITEM_TYPES.has(type.name)) counter.item();
   const obj = value as Record<string, unknown>;
   const d = type.name === "AnyValue" ? depth + 1 : depth;
   if (d > MAX_ANY_VALUE_DEPTH)
@@ -52,15 +66,23 @@ function walkMessage(type: protobuf.Type, value: unknown, path: string, depth: n
     }
     if (field.repeated) {
       if (!Array.isArray(v)) throw new OtlpShapeError(at, "must be an array");
-      for (let i = 0; i < v.length; i++) walkValue(field, v[i], `${at}[${i}]`, d);
-    } else walkValue(field, v, at, d);
+      for (let i = 0; i < v.length; i++) walkValue(field, v[i], `${at}[${i}]`, d, counter);
+    } else if (field.resolvedType instanceof protobuf.Enum) {
+      obj[field.name] = enumNumber(field.resolvedType, v, at);
+    } else walkValue(field, v, at, d, counter);
   }
 }
 
-function walkValue(field: protobuf.Field, v: unknown, path: string, depth: number): void {
-  if (field.resolvedType) {
+function walkValue(
+  field: protobuf.Field,
+  v: unknown,
+  path: string,
+  depth: number,
+  counter: RequestCounter,
+): void {
+  if (field.resolvedType instanceof protobuf.Type) {
     if (v === null) throw new OtlpShapeError(path, "must be an object, not null");
-    walkMessage(field.resolvedType as protobuf.Type, v, path, depth);
+    walkMessage(field.resolvedType, v, path, depth, counter);
     return;
   }
   const problem = scalarProblem(field.type, v);
@@ -97,10 +119,23 @@ function scalarProblem(type: string, v: unknown): string | undefined {
     case "fixed32":
       return integerProblem(v, 0n, 2n ** 32n - 1n, "an unsigned 32-bit integer");
     default:
-      // int32 here holds OTLP's enums (span kind, severity number, status code), which JSON may name.
-      if (typeof v === "string" && /^[A-Z][A-Z0-9_]*$/.test(v)) return undefined;
-      return integerProblem(v, -(2n ** 31n), 2n ** 31n - 1n, "a 32-bit integer (or an enum's name)");
+      return integerProblem(v, INT32_MIN, INT32_MAX, "a 32-bit integer");
   }
+}
+
+const INT32_MIN = -(2n ** 31n);
+const INT32_MAX = 2n ** 31n - 1n;
+
+/**
+ * An enum field's value as its number: a name of the enum (and only a real one: `SPAN_KIND_SERVER`,
+ * not `FOO`), or an int32 as a number or decimal string (proto3 enums are open, so an unknown number
+ * is kept). Normalized so that `"2"`, `2` and `"STATUS_CODE_ERROR"` map alike.
+ */
+function enumNumber(e: protobuf.Enum, v: unknown, path: string): number {
+  if (typeof v === "string" && Object.hasOwn(e.values, v)) return e.values[v]!;
+  const problem = integerProblem(v, INT32_MIN, INT32_MAX, `one of ${e.name}'s names or a 32-bit integer`);
+  if (problem !== undefined) throw new OtlpShapeError(path, problem);
+  return Number(v);
 }
 
 /** An integer as a JSON number (whole) or a decimal string, within [min, max]. */

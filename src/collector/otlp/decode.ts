@@ -5,6 +5,7 @@
 import type protobuf from "protobufjs";
 import { HttpError } from "../http.js";
 import { checkMessage } from "./check.js";
+import { prescanJson, prescanProtobuf } from "./prescan.js";
 import { messages } from "./schema.js";
 import type { LogsRequest, Span, TraceRequest } from "./types.js";
 
@@ -84,6 +85,7 @@ function checked(type: protobuf.Type, value: unknown): unknown {
 }
 
 function parseJson(body: Buffer): unknown {
+  prescanJson(body); // request-wide caps, before JSON.parse builds anything
   try {
     const v: unknown = JSON.parse(body.toString("utf8"));
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
@@ -94,6 +96,7 @@ function parseJson(body: Buffer): unknown {
 }
 
 function decodeProto(type: protobuf.Type, body: Buffer): unknown {
+  prescanProtobuf(type, body); // request-wide caps, before a single object is built
   try {
     return type.toObject(type.decode(body), TO_OBJECT);
   } catch (err) {

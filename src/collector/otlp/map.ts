@@ -7,7 +7,10 @@
 import { TracetierError } from "../../errors.js";
 import { validateRecords } from "../../records/validate.js";
 import type { Attributes, LogLevel, SpanLink, TraceRecord } from "../../types.js";
+import { HttpError } from "../http.js";
+import { OtlpShapeError } from "./check.js";
 import { extractContent } from "./content.js";
+import { ItemLimitError, KeyBudget, MAX_ATTRIBUTES_PER_SET } from "./limits.js";
 import type { LogRecord, LogsRequest, Resource, Span, TraceRequest } from "./types.js";
 import { flatten, hexId, nanosBetweenMs, nanosToMs, plain } from "./values.js";
 
@@ -18,46 +21,74 @@ export interface Mapped {
   firstError: string | undefined;
 }
 
+/** Span kinds by number, as schema.ts's SpanKind enum has them (check.ts turns names into these numbers). */
 const SPAN_KINDS = ["unspecified", "internal", "server", "client", "producer", "consumer"];
+const STATUS_CODE_ERROR = 2;
 
-export function mapTraces(req: TraceRequest): Mapped {
-  const out: Mapped = { records: [], rejected: 0, firstError: undefined };
-  for (const rs of req.resourceSpans ?? []) {
-    const res = resourceInfo(rs.resource);
-    for (const ss of rs.scopeSpans ?? []) {
-      for (const span of ss.spans ?? []) collect(out, () => spanRecords(span, res));
-    }
-  }
-  return out;
+/** Where a mapper bug goes: the item is rejected either way, but the detail must reach the log. */
+export type MapLog = (line: string) => void;
+
+const stderrLog: MapLog = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+interface Context {
+  out: Mapped;
+  budget: KeyBudget;
+  log: MapLog;
 }
 
-export function mapLogs(req: LogsRequest): Mapped {
-  const out: Mapped = { records: [], rejected: 0, firstError: undefined };
-  for (const rl of req.resourceLogs ?? []) {
-    const res = resourceInfo(rl.resource);
-    for (const sl of rl.scopeLogs ?? []) {
-      for (const log of sl.logRecords ?? []) collect(out, () => [logRecord(log, res)]);
+export function mapTraces(req: TraceRequest, log: MapLog = stderrLog): Mapped {
+  const ctx: Context = {
+    out: { records: [], rejected: 0, firstError: undefined },
+    budget: new KeyBudget(),
+    log,
+  };
+  (req.resourceSpans ?? []).forEach((rs, i) => {
+    const res = resourceInfo(rs.resource, `resourceSpans[${i}].resource.attributes`, ctx.budget);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const span of ss.spans ?? []) collect(ctx, () => spanRecords(span, res, ctx.budget));
     }
-  }
-  return out;
+  });
+  return ctx.out;
+}
+
+export function mapLogs(req: LogsRequest, log: MapLog = stderrLog): Mapped {
+  const ctx: Context = {
+    out: { records: [], rejected: 0, firstError: undefined },
+    budget: new KeyBudget(),
+    log,
+  };
+  (req.resourceLogs ?? []).forEach((rl, i) => {
+    const res = resourceInfo(rl.resource, `resourceLogs[${i}].resource.attributes`, ctx.budget);
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const rec of sl.logRecords ?? []) collect(ctx, () => [logRecord(rec, res, ctx.budget)]);
+    }
+  });
+  return ctx.out;
 }
 
 /**
  * Maps one item and validates its records; a failure rejects that item only. The request passed
  * check.ts, so the item's shape is sound; whatever else fails here is still about this item's
- * content, never a reason to fail the others (or to answer 500), so any error rejects the item.
+ * content, never a reason to fail the others (or to answer 500), so any error rejects the item. A
+ * request-wide limit (an HttpError) refuses the whole request instead. An error that is none of ours
+ * (a TypeError…) is a mapper bug: the client gets a generic message, the log gets the detail.
  */
-function collect(out: Mapped, map: () => TraceRecord[]): void {
+function collect(ctx: Context, map: () => TraceRecord[]): void {
+  const { out } = ctx;
   try {
     const records = map();
     validateRecords(records);
     out.records.push(...records);
   } catch (err) {
+    if (err instanceof HttpError) throw err;
     out.rejected++;
-    out.firstError ??=
-      err instanceof TracetierError || err instanceof MappingError
-        ? err.message
-        : "an item could not be mapped to records";
+    const ours =
+      err instanceof TracetierError || err instanceof MappingError || err instanceof ItemLimitError;
+    if (!ours)
+      ctx.log(
+        `OTLP mapping failed unexpectedly (the item was rejected): ${(err as Error)?.stack ?? String(err)}`,
+      );
+    out.firstError ??= ours ? (err as Error).message : "an item could not be mapped to records";
   }
 }
 
@@ -68,8 +99,17 @@ interface ResourceInfo {
   attrs: Attributes;
 }
 
-function resourceInfo(r: Resource | undefined): ResourceInfo {
-  const attrs = flatten(r?.attributes);
+/** A resource's attributes over a limit fail every item under it: the request is refused, naming it. */
+function resourceInfo(r: Resource | undefined, path: string, budget: KeyBudget): ResourceInfo {
+  let attrs: Attributes;
+  try {
+    if ((r?.attributes?.length ?? 0) > MAX_ATTRIBUTES_PER_SET)
+      throw new ItemLimitError(`has over ${MAX_ATTRIBUTES_PER_SET} attributes`);
+    attrs = flatten(r?.attributes, budget);
+  } catch (err) {
+    if (err instanceof ItemLimitError) throw new OtlpShapeError(path, `is over a limit: ${err.message}`);
+    throw err;
+  }
   const service = attrs["service.name"];
   return { service: typeof service === "string" && service !== "" ? service : "unknown_service", attrs };
 }
@@ -83,7 +123,7 @@ function conversationOf(attrs: Attributes, res: ResourceInfo): string | undefine
   return undefined;
 }
 
-function spanRecords(span: Span, res: ResourceInfo): TraceRecord[] {
+function spanRecords(span: Span, res: ResourceInfo, budget: KeyBudget): TraceRecord[] {
   const turnId = hexId(span.traceId, 16);
   const spanId = hexId(span.spanId, 8);
   if (!turnId) throw new MappingError("a span has no valid traceId (32 hex digits)");
@@ -92,7 +132,7 @@ function spanRecords(span: Span, res: ResourceInfo): TraceRecord[] {
   const end = nanosToMs(span.endTimeUnixNano);
   if (start === undefined || end === undefined)
     throw new MappingError(`span ${spanId} has no start or end time`);
-  const content = extractContent(span.attributes, span.events);
+  const content = extractContent(span.attributes, span.events, budget);
   const attributes = content.attributes;
   const kind = SPAN_KINDS[Number(span.kind ?? 0)];
   if (kind && kind !== "unspecified") attributes["otel.span.kind"] = kind;
@@ -106,7 +146,7 @@ function spanRecords(span: Span, res: ResourceInfo): TraceRecord[] {
     ...(parentSpanId ? { parentSpanId } : {}),
     ...(conversationId !== undefined ? { conversationId } : {}),
   };
-  const links = linksOf(span.links);
+  const links = linksOf(span.links, budget);
   const open: TraceRecord = {
     kind: "span-open",
     timestamp: start,
@@ -116,7 +156,7 @@ function spanRecords(span: Span, res: ResourceInfo): TraceRecord[] {
     ...(content.input !== undefined ? { body: content.input } : {}),
   };
   const statusCode = span.status?.code;
-  const failed = statusCode === 2 || statusCode === "STATUS_CODE_ERROR";
+  const failed = statusCode === STATUS_CODE_ERROR;
   const message = span.status?.message;
   const close: TraceRecord = {
     kind: "span-close",
@@ -136,18 +176,18 @@ function spanRecords(span: Span, res: ResourceInfo): TraceRecord[] {
     turnId,
     spanId,
     ...(conversationId !== undefined ? { conversationId } : {}),
-    ...(e.attributes && e.attributes.length > 0 ? { attributes: flatten(e.attributes) } : {}),
+    ...(e.attributes && e.attributes.length > 0 ? { attributes: flatten(e.attributes, budget) } : {}),
   }));
   return [open, ...events, close];
 }
 
-function linksOf(links: Span["links"]): SpanLink[] {
+function linksOf(links: Span["links"], budget: KeyBudget): SpanLink[] {
   const out: SpanLink[] = [];
   for (const l of links ?? []) {
     const spanId = hexId(l.spanId, 8);
     if (!spanId) continue;
     const turnId = hexId(l.traceId, 16);
-    const attrs = flatten(l.attributes);
+    const attrs = flatten(l.attributes, budget);
     out.push({
       spanId,
       ...(turnId ? { turnId } : {}),
@@ -157,11 +197,11 @@ function linksOf(links: Span["links"]): SpanLink[] {
   return out;
 }
 
-function logRecord(log: LogRecord, res: ResourceInfo): TraceRecord {
+function logRecord(log: LogRecord, res: ResourceInfo, budget: KeyBudget): TraceRecord {
   const timestamp = nanosToMs(log.timeUnixNano) ?? nanosToMs(log.observedTimeUnixNano);
   if (timestamp === undefined)
     throw new MappingError("a log record has neither timeUnixNano nor observedTimeUnixNano");
-  const attributes = flatten(log.attributes);
+  const attributes = flatten(log.attributes, budget);
   const turnId = hexId(log.traceId, 16);
   const spanId = hexId(log.spanId, 8);
   const conversationId = conversationOf(attributes, res);
@@ -185,7 +225,7 @@ function logRecord(log: LogRecord, res: ResourceInfo): TraceRecord {
 
 /** OTLP severity numbers 1–8 are trace and debug, 9–12 info, 13–16 warn, 17–24 error and fatal. */
 function levelOf(log: LogRecord): LogLevel {
-  const n = Number(log.severityNumber ?? 0);
+  const n = log.severityNumber ?? 0;
   if (n >= 17) return "error";
   if (n >= 13) return "warn";
   if (n >= 9) return "info";

@@ -13,7 +13,8 @@ export interface AnyValue {
 }
 
 export interface KeyValue {
-  key: string;
+  /** Absent when empty: proto3 does not encode `""`. */
+  key?: string;
   value?: AnyValue;
 }
 
@@ -26,13 +27,14 @@ export interface Span {
   spanId?: string;
   parentSpanId?: string;
   name?: string;
+  /** A SpanKind number: check.ts turns an enum name into its number. */
   kind?: number;
   startTimeUnixNano?: string | number;
   endTimeUnixNano?: string | number;
   attributes?: KeyValue[];
   events?: { timeUnixNano?: string | number; name?: string; attributes?: KeyValue[] }[];
   links?: { traceId?: string; spanId?: string; attributes?: KeyValue[] }[];
-  status?: { code?: number | string; message?: string };
+  status?: { code?: number; message?: string };
 }
 
 export interface TraceRequest {
@@ -42,7 +44,7 @@ export interface TraceRequest {
 export interface LogRecord {
   timeUnixNano?: string | number;
   observedTimeUnixNano?: string | number;
-  severityNumber?: number | string;
+  severityNumber?: number;
   severityText?: string;
   body?: AnyValue;
   attributes?: KeyValue[];
