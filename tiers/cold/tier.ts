@@ -16,15 +16,18 @@ import { mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
 import type { HotRecord } from "../hot/values.js";
-import { checksumFile } from "./checksum.js";
+import { checksumFile, checksumOf } from "./checksum.js";
 import { MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
 import {
   checkIntegrity,
+  decodeColumns,
   decoding,
   fileError,
+  integrityProblem,
   type ParquetFileInfo,
   type RowGroupInfo,
+  readColdFile,
   readParquetColumns,
   readParquetInfo,
   readParquetRows,
@@ -128,16 +131,33 @@ export class ColdTier {
   }
 
   /**
-   * The ids (and sequence numbers, when asked: INT64 decoding costs as much again) of a file's rows, or
-   * `undefined` when the file is gone: a dropped file is deleted only after its index entries are.
+   * For retention's clean-up of a dropped file: the ids and sequence numbers of its rows, read whatever
+   * state the file is in (a damaged file must not stop its own removal), or `undefined` when the file is
+   * gone (a dropped file is deleted only after its index entries are). `sound` says whether the file is
+   * as its manifest entry recorded; if not, the ids come from decoding it anyway, those whose values are
+   * not well-formed left out, and `rows` is `undefined` when it does not decode at all. A sound file's
+   * sequence numbers are read only when asked (INT64 decoding costs as much again); a damaged file's
+   * always are, so that the caller can check each id entry against its row.
    */
-  async rowIds(name: string, withSeq: boolean): Promise<{ id: string; seq: number }[] | undefined> {
-    const rows = await readParquetColumns(
-      this.path(name),
-      withSeq ? ["id", "seq"] : ["id"],
-      this.entry(name),
-    );
-    return rows?.map((r) => ({ id: r.id as string, seq: withSeq ? Number(r.seq) : -1 }));
+  async droppedRowIds(name: string, withSeq: boolean): Promise<DroppedRows | undefined> {
+    const path = this.path(name);
+    const data = await readColdFile(path);
+    if (data === undefined) return undefined;
+    const entry = this.entry(name);
+    const sound =
+      entry === undefined ||
+      integrityProblem(entry, data.length, entry.checksum && checksumOf(data)) === undefined;
+    const seq = withSeq || !sound;
+    let decoded: Record<string, unknown>[];
+    try {
+      decoded = await decodeColumns(path, data, seq ? ["id", "seq"] : ["id"]);
+    } catch (err) {
+      if (sound || !(err instanceof CorruptStoreError)) throw err;
+      return { sound, rows: undefined };
+    }
+    const rows = decoded.map((r) => ({ id: r.id, seq: seq ? Number(r.seq) : -1 }));
+    if (sound) return { sound, rows: rows as { id: string; seq: number }[] };
+    return { sound, rows: rows.filter((r): r is { id: string; seq: number } => wellFormed(r.id, r.seq)) };
   }
 
   path(name: string): string {
@@ -209,6 +229,17 @@ export class ColdTier {
       if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
     }
   }
+}
+
+/** What `droppedRowIds` found in a dropped file. */
+export interface DroppedRows {
+  sound: boolean;
+  rows: { id: string; seq: number }[] | undefined;
+}
+
+/** An id as the hot tier keys it (16 hex digits) and a sequence number: what a damaged file may not hold. */
+function wellFormed(id: unknown, seq: number): boolean {
+  return typeof id === "string" && /^[0-9a-f]{16}$/.test(id) && Number.isSafeInteger(seq) && seq >= 0;
 }
 
 function rowCount(info: ParquetFileInfo): number {
