@@ -103,20 +103,45 @@ export class Compactor {
     if (this.cold.manifest.generation <= this.appliedGen) return;
     // Before any generation is marked applied: until the last one is, a crash repeats this at open.
     await this.dropStaleTurnFiles();
-    // In generation order, each marked applied as it lands, so a crash during recovery resumes it.
-    const pending = this.cold.files.filter((f) => f.generation > this.appliedGen);
-    pending.sort((a, b) => a.generation - b.generation);
-    for (const f of pending) {
-      const records = await this.cold.fileRecords(f.name);
-      await this.applyMove(
-        records.map((record) => ({ record, file: f.name })),
-        true,
-        f.generation,
-      );
+    // In generation order, each marked applied as it lands, so a crash during recovery resumes it. A
+    // generation's files land in one batch: marking it applied after only some of them would leave the
+    // others' step 3 undone for good (their generation no longer counts as pending).
+    const pending = new Map<number, ColdFile[]>();
+    for (const f of this.cold.files) {
+      if (f.generation > this.appliedGen)
+        pending.set(f.generation, [...(pending.get(f.generation) ?? []), f]);
+    }
+    for (const generation of [...pending.keys()].sort((a, b) => a - b)) {
+      const moves: { record: HotRecord; file: string }[] = [];
+      for (const f of pending.get(generation)!) {
+        const records = await this.pendingRecords(f);
+        for (const record of records ?? []) moves.push({ record, file: f.name });
+      }
+      await this.applyMove(moves, true, generation);
     }
     if (this.cold.manifest.generation > this.appliedGen)
       await this.markApplied([], 0, this.cold.manifest.generation);
     this.unapplied.clear();
+  }
+
+  /**
+   * A pending file's records, or `undefined` when it is damaged (ERR_CORRUPT_STORE). A damaged pending
+   * file must not fail the open: its step 3 is skipped and it stays listed, so that reads over its range
+   * and `verify` keep reporting the damage. Nothing readable is lost by skipping it: a pending file is
+   * either a compaction's, whose step 3 (the one batch that deletes its records from the hot tier and
+   * marks its generation applied) never landed, so every record of it is still in the hot tier, readable
+   * and counted there, and a later compaction moves them again; or a merge's, whose records were read
+   * from the files it replaced, which the open's sweep has already deleted as unlisted, so that it is
+   * their only copy and its damage loses them whatever recovery does. Applying what could be decoded of
+   * it instead would index rows that a damaged file cannot vouch for.
+   */
+  private async pendingRecords(f: ColdFile): Promise<HotRecord[] | undefined> {
+    try {
+      return await this.cold.fileRecords(f.name);
+    } catch (err) {
+      if (err instanceof TracetierError && err.code === "ERR_CORRUPT_STORE") return undefined;
+      throw err;
+    }
   }
 
   /** Rows the cold tier lists that are still counted as hot (step 3 of their move has not landed). */
