@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { stableId, type TraceRecord } from "../src/index.js";
 import { verifyStore } from "../src/verify.js";
 import { installFaultFs } from "./support/fault-fs.js";
-import { multiDayTurns, tempStore } from "./support/fixtures.js";
+import { log, multiDayTurns, tempStore } from "./support/fixtures.js";
 
 const FAR_FUTURE = Date.UTC(2027, 0, 1);
 const DAY = 86_400_000;
@@ -107,5 +107,48 @@ describe("a damaged cold file that retention drops", () => {
     fs.clear();
     await (await tempStore({ dir: s.dir })).store.close();
     await expectCleanAfterDrop(s.dir, s.gone, s.kept);
+  });
+});
+
+describe("retention during a reopen of the hot tier", () => {
+  it("finishes a left-over drop while an insert reopens the hot tier under it", async () => {
+    const s = await storeToPrune();
+    const fs = installFaultFs();
+    const { store } = await tempStore({ dir: s.dir });
+    fs.inject({ op: "readFile", path: /\.parquet$/, kind: "EIO" });
+    await expect(store.prune(s.policy, { now: s.now })).rejects.toMatchObject({ code: "ERR_IO" });
+    // The next prune reads the dropped file; meanwhile a failed write makes the next insert reopen the
+    // hot tier, and the read returns once the database is closed for that reopen.
+    let reopened: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      reopened = resolve;
+    });
+    const native = fs.native.bind(fs);
+    let reopening = false;
+    fs.native = (op, path) => {
+      if (op === "leveldb.reopen") reopening = true;
+      if (op === "leveldb.open" && reopening) reopened();
+      native(op, path);
+    };
+    const readFile = fs.readFile.bind(fs);
+    let inserts: Promise<unknown> = Promise.resolve();
+    fs.readFile = async (path) => {
+      const data = await readFile(path);
+      if (!path.endsWith(".parquet") || reopening) return data;
+      fs.inject({ op: "leveldb.write", kind: "ENOSPC" });
+      await expect(store.insertRecords([log("refused", s.now)])).rejects.toMatchObject({
+        code: "ERR_DISK_FULL",
+      });
+      fs.clear();
+      inserts = store.insertRecords([log("reopens", s.now)]);
+      await closed;
+      return data;
+    };
+    await expect(store.prune(s.policy, { now: s.now })).resolves.toMatchObject({ partitionsDropped: 0 });
+    expect(await inserts).toEqual({ inserted: 1, duplicates: 0 });
+    expect(readManifest(s.dir).dropped).toEqual([]);
+    expect(existsSync(s.path)).toBe(false);
+    // The dropped records' id entries are gone: their ids are new again.
+    expect(await store.insertRecords(s.gone)).toEqual({ inserted: s.gone.length, duplicates: 0 });
   });
 });
