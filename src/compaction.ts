@@ -180,12 +180,17 @@ export class Compactor {
     // generation, one LevelDB batch) once they hold COMMIT_ROWS records, which bounds memory.
     let pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[] = [];
     let pendingRows = 0;
+    let written: string[] = []; // names of files written (or being written) since the last commit
     const commit = async () => {
       if (pending.length === 0) return;
       const generation = this.cold.manifest.generation + 1;
       const files = pending.map((p) => ({ ...p.file, generation }));
-      await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
-      for (const f of files) this.unapplied.add(f.name);
+      try {
+        await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
+      } finally {
+        // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
+        for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
+      }
       await this.applyMove(
         pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
         false,
@@ -194,11 +199,13 @@ export class Compactor {
       for (const f of files) this.unapplied.delete(f.name);
       pending = [];
       pendingRows = 0;
+      written = [];
     };
     let buffer: HotRecord[] = [];
     let date: string | undefined;
     const flush = async () => {
       if (buffer.length === 0 || date === undefined) return;
+      written.push(fileName(date, this.cold.manifest.generation + 1, pending.length));
       const file = await this.writeFile(date, buffer, this.cold.manifest.generation + 1, pending.length);
       pending.push({ file, records: buffer });
       pendingRows += buffer.length;
@@ -212,19 +219,37 @@ export class Compactor {
     // holds one UTC hour at most: rows sorted by turnId spread every hour over every row group, so only
     // files that are time slices let a time-range read skip anything (docs/decisions.md).
     let hour: number | undefined;
-    for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-      const h = hourOf(r.record.timestamp);
-      if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
-      hour = h;
-      date = dateOf(r.record.timestamp);
-      buffer.push(r);
+    try {
+      for await (const r of this.hot.byTime(undefined, cutoff, false)) {
+        const h = hourOf(r.record.timestamp);
+        if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
+        hour = h;
+        date = dateOf(r.record.timestamp);
+        buffer.push(r);
+      }
+      await flush();
+      await commit();
+    } catch (err) {
+      await this.removeUncommitted(written);
+      throw err;
     }
-    await flush();
-    await commit();
     result.partitionsWritten = touched.size;
     for (const d of touched) await this.mergeSmallFiles(d);
     await this.dropTombstones(result.recordsMoved);
     return result;
+  }
+
+  /**
+   * After a failure: deletes, best effort, files written under their final names that no manifest
+   * lists (the commit never came). The open's sweep would remove them too, but until then they hold
+   * the space a full disk needs, and `verify` reports them. A file the manifest lists (a commit that
+   * failed after its rename) stays.
+   */
+  private async removeUncommitted(names: readonly string[]): Promise<void> {
+    if (!this.cold.settled) return; // the disk's manifest may list them: the open's sweep decides
+    const gone = names.filter((n) => !this.cold.has(n));
+    for (const name of gone) await fsys.unlink(this.cold.path(name)).catch(() => {});
+    if (gone.length > 0) await fsyncDir(this.cold.dir).catch(() => {});
   }
 
   /**
@@ -339,11 +364,13 @@ export class Compactor {
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
     const rows = records.map(toRow).sort(compareRows);
-    const { bytes, checksum } = await writeParquetFile(
-      tempPath(this.cold.dir, name),
-      this.cold.path(name),
-      rows,
+    const written = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows).catch(
+      async (err: unknown) => {
+        await this.removeUncommitted([name]); // renamed into place before a later step failed
+        throw err;
+      },
     );
+    const { bytes, checksum } = written;
     const merged: ColdFile = {
       name,
       date,
@@ -355,11 +382,16 @@ export class Compactor {
       generation,
     };
     const gone = new Set(small.map((f) => f.name));
-    await this.cold.commit({
-      ...this.cold.manifest,
-      generation,
-      files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
-    });
+    try {
+      await this.cold.commit({
+        ...this.cold.manifest,
+        generation,
+        files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
+      });
+    } catch (err) {
+      await this.removeUncommitted([name]);
+      throw err;
+    }
     const turns = new Set(records.map((r) => r.record.turnId ?? ""));
     const ops: BatchOp[] = [];
     for (const t of turns) {

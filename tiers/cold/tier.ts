@@ -67,9 +67,35 @@ export class ColdTier {
     return this.manifest.files.some((f) => f.name === name);
   }
 
+  /**
+   * Commits `next` as the manifest. A failure can come after the rename that is the commit point (the
+   * directory's fsync failed): the disk then lists `next`, and so must memory, or the next commit would
+   * reuse its generation and file names and overwrite a file the disk's manifest lists. So on failure
+   * the manifest is read back, and adopted when it is `next`; the error is still thrown (whether the
+   * rename survives a crash is unknown). If it cannot be read back either, memory keeps the old one and
+   * `settled` is false.
+   */
   async commit(next: Manifest): Promise<void> {
-    await commitManifest(this.dir, next);
+    try {
+      await commitManifest(this.dir, next);
+    } catch (err) {
+      const onDisk = await loadManifest(this.dir).catch(() => undefined);
+      if (onDisk?.generation === next.generation) this.adopt(next);
+      else this.settled = onDisk !== undefined;
+      throw err;
+    }
+    this.adopt(next);
+  }
+
+  /**
+   * False after a failed commit whose manifest could not be read back: memory may be behind the disk,
+   * so a file memory does not list may be listed there (the next commit, or an open, settles it).
+   */
+  settled = true;
+
+  private adopt(next: Manifest): void {
     this.manifest = next;
+    this.settled = true;
     for (const name of this.info.keys()) if (!this.has(name)) this.info.delete(name);
     for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
   }
