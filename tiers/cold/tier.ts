@@ -12,9 +12,10 @@
  * naming the file, and every other file stays readable. A file whose entry has no checksum (written by
  * a version before manifest v3) is checked for its size only.
  */
-import { mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
+import { fsError, fsys } from "../../src/fs.js";
 import type { HotRecord } from "../hot/values.js";
 import { checksumFile, checksumOf } from "./checksum.js";
 import { MANIFEST_NAME } from "./layout.js";
@@ -52,7 +53,7 @@ export class ColdTier {
 
   /** Opens the tier; files the manifest does not list (a crash before their commit, or after a merge) go. */
   static async open(dir: string): Promise<ColdTier> {
-    await mkdir(dir, { recursive: true });
+    await fsys.mkdir(dir);
     const manifest = await loadManifest(dir);
     const tier = new ColdTier(dir, manifest);
     await tier.sweep();
@@ -244,16 +245,27 @@ export class ColdTier {
    */
   private async sweep(): Promise<void> {
     const live = new Set([...this.manifest.files, ...this.manifest.dropped].map((f) => f.name));
-    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+    for (const entry of await coded(`listing ${this.dir}`, () =>
+      readdir(this.dir, { withFileTypes: true }),
+    )) {
       if (!entry.isDirectory()) {
-        if (entry.name !== MANIFEST_NAME) await unlink(join(this.dir, entry.name));
+        if (entry.name !== MANIFEST_NAME) await fsys.unlink(join(this.dir, entry.name));
         continue;
       }
       const part = join(this.dir, entry.name);
-      const names = await readdir(part);
-      for (const n of names) if (!live.has(`${entry.name}/${n}`)) await unlink(join(part, n));
-      if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
+      const names = await fsys.readdir(part);
+      for (const n of names) if (!live.has(`${entry.name}/${n}`)) await fsys.unlink(join(part, n));
+      if (names.every((n) => !live.has(`${entry.name}/${n}`))) await fsys.rmdir(part);
     }
+  }
+}
+
+/** A file-system call outside the fs seam (src/fs.ts has no typed readdir), coded as the seam codes. */
+async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw fsError(what, err);
   }
 }
 
