@@ -97,7 +97,8 @@ describe("a damaged cold file that retention drops", () => {
     const s = await storeToPrune();
     const fs = installFaultFs();
     const first = await tempStore({ dir: s.dir });
-    fs.inject({ op: "readFile", path: /\.parquet$/, kind: "EIO", times: Number.POSITIVE_INFINITY });
+    const dropped = new RegExp(`/${s.path.split("/").at(-2)}/`); // the dropped partition's files only
+    fs.inject({ op: "readFile", path: dropped, kind: "EIO", times: Number.POSITIVE_INFINITY });
     await expect(first.store.prune(s.policy, { now: s.now })).rejects.toMatchObject({ code: "ERR_IO" });
     await first.store.close();
     const during = await tempStore({ dir: s.dir });
