@@ -103,20 +103,45 @@ export class Compactor {
     if (this.cold.manifest.generation <= this.appliedGen) return;
     // Before any generation is marked applied: until the last one is, a crash repeats this at open.
     await this.dropStaleTurnFiles();
-    // In generation order, each marked applied as it lands, so a crash during recovery resumes it.
-    const pending = this.cold.files.filter((f) => f.generation > this.appliedGen);
-    pending.sort((a, b) => a.generation - b.generation);
-    for (const f of pending) {
-      const records = await this.cold.fileRecords(f.name);
-      await this.applyMove(
-        records.map((record) => ({ record, file: f.name })),
-        true,
-        f.generation,
-      );
+    // In generation order, each marked applied as it lands, so a crash during recovery resumes it. A
+    // generation's files land in one batch: marking it applied after only some of them would leave the
+    // others' step 3 undone for good (their generation no longer counts as pending).
+    const pending = new Map<number, ColdFile[]>();
+    for (const f of this.cold.files) {
+      if (f.generation > this.appliedGen)
+        pending.set(f.generation, [...(pending.get(f.generation) ?? []), f]);
+    }
+    for (const generation of [...pending.keys()].sort((a, b) => a - b)) {
+      const moves: { record: HotRecord; file: string }[] = [];
+      for (const f of pending.get(generation)!) {
+        const records = await this.pendingRecords(f);
+        for (const record of records ?? []) moves.push({ record, file: f.name });
+      }
+      await this.applyMove(moves, true, generation);
     }
     if (this.cold.manifest.generation > this.appliedGen)
       await this.markApplied([], 0, this.cold.manifest.generation);
     this.unapplied.clear();
+  }
+
+  /**
+   * A pending file's records, or `undefined` when it is damaged (ERR_CORRUPT_STORE). A damaged pending
+   * file must not fail the open: its step 3 is skipped and it stays listed, so that reads over its range
+   * and `verify` keep reporting the damage. Nothing readable is lost by skipping it: a pending file is
+   * either a compaction's, whose step 3 (the one batch that deletes its records from the hot tier and
+   * marks its generation applied) never landed, so every record of it is still in the hot tier, readable
+   * and counted there, and a later compaction moves them again; or a merge's, whose records were read
+   * from the files it replaced, which the open's sweep has already deleted as unlisted, so that it is
+   * their only copy and its damage loses them whatever recovery does. Applying what could be decoded of
+   * it instead would index rows that a damaged file cannot vouch for.
+   */
+  private async pendingRecords(f: ColdFile): Promise<HotRecord[] | undefined> {
+    try {
+      return await this.cold.fileRecords(f.name);
+    } catch (err) {
+      if (err instanceof TracetierError && err.code === "ERR_CORRUPT_STORE") return undefined;
+      throw err;
+    }
   }
 
   /** Rows the cold tier lists that are still counted as hot (step 3 of their move has not landed). */
@@ -155,12 +180,17 @@ export class Compactor {
     // generation, one LevelDB batch) once they hold COMMIT_ROWS records, which bounds memory.
     let pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[] = [];
     let pendingRows = 0;
+    let written: string[] = []; // names of files written (or being written) since the last commit
     const commit = async () => {
       if (pending.length === 0) return;
       const generation = this.cold.manifest.generation + 1;
       const files = pending.map((p) => ({ ...p.file, generation }));
-      await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
-      for (const f of files) this.unapplied.add(f.name);
+      try {
+        await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
+      } finally {
+        // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
+        for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
+      }
       await this.applyMove(
         pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
         false,
@@ -169,11 +199,13 @@ export class Compactor {
       for (const f of files) this.unapplied.delete(f.name);
       pending = [];
       pendingRows = 0;
+      written = [];
     };
     let buffer: HotRecord[] = [];
     let date: string | undefined;
     const flush = async () => {
       if (buffer.length === 0 || date === undefined) return;
+      written.push(fileName(date, this.cold.manifest.generation + 1, pending.length));
       const file = await this.writeFile(date, buffer, this.cold.manifest.generation + 1, pending.length);
       pending.push({ file, records: buffer });
       pendingRows += buffer.length;
@@ -187,19 +219,37 @@ export class Compactor {
     // holds one UTC hour at most: rows sorted by turnId spread every hour over every row group, so only
     // files that are time slices let a time-range read skip anything (docs/decisions.md).
     let hour: number | undefined;
-    for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-      const h = hourOf(r.record.timestamp);
-      if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
-      hour = h;
-      date = dateOf(r.record.timestamp);
-      buffer.push(r);
+    try {
+      for await (const r of this.hot.byTime(undefined, cutoff, false)) {
+        const h = hourOf(r.record.timestamp);
+        if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
+        hour = h;
+        date = dateOf(r.record.timestamp);
+        buffer.push(r);
+      }
+      await flush();
+      await commit();
+    } catch (err) {
+      await this.removeUncommitted(written);
+      throw err;
     }
-    await flush();
-    await commit();
     result.partitionsWritten = touched.size;
     for (const d of touched) await this.mergeSmallFiles(d);
     await this.dropTombstones(result.recordsMoved);
     return result;
+  }
+
+  /**
+   * After a failure: deletes, best effort, files written under their final names that no manifest
+   * lists (the commit never came). The open's sweep would remove them too, but until then they hold
+   * the space a full disk needs, and `verify` reports them. A file the manifest lists (a commit that
+   * failed after its rename) stays.
+   */
+  private async removeUncommitted(names: readonly string[]): Promise<void> {
+    if (!this.cold.settled) return; // the disk's manifest may list them: the open's sweep decides
+    const gone = names.filter((n) => !this.cold.has(n));
+    for (const name of gone) await fsys.unlink(this.cold.path(name)).catch(() => {});
+    if (gone.length > 0) await fsyncDir(this.cold.dir).catch(() => {});
   }
 
   /**
@@ -314,11 +364,13 @@ export class Compactor {
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
     const rows = records.map(toRow).sort(compareRows);
-    const { bytes, checksum } = await writeParquetFile(
-      tempPath(this.cold.dir, name),
-      this.cold.path(name),
-      rows,
+    const written = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows).catch(
+      async (err: unknown) => {
+        await this.removeUncommitted([name]); // renamed into place before a later step failed
+        throw err;
+      },
     );
+    const { bytes, checksum } = written;
     const merged: ColdFile = {
       name,
       date,
@@ -330,11 +382,16 @@ export class Compactor {
       generation,
     };
     const gone = new Set(small.map((f) => f.name));
-    await this.cold.commit({
-      ...this.cold.manifest,
-      generation,
-      files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
-    });
+    try {
+      await this.cold.commit({
+        ...this.cold.manifest,
+        generation,
+        files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
+      });
+    } catch (err) {
+      await this.removeUncommitted([name]);
+      throw err;
+    }
     const turns = new Set(records.map((r) => r.record.turnId ?? ""));
     const ops: BatchOp[] = [];
     for (const t of turns) {

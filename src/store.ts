@@ -168,7 +168,7 @@ class Store implements TraceStore {
       const cold = await ColdTier.open(join(dir, "cold"));
       const store = new Store(dir, hot, wal, writes, bodies, cold);
       await store.compactor.recover();
-      await store.pruner.finishDrops(); // a crash may have left dropped partitions half cleaned up
+      await store.pruner.finishDropsAtOpen(); // a crash may have left dropped partitions half cleaned up
       return store;
     } catch (err) {
       await wal.close();

@@ -85,7 +85,9 @@ describe("recovery of an interrupted merge", () => {
       return write(ops, sync);
     };
     await store.insertRecords(turns.map((t, i) => log(`m 4 ${i}`, hour + 40 + i, { turnId: t })));
-    await expect(store.compact({ now: hour + 7_200_000, olderThanMs: 0 })).rejects.toThrow("killed");
+    await expect(store.compact({ now: hour + 7_200_000, olderThanMs: 0 })).rejects.toMatchObject({
+      cause: expect.objectContaining({ message: "killed" }),
+    });
     hot.write = write;
     await store.close();
     expect((await inspectHot(dir)).staleTurnFiles).toBeGreaterThan(0); // the state a crash leaves

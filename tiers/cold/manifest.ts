@@ -17,10 +17,10 @@
  * The manifest is read as untrusted input: anything that is not JSON of exactly this shape is
  * `ERR_CORRUPT_STORE` naming the file, so that a damaged manifest never reaches a path or a loop.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileDurably } from "../../src/durable-fs.js";
 import { CorruptStoreError } from "../../src/errors.js";
+import { fsys } from "../../src/fs.js";
 import { CHECKSUM_PATTERN } from "./checksum.js";
 import { MANIFEST_NAME } from "./layout.js";
 
@@ -56,7 +56,7 @@ export async function loadManifest(coldDir: string): Promise<Manifest> {
   const path = join(coldDir, MANIFEST_NAME);
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = (await fsys.readFile(path)).toString("utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return EMPTY_MANIFEST;
     throw err;

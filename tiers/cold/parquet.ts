@@ -2,7 +2,6 @@
  * The one module that knows the Parquet libraries: hyparquet-writer to write, hyparquet to read
  * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
  */
-import { readFile } from "node:fs/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   type AsyncBuffer,
@@ -15,6 +14,7 @@ import {
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
 import { writeFileDurably } from "../../src/durable-fs.js";
 import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
+import { fsys } from "../../src/fs.js";
 import { checksumOf } from "./checksum.js";
 import { COLUMNS, type Row } from "./schema.js";
 
@@ -126,14 +126,28 @@ export async function readParquetColumns(
   columns: string[] | undefined,
   expected?: Expected,
 ): Promise<Record<string, unknown>[] | undefined> {
-  let data: Buffer;
+  const data = await readColdFile(path);
+  if (data === undefined) return undefined;
+  if (expected) checkIntegrity(path, expected, data.length, expected.checksum && checksumOf(data));
+  return decodeColumns(path, data, columns);
+}
+
+/** A cold file's bytes, or `undefined` when it is gone; other failures coded (fileError). */
+export async function readColdFile(path: string): Promise<Buffer | undefined> {
   try {
-    data = await readFile(path);
+    return await fsys.readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
+    throw fileError(path, err);
   }
-  if (expected) checkIntegrity(path, expected, data.length, expected.checksum && checksumOf(data));
+}
+
+/** Some columns of every row of a file held in memory (decode errors: ERR_CORRUPT_STORE naming it). */
+export function decodeColumns(
+  path: string,
+  data: Buffer,
+  columns: string[] | undefined,
+): Promise<Record<string, unknown>[]> {
   const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
   return decoding(path, () => parquetReadObjects({ file, columns, compressors: DECOMPRESSORS }));
 }

@@ -12,19 +12,23 @@
  * naming the file, and every other file stays readable. A file whose entry has no checksum (written by
  * a version before manifest v3) is checked for its size only.
  */
-import { mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
+import { fsError, fsys } from "../../src/fs.js";
 import type { HotRecord } from "../hot/values.js";
-import { checksumFile } from "./checksum.js";
+import { checksumFile, checksumOf } from "./checksum.js";
 import { MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
 import {
   checkIntegrity,
+  decodeColumns,
   decoding,
   fileError,
+  integrityProblem,
   type ParquetFileInfo,
   type RowGroupInfo,
+  readColdFile,
   readParquetColumns,
   readParquetInfo,
   readParquetRows,
@@ -49,7 +53,7 @@ export class ColdTier {
 
   /** Opens the tier; files the manifest does not list (a crash before their commit, or after a merge) go. */
   static async open(dir: string): Promise<ColdTier> {
-    await mkdir(dir, { recursive: true });
+    await fsys.mkdir(dir);
     const manifest = await loadManifest(dir);
     const tier = new ColdTier(dir, manifest);
     await tier.sweep();
@@ -64,9 +68,35 @@ export class ColdTier {
     return this.manifest.files.some((f) => f.name === name);
   }
 
+  /**
+   * Commits `next` as the manifest. A failure can come after the rename that is the commit point (the
+   * directory's fsync failed): the disk then lists `next`, and so must memory, or the next commit would
+   * reuse its generation and file names and overwrite a file the disk's manifest lists. So on failure
+   * the manifest is read back, and adopted when it is `next`; the error is still thrown (whether the
+   * rename survives a crash is unknown). If it cannot be read back either, memory keeps the old one and
+   * `settled` is false.
+   */
   async commit(next: Manifest): Promise<void> {
-    await commitManifest(this.dir, next);
+    try {
+      await commitManifest(this.dir, next);
+    } catch (err) {
+      const onDisk = await loadManifest(this.dir).catch(() => undefined);
+      if (onDisk?.generation === next.generation) this.adopt(next);
+      else this.settled = onDisk !== undefined;
+      throw err;
+    }
+    this.adopt(next);
+  }
+
+  /**
+   * False after a failed commit whose manifest could not be read back: memory may be behind the disk,
+   * so a file memory does not list may be listed there (the next commit, or an open, settles it).
+   */
+  settled = true;
+
+  private adopt(next: Manifest): void {
     this.manifest = next;
+    this.settled = true;
     for (const name of this.info.keys()) if (!this.has(name)) this.info.delete(name);
     for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
   }
@@ -128,16 +158,33 @@ export class ColdTier {
   }
 
   /**
-   * The ids (and sequence numbers, when asked: INT64 decoding costs as much again) of a file's rows, or
-   * `undefined` when the file is gone: a dropped file is deleted only after its index entries are.
+   * For retention's clean-up of a dropped file: the ids and sequence numbers of its rows, read whatever
+   * state the file is in (a damaged file must not stop its own removal), or `undefined` when the file is
+   * gone (a dropped file is deleted only after its index entries are). `sound` says whether the file is
+   * as its manifest entry recorded; if not, the ids come from decoding it anyway, those whose values are
+   * not well-formed left out, and `rows` is `undefined` when it does not decode at all. A sound file's
+   * sequence numbers are read only when asked (INT64 decoding costs as much again); a damaged file's
+   * always are, so that the caller can check each id entry against its row.
    */
-  async rowIds(name: string, withSeq: boolean): Promise<{ id: string; seq: number }[] | undefined> {
-    const rows = await readParquetColumns(
-      this.path(name),
-      withSeq ? ["id", "seq"] : ["id"],
-      this.entry(name),
-    );
-    return rows?.map((r) => ({ id: r.id as string, seq: withSeq ? Number(r.seq) : -1 }));
+  async droppedRowIds(name: string, withSeq: boolean): Promise<DroppedRows | undefined> {
+    const path = this.path(name);
+    const data = await readColdFile(path);
+    if (data === undefined) return undefined;
+    const entry = this.entry(name);
+    const sound =
+      entry === undefined ||
+      integrityProblem(entry, data.length, entry.checksum && checksumOf(data)) === undefined;
+    const seq = withSeq || !sound;
+    let decoded: Record<string, unknown>[];
+    try {
+      decoded = await decodeColumns(path, data, seq ? ["id", "seq"] : ["id"]);
+    } catch (err) {
+      if (sound || !(err instanceof CorruptStoreError)) throw err;
+      return { sound, rows: undefined };
+    }
+    const rows = decoded.map((r) => ({ id: r.id, seq: seq ? Number(r.seq) : -1 }));
+    if (sound) return { sound, rows: rows as { id: string; seq: number }[] };
+    return { sound, rows: rows.filter((r): r is { id: string; seq: number } => wellFormed(r.id, r.seq)) };
   }
 
   path(name: string): string {
@@ -198,17 +245,39 @@ export class ColdTier {
    */
   private async sweep(): Promise<void> {
     const live = new Set([...this.manifest.files, ...this.manifest.dropped].map((f) => f.name));
-    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+    for (const entry of await coded(`listing ${this.dir}`, () =>
+      readdir(this.dir, { withFileTypes: true }),
+    )) {
       if (!entry.isDirectory()) {
-        if (entry.name !== MANIFEST_NAME) await unlink(join(this.dir, entry.name));
+        if (entry.name !== MANIFEST_NAME) await fsys.unlink(join(this.dir, entry.name));
         continue;
       }
       const part = join(this.dir, entry.name);
-      const names = await readdir(part);
-      for (const n of names) if (!live.has(`${entry.name}/${n}`)) await unlink(join(part, n));
-      if (names.every((n) => !live.has(`${entry.name}/${n}`))) await rmdir(part);
+      const names = await fsys.readdir(part);
+      for (const n of names) if (!live.has(`${entry.name}/${n}`)) await fsys.unlink(join(part, n));
+      if (names.every((n) => !live.has(`${entry.name}/${n}`))) await fsys.rmdir(part);
     }
   }
+}
+
+/** A file-system call outside the fs seam (src/fs.ts has no typed readdir), coded as the seam codes. */
+async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw fsError(what, err);
+  }
+}
+
+/** What `droppedRowIds` found in a dropped file. */
+export interface DroppedRows {
+  sound: boolean;
+  rows: { id: string; seq: number }[] | undefined;
+}
+
+/** An id as the hot tier keys it (16 hex digits) and a sequence number: what a damaged file may not hold. */
+function wellFormed(id: unknown, seq: number): boolean {
+  return typeof id === "string" && /^[0-9a-f]{16}$/.test(id) && Number.isSafeInteger(seq) && seq >= 0;
 }
 
 function rowCount(info: ParquetFileInfo): number {
