@@ -151,5 +151,7 @@ describe("retention during a reopen of the hot tier", () => {
     expect(existsSync(s.path)).toBe(false);
     // The dropped records' id entries are gone: their ids are new again.
     expect(await store.insertRecords(s.gone)).toEqual({ inserted: s.gone.length, duplicates: 0 });
+    await store.close();
+    expect((await verifyStore(s.dir)).problems).toEqual([]); // the counters too: none built on stale ones
   });
 });
