@@ -16,7 +16,7 @@ import { metaKey } from "../tiers/hot/keys.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { inspectWal } from "../wal/reader.js";
 import { crashBatch } from "./support/crash-workload.js";
-import { type FaultFs, installFaultFs } from "./support/fault-fs.js";
+import { installFaultFs, onReopen } from "./support/fault-fs.js";
 import { tempDir, tempStore } from "./support/fixtures.js";
 
 function keyOf(r: TraceRecord): string {
@@ -35,20 +35,6 @@ async function storedKeys(store: TraceStore): Promise<string[]> {
 async function expectExactCounts(store: TraceStore): Promise<void> {
   const s = await store.stats();
   expect(s.hotRecords + s.coldRecords).toBe((await store.query({})).length);
-}
-
-/** Runs `then` when the hot tier's database is about to be opened again (closed at that point). */
-function onReopen(fs: FaultFs, then: () => void): void {
-  const native = fs.native.bind(fs);
-  let reopening = false;
-  fs.native = (op, path) => {
-    if (op === "leveldb.reopen") reopening = true;
-    if (op === "leveldb.open" && reopening) {
-      reopening = false;
-      then();
-    }
-    native(op, path);
-  };
 }
 
 /** A copy of the store's LevelDB directory as it is now (no write in flight). */

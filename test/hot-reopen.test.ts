@@ -11,26 +11,12 @@ import type { TraceRecord, TraceStore } from "../src/index.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { encodeRecordValue, type HotRecord, recordPuts } from "../tiers/hot/values.js";
 import { crashBatch } from "./support/crash-workload.js";
-import { type FaultFs, installFaultFs } from "./support/fault-fs.js";
+import { type FaultFs, installFaultFs, onReopen } from "./support/fault-fs.js";
 import { log, tempDir, tempStore } from "./support/fixtures.js";
 
 /** crashBatch(b) holds timestamps 1_000_000 + 20b … + 20b + 19: batches 0-2 end before this. */
 const END_OF_2 = 1_000_060;
 const TURNS = ["turn-0", "turn-5", "turn-17", "turn-36"];
-
-/** Calls `then` when the hot tier's database is about to be opened again (it is closed at that point). */
-function onReopen(fs: FaultFs, then: () => void): void {
-  const native = fs.native.bind(fs);
-  let reopening = false;
-  fs.native = (op, path) => {
-    if (op === "leveldb.reopen") reopening = true;
-    if (op === "leveldb.open" && reopening) {
-      reopening = false;
-      then();
-    }
-    native(op, path);
-  };
-}
 
 /** Batch b's records in a turn of their own, after every other record: no read below sees them. */
 function elsewhere(b: number): TraceRecord[] {

@@ -172,3 +172,17 @@ const restores: (() => void)[] = [];
 afterEach(() => {
   for (const restore of restores.splice(0).reverse()) restore();
 });
+
+/** Runs `then` when the hot tier's database is about to be opened again (it is closed at that point). */
+export function onReopen(fs: FaultFs, then: () => void): void {
+  const native = fs.native.bind(fs);
+  let reopening = false;
+  fs.native = (op, path) => {
+    if (op === "leveldb.reopen") reopening = true;
+    if (op === "leveldb.open" && reopening) {
+      reopening = false;
+      then();
+    }
+    native(op, path);
+  };
+}
