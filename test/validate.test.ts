@@ -113,6 +113,14 @@ describe("bad input", () => {
     expect((await store.getTurn("t"))[0]).toMatchObject({ durationMs: 0.25, timestamp: -86_400_000 });
   });
 
+  it("accepts whole surrogate pairs (emoji) in bodies, messages and keys, and reads them back", async () => {
+    const { store } = await tempStore();
+    const r = log("done \ud83d\ude00", 3, { turnId: "turn-emoji", attributes: { "\ud83d\ude80": "é" } });
+    await store.insertRecords([{ ...r, body: "中文 \ud83d\ude00 body" }]);
+    const [back] = await store.getTurn("turn-emoji");
+    expect(back).toMatchObject({ msg: "done 😀", attributes: { "🚀": "é" }, body: "中文 😀 body" });
+  });
+
   it("treats a key whose value is undefined as absent", async () => {
     const { store } = await tempStore();
     await store.insertRecords([{ ...good, spanId: undefined } as TraceRecord]);
