@@ -39,6 +39,23 @@ async function names(store: TraceStore): Promise<string[]> {
     .sort();
 }
 
+/** Four concurrent calls, the third carrying `odd`: only that call fails (frame too large), the rest are stored. */
+async function onlyThirdRefused(store: TraceStore, odd: TraceRecord[]): Promise<void> {
+  const results = await Promise.all([
+    outcome(store.insertRecords(small(1))),
+    outcome(store.insertRecords(small(2))),
+    outcome(store.insertRecords(odd)),
+    outcome(store.insertRecords(small(4))),
+  ]);
+  expect(results).toEqual([
+    { ok: true },
+    { ok: true },
+    { ok: false, code: "ERR_BATCH_TOO_LARGE" },
+    { ok: true },
+  ]);
+  expect(await names(store)).toEqual(["s1", "s2", "s4", "small 1", "small 2", "small 4"]);
+}
+
 let restore: () => void;
 beforeEach(() => {
   restore = setFramePayloadLimit(LIMIT);
@@ -49,19 +66,7 @@ describe("concurrent calls staged in one group", () => {
   it("an oversized body fails only its own call: its neighbours resolve and are stored, it stores nothing", async () => {
     const { store } = await tempStore();
     const huge = span({ spanId: "huge", timestamp: 5_000, body: noise(3 * LIMIT) });
-    const results = await Promise.all([
-      outcome(store.insertRecords(small(1))),
-      outcome(store.insertRecords(small(2))),
-      outcome(store.insertRecords([...small(3), huge])),
-      outcome(store.insertRecords(small(4))),
-    ]);
-    expect(results).toEqual([
-      { ok: true },
-      { ok: true },
-      { ok: false, code: "ERR_BATCH_TOO_LARGE" },
-      { ok: true },
-    ]);
-    expect(await names(store)).toEqual(["s1", "s2", "s4", "small 1", "small 2", "small 4"]);
+    await onlyThirdRefused(store, [...small(3), huge]);
     expect((await store.stats()).bodies).toBe(3);
     await store.close();
   });
@@ -69,19 +74,7 @@ describe("concurrent calls staged in one group", () => {
   it("a call whose records alone are over the limit fails alone, and its records are not stored", async () => {
     const { store } = await tempStore();
     const wide = log("wide", 5_000, { attributes: { blob: noise(2 * LIMIT) } });
-    const results = await Promise.all([
-      outcome(store.insertRecords(small(1))),
-      outcome(store.insertRecords(small(2))),
-      outcome(store.insertRecords([wide])),
-      outcome(store.insertRecords(small(4))),
-    ]);
-    expect(results).toEqual([
-      { ok: true },
-      { ok: true },
-      { ok: false, code: "ERR_BATCH_TOO_LARGE" },
-      { ok: true },
-    ]);
-    expect(await names(store)).toEqual(["s1", "s2", "s4", "small 1", "small 2", "small 4"]);
+    await onlyThirdRefused(store, [wide]);
     expect((await store.stats()).hotRecords).toBe(6);
     await store.close();
   });

@@ -66,6 +66,14 @@ function protoRecord(): TraceRecord {
   } as TraceRecord;
 }
 
+/** The hot tier's LevelDB opened directly (the store closed), to damage what it holds. */
+function rawHot(dir: string): ClassicLevel<Buffer, Buffer> {
+  return new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+    keyEncoding: "buffer",
+    valueEncoding: "buffer",
+  });
+}
+
 describe("prototype-named keys", () => {
   it("reads back an attribute named __proto__ exactly from the hot tier", async () => {
     const { store } = await tempStore();
@@ -236,10 +244,7 @@ describe("decode failures", () => {
     const { store, dir } = await tempStore();
     await store.insertRecords([log("one", 1)]);
     await store.close();
-    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
-      keyEncoding: "buffer",
-      valueEncoding: "buffer",
-    });
+    const db = rawHot(dir);
     await db.put(metaKey("state"), Buffer.of(0xc1));
     await db.close();
     const err = await openStore({ dir }).catch((e: unknown) => e);
@@ -251,10 +256,7 @@ describe("decode failures", () => {
     const { store, dir } = await tempStore();
     await store.insertRecords([log("one", 1)]);
     await store.close();
-    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
-      keyEncoding: "buffer",
-      valueEncoding: "buffer",
-    });
+    const db = rawHot(dir);
     const [key] = await db.keys({ gte: Buffer.of(P_RECORD), lt: Buffer.of(P_RECORD + 1) }).all();
     await db.put(key!, Buffer.of(0x95, 0xc1, 0, 0, 0, 0xc0));
     await db.close();

@@ -37,31 +37,35 @@ interface Context {
 }
 
 export function mapTraces(req: TraceRequest, log: MapLog = stderrLog): Mapped {
-  const ctx: Context = {
-    out: { records: [], rejected: 0, firstError: undefined },
-    budget: new KeyBudget(),
-    log,
-  };
-  (req.resourceSpans ?? []).forEach((rs, i) => {
-    const res = resourceInfo(rs.resource, `resourceSpans[${i}].resource.attributes`, ctx.budget);
+  return mapEach(req.resourceSpans, "resourceSpans", log, (rs, res, ctx) => {
     for (const ss of rs.scopeSpans ?? []) {
       for (const span of ss.spans ?? []) collect(ctx, () => spanRecords(span, res, ctx.budget));
     }
   });
-  return ctx.out;
 }
 
 export function mapLogs(req: LogsRequest, log: MapLog = stderrLog): Mapped {
+  return mapEach(req.resourceLogs, "resourceLogs", log, (rl, res, ctx) => {
+    for (const sl of rl.scopeLogs ?? []) {
+      for (const rec of sl.logRecords ?? []) collect(ctx, () => [logRecord(rec, res, ctx.budget)]);
+    }
+  });
+}
+
+/** One request's resources in order, each item mapped under the request's key budget. */
+function mapEach<R extends { resource?: Resource }>(
+  resources: readonly R[] | undefined,
+  field: string,
+  log: MapLog,
+  items: (r: R, res: ResourceInfo, ctx: Context) => void,
+): Mapped {
   const ctx: Context = {
     out: { records: [], rejected: 0, firstError: undefined },
     budget: new KeyBudget(),
     log,
   };
-  (req.resourceLogs ?? []).forEach((rl, i) => {
-    const res = resourceInfo(rl.resource, `resourceLogs[${i}].resource.attributes`, ctx.budget);
-    for (const sl of rl.scopeLogs ?? []) {
-      for (const rec of sl.logRecords ?? []) collect(ctx, () => [logRecord(rec, res, ctx.budget)]);
-    }
+  (resources ?? []).forEach((r, i) => {
+    items(r, resourceInfo(r.resource, `${field}[${i}].resource.attributes`, ctx.budget), ctx);
   });
   return ctx.out;
 }
