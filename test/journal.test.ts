@@ -1,4 +1,12 @@
-import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { JournalTailer } from "../src/collector/journal.js";
@@ -87,6 +95,30 @@ describe("journal tailing", () => {
     expect(await stored(store)).toEqual(expected(9));
     expect(t.counts.duplicates).toBe(0);
   });
+
+  for (const [what, state] of [
+    ["not JSON", "{ damaged"],
+    [
+      "of the wrong shape",
+      JSON.stringify({ version: 1, position: { dev: 1, ino: "x", offset: -4, line: 0 } }),
+    ],
+  ] as const) {
+    it(`reads from the start, says so and loses nothing when its saved position is ${what}`, async () => {
+      const { store, dir, journal, logs, open } = await setup();
+      let t = await open();
+      writeFileSync(journal, records(0, 3).map(line).join(""));
+      await t.stop();
+      const [stateFile] = readdirSync(join(dir, "collector", "journals"));
+      writeFileSync(join(dir, "collector", "journals", stateFile!), state);
+      appendFileSync(journal, records(3, 2).map(line).join(""));
+      t = await open();
+      await t.drain();
+      await t.stop();
+      expect(await stored(store)).toEqual(expected(5));
+      expect(t.counts.duplicates).toBe(3); // read again, stored once
+      expect(logs.join("\n")).toContain("damaged");
+    });
+  }
 
   it("skips a bad line, reports it with file and line number, and keeps it in the rejects file", async () => {
     const { store, dir, journal, logs, open } = await setup();

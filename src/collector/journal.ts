@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { appendFile, mkdir, open, readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileDurably } from "../durable-fs.js";
+import { fsError } from "../fs.js";
 import { validateRecords } from "../records/validate.js";
 import type { TraceStore } from "../store.js";
 import type { TraceRecord } from "../types.js";
@@ -43,6 +44,21 @@ interface Position {
 }
 
 const STATE_VERSION = 1;
+
+/** The position a state file holds, or undefined when it is not one (damaged, or another version). */
+function savedPosition(text: string): Position | undefined {
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const { version, position: p } = (saved ?? {}) as { version?: unknown; position?: Partial<Position> };
+  if (version !== STATE_VERSION || typeof p !== "object" || p === null) return undefined;
+  const counts = [p.dev, p.ino, p.offset, p.line];
+  if (!counts.every((n) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0)) return undefined;
+  return typeof p.head === "string" ? (p as Position) : undefined;
+}
 const HEAD_BYTES = 64;
 const READ_BYTES = 4 * 1024 * 1024;
 const BATCH_LINES = 5000;
@@ -69,12 +85,18 @@ export class JournalTailer {
   static async open(opts: JournalOptions): Promise<JournalTailer> {
     await mkdir(join(opts.stateDir, "journals"), { recursive: true });
     const file = stateFileOf(opts.stateDir, resolve(opts.path));
-    let pos: Position | undefined;
+    let text: string | undefined;
     try {
-      const saved = JSON.parse(await readFile(file, "utf8")) as { version: number; position: Position };
-      if (saved.version === STATE_VERSION) pos = saved.position;
+      text = await readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(`reading ${file}`, err);
+    }
+    const pos = text === undefined ? undefined : savedPosition(text);
+    if (text !== undefined && pos === undefined) {
+      // Starting over is safe: inserts are idempotent, so lines read again answer "duplicate".
+      (opts.log ?? console.error)(
+        `journal ${opts.path}: the saved position in ${file} is damaged; reading from the start`,
+      );
     }
     return new JournalTailer(opts, pos);
   }
