@@ -290,6 +290,22 @@ describe("tracetier import-sqlite, interrupted", () => {
   });
 });
 
+describe("tracetier import-sqlite, with a damaged progress file", () => {
+  it("refuses with ERR_CORRUPT_STORE naming the file, instead of a raw SyntaxError", async () => {
+    const records = multiDayTurns(2, 2).flat();
+    const db = join(tempDir(), "trace.db");
+    writeSeedDatabase(db, 2, records);
+    const dir = tempDir();
+    await cli(["import-sqlite", db, "--dir", dir, "--json"]);
+    const [progress] = readdirSync(join(dir, "import"));
+    writeFileSync(join(dir, "import", progress!), "{ damaged");
+    const r = await cli(["import-sqlite", db, "--dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ERR_CORRUPT_STORE");
+    expect(r.err).toContain(progress!);
+  });
+});
+
 describe("tracetier sql", () => {
   it("counts the cold tier's rows as stats().coldRecords does", async () => {
     const { dir } = await preparedStore();

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { writeFileDurably } from "../../durable-fs.js";
+import { CorruptStoreError } from "../../errors.js";
+import { fsError } from "../../fs.js";
 import { SeedDatabase } from "../../import/seed-sqlite.js";
 import { stableId } from "../../records/stable-id.js";
 import { type Command, EXIT, withStore } from "../command.js";
@@ -93,11 +95,28 @@ Examples:
   },
 };
 
+/** Where an earlier run stopped (0 when none did). A damaged file is refused, coded: guessing could skip rows. */
 async function lastRowid(file: string): Promise<number> {
+  let text: string;
   try {
-    return (JSON.parse(await readFile(file, "utf8")) as { lastRowid: number }).lastRowid;
+    text = await readFile(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw err;
+    throw fsError(`reading ${file}`, err);
   }
+  let rowid: unknown;
+  try {
+    rowid = (JSON.parse(text) as { lastRowid?: unknown } | null)?.lastRowid;
+  } catch (err) {
+    throw new CorruptStoreError(
+      `the import's progress file ${file} is not JSON; remove it to import from the start`,
+      { cause: err },
+    );
+  }
+  if (typeof rowid !== "number" || !Number.isSafeInteger(rowid) || rowid < 0) {
+    throw new CorruptStoreError(
+      `the import's progress file ${file} holds no row id; remove it to import from the start`,
+    );
+  }
+  return rowid;
 }
