@@ -6,9 +6,9 @@
  * (docs/design.md has the crash table):
  *   1. write each file under a temporary name, fsync, rename into place, fsync the directory;
  *   2. commit a manifest generation that lists them (temp + fsync + rename + fsync the directory);
- *   3. one synced LevelDB batch: delete the moved records from the hot tier (their id entries stay: they
- *      keep cross-tier dedup and getBody to one lookup), add the turn → file index entries, record the
- *      manifest generation as applied, and adjust the counters.
+ *   3. one synced LevelDB batch: delete the moved records from the hot tier, every entry of theirs (the
+ *      files carry their own lookup filters, tiers/cold/filters.ts), record the manifest generation as
+ *      applied, and adjust the counters.
  * A crash before 2 leaves an unlisted file, removed at open. A crash between 2 and 3 leaves records in
  * both tiers: reads dedup by id, and `recover()` redoes step 3 from the files themselves at open.
  */
@@ -18,16 +18,7 @@ import type { ColdFile } from "../tiers/cold/manifest.js";
 import { writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import {
-  convKey,
-  metaKey,
-  P_TURN_FILE,
-  prefixEnd,
-  recordKey,
-  timeKey,
-  turnFileKey,
-  turnFileKeyFile,
-} from "../tiers/hot/keys.js";
+import { convKey, idKey, metaKey, recordKey, timeKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
@@ -68,8 +59,6 @@ function hourOf(ts: number): number {
 export const COMMIT_ROWS = 20_000;
 
 export const COLD_GEN_KEY = metaKey("cold");
-/** Stale turn → file entries deleted per LevelDB write at recovery. */
-const STALE_DELETES_PER_WRITE = 50_000;
 
 export class Compactor {
   private readonly hot: HotTier;
@@ -92,17 +81,11 @@ export class Compactor {
     this.quiesceReads = quiesceReads;
   }
 
-  /**
-   * Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied, and deletes
-   * the turn → file entries of files the manifest no longer lists (a merge's step 3 deletes those of the
-   * files it replaced; a crash before it leaves them, and replaying the merged file cannot know them).
-   */
+  /** Brings the hot tier up to the manifest: redoes step 3 for files a crash left unapplied. */
   async recover(): Promise<void> {
     const raw = await this.hot.get(COLD_GEN_KEY);
     this.appliedGen = raw === undefined ? 0 : appliedGeneration(raw);
     if (this.cold.manifest.generation <= this.appliedGen) return;
-    // Before any generation is marked applied: until the last one is, a crash repeats this at open.
-    await this.dropStaleTurnFiles();
     // In generation order, each marked applied as it lands, so a crash during recovery resumes it. A
     // generation's files land in one batch: marking it applied after only some of them would leave the
     // others' step 3 undone for good (their generation no longer counts as pending).
@@ -112,11 +95,8 @@ export class Compactor {
         pending.set(f.generation, [...(pending.get(f.generation) ?? []), f]);
     }
     for (const generation of [...pending.keys()].sort((a, b) => a - b)) {
-      const moves: { record: HotRecord; file: string }[] = [];
-      for (const f of pending.get(generation)!) {
-        const records = await this.pendingRecords(f);
-        for (const record of records ?? []) moves.push({ record, file: f.name });
-      }
+      const moves: HotRecord[] = [];
+      for (const f of pending.get(generation)!) moves.push(...((await this.pendingRecords(f)) ?? []));
       await this.applyMove(moves, true, generation);
     }
     if (this.cold.manifest.generation > this.appliedGen)
@@ -149,27 +129,6 @@ export class Compactor {
     return this.cold.files.reduce((n, f) => n + (this.unapplied.has(f.name) ? f.rows : 0), 0);
   }
 
-  /**
-   * Deletes turn → file entries naming a file that is neither live nor dropped (dropped files' entries
-   * are retention's to delete, with their id entries: Pruner.finishDrops). One pass over that keyspace.
-   */
-  private async dropStaleTurnFiles(): Promise<void> {
-    const known = new Set([...this.cold.files, ...this.cold.manifest.dropped].map((f) => f.name));
-    const p = Buffer.of(P_TURN_FILE);
-    let ops: BatchOp[] = [];
-    const flush = async () => {
-      const part = ops;
-      ops = [];
-      // Not synced: the synced write that marks a generation applied comes after, LevelDB's log is in order.
-      if (part.length > 0) await this.writes.maintain((c) => ({ ops: part, counters: c }), false);
-    };
-    for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false)) {
-      for (const [key] of batch) if (!known.has(turnFileKeyFile(key))) ops.push({ type: "del", key });
-      if (ops.length >= STALE_DELETES_PER_WRITE) await flush();
-    }
-    await flush();
-  }
-
   async compact(opts: CompactOptions = {}): Promise<CompactResult> {
     if (this.cold.manifest.generation > this.appliedGen) await this.recover(); // an earlier step 3 failed
     const cutoff = (opts.now ?? Date.now()) - (opts.olderThanMs ?? DEFAULT_COMPACT_AGE_MS);
@@ -192,7 +151,7 @@ export class Compactor {
         for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
       }
       await this.applyMove(
-        pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
+        pending.flatMap((p) => p.records),
         false,
         generation,
       );
@@ -275,7 +234,7 @@ export class Compactor {
     const name = fileName(date, generation, n);
     await fsys.mkdir(partitionDir(this.cold.dir, date));
     await fsyncDir(this.cold.dir);
-    const { bytes, checksum } = await writeParquetFile(
+    const { bytes, checksum, turns } = await writeParquetFile(
       tempPath(this.cold.dir, name),
       this.cold.path(name),
       rows,
@@ -286,33 +245,26 @@ export class Compactor {
       minTs = Math.min(minTs, r.record.timestamp);
       maxTs = Math.max(maxTs, r.record.timestamp);
     }
-    return { name, date, rows: rows.length, bytes, minTs, maxTs, checksum };
+    return { name, date, rows: rows.length, bytes, minTs, maxTs, checksum, turns };
   }
 
   /**
-   * Step 3: the records leave the hot tier, their turns point at their files. At recovery the records
-   * may already be gone (a merge's file, or a step 3 that landed): only present ones count.
+   * Step 3: the records leave the hot tier, every entry of theirs. At recovery the records may already
+   * be gone (a merge's file, or a step 3 that landed): only present ones count.
    */
-  private async applyMove(
-    moves: { record: HotRecord; file: string }[],
-    checkPresence: boolean,
-    generation: number,
-  ): Promise<void> {
-    const keys = moves.map(({ record: r }) => recordKey(r.record.turnId, r.record.timestamp, r.seq));
+  private async applyMove(records: HotRecord[], checkPresence: boolean, generation: number): Promise<void> {
+    const keys = records.map((r) => recordKey(r.record.turnId, r.record.timestamp, r.seq));
     const present = checkPresence ? await this.hot.getMany(keys) : keys;
     const ops: BatchOp[] = [];
     let moved = 0;
-    const turnFiles = new Set<string>();
-    moves.forEach(({ record: r, file }, i) => {
-      const turnId = r.record.turnId ?? "";
-      const tf = `${file}\u0000${turnId}`;
-      if (!turnFiles.has(tf)) {
-        turnFiles.add(tf);
-        ops.push({ type: "put", key: turnFileKey(turnId, file), value: new Uint8Array(0) });
-      }
+    records.forEach((r, i) => {
       if (present[i] === undefined) return;
       moved++;
-      ops.push({ type: "del", key: keys[i]! }, { type: "del", key: timeKey(r.record.timestamp, r.seq) });
+      ops.push(
+        { type: "del", key: keys[i]! },
+        { type: "del", key: timeKey(r.record.timestamp, r.seq) },
+        { type: "del", key: idKey(r.id) },
+      );
       const conv = r.record.conversationId;
       if (conv !== undefined) ops.push({ type: "del", key: convKey(conv, r.record.timestamp, r.seq) });
     });
@@ -357,10 +309,26 @@ export class Compactor {
     return { small, records };
   }
 
-  /** Merges files of one partition and hour into one, with the same commit discipline, then deletes them. */
-  private async merge(date: string, candidates: ColdFile[]): Promise<void> {
+  /**
+   * Rewrites each file an older version wrote (no lookup filters in it or its manifest entry) as a new
+   * file that has them, one commit each: the upgrade to manifest version 4 (src/upgrade.ts). A file
+   * that cannot be read back whole stays as it is (a candidate for every lookup, and reported damaged).
+   */
+  async addFilters(): Promise<number> {
+    let rewritten = 0;
+    for (const f of this.cold.files.filter((x) => x.turns === undefined)) {
+      if (await this.merge(f.date, [f], 1)) rewritten++;
+    }
+    return rewritten;
+  }
+
+  /**
+   * Merges files of one partition and hour into one (at least `min` of them must read back whole),
+   * with the same commit discipline, then deletes them. Returns whether it did.
+   */
+  private async merge(date: string, candidates: ColdFile[], min = 2): Promise<boolean> {
     const { small, records } = await this.readSound(candidates);
-    if (small.length < 2) return;
+    if (small.length < min) return false;
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
     const rows = records.map(toRow).sort(compareRows);
@@ -370,13 +338,14 @@ export class Compactor {
         throw err;
       },
     );
-    const { bytes, checksum } = written;
+    const { bytes, checksum, turns } = written;
     const merged: ColdFile = {
       name,
       date,
       rows: rows.length,
       bytes,
       checksum,
+      turns,
       minTs: Math.min(...small.map((f) => f.minTs)),
       maxTs: Math.max(...small.map((f) => f.maxTs)),
       generation,
@@ -392,16 +361,12 @@ export class Compactor {
       await this.removeUncommitted([name]);
       throw err;
     }
-    const turns = new Set(records.map((r) => r.record.turnId ?? ""));
-    const ops: BatchOp[] = [];
-    for (const t of turns) {
-      for (const old of gone) ops.push({ type: "del", key: turnFileKey(t, old) });
-      ops.push({ type: "put", key: turnFileKey(t, name), value: new Uint8Array(0) });
-    }
-    await this.markApplied(ops, 0, generation);
+    await this.markApplied([], 0, generation); // nothing of a merge is in the hot tier
+
     await this.quiesceReads(); // a read that listed a replaced file before the commit may still open it
     for (const old of gone) await fsys.unlink(this.cold.path(old));
     await fsyncDir(dirname(this.cold.path(name)));
+    return true;
   }
 }
 

@@ -10,7 +10,6 @@
 
 import type { ColdFile } from "../tiers/cold/manifest.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { groupPrefix, P_TURN_FILE, parseRecordKey } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import type { HotRecord } from "../tiers/hot/values.js";
 import type { BodyStore } from "./bodies/store.js";
@@ -39,11 +38,10 @@ export class Reader {
     return union(hot, await this.coldTurn(turnId));
   }
 
-  /** The turn's cold records: only the files the turn → files index names are opened. */
+  /** The turn's cold records: only the files whose turn filters may hold it are opened. */
   private async coldTurn(turnId: string): Promise<HotRecord[]> {
     if (this.cold.files.length === 0) return [];
-    const names = await this.hot.suffixes(groupPrefix(P_TURN_FILE, turnId));
-    return names.length === 0 ? [] : this.cold.turnRecords(turnId, names);
+    return this.cold.turnRecords(turnId);
   }
 
   async getTurn(turnId: string, bodies = true): Promise<StoredRecord[]> {
@@ -53,11 +51,7 @@ export class Reader {
   async getBody(recordId: string): Promise<string | undefined> {
     if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
     if (!this.hot.isOpen) await this.hot.opened();
-    const hit = this.hot.byId(recordId);
-    if (hit === undefined) return undefined;
-    let r: HotRecord | undefined;
-    if ("record" in hit) r = hit.record;
-    else r = (await this.coldTurn(parseRecordKey(hit.coldKey).turnId)).find((x) => x.id === recordId);
+    const r = this.hot.byId(recordId) ?? (await this.cold.recordById(recordId));
     if (r?.bodyHash == null) return undefined;
     if (!this.hot.isOpen) await this.hot.opened();
     return this.bodies.read([r.bodyHash]).values().next().value ?? undefined; // null: evicted

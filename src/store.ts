@@ -49,6 +49,7 @@ import type {
   TraceRecord,
   TurnOptions,
 } from "./types.js";
+import { upgrade } from "./upgrade.js";
 import { WritePath } from "./write-path.js";
 
 export interface TraceStore {
@@ -142,6 +143,8 @@ class Store implements TraceStore {
     this.collector = new BodyCollector(hot, cold, bodies, writes, quiesce);
     this.pruner = new Pruner(hot, cold, writes, this.collector, quiesce, join(dir, "hot"));
     writes.onApplied = () => this.maybeCheckpoint();
+    // A tracked read: maintenance unlinks a file only once the reads that may still open it are done.
+    writes.coldIds = (keys) => track(this.reads, cold.existingIds(keys));
   }
 
   static async start(dir: string, hot: HotTier, opts: CheckedOptions): Promise<Store> {
@@ -168,7 +171,8 @@ class Store implements TraceStore {
       const cold = await ColdTier.open(join(dir, "cold"));
       const store = new Store(dir, hot, wal, writes, bodies, cold);
       await store.compactor.recover();
-      await store.pruner.finishDropsAtOpen(); // a crash may have left dropped partitions half cleaned up
+      await upgrade(hot, writes, store.compactor); // a store an older version wrote, once
+      await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
       return store;
     } catch (err) {
       await wal.close();
@@ -225,6 +229,7 @@ class Store implements TraceStore {
       bodyBytesOriginal: c.bodyBytesOriginal,
       walBytes: this.wal.bytes(),
       coldBytes: this.cold.files.reduce((n, f) => n + f.bytes, 0),
+      coldFilterBytes: this.cold.filterBytes(),
       walSyncs: this.wal.stats.syncs,
       walSyncMs: this.wal.stats.syncMs,
     };

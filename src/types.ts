@@ -104,6 +104,11 @@ export interface StoreStats {
   walBytes: number;
   /** Bytes of the cold tier's Parquet files (as written). */
   coldBytes: number;
+  /**
+   * Memory held by the cold tier's lookup filters: every file's turn filter, and the record-id filters
+   * of the files read lately (those are bounded: 32 MiB).
+   */
+  coldFilterBytes: number;
   /** WAL fsyncs since the store opened, and the time they took in all (ms). */
   walSyncs: number;
   walSyncMs: number;

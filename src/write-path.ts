@@ -25,6 +25,7 @@
  *   and the reopened tier may have lost batches applied, and acknowledged, before the failure.)
  */
 
+import type { ColdKey } from "../tiers/cold/tier.js";
 import { idKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { recordPuts, recordValue } from "../tiers/hot/values.js";
@@ -77,6 +78,12 @@ export class WritePath {
   private paused = 0;
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
   onApplied: () => void = () => {};
+
+  /**
+   * The ids among these records that the cold tier holds (cross-tier idempotency); set by the store
+   * once the cold tier is open (replay, before it, applies batches that were checked when staged).
+   */
+  coldIds: (keys: ColdKey[]) => Promise<Set<string>> = async () => new Set();
 
   constructor(hot: HotTier, bodies: BodyStore, counters: Counters) {
     this.hot = hot;
@@ -210,7 +217,10 @@ export class WritePath {
     const waits: Promise<void>[][] = group.map(() => []);
     const candidates = this.firstSightings(group, waits);
     const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
-    const fresh = candidates.filter((_, i) => found[i] === undefined);
+    // Asked after the hot tier: a record that left it was listed by the cold manifest first.
+    const notHot = candidates.filter((_, i) => found[i] === undefined);
+    const cold = await this.coldIds(notHot.map(({ p }) => ({ id: p.id, ...coldKeyOf(p.record) })));
+    const fresh = cold.size === 0 ? notHot : notHot.filter(({ p }) => !cold.has(p.id));
     refuseOversized(fresh);
     const insertedBy = group.map(() => 0);
     for (const f of fresh) insertedBy[f.owner]!++;
@@ -451,4 +461,8 @@ function refuseOversized(fresh: readonly { p: Prepared }[]): void {
   let bytes = 0;
   for (const f of fresh) bytes += f.p.encoded.length;
   if (bytes > framePayloadLimit()) throw new BatchTooLargeError(bytes, framePayloadLimit());
+}
+
+function coldKeyOf(r: Prepared["record"]): Omit<ColdKey, "id"> {
+  return r.turnId === undefined ? { timestamp: r.timestamp } : { turnId: r.turnId, timestamp: r.timestamp };
 }

@@ -54,14 +54,21 @@ describe("recovery of a compaction's unapplied step 3", () => {
     expect((await verifyStore(dir)).problems).toEqual([]);
   });
 
-  it("skips a damaged pending file: the open succeeds, its records stay readable from the hot tier", async () => {
+  it("skips a damaged pending file: the open succeeds, its records stay hot, reads that need the file name it", async () => {
     const { dir, files } = await unappliedCompaction();
     const path = join(dir, "cold", files[0]!);
     const buf = readFileSync(path);
     buf[buf.length >> 1] = buf[buf.length >> 1]! ^ 0xff;
     writeFileSync(path, buf);
     const { store } = await tempStore({ dir });
-    for (let b = 0; b < BATCHES; b++) expect(await turnIds(store, b)).toHaveLength(20);
+    expect((await store.stats()).hotRecords).toBe(20); // the damaged file's; the others' step 3 landed
+    for (let b = 1; b < BATCHES; b++) expect(await turnIds(store, b)).toHaveLength(20);
+    // The file is listed, so its turns' reads consult it (its turn filter may hold them) and fail
+    // coded, naming it, as for any damaged cold file.
+    await expect(turnIds(store, 0)).rejects.toMatchObject({
+      code: "ERR_CORRUPT_STORE",
+      message: expect.stringContaining(files[0]!),
+    });
     await store.close();
     const problems = (await verifyStore(dir)).problems;
     expect(problems).toEqual([expect.objectContaining({ where: `cold/${files[0]}`, repairable: false })]);

@@ -2,11 +2,11 @@
 import { InvalidOptionError } from "../errors.js";
 
 export interface RetentionPolicy {
-  /** Records older than `now - maxAgeMs` are deleted (cold partitions whole, once their day is past it). */
+  /** Records older than `now - maxAgeMs` are deleted (cold files a whole UTC hour at a time, once the hour is past it). */
   maxAgeMs?: number;
   /** Bodies whose newest referencing record is older than `now - maxBodyAgeMs` are evicted. */
   maxBodyAgeMs?: number;
-  /** The oldest cold partitions are dropped until the cold tier's bytes on disk are at or under this. */
+  /** The oldest cold hours are dropped until the cold tier's bytes on disk are at or under this. */
   maxColdBytes?: number;
   /** Bodies are evicted, oldest newest-reference first, until the stored body bytes are at or under this. */
   maxTotalBodyBytes?: number;
@@ -18,7 +18,10 @@ export interface PruneOptions {
 }
 
 export interface PruneResult {
+  /** Cold partitions (dates) that no file is left in. */
   partitionsDropped: number;
+  /** Cold files dropped: whole UTC hours, by age (the hour ended by the cutoff) or by size. */
+  filesDropped: number;
   /** Records deleted: the rows of dropped cold files plus the hot records past `maxAgeMs`. */
   recordsDeleted: number;
   /** Bodies deleted: orphans (no record left refers to them) and evicted ones. */

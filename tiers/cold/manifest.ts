@@ -4,15 +4,21 @@
  * fsyncs it, renames it over the manifest and fsyncs the directory, so a crash leaves the old manifest
  * or the new one, never a mix.
  *
- *   { "version": 3, "generation": n, "files": [ColdFile…], "dropped": [ColdFile…] }
- *   ColdFile = { name, date, rows, bytes, minTs, maxTs, generation, checksum? }
+ *   { "version": 4, "generation": n, "files": [ColdFile…], "dropped": [ColdFile…] }
+ *   ColdFile = { name, date, rows, bytes, minTs, maxTs, generation, checksum?, turns? }
  *
  * `dropped` (version 2) lists files retention removed from the tier whose clean-up (their records' index
  * entries in the hot tier, then the files themselves) has not finished: they are no longer read, but
  * they are kept until the clean-up has what it needs from them. A version 1 manifest has none.
  * `checksum` (version 3) is the whole file's CRC-32 (checksum.ts), set when the file is written; files
  * listed by a version 1 or 2 manifest have none until `verify --repair` computes it (or a merge rewrites
- * them). Versions 1 and 2 are read and written back as version 3.
+ * them).
+ * `turns` (version 4) is the file's turn-id filter (filter.ts, base64), set when the file is written;
+ * its record-id filter is in the file's own footer. Since version 4 the cold tier answers "which files
+ * hold turn T" and "does record X exist" from these alone, and the hot tier keeps nothing per cold
+ * record; `dropped` is then only read (the clean-up of a drop that an older version started). A file
+ * without `turns` (written before version 4, and left by the upgrade because it could not be read) is
+ * a candidate for every lookup. Older versions are read and written back as version 4.
  *
  * The manifest is read as untrusted input: anything that is not JSON of exactly this shape is
  * `ERR_CORRUPT_STORE` naming the file, so that a damaged manifest never reaches a path or a loop.
@@ -22,11 +28,12 @@ import { writeFileDurably } from "../../src/durable-fs.js";
 import { CorruptStoreError } from "../../src/errors.js";
 import { fsys } from "../../src/fs.js";
 import { CHECKSUM_PATTERN } from "./checksum.js";
+import { BloomFilter } from "./filter.js";
 import { MANIFEST_NAME } from "./layout.js";
 
-export const MANIFEST_VERSION = 3;
+export const MANIFEST_VERSION = 4;
 /** Versions this code reads (older ones are upgraded in memory). */
-const READABLE_VERSIONS = new Set([1, 2, MANIFEST_VERSION]);
+const READABLE_VERSIONS = new Set([1, 2, 3, MANIFEST_VERSION]);
 
 export interface ColdFile {
   /** Path relative to the cold directory: `date=YYYY-MM-DD/<name>.parquet`. */
@@ -41,10 +48,13 @@ export interface ColdFile {
   generation: number;
   /** `crc32:<8 hex>` of the whole file; absent for files an older version wrote (see above). */
   checksum?: string;
+  /** The file's turn-id filter (filter.ts, base64); absent for files an older version wrote. */
+  turns?: string;
 }
 
 export interface Manifest {
   version: typeof MANIFEST_VERSION;
+
   generation: number;
   files: ColdFile[];
   dropped: ColdFile[];
@@ -119,6 +129,11 @@ function coldFile(value: unknown, at: string): ColdFile {
     if (typeof f.checksum !== "string" || !CHECKSUM_PATTERN.test(f.checksum))
       throw new ShapeError(`${at}.checksum is not of the form crc32:<8 hex digits>`);
     file.checksum = f.checksum;
+  }
+  if (f.turns !== undefined) {
+    if (typeof f.turns !== "string" || BloomFilter.decode(f.turns) === undefined)
+      throw new ShapeError(`${at}.turns is not a turn filter`);
+    file.turns = f.turns;
   }
   return file;
 }

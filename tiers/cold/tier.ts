@@ -1,10 +1,13 @@
 /**
  * The cold tier: date-partitioned Parquet files under `dir/cold/`, listed by the manifest.
  *
- * Reads open only the files that can hold what is asked: a turn's files come from the turn → files
- * index that compaction keeps in the hot tier's LevelDB, and inside a file only the row groups whose
- * turnId statistics bracket the turn are read (rows are sorted by turnId). A time range picks files by
- * their [minTs, maxTs] and row groups by their timestamp statistics.
+ * The tier owns its lookup structures, committed with its files (filters.ts): reads open only the
+ * files that can hold what is asked. A turn's files are those whose turn filter (in the manifest, in
+ * memory) may hold it, and inside a file only the row groups whose turnId statistics bracket the turn
+ * are read (rows are sorted by turnId). Whether a record exists is asked of the files of its hour, by
+ * their record-id filters (in their footers), and confirmed against their rows. A time range picks
+ * files by their [minTs, maxTs] and row groups by their timestamp statistics. The hot tier keeps
+ * nothing per cold record.
  *
  * Damage: the first read of a file in an open tier checks the whole file against the size and checksum
  * its manifest entry recorded at commit (a listed file never changes, so the verdict is kept for the
@@ -18,7 +21,8 @@ import { CorruptStoreError } from "../../src/errors.js";
 import { fsError, fsys } from "../../src/fs.js";
 import type { HotRecord } from "../hot/values.js";
 import { checksumFile, checksumOf } from "./checksum.js";
-import { MANIFEST_NAME } from "./layout.js";
+import { BloomFilter, idHash, textHash } from "./filter.js";
+import { dateOf, MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
 import {
   checkIntegrity,
@@ -35,20 +39,31 @@ import {
 } from "./parquet.js";
 import { fromRow } from "./schema.js";
 
-/** Parsed footers kept (a few KB each): a month of hourly files is 720. */
+/** Parsed footers kept (a few KB each, and their record-id filters): a month of hourly files is 720. */
 const INFO_CACHE_FILES = 4096;
+/** Record-id filters kept in memory at most (12 bits a record: 22M records' worth). */
+const ID_FILTER_BUDGET_BYTES = 32 * 2 ** 20;
 
 export class ColdTier {
   readonly dir: string;
   manifest: Manifest;
-  /** Footers being read or read, by file name; a failed read is forgotten (it may be transient). */
+  /** Footers being read or read, by file name, least recently used first (fileInfo). */
   private readonly info = new Map<string, Promise<ParquetFileInfo>>();
+  /** The record-id filter bytes of each read footer, and their sum. */
+  private readonly infoBytes = new Map<string, number>();
+  private idFilterBytes = 0;
   /** Files whose bytes were found as committed, in this open (files are immutable once listed). */
   private readonly checked = new Set<string>();
+
+  /** Turn filters of the listed files that have one, decoded from the manifest. */
+  private turnFilters = new Map<string, BloomFilter>();
+  /** Listed files by partition date, for the lookups of a record's hour. */
+  private byDate = new Map<string, ColdFile[]>();
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
     this.manifest = manifest;
+    this.index();
   }
 
   /** Opens the tier; files the manifest does not list (a crash before their commit, or after a merge) go. */
@@ -96,9 +111,83 @@ export class ColdTier {
 
   private adopt(next: Manifest): void {
     this.manifest = next;
+    this.index();
     this.settled = true;
-    for (const name of this.info.keys()) if (!this.has(name)) this.info.delete(name);
+    for (const name of [...this.info.keys()]) if (!this.has(name)) this.forgetInfo(name);
     for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
+  }
+
+  /** Decodes what lookups need from the manifest (its filters were checked when it was read). */
+  private index(): void {
+    const filters = new Map<string, BloomFilter>();
+    const byDate = new Map<string, ColdFile[]>();
+    for (const f of this.manifest.files) {
+      const known = this.turnFilters.get(f.name);
+      const filter = known ?? (f.turns === undefined ? undefined : BloomFilter.decode(f.turns));
+      if (filter) filters.set(f.name, filter);
+      byDate.set(f.date, [...(byDate.get(f.date) ?? []), f]);
+    }
+    this.turnFilters = filters;
+    this.byDate = byDate;
+  }
+
+  /** Bytes of filters in memory: every file's turn filter, and the record-id filters of open files. */
+  filterBytes(): number {
+    let n = 0;
+    for (const f of this.turnFilters.values()) n += f.bytes;
+    return n + this.idFilterBytes;
+  }
+
+  /** The listed files that may hold the turn: those whose turn filter says so, and those without one. */
+  filesOfTurn(turnId: string): ColdFile[] {
+    const key = textHash(turnId);
+    return this.manifest.files.filter((f) => this.turnFilters.get(f.name)?.mayHave(key) ?? true);
+  }
+
+  /**
+   * The ids among `records` that a listed file holds. A record's timestamp names its hour, so only the
+   * files of its partition whose time bounds cover it are asked, by their record-id filters; a yes is
+   * confirmed against the rows of the record's turn in that file (the filter may err, the rows do not).
+   */
+  async existingIds(records: readonly ColdKey[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const asked = new Map<string, Map<string, ColdKey[]>>(); // file -> turn -> records to confirm
+    for (const r of records) {
+      for (const f of this.byDate.get(dateOf(r.timestamp)) ?? []) {
+        if (r.timestamp < f.minTs || r.timestamp > f.maxTs) continue;
+        if (!(await this.mayHoldId(f.name, r.id))) continue;
+        const turns = asked.get(f.name) ?? new Map<string, ColdKey[]>();
+        asked.set(f.name, turns);
+        turns.set(r.turnId ?? "", [...(turns.get(r.turnId ?? "") ?? []), r]);
+      }
+    }
+    for (const [name, turns] of asked) {
+      for (const [turnId, rs] of turns) {
+        const ids = new Set((await this.turnRecords(turnId, [name])).map((r) => r.id));
+        for (const r of rs) if (ids.has(r.id)) found.add(r.id);
+      }
+    }
+    return found;
+  }
+
+  /** A cold record by id: asked of every file's record-id filter (no timestamp narrows it). */
+  async recordById(id: string): Promise<HotRecord | undefined> {
+    for (const f of this.manifest.files) {
+      if (!(await this.mayHoldId(f.name, id))) continue;
+      const rows = await readParquetColumns(this.path(f.name), ["id", "turnId"], f);
+      if (rows === undefined)
+        throw new CorruptStoreError(`cold file ${this.path(f.name)} is listed but missing`);
+      const row = rows.find((r) => r.id === id);
+      if (row === undefined) continue;
+      const turn = typeof row.turnId === "string" ? row.turnId : "";
+      return (await this.turnRecords(turn, [f.name])).find((r) => r.id === id);
+    }
+    return undefined;
+  }
+
+  private async mayHoldId(name: string, id: string): Promise<boolean> {
+    const ids = (await this.fileInfo(name)).ids;
+    return ids === undefined || ids.mayHave(idHash(id));
   }
 
   partitions(): string[] {
@@ -109,17 +198,23 @@ export class ColdTier {
     return this.manifest.files.reduce((n, f) => n + f.rows, 0);
   }
 
-  /** The turn's records in the named files (row groups chosen by turnId statistics). */
-  async turnRecords(turnId: string, names: Iterable<string>): Promise<HotRecord[]> {
+  /**
+   * The turn's records in the named files (default: every file whose filter may hold the turn), row
+   * groups chosen by turnId statistics.
+   */
+  async turnRecords(
+    turnId: string,
+    names: Iterable<string> = this.filesOfTurn(turnId).map((f) => f.name),
+  ): Promise<HotRecord[]> {
     const out: HotRecord[] = [];
     for (const name of names) {
-      if (!this.has(name)) continue; // a stale index entry (a merge's, before its cleanup landed)
+      if (!this.has(name)) continue;
       const info = await this.fileInfo(name);
-      const groups = info.groups.filter((g) => g.minTurn <= turnId && turnId <= g.maxTurn);
+      const groups = groupsOfTurn(info.groups, turnId);
       if (groups.length === 0) continue;
       const rows = await readParquetRows(info, groups[0]!.rowStart, groups.at(-1)!.rowEnd);
       await decoding(info.path, () => {
-        for (const row of rows) if (row.turnId === turnId) out.push(fromRow(row));
+        for (const row of rows) if ((row.turnId ?? "") === turnId) out.push(fromRow(row));
       });
     }
     return out;
@@ -198,18 +293,43 @@ export class ColdTier {
     );
   }
 
+  /**
+   * A file's parsed footer, kept in a least-recently-used cache bounded in files and in the bytes of
+   * the record-id filters it holds (the filters of a year of hourly files would not fit in memory).
+   */
   private fileInfo(name: string): Promise<ParquetFileInfo> {
-    let info = this.info.get(name);
-    if (!info) {
-      const opening = this.openChecked(name);
-      opening.catch(() => {
-        if (this.info.get(name) === opening) this.info.delete(name);
-      });
-      if (this.info.size >= INFO_CACHE_FILES) this.info.delete(this.info.keys().next().value!);
-      this.info.set(name, opening);
-      info = opening;
+    const cached = this.info.get(name);
+    if (cached) {
+      this.info.delete(name); // most recently used last
+      this.info.set(name, cached);
+      return cached;
     }
-    return info;
+    const opening = this.openChecked(name);
+    opening.then(
+      (info) => {
+        if (this.info.get(name) !== opening) return;
+        this.infoBytes.set(name, info.ids?.bytes ?? 0);
+        this.idFilterBytes += info.ids?.bytes ?? 0;
+        this.trimInfo();
+      },
+      () => {
+        if (this.info.get(name) === opening) this.forgetInfo(name); // a failure may be transient
+      },
+    );
+    this.info.set(name, opening);
+    this.trimInfo();
+    return opening;
+  }
+
+  private forgetInfo(name: string): void {
+    this.info.delete(name);
+    this.idFilterBytes -= this.infoBytes.get(name) ?? 0;
+    this.infoBytes.delete(name);
+  }
+
+  private trimInfo(): void {
+    while (this.info.size > INFO_CACHE_FILES || this.idFilterBytes > ID_FILTER_BUDGET_BYTES)
+      this.forgetInfo(this.info.keys().next().value!);
   }
 
   /**
@@ -269,6 +389,13 @@ async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What identifies a record for the cold tier's existence lookups. */
+export interface ColdKey {
+  id: string;
+  turnId?: string;
+  timestamp: number;
+}
+
 /** What `droppedRowIds` found in a dropped file. */
 export interface DroppedRows {
   sound: boolean;
@@ -278,6 +405,17 @@ export interface DroppedRows {
 /** An id as the hot tier keys it (16 hex digits) and a sequence number: what a damaged file may not hold. */
 function wellFormed(id: unknown, seq: number): boolean {
   return typeof id === "string" && /^[0-9a-f]{16}$/.test(id) && Number.isSafeInteger(seq) && seq >= 0;
+}
+
+/**
+ * The row groups that can hold the turn's rows, by their turnId statistics. Records without a turn
+ * ("") sort first and statistics leave nulls out, so theirs are the leading groups up to the first
+ * whose smallest turn is not empty.
+ */
+function groupsOfTurn(groups: readonly RowGroupInfo[], turnId: string): RowGroupInfo[] {
+  if (turnId !== "") return groups.filter((g) => g.minTurn <= turnId && turnId <= g.maxTurn);
+  const end = groups.findIndex((g) => g.minTurn !== "");
+  return groups.slice(0, end === -1 ? groups.length : end + 1);
 }
 
 function rowCount(info: ParquetFileInfo): number {

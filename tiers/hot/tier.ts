@@ -388,10 +388,10 @@ export class HotTier {
   }
 
   /**
-   * The record with this id if the hot tier holds it; otherwise its primary key when the id is known
-   * (the id index outlives a record's move to the cold tier, and the key says where to look there).
+   * The record with this id if the hot tier holds it. (An id entry whose record is gone is a store
+   * from before the cold tier owned its indexes, still upgrading: the cold tier answers for it.)
    */
-  byId(id: string): { record: HotRecord } | { coldKey: Buffer } | undefined {
+  byId(id: string): HotRecord | undefined {
     const pk = this.getSync(idKey(id));
     if (pk === undefined) return undefined;
     if (!isRecordKey(pk)) {
@@ -400,7 +400,7 @@ export class HotTier {
       );
     }
     const value = this.getSync(pk);
-    return value === undefined ? { coldKey: pk } : { record: decodeRecordValue(value, pk) };
+    return value === undefined ? undefined : decodeRecordValue(value, pk);
   }
 
   /**

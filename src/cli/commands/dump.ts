@@ -2,16 +2,8 @@
 import { join } from "node:path";
 import { loadManifest } from "../../../tiers/cold/manifest.js";
 import { readParquetColumns, readParquetInfo } from "../../../tiers/cold/parquet.js";
-import {
-  groupPrefix,
-  hashKey,
-  idKey,
-  P_BODY,
-  P_CHUNK,
-  P_EVICTED,
-  P_TURN_FILE,
-  parseRecordKey,
-} from "../../../tiers/hot/keys.js";
+import { idHash } from "../../../tiers/cold/filter.js";
+import { hashKey, idKey, P_BODY, P_CHUNK, P_EVICTED } from "../../../tiers/hot/keys.js";
 import { HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
 import { inspectWal } from "../../../wal/reader.js";
@@ -188,15 +180,18 @@ async function resolveHash(hot: HotTier, dir: string, ref: string): Promise<Buff
   if (/^[0-9a-f]{64}$/i.test(ref)) return Buffer.from(ref, "hex");
   if (!/^[0-9a-f]{16}$/.test(ref)) return undefined;
   const pk = hot.getManySync([idKey(ref)])[0];
-  if (!pk) return undefined;
-  const value = hot.getManySync([pk])[0];
+  const value = pk && hot.getManySync([pk])[0];
   if (value) {
     const h = bodyHashOf(value);
     return h ? Buffer.from(h) : undefined;
   }
-  for (const file of await hot.suffixes(groupPrefix(P_TURN_FILE, parseRecordKey(pk).turnId))) {
-    const rows = await readParquetColumns(join(dir, "cold", file), ["id", "bodyHash"]);
-    const row = rows?.find((r) => r.id === ref);
+  // A cold record: the files whose record-id filters may hold it (all of them, for a file without one).
+  const cold = join(dir, "cold");
+  for (const file of (await loadManifest(cold)).files) {
+    const path = join(cold, file.name);
+    const ids = (await readParquetInfo(path)).ids;
+    if (ids && !ids.mayHave(idHash(ref))) continue;
+    const row = (await readParquetColumns(path, ["id", "bodyHash"]))?.find((r) => r.id === ref);
     if (row) return typeof row.bodyHash === "string" ? Buffer.from(row.bodyHash, "hex") : undefined;
   }
   return undefined;

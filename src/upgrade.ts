@@ -1,0 +1,67 @@
+/**
+ * The in-place upgrade of a store written before the cold tier owned its indexes (cold manifest
+ * version 3 and older, hot layout 1). Run at every open until it is done; each step is crash-safe on
+ * its own and repeats harmlessly, so a crash anywhere resumes it at the next open:
+ *
+ *   1. the hot tier forgets its cold records: every turn → file entry (`f`) and every id entry (`i`)
+ *      whose record is no longer hot go, then layout 2 is recorded, in synced writes. Until step 2 is
+ *      done, lookups treat a file without filters as a candidate for everything, so they stay exact;
+ *   2. every cold file without lookup filters is rewritten with them (Compactor.addFilters, one manifest
+ *      commit each, like a merge);
+ *   3. files an older manifest lists as dropped are removed (Pruner.finishDrops, at open).
+ */
+import { metaKey, P_ID, P_TURN_FILE, prefixEnd } from "../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import type { Compactor } from "./compaction.js";
+import { CorruptStoreError } from "./errors.js";
+import { decodeStored, encode } from "./msgpack.js";
+import type { WritePath } from "./write-path.js";
+
+/** Layout 2: the hot tier holds entries of hot records only. Absent in a store written before it. */
+export const HOT_LAYOUT = 2;
+const LAYOUT_KEY = metaKey("layout");
+/** Deletes per LevelDB write while the hot tier forgets its cold records. */
+const OPS_PER_WRITE = 20_000;
+
+export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compactor): Promise<void> {
+  if ((await hotLayout(hot)) < HOT_LAYOUT) await forgetColdRecords(hot, writes);
+  try {
+    await compactor.addFilters();
+  } catch {
+    // Not needed for correctness (a file without filters is asked every lookup): the next open retries.
+  }
+}
+
+async function hotLayout(hot: HotTier): Promise<number> {
+  const raw = await hot.get(LAYOUT_KEY);
+  if (raw === undefined) return 1;
+  const v = decodeStored(raw, "the hot tier's layout (m·layout)");
+  if (v !== HOT_LAYOUT)
+    throw new CorruptStoreError(`the hot tier's layout (m·layout) is unknown: ${String(v)}`);
+  return v;
+}
+
+/** Step 1. An id entry is kept exactly when its record is in the hot tier. */
+async function forgetColdRecords(hot: HotTier, writes: WritePath): Promise<void> {
+  let ops: BatchOp[] = [];
+  const flush = async (sync: boolean) => {
+    const part = ops;
+    ops = [];
+    await writes.maintain((c) => ({ ops: part, counters: c }), sync);
+  };
+  const files = Buffer.of(P_TURN_FILE);
+  for await (const batch of hot.entries({ gte: files, lt: prefixEnd(files) }, false)) {
+    for (const [key] of batch) ops.push({ type: "del", key });
+    if (ops.length >= OPS_PER_WRITE) await flush(false);
+  }
+  const ids = Buffer.of(P_ID);
+  for await (const batch of hot.entries({ gte: ids, lt: prefixEnd(ids) })) {
+    const present = await hot.getMany(batch.map(([, pk]) => pk));
+    batch.forEach(([key], i) => {
+      if (present[i] === undefined) ops.push({ type: "del", key });
+    });
+    if (ops.length >= OPS_PER_WRITE) await flush(false);
+  }
+  ops.push({ type: "put", key: LAYOUT_KEY, value: encode(HOT_LAYOUT) });
+  await flush(true); // LevelDB's log is in order: the layout is recorded after every delete before it
+}
