@@ -13,6 +13,7 @@
  *                                              clock; every step is appended to <log> (fsynced) as it starts
  *                                              and ends, so a parent that kills it knows what was acknowledged
  *   hold <dir>                                 open, print "open", stay until stdin closes
+ *   open-close <dir>                           print "opening", open (which upgrades an older store), close
  *   try-open <dir>                             try to open, print the error code or "opened"
  */
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
@@ -34,6 +35,12 @@ import {
 const [mode, dir, a, b] = process.argv.slice(2) as [string, string, string?, string?];
 
 async function main(): Promise<void> {
+  if (mode === "open-close") {
+    process.stdout.write("opening\n");
+    await (await openStore({ dir })).close();
+    process.stdout.write("closed\n");
+    return;
+  }
   if (mode === "try-open") {
     try {
       const s = await openStore({ dir });

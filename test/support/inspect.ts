@@ -13,6 +13,8 @@ export interface HotInventory {
   missingChunks: number;
   /** turn → file entries naming a file the cold manifest does not list. */
   staleTurnFiles: number;
+  /** Keys by keyspace (their first byte, as a letter). */
+  keys: Record<string, number>;
 }
 
 export async function inspectHot(dir: string): Promise<HotInventory> {
@@ -31,12 +33,14 @@ export async function inspectHot(dir: string): Promise<HotInventory> {
     chunkBytes: 0,
     missingChunks: 0,
     staleTurnFiles: 0,
+    keys: {},
   };
   const chunks = new Set<string>();
   const listed: string[] = [];
   try {
     for await (const [key, value] of db.iterator()) {
       const p = String.fromCharCode(key[0]!);
+      inv.keys[p] = (inv.keys[p] ?? 0) + 1;
       if (p === "i") inv.ids++;
       else if (p === "k") {
         chunks.add(key.toString("hex", 1));

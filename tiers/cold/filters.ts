@@ -9,7 +9,8 @@ import type { Row } from "./schema.js";
 
 export function fileFilters(rows: readonly Row[]): { turns: string; ids: string } {
   const turns = new Set<string>();
-  for (const r of rows) if (typeof r.turnId === "string" && r.turnId !== "") turns.add(r.turnId);
+  // Records without a turn are keyed "" in the hot tier, and a query for turnId "" must find them.
+  for (const r of rows) turns.add(typeof r.turnId === "string" ? r.turnId : "");
   const ids = rows.map((r) => idHash(r.id as string));
   return {
     turns: BloomFilter.build([...turns].map(textHash), turns.size, TURN_BITS_PER_KEY).encode(),

@@ -1,8 +1,8 @@
 /** `tracetier dump wal|manifest|partition|body`: any on-disk structure, readably or as JSON. */
 import { join } from "node:path";
+import { idHash } from "../../../tiers/cold/filter.js";
 import { loadManifest } from "../../../tiers/cold/manifest.js";
 import { readParquetColumns, readParquetInfo } from "../../../tiers/cold/parquet.js";
-import { idHash } from "../../../tiers/cold/filter.js";
 import { hashKey, idKey, P_BODY, P_CHUNK, P_EVICTED } from "../../../tiers/hot/keys.js";
 import { HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
