@@ -145,7 +145,7 @@ export class Compactor {
       const generation = this.cold.manifest.generation + 1;
       const files = pending.map((p) => ({ ...p.file, generation }));
       try {
-        await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
+        await this.cold.apply({ add: files });
       } finally {
         // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
         for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
@@ -352,11 +352,7 @@ export class Compactor {
     };
     const gone = new Set(small.map((f) => f.name));
     try {
-      await this.cold.commit({
-        ...this.cold.manifest,
-        generation,
-        files: [...this.cold.files.filter((f) => !gone.has(f.name)), merged],
-      });
+      await this.cold.apply({ add: [merged], remove: small });
     } catch (err) {
       await this.removeUncommitted([name]);
       throw err;

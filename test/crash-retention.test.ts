@@ -102,7 +102,7 @@ describe("crash safety of retention and body GC", () => {
       }
       await checkInvariants(dir, m);
     }
-    expect(m.goneHours.size).toBeGreaterThan(24);
+    expect(m.goneHours.size).toBeGreaterThan(2);
     expect(m.pruned).toBeGreaterThan(ROUNDS);
   });
 });

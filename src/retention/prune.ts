@@ -59,14 +59,7 @@ export class Pruner {
       const files = await this.chooseFiles(policy, now);
       let recordsDeleted = files.reduce((n, f) => n + f.rows, 0);
       const datesBefore = new Set(this.cold.partitions());
-      if (files.length > 0) {
-        const gone = new Set(files);
-        await this.cold.commit({
-          ...this.cold.manifest,
-          generation: this.cold.manifest.generation + 1,
-          files: this.cold.files.filter((f) => !gone.has(f)),
-        });
-      }
+      if (files.length > 0) await this.cold.apply({ remove: files });
       const coldFreed = (await this.removeFiles(files)) + (await this.finishDrops());
       const after = new Set(this.cold.partitions());
       const dropped = [...datesBefore].filter((d) => !after.has(d));
@@ -177,11 +170,7 @@ export class Pruner {
     const dropped = this.cold.manifest.dropped;
     if (dropped.length === 0) return 0;
     const freed = await this.removeFiles(dropped);
-    await this.cold.commit({
-      ...this.cold.manifest,
-      generation: this.cold.manifest.generation + 1,
-      dropped: [],
-    });
+    await this.cold.apply({ clearDropped: true });
     return freed;
   }
 

@@ -84,6 +84,25 @@ export class ColdTier {
   }
 
   /**
+   * Commits a change to the tier as the next manifest generation: files added (complete and synced
+   * under their final names, with their filters), files removed (merged away or dropped by retention;
+   * their unlinking is the caller's, once no read can still open them), and an older version's
+   * `dropped` list cleared once its files are gone. Returns the generation.
+   */
+  async apply(change: ColdChange): Promise<number> {
+    const generation = this.manifest.generation + 1;
+    const gone = new Set((change.remove ?? []).map((f) => f.name));
+    const added = (change.add ?? []).map((f) => ({ ...f, generation }));
+    await this.commit({
+      ...this.manifest,
+      generation,
+      files: [...this.manifest.files.filter((f) => !gone.has(f.name)), ...added],
+      dropped: change.clearDropped ? [] : this.manifest.dropped,
+    });
+    return generation;
+  }
+
+  /**
    * Commits `next` as the manifest. A failure can come after the rename that is the commit point (the
    * directory's fsync failed): the disk then lists `next`, and so must memory, or the next commit would
    * reuse its generation and file names and overwrite a file the disk's manifest lists. So on failure
@@ -91,7 +110,7 @@ export class ColdTier {
    * rename survives a crash is unknown). If it cannot be read back either, memory keeps the old one and
    * `settled` is false.
    */
-  async commit(next: Manifest): Promise<void> {
+  private async commit(next: Manifest): Promise<void> {
     try {
       await commitManifest(this.dir, next);
     } catch (err) {
@@ -387,6 +406,13 @@ async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw fsError(what, err);
   }
+}
+
+/** A change committed as one manifest generation (ColdTier.apply). */
+export interface ColdChange {
+  add?: readonly Omit<ColdFile, "generation">[];
+  remove?: readonly ColdFile[];
+  clearDropped?: boolean;
 }
 
 /** What identifies a record for the cold tier's existence lookups. */
