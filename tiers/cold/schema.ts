@@ -1,5 +1,5 @@
 /**
- * The cold tier's columns and the mapping between a hot record and a Parquet row.
+ * The cold tier's columns and the mapping between a stored record (tiers/record.ts) and a Parquet row.
  *
  * Types are chosen for the tools users already have: text is UTF8 strings; `timestamp` and `seq` are
  * INT64 (ms since the epoch; `epoch_ms(timestamp)` gives a TIMESTAMP in DuckDB), so values round-trip
@@ -7,7 +7,7 @@
  * record does not have is null. Rows are sorted by (turnId, timestamp, seq) inside a file.
  */
 import { CorruptStoreError } from "../../src/errors.js";
-import type { HotRecord } from "../hot/values.js";
+import type { TierRecord } from "../record.js";
 
 export const COLUMNS = [
   ["id", "STRING"],
@@ -46,7 +46,7 @@ const PLAIN_FIELDS = [
   "status",
 ] as const;
 
-export function toRow(r: HotRecord): Row {
+export function toRow(r: TierRecord): Row {
   const rec = r.record as unknown as Record<string, unknown>;
   const row = { id: r.id, seq: r.seq, timestamp: rec.timestamp } as Row;
   for (const f of PLAIN_FIELDS) row[f] = (rec[f] as string | number | undefined) ?? null;
@@ -56,8 +56,8 @@ export function toRow(r: HotRecord): Row {
   return row;
 }
 
-/** A row read back (INT64 columns arrive as bigint) as the hot tier's record shape. */
-export function fromRow(row: Record<string, unknown>): HotRecord {
+/** A row read back (INT64 columns arrive as bigint) as the tiers' record shape. */
+export function fromRow(row: Record<string, unknown>): TierRecord {
   const record: Record<string, unknown> = { timestamp: Number(row.timestamp) };
   for (const f of PLAIN_FIELDS) if (row[f] !== null && row[f] !== undefined) record[f] = row[f];
   // JSON.parse defines keys as own properties, `__proto__` included: any key reads back as written
@@ -67,7 +67,7 @@ export function fromRow(row: Record<string, unknown>): HotRecord {
   return {
     id: row.id as string,
     seq: Number(row.seq),
-    record: record as unknown as HotRecord["record"],
+    record: record as unknown as TierRecord["record"],
     bodyHash,
   };
 }

@@ -19,7 +19,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
 import { fsError, fsys } from "../../src/fs.js";
-import type { HotRecord } from "../hot/values.js";
+import type { TierRecord } from "../record.js";
 import { checksumFile, checksumOf } from "./checksum.js";
 import { BloomFilter, idHash, textHash } from "./filter.js";
 import { dateOf, MANIFEST_NAME } from "./layout.js";
@@ -190,7 +190,7 @@ export class ColdTier {
   }
 
   /** A cold record by id: asked of every file's record-id filter (no timestamp narrows it). */
-  async recordById(id: string): Promise<HotRecord | undefined> {
+  async recordById(id: string): Promise<TierRecord | undefined> {
     for (const f of this.manifest.files) {
       if (!(await this.mayHoldId(f.name, id))) continue;
       const rows = await readParquetColumns(this.path(f.name), ["id", "turnId"], f);
@@ -224,8 +224,8 @@ export class ColdTier {
   async turnRecords(
     turnId: string,
     names: Iterable<string> = this.filesOfTurn(turnId).map((f) => f.name),
-  ): Promise<HotRecord[]> {
-    const out: HotRecord[] = [];
+  ): Promise<TierRecord[]> {
+    const out: TierRecord[] = [];
     for (const name of names) {
       if (!this.has(name)) continue;
       const info = await this.fileInfo(name);
@@ -240,8 +240,8 @@ export class ColdTier {
   }
 
   /** Records with `from <= timestamp < to` from the given files (row groups chosen by ts statistics). */
-  async rangeRecords(files: readonly ColdFile[], from: number, to: number): Promise<HotRecord[]> {
-    const out: HotRecord[] = [];
+  async rangeRecords(files: readonly ColdFile[], from: number, to: number): Promise<TierRecord[]> {
+    const out: TierRecord[] = [];
     for (const f of files) {
       const info = await this.fileInfo(f.name);
       for (const [start, end] of runs(info.groups.filter((g) => g.maxTs >= from && g.minTs < to))) {
@@ -257,8 +257,8 @@ export class ColdTier {
     return out;
   }
 
-  /** Every row of a file, as the hot tier's record shape. */
-  async fileRecords(name: string): Promise<HotRecord[]> {
+  /** Every row of a file, as the tiers' record shape. */
+  async fileRecords(name: string): Promise<TierRecord[]> {
     const info = await this.fileInfo(name);
     const rows = await readParquetRows(info, 0, rowCount(info));
     return decoding(info.path, () => rows.map(fromRow));

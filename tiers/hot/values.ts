@@ -6,18 +6,14 @@
 import { CorruptStoreError } from "../../src/errors.js";
 import { decodeStored, encode } from "../../src/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
+import type { TierRecord } from "../record.js";
 import { convKey, idKey, recordKey, timeKey } from "./keys.js";
 import type { BatchOp } from "./tier.js";
 
 export const RECORD_VALUE_VERSION = 1;
 
-/** A record as the hot tier holds it: the body is replaced by its hash. */
-export interface HotRecord {
-  id: string;
-  seq: number;
-  record: Omit<TraceRecord, "body">;
-  bodyHash: Uint8Array | null;
-}
+/** A record as the hot tier holds it: the shared shape of both tiers (the body replaced by its hash). */
+export type HotRecord = TierRecord;
 
 export function encodeRecordValue(r: HotRecord): Uint8Array {
   return recordValue(r.id, r.seq, encodeRecord(r.record), r.bodyHash);
