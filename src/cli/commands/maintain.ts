@@ -38,12 +38,13 @@ Examples:
 
 export const prune: Command = {
   name: "prune",
-  summary: "apply retention: drop old partitions and records, evict and collect bodies",
+  summary: "apply retention: drop old cold hours and records, evict and collect bodies",
   help: `tracetier prune [--max-age 7d] [--max-body-age 3d] [--max-cold-bytes 10GB] [--max-body-bytes 256MiB]
                [--json] [--dir DIR]
 
-Without limits, applies the defaults (records 7d, bodies 256MiB). Cold partitions go whole, once their
-day is past --max-age; --max-cold-bytes drops the oldest partitions until the cold tier fits; bodies past
+Without limits, applies the defaults (records 7d, bodies 256MiB). Cold files go a whole UTC hour at a
+time, once their hour is past --max-age; --max-cold-bytes drops the oldest hours until the cold tier
+fits; bodies past
 --max-body-age, or beyond --max-body-bytes (least recently referenced first), are evicted while their
 records stay.
 
@@ -79,7 +80,7 @@ Examples:
     if (ctx.json) ctx.print({ policy, ...r });
     else {
       ctx.out(
-        `dropped ${r.partitionsDropped} partitions and ${r.recordsDeleted} records; deleted ${r.bodiesDeleted} bodies (${r.bodiesEvicted} evicted, their records kept) and ${r.chunksDeleted} chunks`,
+        `dropped ${r.filesDropped} cold files (${r.partitionsDropped} partitions emptied) and ${r.recordsDeleted} records; deleted ${r.bodiesDeleted} bodies (${r.bodiesEvicted} evicted, their records kept) and ${r.chunksDeleted} chunks`,
       );
       ctx.out(`disk given back: ${formatBytes(r.bytesReclaimed)}`);
     }
