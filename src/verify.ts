@@ -101,9 +101,10 @@ export interface VerifyReport {
 }
 
 export async function verifyStore(dir: string, opts: { repair?: boolean } = {}): Promise<VerifyReport> {
-  const { report, rewrites } = await verifyPass(dir, opts.repair === true);
+  const first = await verifyPass(dir, opts.repair === true);
+  const { report, rewrites } = first;
   if (opts.repair !== true || (report.pending.length === 0 && rewrites.length === 0)) return report;
-  return finishByOpening(dir, report, rewrites);
+  return finishByOpening(dir, first);
 }
 
 /**
@@ -113,7 +114,8 @@ export async function verifyStore(dir: string, opts: { repair?: boolean } = {}):
  * A file to rewrite is repaired when the second pass no longer finds it (it was rewritten under a new
  * name). If the open fails, the items stay pending, the files unrewritten, and the failure is noted.
  */
-async function finishByOpening(dir: string, first: VerifyReport, rewrites: Problem[]): Promise<VerifyReport> {
+async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
+  const { report: first, rewrites } = pass;
   try {
     const store = await openStore({ dir });
     await store.close();
@@ -141,6 +143,7 @@ async function finishByOpening(dir: string, first: VerifyReport, rewrites: Probl
             `opened and closed the store: it rewrote ${rewrites.filter((p) => p.repaired).length} of ${rewrites.length} cold file(s) whose filters missed rows`,
           ]
         : []),
+      ...pass.did,
       ...after.notes,
     ],
   };
@@ -163,10 +166,11 @@ interface Recovery {
   upgrades: boolean;
 }
 
-/** What verifyPass found to repair by opening the store: the files whose filters miss rows. */
+/** A pass's report, the files whose filters miss rows (repaired by an open) and what repair did. */
 interface Pass {
   report: VerifyReport;
   rewrites: Problem[];
+  did: string[];
 }
 
 async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
@@ -186,6 +190,7 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
   });
   const hot = await HotTier.open(join(dir, "hot"), dir);
   let rewrites: Problem[] = [];
+  const did: string[] = [];
   try {
     // Undecodable counters stop the next open before replay, as a WAL problem does.
     const counters = await loadCounters(hot).catch((err: Error) => {
@@ -212,12 +217,13 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
       rewrites = cold?.rewrites ?? [];
       await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set(rewrites));
       if (manifest && cold && (cold.checksums.size > 0 || rewrites.length > 0))
-        await rewriteManifest(coldDir, manifest, cold.checksums, new Set(cold.rewriteNames), report);
+        did.push(...(await rewriteManifest(coldDir, manifest, cold.checksums, new Set(cold.rewriteNames))));
+      report.notes.push(...did);
     }
   } finally {
     await hot.close();
   }
-  return { report, rewrites };
+  return { report, rewrites, did };
 }
 
 /**
@@ -390,7 +396,7 @@ async function checkColdFiles(
     found.rewriteNames = [];
     found.rewrites = [];
   }
-  if (recovery.recovers && !recoverFails) pendingMoves(hot, recovery, manifest, stillHot, report);
+  if (recovery.recovers && !recoverFails) pendingMoves(hot, stillHot, report);
   for (const name of unfiltered)
     laterAtOpen(
       report,
@@ -410,17 +416,12 @@ async function checkColdFiles(
 }
 
 /**
- * Compactor.recover's part: the manifest's generation is above the applied one (a kill between a
- * commit and its step 3, or before a merge recorded its generation). Records of those files that the
- * hot tier still holds are in both tiers (reads dedup by id) until the open deletes them from it.
+ * Compactor.recover's part: records of files above the applied generation that the hot tier still
+ * holds are in both tiers (a kill between a compaction's commit and its step 3; reads dedup by id)
+ * until the open deletes them from the hot tier. (A generation above the applied one by itself is no
+ * leftover: merges and drops commit generations that nothing in the hot tier follows.)
  */
-function pendingMoves(
-  hot: HotTier,
-  recovery: Recovery,
-  manifest: Manifest,
-  stillHot: Map<string, Buffer[]>,
-  report: VerifyReport,
-): void {
+function pendingMoves(hot: HotTier, stillHot: Map<string, Buffer[]>, report: VerifyReport): void {
   for (const [name, keys] of stillHot) {
     const n = hot.getManySync(keys).filter((v) => v !== undefined).length;
     if (n > 0)
@@ -429,10 +430,6 @@ function pendingMoves(
         what: `${n} of its records are still in the hot tier too (compaction's step 3 did not land); the next open deletes them from the hot tier`,
       });
   }
-  report.pending.push({
-    where: "hot m·cold",
-    what: `generation ${recovery.appliedGen} applied, the manifest's is ${manifest.generation}; the next open finishes the generations above it and records ${manifest.generation} applied`,
-  });
 }
 
 /**
@@ -784,8 +781,7 @@ async function rewriteManifest(
   manifest: Manifest,
   checksums: Map<string, string>,
   refilter: Set<string>,
-  report: VerifyReport,
-): Promise<void> {
+): Promise<string[]> {
   const files = manifest.files.map((f) => {
     const checksum = checksums.get(f.name);
     const entry = checksum === undefined || f.checksum !== undefined ? f : { ...f, checksum };
@@ -794,12 +790,13 @@ async function rewriteManifest(
     return rest;
   });
   await commitManifest(coldDir, { ...manifest, files });
-  if (checksums.size > 0)
-    report.notes.push(`added the checksums of ${checksums.size} cold file(s) to the manifest`);
+  const did: string[] = [];
+  if (checksums.size > 0) did.push(`added the checksums of ${checksums.size} cold file(s) to the manifest`);
   if (refilter.size > 0)
-    report.notes.push(
-      `removed the turn filters of ${refilter.size} cold file(s) whose filters miss rows from the manifest, for the open to rewrite them`,
+    did.push(
+      `removed from the manifest the turn filters of ${refilter.size} cold file(s) whose filters miss rows, for the open to rewrite them`,
     );
+  return did;
 }
 
 /** One synced LevelDB batch of index and counter fixes, then the stray files. `later`: repaired by an open. */
