@@ -2,8 +2,8 @@
  * `verify` on a store exactly as a kill left it (before any reopen): what recovery at the next open
  * finishes is pending, not a problem; after an open and a close nothing is pending; a finding of the
  * same shape that no recovery finishes stays a problem. Crash states are made deterministically: a
- * maintenance step's LevelDB write (or a dropped file's unlink) fails as if the process had died there, and a WAL written but not
- * applied is a copy of a store's WAL taken before its close.
+ * maintenance step's LevelDB write (or a dropped file's unlink) fails as if the process had died
+ * there, and a WAL written but not applied is a copy of a store's WAL taken before its close.
  */
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
