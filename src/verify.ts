@@ -131,7 +131,8 @@ async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
   const finished = first.pending.length;
   return {
     ...after,
-    problems: [...first.problems.filter((p) => p.repaired), ...after.problems],
+    // a file the open did not rewrite (it retries at every open) stays a problem
+    problems: [...first.problems.filter((p) => p.repaired || rewrites.includes(p)), ...after.problems],
     notes: [
       ...(finished > 0
         ? [
@@ -153,16 +154,15 @@ async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
 interface Recovery {
   /** The open gets past WAL replay (so the cold tier's sweep removes unlisted files). */
   opens: boolean;
-  /** Listed files; undefined when the manifest is unreadable (nothing is then judged against it). */
-  live: Set<string> | undefined;
   /** Compactor.recover runs (manifest generation above the applied one): it redoes compaction's step 3
    * for the files above the applied generation, and records the manifest's generation applied. */
   recovers: boolean;
   appliedGen: number;
   /** The hot tier's layout (1 or 2); undefined when `m·layout` is neither (the open stops at it). */
   layout: number | undefined;
-  /** The open gets to the upgrade and Pruner.finishDrops: it opens, recover does not stop it (a damaged
-   * file above the applied generation), and the layout is known. Settled once the cold files are read. */
+  /** The open gets to the upgrade and Pruner.finishDrops: it opens, recover does not stop it (a file
+   * above the applied generation that cannot be read), and the layout is known. Settled once the cold
+   * files are read. */
   upgrades: boolean;
 }
 
@@ -312,7 +312,6 @@ async function recoveryOf(
   });
   const none: Recovery = {
     opens: opens && manifest !== undefined,
-    live: manifest && new Set(manifest.files.map((f) => f.name)),
     recovers: false,
     appliedGen: Number.POSITIVE_INFINITY,
     layout,
@@ -370,8 +369,9 @@ async function checkColdFiles(
     const redone = recovery.recovers && f.generation > recovery.appliedGen;
     const keys: Buffer[] | undefined = redone ? [] : undefined;
     const checked = await checkColdFile(coldDir, f, report, bodies, keys);
-    if (checked === undefined) {
-      if (redone) recoverFails = true;
+    if (typeof checked === "string") {
+      // recover() skips a damaged file (its records stay hot), but an I/O error stops the open
+      if (redone && checked === "unreadable") recoverFails = true;
       continue;
     }
     if (keys) stillHot.set(f.name, keys);
@@ -388,7 +388,7 @@ async function checkColdFiles(
       );
     }
   }
-  // recover() stops the open at a damaged file it must read: nothing after the sweep is finished
+  // recover() stops the open at a file it cannot read: nothing after the sweep is finished
   recovery.upgrades &&= !recoverFails;
   if (!recovery.upgrades) {
     // an open that stops before the upgrade rewrites nothing: repair cannot fix the filters either
@@ -436,8 +436,8 @@ function pendingMoves(hot: HotTier, stillHot: Map<string, Buffer[]>, report: Ver
  * One file: its size and checksum against its manifest entry, then every column of every row group
  * decoded (and each row converted back to a record), one group at a time, the rows counted, and its
  * filters checked against the rows (checkFilters). Returns the file's checksum and what is wrong with
- * its filters when it is otherwise sound, `undefined` after reporting a problem. `keys` collects the
- * rows' hot-tier record keys when given.
+ * its filters when it is otherwise sound; after reporting a problem, whether the file is damaged (or
+ * missing) or could not be read at all. `keys` collects the rows' hot-tier record keys when given.
  */
 async function checkColdFile(
   coldDir: string,
@@ -445,12 +445,12 @@ async function checkColdFile(
   report: VerifyReport,
   bodies: Map<string, Uint8Array[]>,
   keys?: Buffer[],
-): Promise<{ checksum: string; filterProblems: Problem[] } | undefined> {
+): Promise<{ checksum: string; filterProblems: Problem[] } | "damaged" | "unreadable"> {
   const where = `cold/${f.name}`;
   const path = join(coldDir, f.name);
-  const problem = (what: string) => {
+  const problem = (what: string, verdict: "damaged" | "unreadable" = "damaged") => {
     report.problems.push({ where, what, repairable: false });
-    return undefined;
+    return verdict;
   };
   let data: Buffer;
   try {
@@ -458,7 +458,7 @@ async function checkColdFile(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT")
       return problem("listed in the manifest but missing");
-    return problem(`unreadable: ${(err as Error).message}`);
+    return problem(`unreadable: ${(err as Error).message}`, "unreadable");
   }
   const checksum = checksumOf(data);
   const damage = integrityProblem(f, data.length, checksum);
@@ -494,9 +494,11 @@ async function checkColdFile(
   try {
     idFilter = (await readParquetInfo(path)).ids;
   } catch (err) {
+    if (!(err instanceof CorruptStoreError))
+      return problem(`unreadable: ${(err as Error).message}`, "unreadable");
     // the footer decoded above: what fails now is its record-id filter, which no read of the file
     // (the rewrite's included) gets past
-    return problem(`its record-id filter (footer) does not decode: ${(err as Error).message}`);
+    return problem(`its record-id filter (footer) does not decode: ${err.message}`);
   }
   return { checksum, filterProblems: checkFilters(where, f.turns, idFilter, turns, ids) };
 }

@@ -96,40 +96,62 @@ describe("verify checks each cold file's filters against its rows", () => {
 
   it("reports a record-id filter that misses the file's ids, and --repair rewrites the file with a correct one", async () => {
     const { dir, records } = await coldStore();
-    const m = readManifest(dir);
-    const entry = m.files[0]!;
-    const path = join(dir, "cold", entry.name);
-    // A filter of other ids, of the same size: the footer keeps its length, the file stays decodable.
-    const right = (await readParquetInfo(path)).ids!.encode();
-    const others = Array.from({ length: entry.rows }, () => idHash(randomBytes(8).toString("hex")));
-    const wrong = BloomFilter.build(others, entry.rows, ID_BITS_PER_KEY).encode();
-    expect(wrong.length).toBe(right.length);
-    const bytes = readFileSync(path);
-    const at = bytes.indexOf(right, 0, "latin1");
-    expect(at).toBeGreaterThan(0);
-    bytes.write(wrong, at, "latin1");
-    writeFileSync(path, bytes);
-    entry.checksum = checksumOf(bytes); // a file written so, not damaged since
-    writeManifest(dir, m);
-
+    const name = await replaceIdFilter(dir, (_right, rows) => {
+      // a filter of other ids, of the same size: the footer keeps its length, the file stays decodable
+      const others = Array.from({ length: rows }, () => idHash(randomBytes(8).toString("hex")));
+      return BloomFilter.build(others, rows, ID_BITS_PER_KEY).encode();
+    });
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([
       {
-        where: `cold/${entry.name}`,
+        where: `cold/${name}`,
         what: expect.stringMatching(/^its record-id filter \(footer\) misses \d+ of its 12 record\(s\)/),
         repairable: true,
       },
     ]);
     const repaired = await verifyStore(dir, { repair: true });
-    expect(repaired.problems).toEqual([
-      expect.objectContaining({ where: `cold/${entry.name}`, repaired: true }),
-    ]);
+    expect(repaired.problems).toEqual([expect.objectContaining({ where: `cold/${name}`, repaired: true })]);
     expectClean(await verifyStore(dir));
     const after = await openStore({ dir });
     expect(await after.insertRecords(records)).toEqual({ inserted: 0, duplicates: records.length });
     await after.close();
   });
+
+  it("reports a record-id filter that does not decode, which no rewrite can read past", async () => {
+    const { dir } = await coldStore();
+    const name = await replaceIdFilter(dir, (right) => `B${right.slice(1)}`); // filter version 5
+    const report = await verifyStore(dir, { repair: true });
+    expect(report.problems).toEqual([
+      {
+        where: `cold/${name}`,
+        what: expect.stringContaining("its record-id filter (footer) does not decode"),
+        repairable: false,
+      },
+    ]);
+  });
 });
+
+/**
+ * Replaces the record-id filter in the footer of the store's only cold file with `wrong(right, rows)`
+ * (as long as the right one, so the footer keeps its layout), and records the file's new checksum: a
+ * file written so, not damaged since. Returns the file's name.
+ */
+async function replaceIdFilter(dir: string, wrong: (right: string, rows: number) => string): Promise<string> {
+  const m = readManifest(dir);
+  const entry = m.files[0]!;
+  const path = join(dir, "cold", entry.name);
+  const right = (await readParquetInfo(path)).ids!.encode();
+  const replacement = wrong(right, entry.rows);
+  expect(replacement.length).toBe(right.length);
+  const bytes = readFileSync(path);
+  const at = bytes.indexOf(right, 0, "latin1");
+  expect(at).toBeGreaterThan(0);
+  bytes.write(replacement, at, "latin1");
+  writeFileSync(path, bytes);
+  entry.checksum = checksumOf(bytes);
+  writeManifest(dir, m);
+  return entry.name;
+}
 
 describe("verify on a layout 2 store's hot tier", () => {
   it("calls a turn → file entry a problem, which --repair deletes", async () => {
