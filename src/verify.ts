@@ -21,9 +21,9 @@
  * (replay), files no manifest lists (ColdTier's sweep: an unfinished write, a merge's replaced files, a
  * drop's files not yet unlinked), records in both tiers with the manifest generation above the applied
  * one (Compactor.recover redoes compaction's step 3). Those are reported as `pending`, not as problems,
- * and only when the open would really get to them (a WAL or counters problem stops it first; a damaged
- * file recovery must read stops it midway; an unknown layout stops it before the upgrade): anything
- * else of the same shape stays a problem.
+ * and only when the open would really get to them (a WAL or counters problem stops it first; a file
+ * recovery must read that cannot be read stops it midway; an unknown layout stops it before the
+ * upgrade): anything else of the same shape stays a problem.
  *
  * `repair` fixes what is safe to fix: files under cold/ that no manifest lists (when the open would not),
  * index entries whose record is gone (and, in layout 2, turn → file entries), missing index entries of
