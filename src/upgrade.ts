@@ -32,7 +32,8 @@ export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compac
   }
 }
 
-async function hotLayout(hot: HotTier): Promise<number> {
+/** 1 when `m·layout` is absent (an older version wrote the store); anything but 2 stored is corrupt. */
+export async function hotLayout(hot: HotTier): Promise<number> {
   const raw = await hot.get(LAYOUT_KEY);
   if (raw === undefined) return 1;
   const v = decodeStored(raw, "the hot tier's layout (m·layout)");

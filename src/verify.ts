@@ -3,24 +3,36 @@
  *
  *   WAL       every frame's checksum (a torn tail is noted, not a problem)
  *   cold      the manifest's shape; the manifest against the files on disk; each file's size and checksum
- *             against its manifest entry; every column of every row group decoded, and the row count
- *   hot       every record's time, id and conversation entries; every index entry's record; every turn →
- *             file entry's file; every record's body (stored, or marked evicted), hot and cold; every
+ *             against its manifest entry; every column of every row group decoded, and the row count;
+ *             each file's lookup filters against its rows: the turn filter (its manifest entry) holds
+ *             every row's turn, the record-id filter (its footer) every row's id
+ *   hot       the layout (`m·layout`); every record's time, id and conversation entries; every index
+ *             entry's record; every record's body (stored, or marked evicted), hot and cold; every
  *             chunk a body lists; the counters against what is stored
  *
+ * Layout 2 (the cold tier owns its lookup filters): the hot tier holds entries of hot records only, so
+ * a turn → file entry (`f`) or an id entry whose record is not hot is a problem (the id entry would make
+ * a re-insert of that id a duplicate). Layout 1 (no `m·layout`: an older version wrote the store) has
+ * both for its cold records; they are counted, not judged, and pending: the upgrade at open deletes
+ * them (src/upgrade.ts). So are files without filters (the upgrade rewrites them with filters) and
+ * files an older manifest lists as dropped (Pruner.finishDrops at open removes them).
+ *
  * A store as a kill left it holds what recovery at the next open finishes: WAL frames not yet applied
- * (replay), files no manifest lists (ColdTier's sweep), turn → file entries of files a merge replaced
- * (Compactor.recover), index entries of dropped files (Pruner.finishDrops), turns of moved files whose
- * index update never landed (recover). Those are reported as `pending`, not as problems, and only when
- * the open would really get to them (a WAL or counters problem stops it first; a damaged file recovery
- * must read stops it midway): anything else of the same shape stays a problem.
+ * (replay), files no manifest lists (ColdTier's sweep: an unfinished write, a merge's replaced files, a
+ * drop's files not yet unlinked), records in both tiers with the manifest generation above the applied
+ * one (Compactor.recover redoes compaction's step 3). Those are reported as `pending`, not as problems,
+ * and only when the open would really get to them (a WAL or counters problem stops it first; a file
+ * recovery must read that cannot be read stops it midway; an unknown layout stops it before the
+ * upgrade): anything else of the same shape stays a problem.
  *
  * `repair` fixes what is safe to fix: files under cold/ that no manifest lists (when the open would not),
- * index entries whose record is gone, missing index entries of a record, and counters; and it adds the
- * checksum of each sound cold file an older version listed without one. It never deletes a record or a
- * body. It leaves pending items to the store's own recovery, which it runs by opening and closing the
- * store (then verifies again): recovery knows more than verify (a merged file's turns, a dropped row's
- * sequence number), and one implementation of it is one to trust.
+ * index entries whose record is gone (and, in layout 2, turn → file entries), missing index entries of
+ * a record, and counters; it adds the checksum of each sound cold file an older version listed without
+ * one; and a file whose filters miss rows is rewritten with correct ones, the way the upgrade rewrites
+ * a file without filters: repair removes the turn filter from its manifest entry, and the open it then
+ * runs rewrites the file (Compactor.addFilters). It never deletes a record or a body. It leaves pending
+ * items to the store's own recovery, which it runs by opening and closing the store (then verifies
+ * again): recovery knows more than verify, and one implementation of it is one to trust.
  *
  * A decode error anywhere (a hot value's msgpack, the manifest's JSON, a Parquet page) is a reported
  * problem, not a failure of verify.
@@ -28,13 +40,13 @@
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { checksumOf } from "../tiers/cold/checksum.js";
+import { BloomFilter, idHash, textHash } from "../tiers/cold/filter.js";
 import { MANIFEST_NAME } from "../tiers/cold/layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../tiers/cold/manifest.js";
-import { decodeAll, integrityProblem, readParquetColumns } from "../tiers/cold/parquet.js";
+import { decodeAll, integrityProblem, readParquetInfo } from "../tiers/cold/parquet.js";
 import { fromRow } from "../tiers/cold/schema.js";
 import {
   hashKey,
-  idKey,
   P_BODY,
   P_CHUNK,
   P_CONV,
@@ -43,10 +55,8 @@ import {
   P_RECORD,
   P_TIME,
   P_TURN_FILE,
-  parseRecordKey,
   prefixEnd,
-  recordKeySeq,
-  turnFileKeyFile,
+  recordKey,
 } from "../tiers/hot/keys.js";
 import { type BatchOp, HotTier, type KeyRange } from "../tiers/hot/tier.js";
 import { bodyHashOf, decodeRecordValue, recordPuts } from "../tiers/hot/values.js";
@@ -58,6 +68,7 @@ import { fsyncDir } from "./durable-fs.js";
 import { CorruptStoreError } from "./errors.js";
 import { type Counters, countersOp, loadCounters } from "./state.js";
 import { openStore } from "./store.js";
+import { HOT_LAYOUT, hotLayout } from "./upgrade.js";
 
 export interface Problem {
   /** Where: a WAL segment and offset, a cold file, a hot-tier key. */
@@ -90,32 +101,50 @@ export interface VerifyReport {
 }
 
 export async function verifyStore(dir: string, opts: { repair?: boolean } = {}): Promise<VerifyReport> {
-  const report = await verifyPass(dir, opts.repair === true);
-  if (opts.repair !== true || report.pending.length === 0) return report;
-  return finishByOpening(dir, report);
+  const first = await verifyPass(dir, opts.repair === true);
+  const { report, rewrites } = first;
+  if (opts.repair !== true || (report.pending.length === 0 && rewrites.length === 0)) return report;
+  return finishByOpening(dir, first);
 }
 
 /**
- * `--repair` with pending items: runs the store's own recovery (an open and a close: WAL replay, the
- * cold tier's sweep, Compactor.recover, Pruner.finishDrops) rather than imitate it, then verifies and
- * repairs again. If the open fails, the items stay pending and the failure is noted.
+ * `--repair` with pending items, or files to rewrite: runs the store's own recovery and upgrade (an
+ * open and a close: WAL replay, the cold tier's sweep, Compactor.recover, the upgrade, which rewrites
+ * files without filters, Pruner.finishDrops) rather than imitate it, then verifies and repairs again.
+ * A file to rewrite is repaired when the second pass no longer finds it (it was rewritten under a new
+ * name). If the open fails, the items stay pending, the files unrewritten, and the failure is noted.
  */
-async function finishByOpening(dir: string, first: VerifyReport): Promise<VerifyReport> {
+async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
+  const { report: first, rewrites } = pass;
   try {
     const store = await openStore({ dir });
     await store.close();
   } catch (err) {
     first.notes.push(
-      `opening the store to finish what an unclean shutdown left failed (${(err as Error).message}): those items stay pending`,
+      `opening the store to finish what an unclean shutdown left failed (${(err as Error).message}): those items stay pending${rewrites.length > 0 ? ", and the files whose filters miss rows are not rewritten (their turn filters are removed from the manifest: every turn lookup reads them)" : ""}`,
     );
     return first;
   }
-  const after = await verifyPass(dir, true);
+  const { report: after } = await verifyPass(dir, true);
+  const seen = new Set([...after.problems, ...after.pending].map((p) => p.where));
+  for (const p of rewrites) if (!seen.has(p.where)) p.repaired = true;
+  const finished = first.pending.length;
   return {
     ...after,
-    problems: [...first.problems.filter((p) => p.repaired), ...after.problems],
+    // a file the open did not rewrite (it retries at every open) stays a problem
+    problems: [...first.problems.filter((p) => p.repaired || rewrites.includes(p)), ...after.problems],
     notes: [
-      `opened and closed the store: its recovery finished ${first.pending.length} pending item(s) an unclean shutdown left`,
+      ...(finished > 0
+        ? [
+            `opened and closed the store: its recovery finished ${finished} pending item(s) an unclean shutdown or an older version left`,
+          ]
+        : []),
+      ...(rewrites.length > 0
+        ? [
+            `opened and closed the store: it rewrote ${rewrites.filter((p) => p.repaired).length} of ${rewrites.length} cold file(s) whose filters missed rows`,
+          ]
+        : []),
+      ...pass.did,
       ...after.notes,
     ],
   };
@@ -125,21 +154,26 @@ async function finishByOpening(dir: string, first: VerifyReport): Promise<Verify
 interface Recovery {
   /** The open gets past WAL replay (so the cold tier's sweep removes unlisted files). */
   opens: boolean;
-  /** Listed files; undefined when the manifest is unreadable (nothing is then judged against it). */
-  live: Set<string> | undefined;
-  /** Compactor.recover runs (manifest generation above the applied one): it deletes turn → file entries
-   * naming files neither listed nor dropped, and adds those of files above the applied generation. */
+  /** Compactor.recover runs (manifest generation above the applied one): it redoes compaction's step 3
+   * for the files above the applied generation, and records the manifest's generation applied. */
   recovers: boolean;
   appliedGen: number;
-  /** Turns of listed files above the applied generation (recover adds their turn → file entries). */
-  pendingTurns: Set<string>;
-  /** Files listed as dropped: Pruner.finishDrops deletes their turn → file entries. */
-  dropped: Set<string>;
-  /** id-key (hex) → sequence number of dropped files' rows: finishDrops deletes an id entry still naming one. */
-  droppedIds: Map<string, number>;
+  /** The hot tier's layout (1 or 2); undefined when `m·layout` is neither (the open stops at it). */
+  layout: number | undefined;
+  /** The open gets to the upgrade and Pruner.finishDrops: it opens, recover does not stop it (a file
+   * above the applied generation that cannot be read), and the layout is known. Settled once the cold
+   * files are read. */
+  upgrades: boolean;
 }
 
-async function verifyPass(dir: string, repairing: boolean): Promise<VerifyReport> {
+/** A pass's report, the files whose filters miss rows (repaired by an open) and what repair did. */
+interface Pass {
+  report: VerifyReport;
+  rewrites: Problem[];
+  did: string[];
+}
+
+async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
   const report: VerifyReport = {
     problems: [],
     notes: [],
@@ -155,6 +189,8 @@ async function verifyPass(dir: string, repairing: boolean): Promise<VerifyReport
     return undefined;
   });
   const hot = await HotTier.open(join(dir, "hot"), dir);
+  let rewrites: Problem[] = [];
+  const did: string[] = [];
   try {
     // Undecodable counters stop the next open before replay, as a WAL problem does.
     const counters = await loadCounters(hot).catch((err: Error) => {
@@ -167,27 +203,36 @@ async function verifyPass(dir: string, repairing: boolean): Promise<VerifyReport
     });
     // A WAL problem stops the next open's replay: its frames are then not pending, only there.
     if (counters && walSound) pendingWal(frames, counters.appliedSeq, report);
-    const recovery = await recoveryOf(hot, coldDir, manifest, walSound && counters !== undefined, report);
+    const recovery = await recoveryOf(hot, manifest, walSound && counters !== undefined, report);
     const coldBodies = new Map<string, Uint8Array[]>();
-    // Without a manifest nothing under cold/ can be told stray, nor any turn → file entry dangling.
-    const cold = manifest && (await checkColdFiles(coldDir, manifest, report, coldBodies, recovery));
+    // Without a manifest nothing under cold/ can be told stray.
+    const cold = manifest && (await checkColdFiles(hot, coldDir, manifest, report, coldBodies, recovery));
     const fixes: BatchOp[] = [];
-    const tally = pendingTally();
-    await checkHot(hot, recovery, report, fixes, tally);
+    await checkHot(hot, recovery, report, fixes);
     const bodyBytes = await checkBodyStore(hot, report);
     if (counters) checkCounters(counters, bodyBytes, report, fixes);
-    tally.into(report);
     for (const [name, hashes] of coldBodies)
       checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
     if (repairing) {
-      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report);
-      if (manifest && cold && cold.checksums.size > 0)
-        await addChecksums(coldDir, manifest, cold.checksums, report);
+      rewrites = cold?.rewrites ?? [];
+      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set(rewrites));
+      if (manifest && cold && (cold.checksums.size > 0 || rewrites.length > 0))
+        did.push(...(await rewriteManifest(coldDir, manifest, cold.checksums, new Set(cold.rewriteNames))));
+      report.notes.push(...did);
     }
   } finally {
     await hot.close();
   }
-  return report;
+  return { report, rewrites, did };
+}
+
+/**
+ * Where the open does what verify calls pending: pending when it gets there (`reached`), else a note
+ * (the item is not wrong, but nothing finishes it while the open stops earlier).
+ */
+function laterAtOpen(report: VerifyReport, reached: boolean, where: string, what: string): void {
+  if (reached) report.pending.push({ where, what: `${what}: done at the next open` });
+  else report.notes.push(`${where}: ${what}: done once the store opens (the open stops earlier now)`);
 }
 
 /** A decodable WAL frame: where it is, the last sequence number and the records it holds. */
@@ -252,23 +297,25 @@ function pendingWal(frames: WalFrame[], appliedSeq: number, report: VerifyReport
 
 /**
  * What the next open's recovery will get to (Store.start: replay, ColdTier.open's sweep,
- * Compactor.recover, then Pruner.finishDrops), and the dropped files' rows finishDrops reads.
+ * Compactor.recover, the upgrade, then Pruner.finishDrops), as far as the hot tier tells.
  */
 async function recoveryOf(
   hot: HotTier,
-  coldDir: string,
   manifest: Manifest | undefined,
   opens: boolean,
   report: VerifyReport,
 ): Promise<Recovery> {
+  const layout = await hotLayout(hot).catch((err: unknown) => {
+    if (!(err instanceof CorruptStoreError)) throw err;
+    report.problems.push({ where: "hot m·layout", what: err.message, repairable: false });
+    return undefined;
+  });
   const none: Recovery = {
     opens: opens && manifest !== undefined,
-    live: manifest && new Set(manifest.files.map((f) => f.name)),
     recovers: false,
     appliedGen: Number.POSITIVE_INFINITY,
-    pendingTurns: new Set(),
-    dropped: new Set(),
-    droppedIds: new Map(),
+    layout,
+    upgrades: false,
   };
   if (!none.opens || manifest === undefined) return none;
   const raw = await hot.get(COLD_GEN_KEY);
@@ -280,105 +327,130 @@ async function recoveryOf(
     report.problems.push({ where: "hot m·cold", what: (err as Error).message, repairable: false });
     return none;
   }
-  const droppedIds = new Map<string, number>();
-  for (const f of manifest.dropped) {
-    let rows: Record<string, unknown>[] | undefined;
-    try {
-      rows = await readParquetColumns(join(coldDir, f.name), ["id", "seq"], f);
-    } catch (err) {
-      report.problems.push({
-        where: `cold/${f.name}`,
-        what: `a dropped file the next open cannot read to finish the drop: ${(err as Error).message}`,
-        repairable: false,
-      });
-      return { ...none, recovers: manifest.generation > appliedGen, appliedGen };
-    }
-    // a missing dropped file: its index entries went before it did (finishDrops' order)
-    for (const r of rows ?? []) droppedIds.set(idKey(r.id as string).toString("hex"), Number(r.seq));
-  }
   return {
     ...none,
     recovers: manifest.generation > appliedGen,
     appliedGen,
-    dropped: new Set(manifest.dropped.map((f) => f.name)),
-    droppedIds,
+    upgrades: layout !== undefined,
   };
 }
 
-/** Pending items of the hot tier, counted by kind (one line per kind and file, not per entry). */
-function pendingTally(): { add(where: string, what: string): void; into(report: VerifyReport): void } {
-  const counts = new Map<string, { where: string; what: string; n: number }>();
-  return {
-    add(where, what) {
-      const k = `${where}\u0000${what}`;
-      const c = counts.get(k) ?? { where, what, n: 0 };
-      c.n++;
-      counts.set(k, c);
-    },
-    into(report) {
-      for (const c of counts.values()) report.pending.push({ where: c.where, what: `${c.n} ${c.what}` });
-    },
-  };
+/** What checkColdFiles found for repair to act on. */
+interface ColdFindings {
+  /** Files under cold/ that no manifest lists and no open will sweep. */
+  orphans: string[];
+  /** Checksums of sound files listed without one. */
+  checksums: Map<string, string>;
+  /** Files whose filters miss rows (and the problems naming them): rewritten by an open. */
+  rewriteNames: string[];
+  rewrites: Problem[];
 }
 
 /**
  * Every listed file checked whole (checkColdFile), collecting each file's distinct body hashes into
- * `bodies`; returns the files no manifest lists, and the checksums of sound files listed without one.
+ * `bodies`; then what the open finishes of the cold tier: compaction's step 3 for the files above the
+ * applied generation, the filters of files without them, an older version's dropped files.
  */
 async function checkColdFiles(
+  hot: HotTier,
   coldDir: string,
   manifest: Manifest,
   report: VerifyReport,
   bodies: Map<string, Uint8Array[]>,
   recovery: Recovery,
-): Promise<{ orphans: string[]; checksums: Map<string, string> }> {
-  const checksums = new Map<string, string>();
+): Promise<ColdFindings> {
+  const found: ColdFindings = { orphans: [], checksums: new Map(), rewriteNames: [], rewrites: [] };
+  const unfiltered: string[] = [];
+  const stillHot = new Map<string, Buffer[]>(); // file above the applied generation -> its record keys
   let recoverFails = false;
   for (const f of manifest.files) {
     report.checked.coldFiles++;
-    // a file above the applied generation: recover() reads it and adds its turns' turn → file entries
+    // a file above the applied generation: recover() reads it and redoes step 3 for its records
     const redone = recovery.recovers && f.generation > recovery.appliedGen;
-    const checksum = await checkColdFile(
-      coldDir,
-      f,
-      report,
-      bodies,
-      redone ? recovery.pendingTurns : undefined,
-    );
-    if (checksum === undefined && redone) recoverFails = true;
-    if (checksum !== undefined && f.checksum === undefined) {
-      checksums.set(f.name, checksum);
+    const keys: Buffer[] | undefined = redone ? [] : undefined;
+    const checked = await checkColdFile(coldDir, f, report, bodies, keys);
+    if (typeof checked === "string") {
+      // recover() skips a damaged file (its records stay hot), but an I/O error stops the open
+      if (redone && checked === "unreadable") recoverFails = true;
+      continue;
+    }
+    if (keys) stillHot.set(f.name, keys);
+    if (f.turns === undefined) unfiltered.push(f.name);
+    if (checked.filterProblems.length > 0) {
+      found.rewriteNames.push(f.name);
+      found.rewrites.push(...checked.filterProblems);
+    }
+    report.problems.push(...checked.filterProblems);
+    if (f.checksum === undefined) {
+      found.checksums.set(f.name, checked.checksum);
       report.notes.push(
         `cold/${f.name}: no checksum in the manifest (an older version wrote it); --repair adds it`,
       );
     }
   }
-  if (recoverFails) {
-    // recover() stops the open at that file: neither its turns nor the drops after it are finished
-    recovery.pendingTurns.clear();
-    recovery.dropped.clear();
-    recovery.droppedIds.clear();
+  // recover() stops the open at a file it cannot read: nothing after the sweep is finished
+  recovery.upgrades &&= !recoverFails;
+  if (!recovery.upgrades) {
+    // an open that stops before the upgrade rewrites nothing: repair cannot fix the filters either
+    for (const p of found.rewrites) p.repairable = false;
+    found.rewriteNames = [];
+    found.rewrites = [];
   }
-  return { orphans: await strayColdFiles(coldDir, manifest, report, recovery.opens), checksums };
+  if (recovery.recovers && !recoverFails) pendingMoves(hot, stillHot, report);
+  for (const name of unfiltered)
+    laterAtOpen(
+      report,
+      recovery.upgrades,
+      `cold/${name}`,
+      "no lookup filters (an older version wrote it): every lookup reads it until the upgrade rewrites it with filters",
+    );
+  for (const f of manifest.dropped)
+    laterAtOpen(
+      report,
+      recovery.upgrades,
+      `cold/${f.name}`,
+      "listed as dropped by an older version whose retention had not finished removing it: removed",
+    );
+  found.orphans = await strayColdFiles(coldDir, manifest, report, recovery.opens);
+  return found;
+}
+
+/**
+ * Compactor.recover's part: records of files above the applied generation that the hot tier still
+ * holds are in both tiers (a kill between a compaction's commit and its step 3; reads dedup by id)
+ * until the open deletes them from the hot tier. (A generation above the applied one by itself is no
+ * leftover: merges and drops commit generations that nothing in the hot tier follows.)
+ */
+function pendingMoves(hot: HotTier, stillHot: Map<string, Buffer[]>, report: VerifyReport): void {
+  for (const [name, keys] of stillHot) {
+    const n = hot.getManySync(keys).filter((v) => v !== undefined).length;
+    if (n > 0)
+      report.pending.push({
+        where: `cold/${name}`,
+        what: `${n} of its records are still in the hot tier too (compaction's step 3 did not land); the next open deletes them from the hot tier`,
+      });
+  }
 }
 
 /**
  * One file: its size and checksum against its manifest entry, then every column of every row group
- * decoded (and each row converted back to a record), one group at a time, and the rows counted.
- * Returns the file's checksum when it is sound, `undefined` after reporting a problem.
+ * decoded (and each row converted back to a record), one group at a time, the rows counted, and its
+ * filters checked against the rows (checkFilters). Returns the file's checksum and what is wrong with
+ * its filters when it is otherwise sound; after reporting a problem, whether the file is damaged (or
+ * missing) or could not be read at all. `keys` collects the rows' hot-tier record keys when given.
  */
 async function checkColdFile(
   coldDir: string,
   f: ColdFile,
   report: VerifyReport,
   bodies: Map<string, Uint8Array[]>,
-  turns?: Set<string>,
-): Promise<string | undefined> {
+  keys?: Buffer[],
+): Promise<{ checksum: string; filterProblems: Problem[] } | "damaged" | "unreadable"> {
   const where = `cold/${f.name}`;
   const path = join(coldDir, f.name);
-  const problem = (what: string) => {
+  const problem = (what: string, verdict: "damaged" | "unreadable" = "damaged") => {
     report.problems.push({ where, what, repairable: false });
-    return undefined;
+    return verdict;
   };
   let data: Buffer;
   try {
@@ -386,18 +458,23 @@ async function checkColdFile(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT")
       return problem("listed in the manifest but missing");
-    return problem(`unreadable: ${(err as Error).message}`);
+    return problem(`unreadable: ${(err as Error).message}`, "unreadable");
   }
   const checksum = checksumOf(data);
   const damage = integrityProblem(f, data.length, checksum);
   if (damage) return problem(`damaged: ${damage}`);
   let rows = 0;
   const hashes = new Set<string>();
+  const turns = new Set<string>();
+  const ids: string[] = [];
   try {
     await decodeAll(path, data, (group) => {
       for (const r of group) {
-        const { record } = fromRow(r);
-        turns?.add(record.turnId ?? "");
+        const { record, seq } = fromRow(r);
+        keys?.push(recordKey(record.turnId, record.timestamp, seq));
+        // what fileFilters built the filters from
+        if (typeof r.turnId === "string" && r.turnId !== "") turns.add(r.turnId);
+        if (typeof r.id === "string") ids.push(r.id);
         if (typeof r.bodyHash === "string") hashes.add(r.bodyHash);
       }
       rows += group.length;
@@ -412,7 +489,51 @@ async function checkColdFile(
     f.name,
     [...hashes].map((h) => Buffer.from(h, "hex")),
   );
-  return checksum;
+  if (f.turns === undefined) return { checksum, filterProblems: [] }; // an older version's file: pending
+  let idFilter: BloomFilter | undefined;
+  try {
+    idFilter = (await readParquetInfo(path)).ids;
+  } catch (err) {
+    if (!(err instanceof CorruptStoreError))
+      return problem(`unreadable: ${(err as Error).message}`, "unreadable");
+    // the footer decoded above: what fails now is its record-id filter, which no read of the file
+    // (the rewrite's included) gets past
+    return problem(`its record-id filter (footer) does not decode: ${err.message}`);
+  }
+  return { checksum, filterProblems: checkFilters(where, f.turns, idFilter, turns, ids) };
+}
+
+/**
+ * A file's filters against its rows: a filter never says no for a key it was built with, so a miss is
+ * a wrong filter, and reads trust it (a turn's read skips the file, an insert of the id is let in again).
+ */
+function checkFilters(
+  where: string,
+  turnsFilter: string,
+  ids: BloomFilter | undefined,
+  turns: Set<string>,
+  rowIds: string[],
+): Problem[] {
+  const problems: Problem[] = [];
+  const wrong = (what: string) => problems.push({ where, what, repairable: true });
+  const byTurn = BloomFilter.decode(turnsFilter);
+  if (byTurn === undefined) wrong("its turn filter (manifest) does not decode");
+  else {
+    const missed = [...turns].filter((t) => !byTurn.mayHave(textHash(t)));
+    if (missed.length > 0)
+      wrong(
+        `its turn filter (manifest) misses ${missed.length} of its ${turns.size} turn(s), e.g. ${JSON.stringify(missed[0])}: reads of them skip the file`,
+      );
+  }
+  if (ids === undefined) wrong("has a turn filter but no record-id filter in its footer");
+  else {
+    const missed = rowIds.filter((id) => !ids.mayHave(idHash(id)));
+    if (missed.length > 0)
+      wrong(
+        `its record-id filter (footer) misses ${missed.length} of its ${rowIds.length} record(s), e.g. ${missed[0]}: a re-insert of them is not found a duplicate`,
+      );
+  }
+  return problems;
 }
 
 /**
@@ -485,15 +606,16 @@ function decoded<T>(report: VerifyReport, where: () => string, decode: () => T):
   }
 }
 
-type Tally = ReturnType<typeof pendingTally>;
-
-/** `recovery.live` is undefined when the manifest is unreadable: turn → file entries are then not judged. */
+/**
+ * The hot tier's records and index entries. Turn → file entries and id entries of records the hot tier
+ * does not hold are layout 1's (src/upgrade.ts): counted and pending there, problems in layout 2, not
+ * judged under an unknown layout (the open stops at it; that is the problem reported).
+ */
 async function checkHot(
   hot: HotTier,
   recovery: Recovery,
   report: VerifyReport,
   fixes: BatchOp[],
-  tally: Tally,
 ): Promise<void> {
   // Records: their index entries (one lookup per batch of records), and their bodies.
   for await (const batch of hot.entries(keyspace(P_RECORD))) {
@@ -527,74 +649,49 @@ async function checkHot(
     });
     checkBodiesPresent(hot, bodies, "a hot record", report);
   }
-  // Index entries whose record is gone. An id entry may name a cold record: its turn must have a live file.
-  const turnsWithFiles = new Set<string>();
+  const layout1 = { turnFiles: 0, coldIds: 0 };
   for await (const batch of hot.entries(keyspace(P_TURN_FILE), false)) {
     for (const [key] of batch) {
-      const entry = decoded(
-        report,
-        () => `hot turn → file entry ${key.toString("hex")}`,
-        () => ({ file: turnFileKeyFile(key), turn: key.toString("utf8", 5, 5 + key.readUInt32BE(1)) }),
-      );
-      if (!entry) continue;
-      const { file } = entry;
-      if (recovery.live === undefined || recovery.live.has(file)) turnsWithFiles.add(entry.turn);
-      else if (recovery.dropped.has(file))
-        tally.add(
-          `hot turn → file entries for cold/${file}`,
-          "name a file retention dropped; deleted at the next open, which finishes the drop",
-        );
-      else if (recovery.recovers)
-        tally.add(
-          `hot turn → file entries for cold/${file}`,
-          "name a file the manifest no longer lists (a merge replaced it); deleted at the next open",
-        );
-      else {
+      if (recovery.layout === 1) layout1.turnFiles++;
+      else if (recovery.layout === HOT_LAYOUT) {
         report.problems.push({
-          where: `hot turn → file entry for ${file}`,
-          what: "names a file the manifest does not list",
+          where: `hot f-entry ${key.toString("hex")}`,
+          what: "a turn → file entry, which this layout no longer has (the cold tier's filters answer for its files)",
           repairable: true,
         });
         fixes.push({ type: "del", key });
       }
     }
   }
+  // Index entries whose record is gone.
   for (const prefix of [P_TIME, P_CONV, P_ID]) {
     for await (const batch of hot.entries(keyspace(prefix))) {
       const present = hot.getManySync(batch.map(([, pk]) => pk));
-      batch.forEach(([key, pk], i) => {
+      batch.forEach(([key], i) => {
         if (present[i] !== undefined) return;
-        if (prefix === P_ID) {
-          const turnId = decoded(
-            report,
-            () => `hot i-index entry ${key.toString("hex")}`,
-            () => parseRecordKey(pk).turnId,
-          );
-          if (turnId === undefined || turnsWithFiles.has(turnId)) return; // a cold record
-          if (recovery.pendingTurns.has(turnId)) {
-            tally.add(
-              "hot i-index entries",
-              "name cold records of a turn whose turn → file entry the next open adds (a move's index update that never landed)",
-            );
-            return;
-          }
-          if (recovery.droppedIds.get(key.toString("hex")) === recordKeySeq(pk)) {
-            tally.add(
-              "hot i-index entries",
-              "name records of a file retention dropped; deleted at the next open, which finishes the drop",
-            );
-            return;
-          }
+        if (prefix === P_ID && recovery.layout !== HOT_LAYOUT) {
+          if (recovery.layout === 1) layout1.coldIds++;
+          return;
         }
         report.problems.push({
           where: `hot ${String.fromCharCode(prefix)}-index entry ${key.toString("hex")}`,
-          what: "names a record that is not there",
+          what:
+            prefix === P_ID
+              ? "names a record the hot tier does not hold (since layout 2 only hot records have id entries): a re-insert of that id would be taken for a duplicate"
+              : "names a record that is not there",
           repairable: true,
         });
         fixes.push({ type: "del", key });
       });
     }
   }
+  if (recovery.layout === 1)
+    laterAtOpen(
+      report,
+      recovery.upgrades,
+      "hot m·layout",
+      `layout 1 (an older version wrote the store), with ${layout1.turnFiles} turn → file entries and ${layout1.coldIds} id entries of records not in the hot tier: the upgrade deletes them and records layout 2`,
+    );
 }
 
 /** Every listed chunk is stored; returns the bytes bodies and chunks take (what the counters say). */
@@ -675,33 +772,46 @@ function checkBodiesPresent(hot: HotTier, hashes: Uint8Array[], whose: string, r
 }
 
 /**
- * Adds the checksums of sound files an older version listed without one: one manifest commit (the
- * store's own: temp file, fsync, rename, fsync the directory), so a crash leaves either manifest.
+ * One manifest commit (the store's own: temp file, fsync, rename, fsync the directory, so a crash
+ * leaves either manifest) that adds the checksums of sound files an older version listed without one,
+ * and removes the turn filter of each file whose filters miss rows: such an entry is then a candidate
+ * for every turn lookup, as a file an older version wrote is, and the upgrade at the open that repair
+ * runs next rewrites the file with correct filters (Compactor.addFilters), as it does those.
  */
-async function addChecksums(
+async function rewriteManifest(
   coldDir: string,
   manifest: Manifest,
   checksums: Map<string, string>,
-  report: VerifyReport,
-): Promise<void> {
+  refilter: Set<string>,
+): Promise<string[]> {
   const files = manifest.files.map((f) => {
     const checksum = checksums.get(f.name);
-    return checksum === undefined || f.checksum !== undefined ? f : { ...f, checksum };
+    const entry = checksum === undefined || f.checksum !== undefined ? f : { ...f, checksum };
+    if (!refilter.has(f.name)) return entry;
+    const { turns: _wrong, ...rest } = entry;
+    return rest;
   });
   await commitManifest(coldDir, { ...manifest, files });
-  report.notes.push(`added the checksums of ${checksums.size} cold file(s) to the manifest`);
+  const did: string[] = [];
+  if (checksums.size > 0) did.push(`added the checksums of ${checksums.size} cold file(s) to the manifest`);
+  if (refilter.size > 0)
+    did.push(
+      `removed from the manifest the turn filters of ${refilter.size} cold file(s) whose filters miss rows, for the open to rewrite them`,
+    );
+  return did;
 }
 
-/** One synced LevelDB batch of index and counter fixes, then the stray files. */
+/** One synced LevelDB batch of index and counter fixes, then the stray files. `later`: repaired by an open. */
 async function repair(
   hot: HotTier,
   coldDir: string,
   orphans: string[],
   fixes: BatchOp[],
   report: VerifyReport,
+  later: Set<Problem>,
 ): Promise<void> {
   if (fixes.length > 0) await hot.write(fixes, true);
   for (const o of orphans) await unlink(join(coldDir, o));
   for (const d of new Set(orphans.map((o) => dirname(join(coldDir, o))))) await fsyncDir(d);
-  for (const p of report.problems) if (p.repairable) p.repaired = true;
+  for (const p of report.problems) if (p.repairable && !later.has(p)) p.repaired = true;
 }

@@ -82,10 +82,10 @@ function cli(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 describe("cold file checksums", () => {
-  it("records each file's size and CRC-32 in a version 3 manifest at commit", async () => {
+  it("records each file's size and CRC-32 in a version 4 manifest at commit", async () => {
     const { dir } = await compactedStore();
     const manifest = readManifest(dir);
-    expect(manifest.version).toBe(3);
+    expect(manifest.version).toBe(4);
     expect(manifest.files.length).toBeGreaterThan(1);
     for (const f of manifest.files) {
       const path = join(dir, "cold", f.name);
@@ -196,7 +196,7 @@ describe("manifests of earlier versions", () => {
     expect(await store.getTurn(s.coldTurn)).toEqual(s.expected.get(s.coldTurn));
   });
 
-  it("verify notes files without a checksum, and --repair adds them as version 3", async () => {
+  it("verify notes files without a checksum, and --repair adds them in the current version", async () => {
     const s = await compactedStore();
     const before = readManifest(s.dir);
     downgradeManifest(s.dir, 2);

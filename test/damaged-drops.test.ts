@@ -1,7 +1,7 @@
 /**
- * Retention removes damaged cold files as it removes sound ones: the clean-up of a dropped file (its
- * records' id and turn → file entries, then the file) never depends on the file being sound, and a
- * clean-up at open never fails the open.
+ * Retention removes damaged cold files as it removes sound ones: dropping a file (a manifest commit
+ * that leaves it out, then its unlink) never reads it, a file a failed prune left on disk is swept by
+ * the next open, and removing an older version's dropped files at open never fails the open.
  */
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +20,8 @@ interface ManifestJson {
 }
 const readManifest = (dir: string) =>
   JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")) as ManifestJson;
+const writeManifest = (dir: string, m: ManifestJson) =>
+  writeFileSync(join(dir, "cold", "MANIFEST.json"), JSON.stringify(m));
 
 const damages = {
   "8 bytes flipped in the middle": (path: string) => {
@@ -50,7 +52,7 @@ async function storeToPrune() {
   const kept = records.filter((r) => dateOf(r) !== first);
   const now = Date.parse(`${first}T00:00:00Z`) + 2 * DAY;
   const file = readManifest(dir).files.find((f) => f.date === first)!.name;
-  return { dir, gone, kept, now, policy: { maxAgeMs: DAY }, path: join(dir, "cold", file) };
+  return { dir, gone, kept, now, date: first, policy: { maxAgeMs: DAY }, path: join(dir, "cold", file) };
 }
 
 /** The store at `dir` is whole: it opens, verify finds nothing, the dropped ids are new again. */
@@ -66,7 +68,7 @@ async function expectCleanAfterDrop(dir: string, gone: TraceRecord[], kept: Trac
 
 describe("a damaged cold file that retention drops", () => {
   for (const [what, damage] of Object.entries(damages)) {
-    it(`is removed by prune with its index entries (${what}), and the store stays whole`, async () => {
+    it(`is removed by prune (${what}), and the store stays whole`, async () => {
       const s = await storeToPrune();
       damage(s.path);
       const { store } = await tempStore({ dir: s.dir });
@@ -78,48 +80,61 @@ describe("a damaged cold file that retention drops", () => {
     });
   }
 
-  it("left half cleaned up by a failed prune is finished by the next open", async () => {
+  it("left on disk by a prune whose unlink failed is removed by the next open", async () => {
     const s = await storeToPrune();
     const fs = installFaultFs();
     const { store } = await tempStore({ dir: s.dir });
-    fs.inject({ op: "readFile", path: /\.parquet$/, kind: "EIO" });
+    fs.inject({ op: "unlink", path: /\.parquet$/, kind: "EIO" });
     await expect(store.prune(s.policy, { now: s.now })).rejects.toMatchObject({ code: "ERR_IO" });
     await store.close();
     fs.clear();
-    expect(readManifest(s.dir).dropped.length).toBeGreaterThan(0);
+    expect(readManifest(s.dir).files.map((f) => f.date)).not.toContain(s.date);
+    expect(existsSync(s.path)).toBe(true);
     damages["8 bytes flipped in the middle"](s.path);
     await (await tempStore({ dir: s.dir })).store.close();
     expect(existsSync(s.path)).toBe(false);
     await expectCleanAfterDrop(s.dir, s.gone, s.kept);
   });
 
-  it("whose clean-up fails at open does not fail the open, and a later open finishes it", async () => {
+  it("listed as dropped by an older version, whose removal fails at open, does not fail the open, and a later open removes it", async () => {
     const s = await storeToPrune();
+    // An older version's unfinished drop (after the upgrade deleted its index entries): the files are
+    // listed as dropped, and still on disk.
+    const m = readManifest(s.dir);
+    const dropped = m.files.filter((f) => f.date === s.date);
+    writeManifest(s.dir, { ...m, files: m.files.filter((f) => f.date !== s.date), dropped });
+    damages["8 bytes flipped in the middle"](s.path);
+    const report = await verifyStore(s.dir);
+    expect(report.problems).toEqual([]);
+    expect(report.pending.map((p) => p.where).sort()).toEqual(dropped.map((f) => `cold/${f.name}`).sort());
     const fs = installFaultFs();
-    const first = await tempStore({ dir: s.dir });
-    const dropped = new RegExp(`/${s.path.split("/").at(-2)}/`); // the dropped partition's files only
-    fs.inject({ op: "readFile", path: dropped, kind: "EIO", times: Number.POSITIVE_INFINITY });
-    await expect(first.store.prune(s.policy, { now: s.now })).rejects.toMatchObject({ code: "ERR_IO" });
-    await first.store.close();
+    fs.inject({
+      op: "unlink",
+      path: new RegExp(`/date=${s.date}/`),
+      kind: "EIO",
+      times: Number.POSITIVE_INFINITY,
+    });
     const during = await tempStore({ dir: s.dir });
     expect((await during.store.query({ bodies: false })).length).toBe(s.kept.length);
     await during.store.close();
     expect(readManifest(s.dir).dropped.length).toBeGreaterThan(0);
     fs.clear();
     await (await tempStore({ dir: s.dir })).store.close();
+    expect(existsSync(s.path)).toBe(false);
     await expectCleanAfterDrop(s.dir, s.gone, s.kept);
   });
 });
 
 describe("retention during a reopen of the hot tier", () => {
-  it("finishes a left-over drop while an insert reopens the hot tier under it", async () => {
+  it("finishes a prune while an insert reopens the hot tier under it", async () => {
     const s = await storeToPrune();
     const fs = installFaultFs();
     const { store } = await tempStore({ dir: s.dir });
     fs.inject({ op: "readFile", path: /\.parquet$/, kind: "EIO" });
     await expect(store.prune(s.policy, { now: s.now })).rejects.toMatchObject({ code: "ERR_IO" });
-    // The next prune reads the dropped file; meanwhile a failed write makes the next insert reopen the
-    // hot tier, and the read returns once the database is closed for that reopen.
+    // The failed prune dropped the partition, then failed reading the kept files' body references. The
+    // next prune reads them again; meanwhile a failed write makes the next insert reopen the hot tier,
+    // and the read returns once the database is closed for that reopen.
     let reopened: () => void = () => {};
     const closed = new Promise<void>((resolve) => {
       reopened = resolve;
@@ -149,7 +164,7 @@ describe("retention during a reopen of the hot tier", () => {
     expect(await inserts).toEqual({ inserted: 1, duplicates: 0 });
     expect(readManifest(s.dir).dropped).toEqual([]);
     expect(existsSync(s.path)).toBe(false);
-    // The dropped records' id entries are gone: their ids are new again.
+    // Nothing of the dropped records is left: their ids are new again.
     expect(await store.insertRecords(s.gone)).toEqual({ inserted: s.gone.length, duplicates: 0 });
     await store.close();
     expect((await verifyStore(s.dir)).problems).toEqual([]); // the counters too: none built on stale ones

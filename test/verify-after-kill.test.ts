@@ -2,29 +2,30 @@
  * `verify` on a store exactly as a kill left it (before any reopen): what recovery at the next open
  * finishes is pending, not a problem; after an open and a close nothing is pending; a finding of the
  * same shape that no recovery finishes stays a problem. Crash states are made deterministically: a
- * maintenance step's LevelDB write fails as if the process had died there, and a WAL written but not
- * applied is a copy of a store's WAL taken before its close.
+ * maintenance step's LevelDB write (or a dropped file's unlink) fails as if the process had died
+ * there, and a WAL written but not applied is a copy of a store's WAL taken before its close.
  */
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClassicLevel } from "classic-level";
 import { describe, expect, it } from "vitest";
+import { COLD_GEN_KEY } from "../src/compaction.js";
 import { openStore, type TraceStore } from "../src/index.js";
 import { type VerifyReport, verifyStore } from "../src/verify.js";
-import { P_TURN_FILE, turnFileKey } from "../tiers/hot/keys.js";
-import type { HotTier } from "../tiers/hot/tier.js";
+import { P_RECORD } from "../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { log, tempDir } from "./support/fixtures.js";
 
 const HOUR = Date.UTC(2026, 9, 1, 10);
 const DAY = 86_400_000;
 const TURNS = ["a", "b", "c"];
 
-/** Makes the hot tier's writes that delete a turn → file entry fail, as a kill at that write would. */
-function killAtTurnFileDeletes(store: TraceStore): () => void {
+/** Makes the hot tier's writes that `kills` picks fail, as a kill at that write would. */
+function killAtWrites(store: TraceStore, kills: (ops: BatchOp[]) => boolean): () => void {
   const hot = (store as unknown as { hot: HotTier }).hot;
   const write = hot.write.bind(hot);
   hot.write = async (ops, sync) => {
-    if (ops.some((o) => o.type === "del" && o.key[0] === P_TURN_FILE)) throw new Error("killed");
+    if (kills(ops)) throw new Error("killed");
     return write(ops, sync);
   };
   return () => {
@@ -32,7 +33,23 @@ function killAtTurnFileDeletes(store: TraceStore): () => void {
   };
 }
 
-/** Four small files of one hour, then a fifth whose compaction merges all five: killed before its index update. */
+const recordsApplied = (ops: BatchOp[]) => ops.some((o) => o.key[0] === P_RECORD);
+const generationApplied = (ops: BatchOp[]) =>
+  ops.some((o) => o.type === "put" && Buffer.from(o.key).equals(COLD_GEN_KEY));
+
+/** Three records of one hour compacted: killed at step 3 (the records' move out of the hot tier). */
+async function interruptedCompaction(): Promise<string> {
+  const dir = tempDir();
+  const store = await openStore({ dir });
+  await store.insertRecords(TURNS.map((t, i) => log(`x ${i}`, HOUR + i, { turnId: t })));
+  const restore = killAtWrites(store, (ops) => generationApplied(ops) && recordsApplied(ops));
+  await expect(store.compact({ now: HOUR + 7_200_000, olderThanMs: 0 })).rejects.toThrow("killed");
+  restore();
+  await store.close();
+  return dir;
+}
+
+/** Four small files of one hour, then a fifth whose compaction merges all five: killed before the merge records its generation. */
 async function interruptedMerge(): Promise<string> {
   const dir = tempDir();
   const store = await openStore({ dir });
@@ -40,26 +57,33 @@ async function interruptedMerge(): Promise<string> {
     await store.insertRecords(TURNS.map((t, i) => log(`m ${k} ${i}`, HOUR + k * 10 + i, { turnId: t })));
     await store.compact({ now: HOUR + 7_200_000, olderThanMs: 0 });
   }
-  const restore = killAtTurnFileDeletes(store);
+  const restore = killAtWrites(store, (ops) => generationApplied(ops) && !recordsApplied(ops));
   await store.insertRecords(TURNS.map((t, i) => log(`m 4 ${i}`, HOUR + 40 + i, { turnId: t })));
-  await expect(store.compact({ now: HOUR + 7_200_000, olderThanMs: 0 })).rejects.toThrow();
+  await expect(store.compact({ now: HOUR + 7_200_000, olderThanMs: 0 })).rejects.toThrow("killed");
   restore();
   await store.close();
   return dir;
 }
 
-/** Two days compacted; a prune of the older day killed before its index entries are deleted. */
-async function interruptedDrop(): Promise<string> {
+/** Two days compacted; a prune of the older day killed after its manifest commit, before its files are unlinked. */
+async function interruptedDrop(): Promise<{ dir: string; dropped: string[] }> {
   const dir = tempDir();
   const store = await openStore({ dir });
   await store.insertRecords(TURNS.map((t, i) => log(`old ${i}`, HOUR + i, { turnId: `old-${t}` })));
   await store.insertRecords(TURNS.map((t, i) => log(`new ${i}`, HOUR + DAY + i, { turnId: t })));
   await store.compact({ now: HOUR + 3 * DAY, olderThanMs: 0 });
-  const restore = killAtTurnFileDeletes(store);
+  const before = readdirSync(join(dir, "cold"), { recursive: true }).map(String);
+  const fs = installFaultFs();
+  fs.inject({ op: "unlink", path: /\.parquet$/, kind: "EIO", times: Number.POSITIVE_INFINITY });
   await expect(store.prune({ maxAgeMs: DAY }, { now: HOUR + 2 * DAY + 3_600_000 })).rejects.toThrow();
-  restore();
+  fs.clear();
   await store.close();
-  return dir;
+  const listed = new Set(
+    (
+      JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")) as { files: { name: string }[] }
+    ).files.map((f) => f.name),
+  );
+  return { dir, dropped: before.filter((n) => n.endsWith(".parquet") && !listed.has(n)) };
 }
 
 /** A store whose WAL holds two batches its hot tier never applied (the WAL written, the kill before the apply). */
@@ -86,27 +110,40 @@ async function openAndClose(dir: string): Promise<void> {
 const whatOf = (report: VerifyReport) => report.pending.map((p) => `${p.where}: ${p.what}`).join("\n");
 
 describe("verify on a store as a kill left it", () => {
-  it("calls an interrupted merge's leftovers pending, not problems, and nothing is pending after an open", async () => {
+  it("calls records a killed compaction left in both tiers pending, and nothing is pending after an open", async () => {
+    const dir = await interruptedCompaction();
+    const report = await verifyStore(dir);
+    expect(report.problems).toEqual([]);
+    expect(whatOf(report)).toMatch(
+      /^cold\/date=2026-10-01\/.*\.parquet: 3 of its records are still in the hot tier too \(compaction's step 3 did not land\); the next open deletes them from the hot tier$/,
+    );
+    await openAndClose(dir);
+    expect(await verifyStore(dir)).toMatchObject({ problems: [], pending: [] });
+  });
+
+  it("calls the files a killed merge replaced pending, not problems, and nothing is pending after an open", async () => {
     const dir = await interruptedMerge();
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([]);
-    const pending = whatOf(report);
-    expect(pending).toMatch(/hot turn → file entries for cold\/.*: 3 name a file .*\(a merge replaced it\)/);
-    expect(pending).toContain("hot i-index entries: 15 name cold records of a turn whose turn → file entry");
-    expect(pending).toMatch(/cold\/.*\.parquet: a file no manifest lists .*removed at the next open/);
+    expect(report.pending).toHaveLength(5); // the five files it replaced, unlisted but not yet unlinked
+    for (const p of report.pending)
+      expect(`${p.where}: ${p.what}`).toMatch(
+        /^cold\/.*\.parquet: a file no manifest lists .*removed at the next open$/,
+      );
     await openAndClose(dir);
     const after = await verifyStore(dir);
     expect(after).toMatchObject({ problems: [], pending: [] });
   });
 
-  it("calls an interrupted drop's index entries pending, and nothing is pending after an open", async () => {
-    const dir = await interruptedDrop();
+  it("calls the files of a killed drop pending, and nothing is pending after an open", async () => {
+    const { dir, dropped } = await interruptedDrop();
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const n of dropped) expect(existsSync(join(dir, "cold", n))).toBe(true);
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([]);
-    const pending = whatOf(report);
-    expect(pending).toMatch(/hot turn → file entries for cold\/.*: \d+ name a file retention dropped/);
-    expect(pending).toMatch(/hot i-index entries: 3 name records of a file retention dropped/);
+    expect(report.pending.map((p) => p.where).sort()).toEqual(dropped.map((n) => `cold/${n}`).sort());
     await openAndClose(dir);
+    for (const n of dropped) expect(existsSync(join(dir, "cold", n))).toBe(false);
     expect(await verifyStore(dir)).toMatchObject({ problems: [], pending: [] });
   });
 
@@ -122,40 +159,18 @@ describe("verify on a store as a kill left it", () => {
   });
 
   it("lets --repair finish pending items by running the store's recovery", async () => {
-    const dir = await interruptedMerge();
+    const dir = await interruptedCompaction();
     const repaired = await verifyStore(dir, { repair: true });
     expect(repaired).toMatchObject({ problems: [], pending: [] });
-    expect(repaired.notes[0]).toMatch(/its recovery finished \d+ pending item/);
+    expect(repaired.notes[0]).toMatch(/its recovery finished 1 pending item/);
     const store = await openStore({ dir });
-    for (const t of TURNS) expect(await store.getTurn(t)).toHaveLength(5);
+    for (const t of TURNS) expect(await store.getTurn(t)).toHaveLength(1);
+    expect(await store.stats()).toMatchObject({ hotRecords: 0, coldRecords: 3 });
     await store.close();
   });
 });
 
 describe("verify keeps problems that no recovery finishes", () => {
-  it("calls a turn → file entry naming an unlisted file a problem when the applied generation is the manifest's", async () => {
-    const dir = tempDir();
-    const store = await openStore({ dir });
-    await store.insertRecords(TURNS.map((t, i) => log(`x ${i}`, HOUR + i, { turnId: t })));
-    await store.compact({ now: HOUR + 7_200_000, olderThanMs: 0 });
-    await store.close();
-    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
-      keyEncoding: "buffer",
-      valueEncoding: "buffer",
-    });
-    await db.put(turnFileKey("a", "date=2026-10-01/g99-0.parquet"), Buffer.alloc(0));
-    await db.close();
-    const report = await verifyStore(dir);
-    expect(report.pending).toEqual([]);
-    expect(report.problems).toEqual([
-      {
-        where: "hot turn → file entry for date=2026-10-01/g99-0.parquet",
-        what: "names a file the manifest does not list",
-        repairable: true,
-      },
-    ]);
-  });
-
   it("calls an unlisted file a problem when a damaged WAL stops the open before the sweep", async () => {
     const dir = await unappliedWal();
     const wal = join(dir, "wal");

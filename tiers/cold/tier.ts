@@ -20,19 +20,16 @@ import { join } from "node:path";
 import { CorruptStoreError } from "../../src/errors.js";
 import { fsError, fsys } from "../../src/fs.js";
 import type { TierRecord } from "../record.js";
-import { checksumFile, checksumOf } from "./checksum.js";
+import { checksumFile } from "./checksum.js";
 import { BloomFilter, idHash, textHash } from "./filter.js";
 import { dateOf, MANIFEST_NAME } from "./layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "./manifest.js";
 import {
   checkIntegrity,
-  decodeColumns,
   decoding,
   fileError,
-  integrityProblem,
   type ParquetFileInfo,
   type RowGroupInfo,
-  readColdFile,
   readParquetColumns,
   readParquetInfo,
   readParquetRows,
@@ -271,36 +268,6 @@ export class ColdTier {
     for (const row of rows) if (typeof row.bodyHash === "string") visit(row.bodyHash, Number(row.timestamp));
   }
 
-  /**
-   * For retention's clean-up of a dropped file: the ids and sequence numbers of its rows, read whatever
-   * state the file is in (a damaged file must not stop its own removal), or `undefined` when the file is
-   * gone (a dropped file is deleted only after its index entries are). `sound` says whether the file is
-   * as its manifest entry recorded; if not, the ids come from decoding it anyway, those whose values are
-   * not well-formed left out, and `rows` is `undefined` when it does not decode at all. A sound file's
-   * sequence numbers are read only when asked (INT64 decoding costs as much again); a damaged file's
-   * always are, so that the caller can check each id entry against its row.
-   */
-  async droppedRowIds(name: string, withSeq: boolean): Promise<DroppedRows | undefined> {
-    const path = this.path(name);
-    const data = await readColdFile(path);
-    if (data === undefined) return undefined;
-    const entry = this.entry(name);
-    const sound =
-      entry === undefined ||
-      integrityProblem(entry, data.length, entry.checksum && checksumOf(data)) === undefined;
-    const seq = withSeq || !sound;
-    let decoded: Record<string, unknown>[];
-    try {
-      decoded = await decodeColumns(path, data, seq ? ["id", "seq"] : ["id"]);
-    } catch (err) {
-      if (sound || !(err instanceof CorruptStoreError)) throw err;
-      return { sound, rows: undefined };
-    }
-    const rows = decoded.map((r) => ({ id: r.id, seq: seq ? Number(r.seq) : -1 }));
-    if (sound) return { sound, rows: rows as { id: string; seq: number }[] };
-    return { sound, rows: rows.filter((r): r is { id: string; seq: number } => wellFormed(r.id, r.seq)) };
-  }
-
   path(name: string): string {
     return join(this.dir, name);
   }
@@ -420,17 +387,6 @@ export interface ColdKey {
   id: string;
   turnId?: string;
   timestamp: number;
-}
-
-/** What `droppedRowIds` found in a dropped file. */
-export interface DroppedRows {
-  sound: boolean;
-  rows: { id: string; seq: number }[] | undefined;
-}
-
-/** An id as the hot tier keys it (16 hex digits) and a sequence number: what a damaged file may not hold. */
-function wellFormed(id: unknown, seq: number): boolean {
-  return typeof id === "string" && /^[0-9a-f]{16}$/.test(id) && Number.isSafeInteger(seq) && seq >= 0;
 }
 
 /**

@@ -6,24 +6,28 @@ import { withElapsed } from "../progress.js";
 export const verify: Command = {
   name: "verify",
   summary:
-    "check the WAL, the manifest, every Parquet file's checksum and pages, every body and index; --repair the safe ones",
+    "check the WAL, the manifest, every Parquet file's checksum, pages and filters, every body and index; --repair the safe ones",
   help: `tracetier verify [--repair] [--json] [--dir DIR]
 
 Checks, without changing anything: every WAL frame's checksum; the cold manifest against the files on
-disk, each Parquet file's size and checksum against the manifest, and every column of every row group
-decoded, with the row count; every record's body (stored, or marked evicted), hot and cold; every chunk
-a body lists; the hot tier's indexes against its records; the counters. A value that cannot be decoded
-is a problem, named with its file or key. Prints each problem with its location. The store must not be
-open elsewhere.
+disk, each Parquet file's size and checksum against the manifest, every column of every row group
+decoded, with the row count, and each file's lookup filters (turn ids in the manifest, record ids in
+the footer) against its rows; every record's body (stored, or marked evicted), hot and cold; every chunk
+a body lists; the hot tier's layout and its indexes against its records (since layout 2 it holds
+nothing of cold records); the counters. A value that cannot be decoded is a problem, named with its
+file or key. Prints each problem with its location. The store must not be open elsewhere.
 
 A store an unclean shutdown (a kill, a crash) left holds what the next open finishes by itself: WAL
-frames not yet applied, files no manifest lists, index entries of files a merge replaced or retention
-dropped. Those are listed as pending, under their own heading, and are not problems.
+frames not yet applied, files no manifest lists, records a compaction left in both tiers. A store an
+older version wrote holds what the next open upgrades: turn → file and id entries of cold records,
+files without filters, files its retention had not finished removing. Those are listed as pending,
+under their own heading, and are not problems.
 
---repair fixes what is safe to fix (index entries whose record is gone, missing index entries, counters,
-files no manifest lists when the store cannot open), adds the checksum of each sound cold file an older
-version listed without one, and says what it did; it never deletes a record or a body. Pending items it
-leaves to the store's own recovery, which it runs by opening and closing the store.
+--repair fixes what is safe to fix (index entries whose record is gone, turn → file entries, missing
+index entries, counters, files no manifest lists when the store cannot open), adds the checksum of each
+sound cold file an older version listed without one, has a file whose filters miss rows rewritten with
+correct ones, and says what it did; it never deletes a record or a body. Pending items and rewrites it
+leaves to the store's own recovery and upgrade, which it runs by opening and closing the store.
 
 Exit codes: 0 clean (or every problem repaired; pending items are not problems), 3 problems remain,
 1 failure.
