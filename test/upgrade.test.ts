@@ -84,7 +84,7 @@ describe("upgrading a store written by release 1", () => {
     const again = all.map(({ id, bodyEvicted: _, ...r }) =>
       stableId(r) === id ? r : ({ ...r, body: undefined } as TraceRecord),
     );
-    again.forEach((r, i) => expect(stableId(r)).toBe(all[i]!.id));
+    expect(again.map((r) => stableId(r))).toEqual(all.map((r) => r.id));
     expect(await store.insertRecords(again)).toEqual({ inserted: 0, duplicates: again.length });
     await expectReadsAsRelease1(store);
     await store.close();
