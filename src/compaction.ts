@@ -18,9 +18,9 @@ import type { ColdFile } from "../tiers/cold/manifest.js";
 import { writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { convKey, idKey, metaKey, recordKey, timeKey } from "../tiers/hot/keys.js";
+import { metaKey, recordKey } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import type { HotRecord } from "../tiers/hot/values.js";
+import { type HotRecord, recordDeletes } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
 import { CorruptStoreError, TracetierError } from "./errors.js";
 import { fsys } from "./fs.js";
@@ -260,13 +260,7 @@ export class Compactor {
     records.forEach((r, i) => {
       if (present[i] === undefined) return;
       moved++;
-      ops.push(
-        { type: "del", key: keys[i]! },
-        { type: "del", key: timeKey(r.record.timestamp, r.seq) },
-        { type: "del", key: idKey(r.id) },
-      );
-      const conv = r.record.conversationId;
-      if (conv !== undefined) ops.push({ type: "del", key: convKey(conv, r.record.timestamp, r.seq) });
+      ops.push(...recordDeletes(r));
     });
     await this.markApplied(ops, moved, generation);
   }

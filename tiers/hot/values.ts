@@ -126,3 +126,18 @@ export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
     ops.push({ type: "put", key: convKey(conversationId, timestamp, r.seq), value: pk });
   return ops;
 }
+
+/**
+ * The deletes that remove a record and every index entry of it: what a move to the cold tier and a
+ * prune by age both do (layout 2 keeps nothing of a record once it has left the hot tier).
+ */
+export function recordDeletes(r: HotRecord): BatchOp[] {
+  const { turnId, conversationId, timestamp } = r.record;
+  const ops: BatchOp[] = [
+    { type: "del", key: recordKey(turnId, timestamp, r.seq) },
+    { type: "del", key: timeKey(timestamp, r.seq) },
+    { type: "del", key: idKey(r.id) },
+  ];
+  if (conversationId !== undefined) ops.push({ type: "del", key: convKey(conversationId, timestamp, r.seq) });
+  return ops;
+}
