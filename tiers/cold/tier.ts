@@ -56,6 +56,8 @@ export class ColdTier {
   private turnFilters = new Map<string, BloomFilter>();
   /** Listed files by partition date, for the lookups of a record's hour. */
   private byDate = new Map<string, ColdFile[]>();
+  /** The newest timestamp any listed file holds. */
+  private newestTs = Number.NEGATIVE_INFINITY;
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
@@ -145,6 +147,7 @@ export class ColdTier {
     }
     this.turnFilters = filters;
     this.byDate = byDate;
+    this.newestTs = this.manifest.files.reduce((m, f) => Math.max(m, f.maxTs), Number.NEGATIVE_INFINITY);
   }
 
   /** Bytes of filters in memory: every file's turn filter, and the record-id filters of open files. */
@@ -169,6 +172,7 @@ export class ColdTier {
     const found = new Set<string>();
     const asked = new Map<string, Map<string, ColdKey[]>>(); // file -> turn -> records to confirm
     for (const r of records) {
+      if (r.timestamp > this.newestTs) continue; // the common case: newer than anything cold
       for (const f of this.byDate.get(dateOf(r.timestamp)) ?? []) {
         if (r.timestamp < f.minTs || r.timestamp > f.maxTs) continue;
         if (!(await this.mayHoldId(f.name, r.id))) continue;
