@@ -122,13 +122,7 @@ export class BodyCollector {
         else for (const c of chunksOf(manifest)) liveChunks.add(c);
       }
     }
-    const sizes = new Map<string, number>();
-    for await (const batch of this.hot.entries(keyspace(P_CHUNK))) {
-      for (const [key, value] of batch) {
-        const hex = key.toString("hex", 1);
-        if (capped || !liveChunks.has(hex)) sizes.set(hex, value.length);
-      }
-    }
+    const sizes = capped ? await this.chunkSizes() : await this.chunkSizes(liveChunks);
     if (capped) {
       evicted.push(...evictToCap(live, sizes, rule.maxStoredBytes!));
       for (const e of live) for (const c of chunksOf(e.manifest)) liveChunks.add(c);
@@ -140,6 +134,29 @@ export class BodyCollector {
         if (!newest.has(key.toString("hex", 1))) markers.push(key.toString("hex", 1));
     }
     return { orphans, evicted, chunks: sizes, markers };
+  }
+
+  /**
+   * The stored sizes of the chunks `live` does not hold (all chunks without it). Chunks are most of the
+   * hot tier's bytes and most are live: their keys are scanned alone, and only the others' values read
+   * (in key order, one getMany a batch).
+   */
+  private async chunkSizes(live?: ReadonlySet<string>): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for await (const batch of this.hot.entries(keyspace(P_CHUNK), live === undefined)) {
+      if (live === undefined) {
+        for (const [key, value] of batch) sizes.set(key.toString("hex", 1), value.length);
+        continue;
+      }
+      const dead = batch.map(([key]) => key).filter((key) => !live.has(key.toString("hex", 1)));
+      if (dead.length === 0) continue;
+      const values = await this.hot.getMany(dead);
+      dead.forEach((key, i) => {
+        const v = values[i];
+        if (v !== undefined) sizes.set(key.toString("hex", 1), v.length); // gone since the scan: not counted
+      });
+    }
+    return sizes;
   }
 
   /** Step 4 and 5: spare what stagings since the mark refer to, delete the rest in apply order. */

@@ -15,20 +15,16 @@ import { dayRange, partitionDir } from "../../tiers/cold/layout.js";
 import type { ColdFile } from "../../tiers/cold/manifest.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import {
-  convKey,
   idKey,
   P_ID,
   P_RECORD,
   P_TURN_FILE,
   parseRecordKey,
   prefixEnd,
-  recordKey,
   recordKeySeq,
-  timeKey,
   turnFileKeyFile,
 } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
-import type { HotRecord } from "../../tiers/hot/values.js";
 import { diskBytes } from "../disk-usage.js";
 import { fsyncDir } from "../durable-fs.js";
 import { fsError, fsys } from "../fs.js";
@@ -288,22 +284,21 @@ export class Pruner {
     return ops;
   }
 
-  /** Deletes hot records with `timestamp < cutoff`, and their index entries. Returns how many. */
+  /**
+   * Deletes hot records with `timestamp < cutoff`, and their index entries. Returns how many. Each write
+   * deletes whole records (HotTier.expiring), unsynced; the last one is synced. A crash in between
+   * leaves a prefix of the writes (LevelDB's log is sequential): some old records gone, every other one
+   * whole, and the next prune deletes the rest.
+   */
   private async deleteHot(cutoff: number): Promise<number> {
     let deleted = 0;
-    let batch: HotRecord[] = [];
-    const flush = async () => {
-      const n = batch.length;
-      const ops = batch.flatMap(deletesFor);
-      batch = [];
-      await this.writes.maintain((c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - n } }), false);
-      deleted += n;
-    };
-    for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-      batch.push(r);
-      if (batch.length >= DELETE_BATCH) await flush();
+    for await (const { ops, records } of this.hot.expiring(cutoff, DELETE_BATCH)) {
+      await this.writes.maintain(
+        (c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - records } }),
+        false,
+      );
+      deleted += records;
     }
-    if (batch.length > 0) await flush();
     if (deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
     return deleted;
   }
@@ -318,17 +313,6 @@ function stopwatch(): () => number {
     last = now;
     return Math.round(ms * 10) / 10;
   };
-}
-
-function deletesFor(r: HotRecord): BatchOp[] {
-  const { turnId, conversationId, timestamp } = r.record;
-  const ops: BatchOp[] = [
-    { type: "del", key: recordKey(turnId, timestamp, r.seq) },
-    { type: "del", key: timeKey(timestamp, r.seq) },
-    { type: "del", key: idKey(r.id) },
-  ];
-  if (conversationId !== undefined) ops.push({ type: "del", key: convKey(conversationId, timestamp, r.seq) });
-  return ops;
 }
 
 /** The turn a turn → file key names. */

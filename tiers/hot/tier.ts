@@ -19,6 +19,7 @@ import {
   recordKeyTs,
   tsRange,
 } from "./keys.js";
+import { type IndexFields, indexFields } from "./value-scan.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
@@ -377,6 +378,42 @@ export class HotTier {
     return this.viaIndex(Buffer.of(P_TIME), from, to, reverse);
   }
 
+  /**
+   * The deletes that remove every record with `timestamp < cutoff` with its index entries, `size`
+   * records at a time in time order. A batch holds all the entries of each of its records, so a write of
+   * one never leaves a record half deleted. The time index gives the primary keys; their values, read in
+   * key order with one getMany a batch (the next batch is read while the caller writes this one), give
+   * the id and conversation entries without a decode of the record (value-scan.ts). A time entry whose
+   * record is gone (this engine never leaves one) is deleted alone.
+   */
+  async *expiring(cutoff: number, size: number): AsyncGenerator<{ ops: BatchOp[]; records: number }> {
+    const pages = this.resumable(
+      tsRange(Buffer.of(P_TIME), undefined, cutoff),
+      false,
+      size,
+      (b) => this.db.iterator({ ...b, highWaterMarkBytes: 1 << 20 }) as Batches<[Buffer, Buffer]>,
+      ([key]) => key,
+    );
+    const fetch = async () => {
+      const page = await pages.next();
+      if (page.done) return undefined;
+      const entries = page.value.sort((a, b) => Buffer.compare(a[1], b[1])); // primary-key order
+      return { entries, values: await this.getMany(entries.map(([, pk]) => pk)) };
+    };
+    let next = fetch();
+    try {
+      for (;;) {
+        const got = await next;
+        if (got === undefined) return;
+        next = fetch();
+        yield expiryDeletes(got.entries, got.values);
+      }
+    } finally {
+      next.catch(() => {});
+      pages.return(undefined).catch(() => {});
+    }
+  }
+
   /** A conversation's records in (timestamp, seq) order. */
   byConversation(
     conversationId: string,
@@ -469,6 +506,42 @@ export class HotTier {
       throw levelError(`closing the hot tier ${this.path}`, err);
     });
   }
+}
+
+/** The deletes of `expiring` for one batch: `entries` are time index entries, `values` their records'. */
+function expiryDeletes(
+  entries: [Buffer, Buffer][],
+  values: (Buffer | undefined)[],
+): { ops: BatchOp[]; records: number } {
+  const ops: BatchOp[] = [];
+  let records = 0;
+  entries.forEach(([timeKey, pk], i) => {
+    ops.push({ type: "del", key: timeKey });
+    const value = values[i];
+    if (value === undefined) return;
+    const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
+    ops.push({ type: "del", key: pk }, { type: "del", key: idKey(id) });
+    if (conversation !== undefined) ops.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
+    records++;
+  });
+  return { ops, records };
+}
+
+/** What `indexFields` reads, from a full decode (which reports a damaged value, coded). */
+function decodedIndexFields(value: Buffer, pk: Buffer): IndexFields {
+  const { id, record } = decodeRecordValue(value, pk);
+  const c = record.conversationId;
+  return { id, conversation: c === undefined ? undefined : Buffer.from(c, "utf8") };
+}
+
+/** `prefix | u32 len | name | ts | seq`, the timestamp and seq copied from the primary key `pk`. */
+function sameTsSeq(prefix: number, name: Buffer, pk: Buffer): Buffer {
+  const key = Buffer.allocUnsafe(5 + name.length + 16);
+  key[0] = prefix;
+  key.writeUInt32BE(name.length, 1);
+  name.copy(key, 5);
+  pk.copy(key, 5 + name.length, pk.length - 16);
+  return key;
 }
 
 /** A file's size; `undefined` when it is gone. Other failures come out coded, with the path. */
