@@ -59,18 +59,24 @@ function isConversationId(b: Buffer, start: number, end: number): boolean {
   );
 }
 
-/** A string item at `at`: where its bytes start and end, or undefined when the item is not a string. */
-function str(b: Buffer, at: number): { start: number; end: number } | undefined {
+/** Where a string item's bytes start and end. */
+interface Span {
+  start: number;
+  end: number;
+}
+
+/** A string item at `at`, or undefined when the item is not a string. */
+function str(b: Buffer, at: number): Span | undefined {
   const h = b[at]!;
   let start: number;
-  let len: number;
-  if (h >= 0xa0 && h <= 0xbf) [start, len] = [at + 1, h & 0x1f];
-  else if (h === 0xd9) [start, len] = [at + 2, b.readUInt8(at + 1)];
-  else if (h === 0xda) [start, len] = [at + 3, b.readUInt16BE(at + 1)];
-  else if (h === 0xdb) [start, len] = [at + 5, b.readUInt32BE(at + 1)];
+  if (h >= 0xa0 && h <= 0xbf) start = at + 1;
+  else if (h === 0xd9) start = at + 2;
+  else if (h === 0xda) start = at + 3;
+  else if (h === 0xdb) start = at + 5;
   else return undefined;
-  if (start + len > b.length) throw new RangeError("string past the end of the value");
-  return { start, end: start + len };
+  const end = skipOne(b, at);
+  if (end > b.length) throw new RangeError("string past the end of the value");
+  return { start, end };
 }
 
 function mapHeader(b: Buffer, at: number): { size: number; end: number } | undefined {
@@ -85,20 +91,30 @@ function mapHeader(b: Buffer, at: number): { size: number; end: number } | undef
 function skip(b: Buffer, at: number): number {
   let pending = 1;
   while (pending > 0) {
-    pending--;
-    const h = b[at];
-    if (h === undefined) throw new RangeError("item past the end of the value");
-    if (h <= 0x7f || h >= 0xe0) at += 1;
-    else if (h <= 0x8f) [at, pending] = [at + 1, pending + 2 * (h & 0x0f)];
-    else if (h <= 0x9f) [at, pending] = [at + 1, pending + (h & 0x0f)];
-    else if (h <= 0xbf) at += 1 + (h & 0x1f);
-    else at = skipTyped(b, h, at, (n) => (pending += n));
+    pending += childrenOf(b, at) - 1;
+    at = skipOne(b, at);
   }
   return at;
 }
 
-/** Headers 0xc0–0xdf; `children` adds the items of an array or map to walk. */
-function skipTyped(b: Buffer, h: number, at: number, children: (n: number) => void): number {
+/** How many items follow an array's or a map's header at `at` (0 for any other item). */
+function childrenOf(b: Buffer, at: number): number {
+  const h = b[at];
+  if (h === undefined) throw new RangeError("item past the end of the value");
+  if (h >= 0x80 && h <= 0x8f) return 2 * (h & 0x0f);
+  if (h >= 0x90 && h <= 0x9f) return h & 0x0f;
+  if (h === 0xdc) return b.readUInt16BE(at + 1);
+  if (h === 0xdd) return b.readUInt32BE(at + 1);
+  if (h === 0xde) return 2 * b.readUInt16BE(at + 1);
+  if (h === 0xdf) return 2 * b.readUInt32BE(at + 1);
+  return 0;
+}
+
+/** The offset after the header at `at` and, unless it opens an array or a map, its payload. */
+function skipOne(b: Buffer, at: number): number {
+  const h = b[at]!;
+  if (h <= 0x9f || h >= 0xe0) return at + 1; // fixint, fixmap, fixarray, negative fixint
+  if (h <= 0xbf) return at + 1 + (h & 0x1f); // fixstr
   switch (h) {
     case 0xc0:
     case 0xc2:
@@ -119,20 +135,24 @@ function skipTyped(b: Buffer, h: number, at: number, children: (n: number) => vo
       return at + 4 + b.readUInt16BE(at + 1);
     case 0xc9:
       return at + 6 + b.readUInt32BE(at + 1);
-    case 0xca:
-    case 0xce:
-    case 0xd2:
-      return at + 5;
-    case 0xcb:
-    case 0xcf:
-    case 0xd3:
-      return at + 9;
     case 0xcc:
     case 0xd0:
       return at + 2;
     case 0xcd:
     case 0xd1:
+    case 0xdc:
+    case 0xde:
       return at + 3;
+    case 0xca:
+    case 0xce:
+    case 0xd2:
+    case 0xdd:
+    case 0xdf:
+      return at + 5;
+    case 0xcb:
+    case 0xcf:
+    case 0xd3:
+      return at + 9;
     case 0xd4:
       return at + 3;
     case 0xd5:
@@ -143,18 +163,6 @@ function skipTyped(b: Buffer, h: number, at: number, children: (n: number) => vo
       return at + 10;
     case 0xd8:
       return at + 18;
-    case 0xdc:
-      children(b.readUInt16BE(at + 1));
-      return at + 3;
-    case 0xdd:
-      children(b.readUInt32BE(at + 1));
-      return at + 5;
-    case 0xde:
-      children(2 * b.readUInt16BE(at + 1));
-      return at + 3;
-    case 0xdf:
-      children(2 * b.readUInt32BE(at + 1));
-      return at + 5;
     default:
       throw new RangeError(`no msgpack item starts with 0x${h.toString(16)}`); // 0xc1
   }
