@@ -19,7 +19,7 @@
  */
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import { hashKey, P_BODY, P_CHUNK, P_EVICTED, prefixEnd } from "../../tiers/hot/keys.js";
-import type { BatchOp, HotTier, KeyRange } from "../../tiers/hot/tier.js";
+import type { BatchOp, Expiry, HotTier, KeyRange } from "../../tiers/hot/tier.js";
 import { decodeManifest, encodeEvicted, manifestOriginalBytes } from "../bodies/manifest.js";
 import type { BodyStore, RefTracker } from "../bodies/store.js";
 import type { WritePath } from "../write-path.js";
@@ -29,6 +29,17 @@ export interface EvictionRule {
   bodyCutoff?: number;
   /** Bodies are evicted, oldest newest-reference first, until the stored bytes are at or under this. */
   maxStoredBytes?: number;
+}
+
+/**
+ * Hot records that prune deletes by age in the mark's own pass over the hot records: one pass instead
+ * of a walk of the time index with a lookup per record, then the mark's. The mark does not count their
+ * references; their deletes are queued before any of the sweep's (apply order), so no body goes while a
+ * record that refers to it stays, even after a crash (LevelDB's log keeps a prefix of the writes).
+ */
+export interface HotExpiry extends Expiry {
+  /** Called once the mark is over, before the plan: the prune makes its deletes durable. */
+  marked(): Promise<void>;
 }
 
 export interface SweepResult {
@@ -76,12 +87,14 @@ export class BodyCollector {
     this.quiesceReads = quiesceReads;
   }
 
-  async collect(rule: EvictionRule = {}): Promise<SweepResult> {
+  async collect(rule: EvictionRule = {}, expire?: HotExpiry): Promise<SweepResult> {
     const tracker: RefTracker = { bodies: new Set(), chunks: new Set() };
     await this.writes.atStagingBoundary(() => this.bodies.trackers.add(tracker));
     try {
       await this.writes.applied();
-      const plan = await this.plan(await this.mark(), rule);
+      const newest = await this.mark(expire);
+      await expire?.marked();
+      const plan = await this.plan(newest, rule);
       // A read that began before records were deleted (by prune) may still fetch their bodies.
       await this.quiesceReads();
       return await this.sweep(plan, tracker);
@@ -91,14 +104,15 @@ export class BodyCollector {
   }
 
   /** The newest referencing timestamp of every referenced body (hex keys). */
-  private async mark(): Promise<Map<string, number>> {
+  private async mark(expire?: Expiry): Promise<Map<string, number>> {
     const newest = new Map<string, number>();
     const see = (hex: string, ts: number) => {
       const t = newest.get(hex);
       if (t === undefined || ts > t) newest.set(hex, ts);
     };
-    await this.hot.bodyRefs((h, ts) =>
-      see(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString("hex"), ts),
+    await this.hot.bodyRefs(
+      (h, ts) => see(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString("hex"), ts),
+      expire,
     );
     for (const f of this.cold.files) await this.cold.bodyRefs(f.name, see);
     return newest;

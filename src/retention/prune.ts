@@ -29,7 +29,7 @@ import { diskBytes } from "../disk-usage.js";
 import { fsyncDir } from "../durable-fs.js";
 import { fsError, fsys } from "../fs.js";
 import type { WritePath } from "../write-path.js";
-import type { BodyCollector } from "./gc.js";
+import type { BodyCollector, HotExpiry } from "./gc.js";
 import type { GcResult, PruneResult, RetentionPolicy } from "./policy.js";
 
 /** Hot records deleted per LevelDB write. */
@@ -81,12 +81,19 @@ export class Pruner {
       }
       const coldFreed = await this.finishDrops(new Set(files.map((f) => f.name)));
       timings.dropMs = clock();
-      if (policy.maxAgeMs !== undefined) recordsDeleted += await this.deleteHot(now - policy.maxAgeMs);
-      timings.hotMs = clock();
-      const swept = await this.collector.collect({
-        bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
-        maxStoredBytes: policy.maxTotalBodyBytes,
-      });
+      const hot = { deleted: 0 };
+      const expire =
+        policy.maxAgeMs === undefined
+          ? undefined
+          : this.hotExpiry(now - policy.maxAgeMs, hot, () => (timings.hotMs = clock()));
+      const swept = await this.collector.collect(
+        {
+          bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
+          maxStoredBytes: policy.maxTotalBodyBytes,
+        },
+        expire,
+      );
+      recordsDeleted += hot.deleted;
       timings.bodiesMs = clock();
       const deleted = recordsDeleted + swept.bodiesDeleted + swept.chunksDeleted;
       return { result: { partitionsDropped: dropped.size, recordsDeleted, ...swept, coldFreed }, deleted };
@@ -285,22 +292,28 @@ export class Pruner {
   }
 
   /**
-   * Deletes hot records with `timestamp < cutoff`, and their index entries. Returns how many. Each write
-   * deletes whole records (HotTier.expiring), unsynced; the last one is synced. A crash in between
-   * leaves a prefix of the writes (LevelDB's log is sequential): some old records gone, every other one
-   * whole, and the next prune deletes the rest.
+   * Deletes hot records with `timestamp < cutoff`, and their index entries, in the GC's pass over the
+   * hot records (HotExpiry); `count.deleted` says how many. Each write deletes whole records, unsynced;
+   * once the pass is over one synced write makes them durable. A crash in between leaves a prefix of the
+   * writes (LevelDB's log is sequential): some old records gone, every other one whole, and the next
+   * prune deletes the rest.
    */
-  private async deleteHot(cutoff: number): Promise<number> {
-    let deleted = 0;
-    for await (const { ops, records } of this.hot.expiring(cutoff, DELETE_BATCH)) {
-      await this.writes.maintain(
-        (c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - records } }),
-        false,
-      );
-      deleted += records;
-    }
-    if (deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
-    return deleted;
+  private hotExpiry(cutoff: number, count: { deleted: number }, done: () => void): HotExpiry {
+    return {
+      cutoff,
+      batch: DELETE_BATCH,
+      apply: async (ops, records) => {
+        await this.writes.maintain(
+          (c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - records } }),
+          false,
+        );
+        count.deleted += records;
+      },
+      marked: async () => {
+        if (count.deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
+        done();
+      },
+    };
   }
 }
 

@@ -24,6 +24,15 @@ import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
+/** Records to delete during a pass over the hot records (`bodyRefs`). */
+export interface Expiry {
+  /** Records with `timestamp < cutoff` are deleted. */
+  cutoff: number;
+  /** About this many records' deletes are handed to `apply` at a time. */
+  batch: number;
+  apply(ops: BatchOp[], records: number): Promise<void>;
+}
+
 export interface KeyRange {
   gte: Uint8Array;
   lt: Uint8Array;
@@ -378,42 +387,6 @@ export class HotTier {
     return this.viaIndex(Buffer.of(P_TIME), from, to, reverse);
   }
 
-  /**
-   * The deletes that remove every record with `timestamp < cutoff` with its index entries, `size`
-   * records at a time in time order. A batch holds all the entries of each of its records, so a write of
-   * one never leaves a record half deleted. The time index gives the primary keys; their values, read in
-   * key order with one getMany a batch (the next batch is read while the caller writes this one), give
-   * the id and conversation entries without a decode of the record (value-scan.ts). A time entry whose
-   * record is gone (this engine never leaves one) is deleted alone.
-   */
-  async *expiring(cutoff: number, size: number): AsyncGenerator<{ ops: BatchOp[]; records: number }> {
-    const pages = this.resumable(
-      tsRange(Buffer.of(P_TIME), undefined, cutoff),
-      false,
-      size,
-      (b) => this.db.iterator({ ...b, highWaterMarkBytes: 1 << 20 }) as Batches<[Buffer, Buffer]>,
-      ([key]) => key,
-    );
-    const fetch = async () => {
-      const page = await pages.next();
-      if (page.done) return undefined;
-      const entries = page.value.sort((a, b) => Buffer.compare(a[1], b[1])); // primary-key order
-      return { entries, values: await this.getMany(entries.map(([, pk]) => pk)) };
-    };
-    let next = fetch();
-    try {
-      for (;;) {
-        const got = await next;
-        if (got === undefined) return;
-        next = fetch();
-        yield expiryDeletes(got.entries, got.values);
-      }
-    } finally {
-      next.catch(() => {});
-      pages.return(undefined).catch(() => {});
-    }
-  }
-
   /** A conversation's records in (timestamp, seq) order. */
   byConversation(
     conversationId: string,
@@ -480,15 +453,34 @@ export class HotTier {
     );
   }
 
-  /** Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. */
-  async bodyRefs(visit: (hash: Uint8Array, ts: number) => void): Promise<void> {
+  /**
+   * Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. With
+   * `expire`, the records older than its cutoff are deleted instead of visited, in the same pass: each
+   * call of `expire.apply` gets the deletes of whole records (the record and its time, id and
+   * conversation entries, read from its value without a decode: value-scan.ts), so a write of one never
+   * leaves a record half deleted; the pass waits for it before it goes on.
+   */
+  async bodyRefs(visit: (hash: Uint8Array, ts: number) => void, expire?: Expiry): Promise<void> {
     const p = Buffer.of(P_RECORD);
+    let ops: BatchOp[] = [];
+    let records = 0;
     for await (const batch of this.entries({ gte: p, lt: prefixEnd(p) })) {
       for (const [key, value] of batch) {
+        const ts = recordKeyTs(key);
+        if (expire !== undefined && ts < expire.cutoff) {
+          pushRecordDeletes(ops, key, value);
+          records++;
+          continue;
+        }
         const hash = bodyHashOf(value, key);
-        if (hash) visit(hash, recordKeyTs(key));
+        if (hash) visit(hash, ts);
+      }
+      if (expire !== undefined && records >= expire.batch) {
+        await expire.apply(ops, records);
+        [ops, records] = [[], 0];
       }
     }
+    if (expire !== undefined && records > 0) await expire.apply(ops, records);
   }
 
   /** Names (the key suffixes) under a key prefix, e.g. a turn's cold files. */
@@ -508,23 +500,15 @@ export class HotTier {
   }
 }
 
-/** The deletes of `expiring` for one batch: `entries` are time index entries, `values` their records'. */
-function expiryDeletes(
-  entries: [Buffer, Buffer][],
-  values: (Buffer | undefined)[],
-): { ops: BatchOp[]; records: number } {
-  const ops: BatchOp[] = [];
-  let records = 0;
-  entries.forEach(([timeKey, pk], i) => {
-    ops.push({ type: "del", key: timeKey });
-    const value = values[i];
-    if (value === undefined) return;
-    const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
-    ops.push({ type: "del", key: pk }, { type: "del", key: idKey(id) });
-    if (conversation !== undefined) ops.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
-    records++;
-  });
-  return { ops, records };
+/** The deletes of a hot record (its primary key `pk`, its value) and of its index entries. */
+function pushRecordDeletes(ops: BatchOp[], pk: Buffer, value: Buffer): void {
+  const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
+  ops.push(
+    { type: "del", key: pk },
+    { type: "del", key: sameTsSeq(P_TIME, undefined, pk) },
+    { type: "del", key: idKey(id) },
+  );
+  if (conversation !== undefined) ops.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
 }
 
 /** What `indexFields` reads, from a full decode (which reports a damaged value, coded). */
@@ -534,13 +518,19 @@ function decodedIndexFields(value: Buffer, pk: Buffer): IndexFields {
   return { id, conversation: c === undefined ? undefined : Buffer.from(c, "utf8") };
 }
 
-/** `prefix | u32 len | name | ts | seq`, the timestamp and seq copied from the primary key `pk`. */
-function sameTsSeq(prefix: number, name: Buffer, pk: Buffer): Buffer {
-  const key = Buffer.allocUnsafe(5 + name.length + 16);
+/**
+ * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index), or
+ * `prefix | u32 len | name | ts | seq` (a group's index), the timestamp and seq copied from `pk`.
+ */
+function sameTsSeq(prefix: number, name: Buffer | undefined, pk: Buffer): Buffer {
+  const head = name === undefined ? 1 : 5 + name.length;
+  const key = Buffer.allocUnsafe(head + 16);
   key[0] = prefix;
-  key.writeUInt32BE(name.length, 1);
-  name.copy(key, 5);
-  pk.copy(key, 5 + name.length, pk.length - 16);
+  if (name !== undefined) {
+    key.writeUInt32BE(name.length, 1);
+    key.set(name, 5);
+  }
+  key.set(pk.subarray(pk.length - 16), head);
   return key;
 }
 
