@@ -20,7 +20,14 @@
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import { hashKey, P_BODY, P_CHUNK, P_EVICTED, prefixEnd } from "../../tiers/hot/keys.js";
 import type { BatchOp, Expiry, HotTier, KeyRange } from "../../tiers/hot/tier.js";
-import { decodeManifest, encodeEvicted, manifestOriginalBytes } from "../bodies/manifest.js";
+import {
+  decodeManifest,
+  encodeEvicted,
+  HASH_BYTES,
+  MANIFEST_HEAD,
+  manifestLayout,
+  manifestOriginalBytes,
+} from "../bodies/manifest.js";
 import type { BodyStore, RefTracker } from "../bodies/store.js";
 import type { WritePath } from "../write-path.js";
 
@@ -123,6 +130,8 @@ export class BodyCollector {
     const orphans: BodyEntry[] = [];
     const evicted: BodyEntry[] = [];
     const live: BodyEntry[] = [];
+    // Chunk hashes as latin1 strings, straight from the manifests' bytes: a live body lists tens of
+    // chunks, and hex (twice the characters, an encoding pass) made this set most of the plan's time.
     const liveChunks = new Set<string>();
     for await (const batch of this.hot.entries(keyspace(P_BODY))) {
       for (const [key, manifest] of batch) {
@@ -133,14 +142,13 @@ export class BodyCollector {
           evicted.push({ hex, manifest, newest: ts });
         else if (capped)
           live.push({ hex, manifest, newest: ts }); // the cap needs them all
-        else for (const c of chunksOf(manifest)) liveChunks.add(c);
+        else addChunkKeys(liveChunks, manifest);
       }
     }
     const sizes = capped ? await this.chunkSizes() : await this.chunkSizes(liveChunks);
     if (capped) {
       evicted.push(...evictToCap(live, sizes, rule.maxStoredBytes!));
-      for (const e of live) for (const c of chunksOf(e.manifest)) liveChunks.add(c);
-      for (const c of liveChunks) sizes.delete(c);
+      for (const e of live) for (const c of chunksOf(e.manifest)) sizes.delete(c);
     }
     const markers: string[] = [];
     for await (const batch of this.hot.entries(keyspace(P_EVICTED), false)) {
@@ -151,7 +159,7 @@ export class BodyCollector {
   }
 
   /**
-   * The stored sizes of the chunks `live` does not hold (all chunks without it). Chunks are most of the
+   * The stored sizes of the chunks `live` (latin1 hashes) does not hold (all chunks without it), by hex. Chunks are most of the
    * hot tier's bytes and most are live: their keys are scanned alone, and only the others' values read
    * (in key order, one getMany a batch).
    */
@@ -162,7 +170,7 @@ export class BodyCollector {
         for (const [key, value] of batch) sizes.set(key.toString("hex", 1), value.length);
         continue;
       }
-      const dead = batch.map(([key]) => key).filter((key) => !live.has(key.toString("hex", 1)));
+      const dead = batch.map(([key]) => key).filter((key) => !live.has(key.toString("latin1", 1)));
       if (dead.length === 0) continue;
       const values = await this.hot.getMany(dead);
       dead.forEach((key, i) => {
@@ -286,6 +294,13 @@ function del(prefix: typeof P_BODY | typeof P_CHUNK | typeof P_EVICTED, hex: str
 function keyspace(prefix: number): KeyRange {
   const p = Buffer.of(prefix);
   return { gte: p, lt: prefixEnd(p) };
+}
+
+/** Adds the chunk hashes a manifest lists, as latin1 strings (none for an inline body). */
+function addChunkKeys(set: Set<string>, manifest: Buffer): void {
+  if (manifestLayout(manifest) !== "chunked") return;
+  for (let at = MANIFEST_HEAD; at < manifest.length; at += HASH_BYTES)
+    set.add(manifest.toString("latin1", at, at + HASH_BYTES));
 }
 
 /** The chunk hashes (hex) a manifest lists; none for an inline body. */
