@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { stableId, type TraceRecord } from "../src/index.js";
 import { encode } from "../src/msgpack.js";
 import { verifyStore } from "../src/verify.js";
+import type { HotTier } from "../tiers/hot/tier.js";
 import { indexFields } from "../tiers/hot/value-scan.js";
 import { decodeRecordValue, encodeRecordValue, recordValue } from "../tiers/hot/values.js";
 import { log, tempStore } from "./support/fixtures.js";
@@ -127,8 +128,38 @@ describe("pruning hot records by age", () => {
       log("new", 9_000, { conversationId: conv }),
     ]);
     await store.prune({ maxAgeMs: 0 }, { now: 5_000 });
-    expect((await store.query({ conversationId: conv, bodies: false })).map((r) => r.timestamp)).toEqual([9_000]);
+    expect((await store.query({ conversationId: conv, bodies: false })).map((r) => r.timestamp)).toEqual([
+      9_000,
+    ]);
     await store.close();
     expect(await recordEntries(dir)).toEqual({ r: 1, t: 1, i: 1, c: 1 });
+  });
+
+  it("deletes no body while a failed write has left records that refer to it, and finishes at the next prune", async () => {
+    const { store } = await tempStore();
+    const old = Array.from({ length: 6_000 }, (_, i) =>
+      log(`old${i}`, 1_000 + i, { body: `body ${i % 3000}` }),
+    );
+    const fresh = [log("new", 90_000, { body: "body 1" })];
+    await store.insertRecords([...old, ...fresh]);
+    const hot = (store as unknown as { hot: HotTier }).hot;
+    const write = hot.write.bind(hot);
+    let recordWrites = 0;
+    hot.write = async (ops, sync) => {
+      const deletesRecords = ops.some((o) => o.type === "del" && o.key[0] === 0x72);
+      if (deletesRecords && ++recordWrites === 2)
+        throw new Error("injected: the second batch of deletes fails");
+      return write(ops, sync);
+    };
+    await expect(store.prune({ maxAgeMs: 0 }, { now: 50_000 })).rejects.toThrow();
+    const left = await store.query({ to: 50_000, bodies: true });
+    expect(left.length).toBeGreaterThan(0); // the first batch went, the rest stayed
+    expect(left.length).toBeLessThan(old.length);
+    for (const r of left) expect(r.body).toBe(`body ${(r.timestamp - 1_000) % 3000}`);
+    hot.write = write;
+    const result = await store.prune({ maxAgeMs: 0 }, { now: 50_000 });
+    expect(result.recordsDeleted).toBe(left.length);
+    expect((await store.query({ bodies: true })).map((r) => r.body)).toEqual(["body 1"]);
+    expect((await store.stats()).bodies).toBe(1);
   });
 });
