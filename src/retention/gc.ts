@@ -159,9 +159,9 @@ export class BodyCollector {
   }
 
   /**
-   * The stored sizes of the chunks `live` (latin1 hashes) does not hold (all chunks without it), by hex. Chunks are most of the
-   * hot tier's bytes and most are live: their keys are scanned alone, and only the others' values read
-   * (in key order, one getMany a batch).
+   * The stored sizes (by hex hash) of the chunks not in `live` (latin1 hashes), or of every chunk. Chunks
+   * are most of the hot tier's bytes and most are live: their keys are scanned alone, and only the dead
+   * ones' values are read, for their sizes (in key order, one getMany a fetch).
    */
   private async chunkSizes(live?: ReadonlySet<string>): Promise<Map<string, number>> {
     const sizes = new Map<string, number>();
