@@ -26,8 +26,8 @@ describe("body GC and concurrent inserts", () => {
     const fresh = log("fresh", 50_000, { body });
     const bodyRefs = hot.bodyRefs.bind(hot);
     let inserted: Promise<unknown> | undefined;
-    hot.bodyRefs = async (visit) => {
-      await bodyRefs(visit); // the mark has read the hot records: the old one is gone, nothing refers
+    hot.bodyRefs = async (visit, expire) => {
+      await bodyRefs(visit, expire); // the mark has read the hot records: the old one is gone, nothing refers
       inserted = store.insertRecords([fresh]); // to the body; this insert finds it stored and refers to it
       await inserted;
     };

@@ -24,6 +24,8 @@ export const MANIFEST_VERSION = 1;
 const LAYOUT_INLINE = 0;
 const LAYOUT_CHUNKED = 1;
 const HEAD = 6;
+/** Bytes before a manifest's payload (version, layout, original size). */
+export const MANIFEST_HEAD = HEAD;
 export const HASH_BYTES = 32;
 
 export type Manifest =
@@ -45,16 +47,23 @@ export function encodeChunked(originalBytes: number, chunkHashes: readonly Uint8
 }
 
 export function decodeManifest(buf: Buffer): Manifest {
-  if (buf.length < HEAD || buf[0] !== MANIFEST_VERSION)
-    throw new CorruptStoreError("unknown body manifest version");
+  const layout = manifestLayout(buf); // before any read: a short manifest is corrupt, not a RangeError
   const originalBytes = buf.readUInt32LE(2);
-  if (buf[1] === LAYOUT_INLINE) return { layout: "inline", originalBytes, stored: buf.subarray(HEAD) };
-  if (buf[1] !== LAYOUT_CHUNKED || (buf.length - HEAD) % HASH_BYTES !== 0) {
-    throw new CorruptStoreError("bad body manifest layout");
-  }
+  if (layout === "inline") return { layout, originalBytes, stored: buf.subarray(HEAD) };
   const chunks: Buffer[] = [];
   for (let at = HEAD; at < buf.length; at += HASH_BYTES) chunks.push(buf.subarray(at, at + HASH_BYTES));
   return { layout: "chunked", originalBytes, chunks };
+}
+
+/** A manifest's layout, checked as `decodeManifest` checks it, without building its chunk list. */
+export function manifestLayout(buf: Buffer): Manifest["layout"] {
+  if (buf.length < HEAD || buf[0] !== MANIFEST_VERSION)
+    throw new CorruptStoreError("unknown body manifest version");
+  if (buf[1] === LAYOUT_INLINE) return "inline";
+  if (buf[1] !== LAYOUT_CHUNKED || (buf.length - HEAD) % HASH_BYTES !== 0) {
+    throw new CorruptStoreError("bad body manifest layout");
+  }
+  return "chunked";
 }
 
 /** The body's UTF-8 size without decoding the rest (easy view, stats). */

@@ -19,8 +19,15 @@
  */
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import { hashKey, P_BODY, P_CHUNK, P_EVICTED, prefixEnd } from "../../tiers/hot/keys.js";
-import type { BatchOp, HotTier, KeyRange } from "../../tiers/hot/tier.js";
-import { decodeManifest, encodeEvicted, manifestOriginalBytes } from "../bodies/manifest.js";
+import type { BatchOp, Expiry, HotTier, KeyRange } from "../../tiers/hot/tier.js";
+import {
+  decodeManifest,
+  encodeEvicted,
+  HASH_BYTES,
+  MANIFEST_HEAD,
+  manifestLayout,
+  manifestOriginalBytes,
+} from "../bodies/manifest.js";
 import type { BodyStore, RefTracker } from "../bodies/store.js";
 import type { WritePath } from "../write-path.js";
 
@@ -29,6 +36,17 @@ export interface EvictionRule {
   bodyCutoff?: number;
   /** Bodies are evicted, oldest newest-reference first, until the stored bytes are at or under this. */
   maxStoredBytes?: number;
+}
+
+/**
+ * Hot records that prune deletes by age in the mark's own pass over the hot records: one pass instead
+ * of a walk of the time index with a lookup per record, then the mark's. The mark does not count their
+ * references; their deletes are queued before any of the sweep's (apply order), so no body goes while a
+ * record that refers to it stays, even after a crash (LevelDB's log keeps a prefix of the writes).
+ */
+export interface HotExpiry extends Expiry {
+  /** Called once the mark is over, before the plan: the prune makes its deletes durable. */
+  marked(): Promise<void>;
 }
 
 export interface SweepResult {
@@ -76,12 +94,14 @@ export class BodyCollector {
     this.quiesceReads = quiesceReads;
   }
 
-  async collect(rule: EvictionRule = {}): Promise<SweepResult> {
+  async collect(rule: EvictionRule = {}, expire?: HotExpiry): Promise<SweepResult> {
     const tracker: RefTracker = { bodies: new Set(), chunks: new Set() };
     await this.writes.atStagingBoundary(() => this.bodies.trackers.add(tracker));
     try {
       await this.writes.applied();
-      const plan = await this.plan(await this.mark(), rule);
+      const newest = await this.mark(expire);
+      await expire?.marked();
+      const plan = await this.plan(newest, rule);
       // A read that began before records were deleted (by prune) may still fetch their bodies.
       await this.quiesceReads();
       return await this.sweep(plan, tracker);
@@ -91,14 +111,15 @@ export class BodyCollector {
   }
 
   /** The newest referencing timestamp of every referenced body (hex keys). */
-  private async mark(): Promise<Map<string, number>> {
+  private async mark(expire?: Expiry): Promise<Map<string, number>> {
     const newest = new Map<string, number>();
     const see = (hex: string, ts: number) => {
       const t = newest.get(hex);
       if (t === undefined || ts > t) newest.set(hex, ts);
     };
-    await this.hot.bodyRefs((h, ts) =>
-      see(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString("hex"), ts),
+    await this.hot.bodyRefs(
+      (h, ts) => see(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString("hex"), ts),
+      expire,
     );
     for (const f of this.cold.files) await this.cold.bodyRefs(f.name, see);
     return newest;
@@ -109,6 +130,8 @@ export class BodyCollector {
     const orphans: BodyEntry[] = [];
     const evicted: BodyEntry[] = [];
     const live: BodyEntry[] = [];
+    // Chunk hashes as latin1 strings, straight from the manifests' bytes: a live body lists tens of
+    // chunks, and hex (twice the characters, an encoding pass) made this set most of the plan's time.
     const liveChunks = new Set<string>();
     for await (const batch of this.hot.entries(keyspace(P_BODY))) {
       for (const [key, manifest] of batch) {
@@ -119,20 +142,13 @@ export class BodyCollector {
           evicted.push({ hex, manifest, newest: ts });
         else if (capped)
           live.push({ hex, manifest, newest: ts }); // the cap needs them all
-        else for (const c of chunksOf(manifest)) liveChunks.add(c);
+        else addChunkKeys(liveChunks, manifest);
       }
     }
-    const sizes = new Map<string, number>();
-    for await (const batch of this.hot.entries(keyspace(P_CHUNK))) {
-      for (const [key, value] of batch) {
-        const hex = key.toString("hex", 1);
-        if (capped || !liveChunks.has(hex)) sizes.set(hex, value.length);
-      }
-    }
+    const sizes = capped ? await this.chunkSizes() : await this.chunkSizes(liveChunks);
     if (capped) {
       evicted.push(...evictToCap(live, sizes, rule.maxStoredBytes!));
-      for (const e of live) for (const c of chunksOf(e.manifest)) liveChunks.add(c);
-      for (const c of liveChunks) sizes.delete(c);
+      for (const e of live) for (const c of chunksOf(e.manifest)) sizes.delete(c);
     }
     const markers: string[] = [];
     for await (const batch of this.hot.entries(keyspace(P_EVICTED), false)) {
@@ -140,6 +156,29 @@ export class BodyCollector {
         if (!newest.has(key.toString("hex", 1))) markers.push(key.toString("hex", 1));
     }
     return { orphans, evicted, chunks: sizes, markers };
+  }
+
+  /**
+   * The stored sizes (by hex hash) of the chunks not in `live` (latin1 hashes), or of every chunk. Chunks
+   * are most of the hot tier's bytes and most are live: their keys are scanned alone, and only the dead
+   * ones' values are read, for their sizes (in key order, one getMany a fetch).
+   */
+  private async chunkSizes(live?: ReadonlySet<string>): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for await (const batch of this.hot.entries(keyspace(P_CHUNK), live === undefined)) {
+      if (live === undefined) {
+        for (const [key, value] of batch) sizes.set(key.toString("hex", 1), value.length);
+        continue;
+      }
+      const dead = batch.map(([key]) => key).filter((key) => !live.has(key.toString("latin1", 1)));
+      if (dead.length === 0) continue;
+      const values = await this.hot.getMany(dead);
+      dead.forEach((key, i) => {
+        const v = values[i];
+        if (v !== undefined) sizes.set(key.toString("hex", 1), v.length); // gone since the scan: not counted
+      });
+    }
+    return sizes;
   }
 
   /** Step 4 and 5: spare what stagings since the mark refer to, delete the rest in apply order. */
@@ -255,6 +294,13 @@ function del(prefix: typeof P_BODY | typeof P_CHUNK | typeof P_EVICTED, hex: str
 function keyspace(prefix: number): KeyRange {
   const p = Buffer.of(prefix);
   return { gte: p, lt: prefixEnd(p) };
+}
+
+/** Adds the chunk hashes a manifest lists, as latin1 strings (none for an inline body). */
+function addChunkKeys(set: Set<string>, manifest: Buffer): void {
+  if (manifestLayout(manifest) !== "chunked") return;
+  for (let at = MANIFEST_HEAD; at < manifest.length; at += HASH_BYTES)
+    set.add(manifest.toString("latin1", at, at + HASH_BYTES));
 }
 
 /** The chunk hashes (hex) a manifest lists; none for an inline body. */

@@ -31,7 +31,11 @@ export interface PruneResult {
   chunksDeleted: number;
   /** Bytes the file system got back: dropped files as allocated, plus what the hot tier's directory shrank by. */
   bytesReclaimed: number;
-  /** Where the time went, in ms: partition drops, hot deletes, body eviction and GC, LevelDB rewrite. */
+  /**
+   * Where the time went, in ms: partition drops; hot deletes by age, with the body GC's mark (one pass
+   * over the hot records; without `maxAgeMs` the mark counts in `bodiesMs`); the rest of body eviction
+   * and GC; the LevelDB rewrite.
+   */
   timings: { dropMs: number; hotMs: number; bodiesMs: number; reclaimMs: number };
 }
 

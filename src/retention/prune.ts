@@ -14,14 +14,12 @@ import { stat } from "node:fs/promises";
 import { partitionDir } from "../../tiers/cold/layout.js";
 import type { ColdFile } from "../../tiers/cold/manifest.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
-import { convKey, idKey, recordKey, timeKey } from "../../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
-import type { HotRecord } from "../../tiers/hot/values.js";
+import type { HotTier } from "../../tiers/hot/tier.js";
 import { diskBytes } from "../disk-usage.js";
 import { fsyncDir } from "../durable-fs.js";
 import { fsError, fsys } from "../fs.js";
 import type { WritePath } from "../write-path.js";
-import type { BodyCollector } from "./gc.js";
+import type { BodyCollector, HotExpiry } from "./gc.js";
 import type { GcResult, PruneResult, RetentionPolicy } from "./policy.js";
 
 /** Hot records deleted per LevelDB write. */
@@ -64,12 +62,19 @@ export class Pruner {
       const after = new Set(this.cold.partitions());
       const dropped = [...datesBefore].filter((d) => !after.has(d));
       timings.dropMs = clock();
-      if (policy.maxAgeMs !== undefined) recordsDeleted += await this.deleteHot(now - policy.maxAgeMs);
-      timings.hotMs = clock();
-      const swept = await this.collector.collect({
-        bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
-        maxStoredBytes: policy.maxTotalBodyBytes,
-      });
+      const hot = { deleted: 0 };
+      const expire =
+        policy.maxAgeMs === undefined
+          ? undefined
+          : this.hotExpiry(now - policy.maxAgeMs, hot, () => (timings.hotMs = clock()));
+      const swept = await this.collector.collect(
+        {
+          bodyCutoff: policy.maxBodyAgeMs === undefined ? undefined : now - policy.maxBodyAgeMs,
+          maxStoredBytes: policy.maxTotalBodyBytes,
+        },
+        expire,
+      );
+      recordsDeleted += hot.deleted;
       timings.bodiesMs = clock();
       const deleted = recordsDeleted + swept.bodiesDeleted + swept.chunksDeleted;
       const result = {
@@ -186,24 +191,29 @@ export class Pruner {
     }
   }
 
-  /** Deletes hot records with `timestamp < cutoff`, and their index entries. Returns how many. */
-  private async deleteHot(cutoff: number): Promise<number> {
-    let deleted = 0;
-    let batch: HotRecord[] = [];
-    const flush = async () => {
-      const n = batch.length;
-      const ops = batch.flatMap(deletesFor);
-      batch = [];
-      await this.writes.maintain((c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - n } }), false);
-      deleted += n;
+  /**
+   * Deletes hot records with `timestamp < cutoff`, and their index entries, in the GC's pass over the
+   * hot records (HotExpiry); `count.deleted` says how many. Each write deletes whole records, unsynced;
+   * once the pass is over one synced write makes them durable. A crash in between leaves a prefix of the
+   * writes (LevelDB's log is sequential): some old records gone, every other one whole, and the next
+   * prune deletes the rest.
+   */
+  private hotExpiry(cutoff: number, count: { deleted: number }, done: () => void): HotExpiry {
+    return {
+      cutoff,
+      batch: DELETE_BATCH,
+      apply: async (ops, records) => {
+        await this.writes.maintain(
+          (c) => ({ ops, counters: { ...c, hotRecords: c.hotRecords - records } }),
+          false,
+        );
+        count.deleted += records;
+      },
+      marked: async () => {
+        if (count.deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
+        done();
+      },
     };
-    for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-      batch.push(r);
-      if (batch.length >= DELETE_BATCH) await flush();
-    }
-    if (batch.length > 0) await flush();
-    if (deleted > 0) await this.writes.maintain((c) => ({ ops: [], counters: c }), true);
-    return deleted;
   }
 }
 
@@ -216,17 +226,6 @@ function stopwatch(): () => number {
     last = now;
     return Math.round(ms * 10) / 10;
   };
-}
-
-function deletesFor(r: HotRecord): BatchOp[] {
-  const { turnId, conversationId, timestamp } = r.record;
-  const ops: BatchOp[] = [
-    { type: "del", key: recordKey(turnId, timestamp, r.seq) },
-    { type: "del", key: timeKey(timestamp, r.seq) },
-    { type: "del", key: idKey(r.id) },
-  ];
-  if (conversationId !== undefined) ops.push({ type: "del", key: convKey(conversationId, timestamp, r.seq) });
-  return ops;
 }
 
 function hourOf(ts: number): number {

@@ -19,9 +19,19 @@ import {
   recordKeyTs,
   tsRange,
 } from "./keys.js";
+import { type IndexFields, indexFields } from "./value-scan.js";
 import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
+
+/** Records to delete during a pass over the hot records (`bodyRefs`). */
+export interface Expiry {
+  /** Records with `timestamp < cutoff` are deleted. */
+  cutoff: number;
+  /** About this many records' deletes are handed to `apply` at a time. */
+  batch: number;
+  apply(ops: BatchOp[], records: number): Promise<void>;
+}
 
 export interface KeyRange {
   gte: Uint8Array;
@@ -443,15 +453,34 @@ export class HotTier {
     );
   }
 
-  /** Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. */
-  async bodyRefs(visit: (hash: Uint8Array, ts: number) => void): Promise<void> {
+  /**
+   * Visits `(body hash, timestamp)` of every hot record that has a body, without decoding records. With
+   * `expire`, the records older than its cutoff are deleted instead of visited, in the same pass: each
+   * call of `expire.apply` gets the deletes of whole records (the record and its time, id and
+   * conversation entries, read from its value without a decode: value-scan.ts), so a write of one never
+   * leaves a record half deleted; the pass waits for it before it goes on.
+   */
+  async bodyRefs(visit: (hash: Uint8Array, ts: number) => void, expire?: Expiry): Promise<void> {
     const p = Buffer.of(P_RECORD);
+    let ops: BatchOp[] = [];
+    let records = 0;
     for await (const batch of this.entries({ gte: p, lt: prefixEnd(p) })) {
       for (const [key, value] of batch) {
+        const ts = recordKeyTs(key);
+        if (expire !== undefined && ts < expire.cutoff) {
+          pushRecordDeletes(ops, key, value);
+          records++;
+          continue;
+        }
         const hash = bodyHashOf(value, key);
-        if (hash) visit(hash, recordKeyTs(key));
+        if (hash) visit(hash, ts);
+      }
+      if (expire !== undefined && records >= expire.batch) {
+        await expire.apply(ops, records);
+        [ops, records] = [[], 0];
       }
     }
+    if (expire !== undefined && records > 0) await expire.apply(ops, records);
   }
 
   /** Names (the key suffixes) under a key prefix, e.g. a turn's cold files. */
@@ -469,6 +498,41 @@ export class HotTier {
       throw levelError(`closing the hot tier ${this.path}`, err);
     });
   }
+}
+
+/** The deletes of a hot record (its primary key `pk`, its value) and of its index entries. */
+function pushRecordDeletes(ops: BatchOp[], pk: Buffer, value: Buffer): void {
+  const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
+  ops.push(
+    { type: "del", key: pk },
+    { type: "del", key: sameTsSeq(P_TIME, undefined, pk) },
+    { type: "del", key: idKey(id) },
+  );
+  if (conversation !== undefined) ops.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
+}
+
+/** What `indexFields` reads, from a full decode (which reports a damaged value, coded). */
+function decodedIndexFields(value: Buffer, pk: Buffer): IndexFields {
+  const { id, record } = decodeRecordValue(value, pk);
+  const c = record.conversationId;
+  return { id, conversation: c === undefined ? undefined : Buffer.from(c, "utf8") };
+}
+
+/**
+ * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index), or
+ * `prefix | u32 len | name | ts | seq` (a group's index), the timestamp and seq copied from `pk`.
+ */
+function sameTsSeq(prefix: number, name: Buffer | undefined, pk: Buffer): Buffer {
+  const head = name === undefined ? 1 : 5 + name.length;
+  const key = Buffer.allocUnsafe(head + 16);
+  key[0] = prefix;
+  if (name !== undefined) {
+    key.writeUInt32BE(name.length, 1);
+    key.set(name, 5);
+  }
+  // a byte loop: subarray() or copy() cost more than these 16 bytes (both build or check a view)
+  for (let i = 0, from = pk.length - 16; i < 16; i++) key[head + i] = pk[from + i]!;
+  return key;
 }
 
 /** A file's size; `undefined` when it is gone. Other failures come out coded, with the path. */
