@@ -15,21 +15,23 @@
 import { dirname } from "node:path";
 import { dateOf, fileName, partitionDir, tempPath } from "../tiers/cold/layout.js";
 import type { ColdFile } from "../tiers/cold/manifest.js";
-import { writeParquetFile } from "../tiers/cold/parquet.js";
+import { writeColdFile, writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
+import { ColdEncoder, packValues } from "../tiers/cold/writer.js";
 import {
   convKey,
   metaKey,
   P_TURN_FILE,
   prefixEnd,
   recordKey,
+  recordKeyTs,
   timeKey,
   turnFileKey,
   turnFileKeyFile,
 } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import type { HotRecord } from "../tiers/hot/values.js";
+import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
 import { CorruptStoreError, TracetierError } from "./errors.js";
 import { fsys } from "./fs.js";
@@ -66,6 +68,45 @@ function hourOf(ts: number): number {
  * (grouping 100k records measured +9% rate for +60% peak RSS, decisions.md).
  */
 export const COMMIT_ROWS = 20_000;
+
+/**
+ * Rows queued for the encoder thread behind the file it was last given: enough to keep it busy while
+ * the main thread writes and commits, few enough to bound memory (a fixed number of rows in flight).
+ */
+export const ENCODE_AHEAD_ROWS = 20_000;
+
+/** The state of one compaction (Compactor.compact). */
+interface Run {
+  encoder: ColdEncoder;
+  result: CompactResult;
+  /** Partitions that received files. */
+  touched: Set<string>;
+  /** Files written since the last commit, with their records: committed together (commitPending). */
+  pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[];
+  pendingRows: number;
+  /** Names of files written (or being written) and not yet committed: removed if compaction fails. */
+  written: string[];
+  /** The landing of the last file handed to the encoder (each file's lands after the one before). */
+  landing: Promise<void>;
+  /** The landings the loop has not waited for yet, oldest first. */
+  landings: Promise<void>[];
+  /** Rows handed to the encoder and not yet written. */
+  inFlightRows: number;
+  /** Partition directories made durable in this run. */
+  dirs: Set<string>;
+}
+
+/**
+ * A record value as read by compaction, decoded without naming its key (building the name for every
+ * record cost 3% of compaction); a value that does not decode is decoded again to name it.
+ */
+function decodeValue(value: Buffer, key: Buffer): HotRecord {
+  try {
+    return decodeRecordValue(value);
+  } catch {
+    return decodeRecordValue(value, key);
+  }
+}
 
 export const COLD_GEN_KEY = metaKey("cold");
 /** Stale turn → file entries deleted per LevelDB write at recovery. */
@@ -174,69 +215,149 @@ export class Compactor {
     if (this.cold.manifest.generation > this.appliedGen) await this.recover(); // an earlier step 3 failed
     const cutoff = (opts.now ?? Date.now()) - (opts.olderThanMs ?? DEFAULT_COMPACT_AGE_MS);
     await this.hot.flushMemtable(); // the moved records' deletes must meet their values (HotTier)
-    const result: CompactResult = { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 };
-    const touched = new Set<string>();
-    // Files written but not yet committed, with their records: committed together (one manifest
-    // generation, one LevelDB batch) once they hold COMMIT_ROWS records, which bounds memory.
-    let pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[] = [];
-    let pendingRows = 0;
-    let written: string[] = []; // names of files written (or being written) since the last commit
-    const commit = async () => {
-      if (pending.length === 0) return;
-      const generation = this.cold.manifest.generation + 1;
-      const files = pending.map((p) => ({ ...p.file, generation }));
-      try {
-        await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
-      } finally {
-        // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
-        for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
-      }
-      await this.applyMove(
-        pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
-        false,
-        generation,
-      );
-      for (const f of files) this.unapplied.delete(f.name);
-      pending = [];
-      pendingRows = 0;
-      written = [];
+    const run: Run = {
+      encoder: new ColdEncoder(),
+      result: { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 },
+      touched: new Set(),
+      pending: [],
+      pendingRows: 0,
+      written: [],
+      landing: Promise.resolve(),
+      landings: [],
+      inFlightRows: 0,
+      dirs: new Set(),
     };
-    let buffer: HotRecord[] = [];
-    let date: string | undefined;
-    const flush = async () => {
-      if (buffer.length === 0 || date === undefined) return;
-      written.push(fileName(date, this.cold.manifest.generation + 1, pending.length));
-      const file = await this.writeFile(date, buffer, this.cold.manifest.generation + 1, pending.length);
-      pending.push({ file, records: buffer });
-      pendingRows += buffer.length;
-      result.recordsMoved += buffer.length;
-      result.bytesWritten += file.bytes;
-      touched.add(date);
-      buffer = [];
-      if (pendingRows >= COMMIT_ROWS) await commit();
-    };
-    // The time index yields records in timestamp order, so an hour's records arrive together. A file
-    // holds one UTC hour at most: rows sorted by turnId spread every hour over every row group, so only
-    // files that are time slices let a time-range read skip anything (docs/decisions.md).
-    let hour: number | undefined;
     try {
-      for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-        const h = hourOf(r.record.timestamp);
-        if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
-        hour = h;
-        date = dateOf(r.record.timestamp);
-        buffer.push(r);
-      }
-      await flush();
-      await commit();
+      await this.moveOlder(run, cutoff);
     } catch (err) {
-      await this.removeUncommitted(written);
+      await run.landing.catch(() => {}); // the files it is writing are among `written`
+      await this.removeUncommitted(run.written);
       throw err;
+    } finally {
+      await run.encoder.close();
     }
-    result.partitionsWritten = touched.size;
-    for (const d of touched) await this.mergeSmallFiles(d);
-    await this.dropTombstones(result.recordsMoved);
-    return result;
+    run.result.partitionsWritten = run.touched.size;
+    for (const d of run.touched) await this.mergeSmallFiles(d);
+    await this.dropTombstones(run.result.recordsMoved);
+    return run.result;
+  }
+
+  /**
+   * Moves the records before `cutoff` to cold files. The time index yields records in timestamp order,
+   * so an hour's records arrive together. A file holds one UTC hour at most: rows sorted by turnId
+   * spread every hour over every row group, so only files that are time slices let a time-range read
+   * skip anything (docs/decisions.md).
+   *
+   * Three stages overlap: this loop reads a file's values and hands them to the encoder thread, which
+   * encodes them while this thread decodes them (step 3 needs the records); a chain lands the files in
+   * order as their bytes come back (written, then committed in groups), while the loop reads on. The
+   * loop waits for the chain whenever more than ENCODE_AHEAD_ROWS rows are in flight behind the file
+   * it just read, so memory is a fixed number of rows whatever the store's size.
+   */
+  private async moveOlder(run: Run, cutoff: number): Promise<void> {
+    let keys: Buffer[] = [];
+    let values: Buffer[] = [];
+    let hour: number | undefined;
+    const cut = async () => {
+      if (values.length === 0) return;
+      const rows = values.length;
+      this.encodeFile(run, keys, values);
+      keys = [];
+      values = [];
+      while (run.inFlightRows - rows > ENCODE_AHEAD_ROWS) await run.landings.shift();
+    };
+    for await (const page of this.hot.valuesByTime(cutoff)) {
+      for (const [i, key] of page.keys.entries()) {
+        const h = hourOf(recordKeyTs(key));
+        if (h !== hour || values.length >= MAX_FILE_ROWS) await cut();
+        hour = h;
+        keys.push(key);
+        values.push(page.values[i]!);
+      }
+    }
+    await cut();
+    await run.landing;
+    await this.commitPending(run);
+  }
+
+  /**
+   * Hands one file's values to the encoder, decodes them meanwhile, and chains the file's landing
+   * after the previous one's. A failed landing fails every later one (the chain), and the loop sees
+   * it at its next wait or at the end.
+   */
+  private encodeFile(run: Run, keys: Buffer[], values: Buffer[]): void {
+    const bytes = run.encoder.encode(packValues(values), `for ${values.length} records`);
+    bytes.catch(() => {}); // awaited by landFile; a failure before then must not go unhandled
+    const records = values.map((v, i) => decodeValue(v, keys[i]!));
+    run.inFlightRows += records.length;
+    run.landing = run.landing.then(() => this.landFile(run, records, bytes));
+    run.landing.catch(() => {}); // awaited by the loop
+    run.landings.push(run.landing);
+  }
+
+  /** Step 1 for a file whose bytes are coming, then its group committed when full. */
+  private async landFile(run: Run, records: HotRecord[], bytes: Promise<Uint8Array>): Promise<void> {
+    const date = dateOf(records[0]!.record.timestamp);
+    const name = fileName(date, this.cold.manifest.generation + 1, run.pending.length);
+    run.written.push(name);
+    const file = await this.writeFile(run, date, name, await bytes, records);
+    run.inFlightRows -= records.length;
+    run.pending.push({ file, records });
+    run.pendingRows += records.length;
+    run.result.recordsMoved += records.length;
+    run.result.bytesWritten += file.bytes;
+    run.touched.add(date);
+    if (run.pendingRows >= COMMIT_ROWS) await this.commitPending(run);
+  }
+
+  /**
+   * Steps 2 and 3 for the files written since the last commit (one manifest generation, one LevelDB
+   * batch), which bounds memory to a group of at least COMMIT_ROWS records.
+   */
+  private async commitPending(run: Run): Promise<void> {
+    const { pending } = run;
+    if (pending.length === 0) return;
+    const generation = this.cold.manifest.generation + 1;
+    const files = pending.map((p) => ({ ...p.file, generation }));
+    try {
+      await this.cold.commit({ ...this.cold.manifest, generation, files: [...this.cold.files, ...files] });
+    } finally {
+      // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
+      for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
+    }
+    await this.applyMove(
+      pending.flatMap((p, i) => p.records.map((record) => ({ record, file: files[i]!.name }))),
+      false,
+      generation,
+    );
+    for (const f of files) this.unapplied.delete(f.name);
+    run.pending = [];
+    run.pendingRows = 0;
+    run.written = run.written.filter((n) => !files.some((f) => f.name === n));
+  }
+
+  /** Step 1: a new file in its partition, complete under its final name (not yet in the manifest). */
+  private async writeFile(
+    run: Run,
+    date: string,
+    name: string,
+    bytes: Uint8Array,
+    records: HotRecord[],
+  ): Promise<Omit<ColdFile, "generation">> {
+    if (!run.dirs.has(date)) {
+      // once a run: the partition's directory entry is durable before any manifest lists a file in it
+      await fsys.mkdir(partitionDir(this.cold.dir, date));
+      await fsyncDir(this.cold.dir);
+      run.dirs.add(date);
+    }
+    const written = await writeColdFile(tempPath(this.cold.dir, name), this.cold.path(name), bytes);
+    let minTs = Number.POSITIVE_INFINITY;
+    let maxTs = Number.NEGATIVE_INFINITY;
+    for (const r of records) {
+      minTs = Math.min(minTs, r.record.timestamp);
+      maxTs = Math.max(maxTs, r.record.timestamp);
+    }
+    return { name, date, rows: records.length, ...written, minTs, maxTs };
   }
 
   /**
@@ -262,31 +383,6 @@ export class Compactor {
     if (this.deletedSinceRewrite === 0 || this.deletedSinceRewrite < this.writes.counters.hotRecords) return;
     await this.hot.compactAll();
     this.deletedSinceRewrite = 0;
-  }
-
-  /** Step 1: a new file in its partition, complete under its final name (not yet in the manifest). */
-  private async writeFile(
-    date: string,
-    records: HotRecord[],
-    generation: number,
-    n: number,
-  ): Promise<Omit<ColdFile, "generation">> {
-    const rows = records.map(toRow).sort(compareRows);
-    const name = fileName(date, generation, n);
-    await fsys.mkdir(partitionDir(this.cold.dir, date));
-    await fsyncDir(this.cold.dir);
-    const { bytes, checksum } = await writeParquetFile(
-      tempPath(this.cold.dir, name),
-      this.cold.path(name),
-      rows,
-    );
-    let minTs = Number.POSITIVE_INFINITY;
-    let maxTs = Number.NEGATIVE_INFINITY;
-    for (const r of records) {
-      minTs = Math.min(minTs, r.record.timestamp);
-      maxTs = Math.max(maxTs, r.record.timestamp);
-    }
-    return { name, date, rows: rows.length, bytes, minTs, maxTs, checksum };
   }
 
   /**

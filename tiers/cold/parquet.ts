@@ -30,20 +30,17 @@ const DECOMPRESSORS = { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(i
  */
 export const ROW_GROUP_ROWS = 1024;
 
+/** zlib's level for GZIP column chunks (decisions.md, "Compaction at the speed of the encoder"). */
+const GZIP_LEVEL = 6;
+
 const INT64 = new Set(["seq", "timestamp"]);
 const STATS_COLUMNS = new Set(["turnId", "timestamp", "seq"]);
 
 /**
- * Writes `rows` (already sorted) to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
- * the file is either absent or complete under its final name. Returns its size in bytes and its
- * checksum, for its manifest entry.
+ * A cold file's bytes from its rows (already sorted, compareRows): the one Parquet encoding of the
+ * cold tier, pure (no I/O), so that compaction can run it in a worker thread (tiers/cold/writer.ts).
  */
-export async function writeParquetFile(
-  temp: string,
-  path: string,
-  rows: Row[],
-  codec: ColdCodec = DEFAULT_CODEC,
-): Promise<{ bytes: number; checksum: string }> {
+export function encodeColdFile(rows: Row[], codec: ColdCodec = DEFAULT_CODEC): Uint8Array {
   const writer = new ByteWriter();
   parquetWrite({
     writer,
@@ -54,14 +51,36 @@ export async function writeParquetFile(
       statistics: STATS_COLUMNS.has(name), // only the columns reads prune by; the rest cost time
     })),
     codec,
-    compressors: { GZIP: (bytes: Uint8Array) => gzipSync(bytes, { level: 6 }) },
+    compressors: { GZIP: (bytes: Uint8Array) => gzipSync(bytes, { level: GZIP_LEVEL }) },
     rowGroupSize: ROW_GROUP_ROWS,
     statisticsTruncateLength: Number.POSITIVE_INFINITY, // exact turnId bounds, for row-group skipping
     createdBy: "tracetier",
   });
-  const bytes = new Uint8Array(writer.getBuffer());
+  return new Uint8Array(writer.getBuffer());
+}
+
+/**
+ * Writes a cold file's `bytes` to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
+ * the file is either absent or complete under its final name. Returns its size in bytes and its
+ * checksum, for its manifest entry.
+ */
+export async function writeColdFile(
+  temp: string,
+  path: string,
+  bytes: Uint8Array,
+): Promise<{ bytes: number; checksum: string }> {
   await writeFileDurably(temp, path, bytes);
   return { bytes: bytes.length, checksum: checksumOf(bytes) };
+}
+
+/** Encodes `rows` (already sorted) and writes them durably (writeColdFile), on the calling thread. */
+export function writeParquetFile(
+  temp: string,
+  path: string,
+  rows: Row[],
+  codec: ColdCodec = DEFAULT_CODEC,
+): Promise<{ bytes: number; checksum: string }> {
+  return writeColdFile(temp, path, encodeColdFile(rows, codec));
 }
 
 export interface RowGroupInfo {
