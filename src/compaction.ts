@@ -70,7 +70,8 @@ function hourOf(ts: number): number {
 export const COMMIT_ROWS = 20_000;
 
 /**
- * Rows queued for the encoder thread behind the file it was last given: enough to keep it busy while
+ * Rows handed to the encoder thread and not yet written, before another file is handed over (so at most
+ * this plus one file's rows are in flight): enough to keep the thread busy while
  * the main thread writes and commits, few enough to bound memory (a fixed number of rows in flight).
  */
 export const ENCODE_AHEAD_ROWS = 20_000;
@@ -250,9 +251,9 @@ export class Compactor {
    *
    * Three stages overlap: this loop reads a file's values and hands them to the encoder thread, which
    * encodes them while this thread decodes them (step 3 needs the records); a chain lands the files in
-   * order as their bytes come back (written, then committed in groups), while the loop reads on. The
-   * loop waits for the chain whenever more than ENCODE_AHEAD_ROWS rows are in flight behind the file
-   * it just read, so memory is a fixed number of rows whatever the store's size.
+   * order as their bytes come back (written, then committed in groups), while the loop reads on. Before
+   * it hands over a file, the loop waits for the chain while more than ENCODE_AHEAD_ROWS rows are in
+   * flight, so memory is a fixed number of rows whatever the store's size.
    */
   private async moveOlder(run: Run, cutoff: number): Promise<void> {
     let keys: Buffer[] = [];
@@ -260,11 +261,10 @@ export class Compactor {
     let hour: number | undefined;
     const cut = async () => {
       if (values.length === 0) return;
-      const rows = values.length;
+      while (run.inFlightRows > ENCODE_AHEAD_ROWS) await run.landings.shift();
       this.encodeFile(run, keys, values);
       keys = [];
       values = [];
-      while (run.inFlightRows - rows > ENCODE_AHEAD_ROWS) await run.landings.shift();
     };
     for await (const page of this.hot.valuesByTime(cutoff)) {
       for (const [i, key] of page.keys.entries()) {

@@ -159,10 +159,11 @@ function replyError(e: { message: string; code?: string; stack?: string }, what:
 function spawnEncoder(): Worker {
   const fromSource = import.meta.url.endsWith(".ts");
   const entry = new URL(fromSource ? "./encode-worker.ts" : "./encode-worker.js", import.meta.url);
-  if (!fromSource) return new Worker(entry);
+  // no flags of the parent's (`--input-type` of a `node -e` script fails a worker's start)
+  if (!fromSource) return new Worker(entry, { execArgv: [] });
   // tsx's ESM API (its package exports it as "tsx/esm/api" for `import`; require() resolves the CJS one)
   const tsxDir = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
   const tsx = pathToFileURL(join(tsxDir, "dist/esm/api/index.mjs")).href;
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true });
+  return new Worker(code, { eval: true, execArgv: [] });
 }
