@@ -18,11 +18,12 @@ import type { ColdFile } from "../tiers/cold/manifest.js";
 import { writeColdFile, writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { ColdEncoder, packValues } from "../tiers/cold/writer.js";
+import { ColdEncoder, type EncodedFile, packValues } from "../tiers/cold/writer.js";
 import {
   convKey,
   metaKey,
   P_TURN_FILE,
+  parseRecordKey,
   prefixEnd,
   recordKey,
   recordKeyTs,
@@ -31,7 +32,7 @@ import {
   turnFileKeyFile,
 } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
+import type { HotRecord } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
 import { CorruptStoreError, TracetierError } from "./errors.js";
 import { fsys } from "./fs.js";
@@ -98,15 +99,16 @@ interface Run {
 }
 
 /**
- * A record value as read by compaction, decoded without naming its key (building the name for every
- * record cost 3% of compaction); a value that does not decode is decoded again to name it.
+ * A moved record as step 3 sees it: its turn, timestamp and sequence from its key, its id and
+ * conversation from the encoder thread (which decoded it). The rest of the record is in its cold
+ * file; step 3 (applyMove) reads only these fields, and the main thread never decodes the values.
  */
-function decodeValue(value: Buffer, key: Buffer): HotRecord {
-  try {
-    return decodeRecordValue(value);
-  } catch {
-    return decodeRecordValue(value, key);
-  }
+function movedRecord(key: Buffer, id: string, conversationId: string | null): HotRecord {
+  const { turnId, ts, seq } = parseRecordKey(key);
+  const record: Partial<HotRecord["record"]> = { timestamp: ts };
+  if (turnId !== "") record.turnId = turnId;
+  if (conversationId !== null) record.conversationId = conversationId;
+  return { id, seq, record: record as HotRecord["record"], bodyHash: null };
 }
 
 export const COLD_GEN_KEY = metaKey("cold");
@@ -281,26 +283,28 @@ export class Compactor {
   }
 
   /**
-   * Hands one file's values to the encoder, decodes them meanwhile, and chains the file's landing
-   * after the previous one's. A failed landing fails every later one (the chain), and the loop sees
-   * it at its next wait or at the end.
+   * Hands one file's values to the encoder and chains the file's landing after the previous one's. A
+   * failed landing fails every later one (the chain), and the loop sees it at its next wait or at the
+   * end. Only the keys stay on this thread: the values cross in one transferred buffer.
    */
   private encodeFile(run: Run, keys: Buffer[], values: Buffer[]): void {
-    const bytes = run.encoder.encode(packValues(values), `for ${values.length} records`);
-    bytes.catch(() => {}); // awaited by landFile; a failure before then must not go unhandled
-    const records = values.map((v, i) => decodeValue(v, keys[i]!));
-    run.inFlightRows += records.length;
-    run.landing = run.landing.then(() => this.landFile(run, records, bytes));
+    const valueName = (i: number) => `the hot record value under key ${keys[i]!.toString("hex")}`;
+    const encoded = run.encoder.encode(packValues(values), `for ${values.length} records`, valueName);
+    encoded.catch(() => {}); // awaited by landFile; a failure before then must not go unhandled
+    run.inFlightRows += keys.length;
+    run.landing = run.landing.then(() => this.landFile(run, keys, encoded));
     run.landing.catch(() => {}); // awaited by the loop
     run.landings.push(run.landing);
   }
 
   /** Step 1 for a file whose bytes are coming, then its group committed when full. */
-  private async landFile(run: Run, records: HotRecord[], bytes: Promise<Uint8Array>): Promise<void> {
-    const date = dateOf(records[0]!.record.timestamp);
+  private async landFile(run: Run, keys: Buffer[], encoded: Promise<EncodedFile>): Promise<void> {
+    const date = dateOf(recordKeyTs(keys[0]!));
     const name = fileName(date, this.cold.manifest.generation + 1, run.pending.length);
     run.written.push(name);
-    const file = await this.writeFile(run, date, name, await bytes, records);
+    const { bytes, ids, conversationIds } = await encoded;
+    const records = keys.map((k, i) => movedRecord(k, ids[i]!, conversationIds[i]!));
+    const file = await this.writeFile(run, date, name, bytes, records);
     run.inFlightRows -= records.length;
     run.pending.push({ file, records });
     run.pendingRows += records.length;

@@ -3,10 +3,12 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
+import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
 import { ENCODE_AHEAD_ROWS } from "../src/compaction.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { type EncodeRequest, encoderTestHooks } from "../tiers/cold/writer.js";
+import { recordKey } from "../tiers/hot/keys.js";
 import { log, multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
 const FAR_FUTURE = Date.UTC(2027, 0, 1);
@@ -72,6 +74,28 @@ describe("compaction's encoder thread", () => {
     const again = await openStore({ dir });
     expect((await again.compact({ now: FAR_FUTURE })).recordsMoved).toBe(records.length);
     expect((await everything(again)).all).toEqual(before.all);
+    await again.close();
+  });
+
+  it("fails with ERR_CORRUPT_STORE naming the key of a hot value the thread cannot decode, and moves nothing", async () => {
+    const records = multiDayTurns(3, 2).flat();
+    const { store, dir } = await tempStore();
+    await store.insertRecords(records);
+    await store.close();
+    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+      keyEncoding: "buffer",
+      valueEncoding: "buffer",
+    });
+    const victim = recordKey(records[5]!.turnId, records[5]!.timestamp, 6); // sequence numbers start at 1
+    expect(await db.get(victim)).toBeDefined();
+    await db.put(victim, Buffer.from([0x95, 0x07]));
+    await db.close();
+    const again = await openStore({ dir });
+    const error = await again.compact({ now: FAR_FUTURE }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "ERR_CORRUPT_STORE" });
+    expect((error as Error).message).toContain(victim.toString("hex"));
+    expect((await again.stats()).coldRecords).toBe(0);
+    expect(parquetFiles(dir)).toEqual([]);
     await again.close();
   });
 

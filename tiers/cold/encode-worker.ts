@@ -12,13 +12,14 @@ if (port === null) throw new Error("encode-worker.js runs as a worker thread (ti
 port.on("message", ({ id, batch }: EncodeRequest) => {
   let reply: EncodeReply;
   try {
-    const bytes = encodeValues(batch);
-    reply = { id, bytes };
-    port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
+    const file = encodeValues(batch);
+    reply = { id, file };
+    port.postMessage(reply, [file.bytes.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     const code = err instanceof TracetierError ? err.code : undefined;
-    reply = { id, error: { message: e.message, code, stack: e.stack } };
+    const valueIndex = (err as { valueIndex?: number }).valueIndex;
+    reply = { id, error: { message: e.message, code, stack: e.stack, valueIndex } };
     port.postMessage(reply);
   }
 });

@@ -14,10 +14,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { IoError, TracetierError } from "../../src/errors.js";
-import { decodeRecordValue } from "../hot/values.js";
+import { CorruptStoreError, IoError, type TracetierError } from "../../src/errors.js";
+import { decodeRecordValue, type HotRecord } from "../hot/values.js";
 import { encodeColdFile } from "./parquet.js";
-import { compareRows, toRow } from "./schema.js";
+import { compareRows, type Row, toRow } from "./schema.js";
 
 /** A file's record values back to back in `data`; value `i` ends at `ends[i]`. */
 export interface ValueBatch {
@@ -40,15 +40,38 @@ export function packValues(values: readonly Uint8Array[]): ValueBatch {
   return { data, ends };
 }
 
-/** A cold file's bytes from its record values: decoded, mapped to rows, sorted, encoded (pure). */
-export function encodeValues(batch: ValueBatch): Uint8Array {
-  const rows = new Array(batch.ends.length);
+/**
+ * A cold file from its record values: decoded, mapped to rows, sorted, encoded (pure). With it, what
+ * the move's hot-tier step needs that the records' keys do not hold: each record's id and
+ * conversation, in the order of the values.
+ */
+export function encodeValues(batch: ValueBatch): EncodedFile {
+  const n = batch.ends.length;
+  const rows = new Array<Row>(n);
+  const ids = new Array<string>(n);
+  const conversationIds = new Array<string | null>(n);
   let at = 0;
-  batch.ends.forEach((end, i) => {
-    rows[i] = toRow(decodeRecordValue(batch.data.subarray(at, end)));
+  for (let i = 0; i < n; i++) {
+    const end = batch.ends[i]!;
+    let r: HotRecord;
+    try {
+      r = decodeRecordValue(batch.data.subarray(at, end));
+    } catch (err) {
+      throw Object.assign(err as Error, { valueIndex: i });
+    }
+    rows[i] = toRow(r);
+    ids[i] = r.id;
+    conversationIds[i] = r.record.conversationId ?? null;
     at = end;
-  });
-  return encodeColdFile(rows.sort(compareRows));
+  }
+  return { bytes: encodeColdFile(rows.sort(compareRows)), ids, conversationIds };
+}
+
+/** An encoded file, and its records' ids and conversations in the order they were given. */
+export interface EncodedFile {
+  bytes: Uint8Array;
+  ids: string[];
+  conversationIds: (string | null)[];
 }
 
 /** What the worker is sent: one file to encode. */
@@ -58,16 +81,23 @@ export interface EncodeRequest {
 }
 
 /** What the worker answers: the file's bytes, or what went wrong (a TracetierError keeps its code). */
-export type EncodeReply =
-  | { id: number; bytes: Uint8Array }
-  | { id: number; error: { message: string; code?: string; stack?: string } };
+export type EncodeReply = { id: number; file: EncodedFile } | { id: number; error: WorkerFailure };
+
+/** An error as the worker reports it; `valueIndex` is the value it could not decode, if it was one. */
+export interface WorkerFailure {
+  message: string;
+  code?: string;
+  stack?: string;
+  valueIndex?: number;
+}
 
 /** For tests only: sees each encoder worker as it starts (to end it under a compaction). */
 export const encoderTestHooks: { onWorker?: (worker: Worker) => void } = {};
 
 interface Waiter {
   what: string;
-  resolve: (bytes: Uint8Array) => void;
+  valueName: (index: number) => string;
+  resolve: (file: EncodedFile) => void;
   reject: (err: TracetierError) => void;
 }
 
@@ -81,14 +111,17 @@ export class ColdEncoder {
   private nextId = 0;
   private readonly waiting = new Map<number, Waiter>();
 
-  /** The bytes of the file `what` (its name, for errors) holding these record values. */
-  encode(batch: ValueBatch, what: string): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
+  /**
+   * The file holding these record values; `what` names it and `valueName` a value, for errors (a value
+   * that does not decode is ERR_CORRUPT_STORE naming it).
+   */
+  encode(batch: ValueBatch, what: string, valueName: (index: number) => string): Promise<EncodedFile> {
+    return new Promise<EncodedFile>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       const worker = this.start(what);
       if (worker === undefined) return reject(this.failed);
       const id = this.nextId++;
-      this.waiting.set(id, { what, resolve, reject });
+      this.waiting.set(id, { what, valueName, resolve, reject });
       const request: EncodeRequest = { id, batch };
       worker.postMessage(request, [batch.data.buffer as ArrayBuffer, batch.ends.buffer as ArrayBuffer]);
     });
@@ -125,8 +158,8 @@ export class ColdEncoder {
     const waiter = this.waiting.get(reply.id);
     if (waiter === undefined) return;
     this.waiting.delete(reply.id);
-    if ("bytes" in reply) waiter.resolve(reply.bytes);
-    else waiter.reject(replyError(reply.error, waiter.what));
+    if ("file" in reply) waiter.resolve(reply.file);
+    else waiter.reject(replyError(reply.error, waiter));
   }
 
   /** Fails every file waiting, and every later one; the worker is not used again. */
@@ -144,11 +177,13 @@ function workerError(cause: unknown): TracetierError {
 }
 
 /** An error the worker reported for one file: its code kept when it had one, otherwise ERR_IO. */
-function replyError(e: { message: string; code?: string; stack?: string }, what: string): TracetierError {
+function replyError(e: WorkerFailure, waiter: Waiter): TracetierError {
   const cause = Object.assign(new Error(e.message), { stack: e.stack });
-  if (e.code === "ERR_CORRUPT_STORE")
-    return new TracetierError("ERR_CORRUPT_STORE", `encoding cold file ${what}: ${e.message}`, { cause });
-  return new IoError(`encoding cold file ${what}`, cause);
+  if (e.code === "ERR_CORRUPT_STORE") {
+    const where = e.valueIndex === undefined ? `cold file ${waiter.what}` : waiter.valueName(e.valueIndex);
+    return new CorruptStoreError(`${where}: ${e.message}`, { cause });
+  }
+  return new IoError(`encoding cold file ${waiter.what}`, cause);
 }
 
 /**
