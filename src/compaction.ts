@@ -4,7 +4,9 @@
  *
  * One commit point per group of files (at most about COMMIT_ROWS records), in this order
  * (docs/design.md has the crash table):
- *   1. write each file under a temporary name, fsync, rename into place, fsync the directory;
+ *   1. write each file under a temporary name, fsync, rename into place, fsync the directory (the
+ *      file's bytes are encoded by a worker thread, tiers/cold/writer.ts; every file operation and
+ *      commit stays on the main thread, in this order);
  *   2. commit a manifest generation that lists them (temp + fsync + rename + fsync the directory);
  *   3. one synced LevelDB batch: delete the moved records from the hot tier (their id entries stay: they
  *      keep cross-tier dedup and getBody to one lookup), add the turn → file index entries, record the
