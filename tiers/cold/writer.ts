@@ -123,7 +123,12 @@ export class ColdEncoder {
       const id = this.nextId++;
       this.waiting.set(id, { what, valueName, resolve, reject });
       const request: EncodeRequest = { id, batch };
-      worker.postMessage(request, [batch.data.buffer as ArrayBuffer, batch.ends.buffer as ArrayBuffer]);
+      try {
+        worker.postMessage(request, [batch.data.buffer as ArrayBuffer, batch.ends.buffer as ArrayBuffer]);
+      } catch (err) {
+        this.waiting.delete(id);
+        reject(new IoError(`handing cold file ${what} to the encoder thread`, err));
+      }
     });
   }
 
