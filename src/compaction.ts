@@ -4,7 +4,9 @@
  *
  * One commit point per group of files (at most about COMMIT_ROWS records), in this order
  * (docs/design.md has the crash table):
- *   1. write each file under a temporary name, fsync, rename into place, fsync the directory;
+ *   1. write each file under a temporary name, fsync, rename into place, fsync the directory (the
+ *      file's bytes are encoded by a worker thread, tiers/cold/writer.ts; every file operation and
+ *      commit stays on the main thread, in this order);
  *   2. commit a manifest generation that lists them (temp + fsync + rename + fsync the directory);
  *   3. one synced LevelDB batch: delete the moved records from the hot tier, every entry of theirs (the
  *      files carry their own lookup filters, tiers/cold/filters.ts), record the manifest generation as
@@ -15,10 +17,11 @@
 import { dirname } from "node:path";
 import { dateOf, fileName, partitionDir, tempPath } from "../tiers/cold/layout.js";
 import type { ColdFile } from "../tiers/cold/manifest.js";
-import { writeParquetFile } from "../tiers/cold/parquet.js";
+import { type EncodedColdFile, writeColdFile, writeParquetFile } from "../tiers/cold/parquet.js";
 import { compareRows, toRow } from "../tiers/cold/schema.js";
 import type { ColdTier } from "../tiers/cold/tier.js";
-import { metaKey, recordKey } from "../tiers/hot/keys.js";
+import { ColdEncoder, type EncodedFile, packValues } from "../tiers/cold/writer.js";
+import { metaKey, parseRecordKey, recordKey, recordKeyTs } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { type HotRecord, recordDeletes } from "../tiers/hot/values.js";
 import { fsyncDir } from "./durable-fs.js";
@@ -57,6 +60,47 @@ function hourOf(ts: number): number {
  * (grouping 100k records measured +9% rate for +60% peak RSS, decisions.md).
  */
 export const COMMIT_ROWS = 20_000;
+
+/**
+ * Rows handed to the encoder thread and not yet written, before another file is handed over (so at most
+ * this plus one file's rows are in flight): enough to keep the thread busy while
+ * the main thread writes and commits, few enough to bound memory (a fixed number of rows in flight).
+ */
+export const ENCODE_AHEAD_ROWS = 20_000;
+
+/** The state of one compaction (Compactor.compact). */
+interface Run {
+  encoder: ColdEncoder;
+  result: CompactResult;
+  /** Partitions that received files. */
+  touched: Set<string>;
+  /** Files written since the last commit, with their records: committed together (commitPending). */
+  pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[];
+  pendingRows: number;
+  /** Names of files written (or being written) and not yet committed: removed if compaction fails. */
+  written: string[];
+  /** The landing of the last file handed to the encoder (each file's lands after the one before). */
+  landing: Promise<void>;
+  /** The landings the loop has not waited for yet, oldest first. */
+  landings: Promise<void>[];
+  /** Rows handed to the encoder and not yet written. */
+  inFlightRows: number;
+  /** Partition directories made durable in this run. */
+  dirs: Set<string>;
+}
+
+/**
+ * A moved record as step 3 sees it: its turn, timestamp and sequence from its key, its id and
+ * conversation from the encoder thread (which decoded it). The rest of the record is in its cold
+ * file; step 3 (applyMove) reads only these fields, and the main thread never decodes the values.
+ */
+function movedRecord(key: Buffer, id: string, conversationId: string | null): HotRecord {
+  const { turnId, ts, seq } = parseRecordKey(key);
+  const record: Partial<HotRecord["record"]> = { timestamp: ts };
+  if (turnId !== "") record.turnId = turnId;
+  if (conversationId !== null) record.conversationId = conversationId;
+  return { id, seq, record: record as HotRecord["record"], bodyHash: null };
+}
 
 export const COLD_GEN_KEY = metaKey("cold");
 
@@ -133,69 +177,150 @@ export class Compactor {
     if (this.cold.manifest.generation > this.appliedGen) await this.recover(); // an earlier step 3 failed
     const cutoff = (opts.now ?? Date.now()) - (opts.olderThanMs ?? DEFAULT_COMPACT_AGE_MS);
     await this.hot.flushMemtable(); // the moved records' deletes must meet their values (HotTier)
-    const result: CompactResult = { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 };
-    const touched = new Set<string>();
-    // Files written but not yet committed, with their records: committed together (one manifest
-    // generation, one LevelDB batch) once they hold COMMIT_ROWS records, which bounds memory.
-    let pending: { file: Omit<ColdFile, "generation">; records: HotRecord[] }[] = [];
-    let pendingRows = 0;
-    let written: string[] = []; // names of files written (or being written) since the last commit
-    const commit = async () => {
-      if (pending.length === 0) return;
-      const generation = this.cold.manifest.generation + 1;
-      const files = pending.map((p) => ({ ...p.file, generation }));
-      try {
-        await this.cold.apply({ add: files });
-      } finally {
-        // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
-        for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
-      }
-      await this.applyMove(
-        pending.flatMap((p) => p.records),
-        false,
-        generation,
-      );
-      for (const f of files) this.unapplied.delete(f.name);
-      pending = [];
-      pendingRows = 0;
-      written = [];
+    const run: Run = {
+      encoder: new ColdEncoder(),
+      result: { recordsMoved: 0, partitionsWritten: 0, bytesWritten: 0 },
+      touched: new Set(),
+      pending: [],
+      pendingRows: 0,
+      written: [],
+      landing: Promise.resolve(),
+      landings: [],
+      inFlightRows: 0,
+      dirs: new Set(),
     };
-    let buffer: HotRecord[] = [];
-    let date: string | undefined;
-    const flush = async () => {
-      if (buffer.length === 0 || date === undefined) return;
-      written.push(fileName(date, this.cold.manifest.generation + 1, pending.length));
-      const file = await this.writeFile(date, buffer, this.cold.manifest.generation + 1, pending.length);
-      pending.push({ file, records: buffer });
-      pendingRows += buffer.length;
-      result.recordsMoved += buffer.length;
-      result.bytesWritten += file.bytes;
-      touched.add(date);
-      buffer = [];
-      if (pendingRows >= COMMIT_ROWS) await commit();
-    };
-    // The time index yields records in timestamp order, so an hour's records arrive together. A file
-    // holds one UTC hour at most: rows sorted by turnId spread every hour over every row group, so only
-    // files that are time slices let a time-range read skip anything (docs/decisions.md).
-    let hour: number | undefined;
     try {
-      for await (const r of this.hot.byTime(undefined, cutoff, false)) {
-        const h = hourOf(r.record.timestamp);
-        if (h !== hour || buffer.length >= MAX_FILE_ROWS) await flush();
-        hour = h;
-        date = dateOf(r.record.timestamp);
-        buffer.push(r);
-      }
-      await flush();
-      await commit();
+      await this.moveOlder(run, cutoff);
     } catch (err) {
-      await this.removeUncommitted(written);
+      await run.landing.catch(() => {}); // the files it is writing are among `written`
+      await this.removeUncommitted(run.written);
       throw err;
+    } finally {
+      await run.encoder.close();
     }
-    result.partitionsWritten = touched.size;
-    for (const d of touched) await this.mergeSmallFiles(d);
-    await this.dropTombstones(result.recordsMoved);
-    return result;
+    run.result.partitionsWritten = run.touched.size;
+    for (const d of run.touched) await this.mergeSmallFiles(d);
+    await this.dropTombstones(run.result.recordsMoved);
+    return run.result;
+  }
+
+  /**
+   * Moves the records before `cutoff` to cold files. The time index yields records in timestamp order,
+   * so an hour's records arrive together. A file holds one UTC hour at most: rows sorted by turnId
+   * spread every hour over every row group, so only files that are time slices let a time-range read
+   * skip anything (docs/decisions.md).
+   *
+   * Three stages overlap: this loop reads a file's values and hands them to the encoder thread, which
+   * encodes them while this thread decodes them (step 3 needs the records); a chain lands the files in
+   * order as their bytes come back (written, then committed in groups), while the loop reads on. Before
+   * it hands over a file, the loop waits for the chain while more than ENCODE_AHEAD_ROWS rows are in
+   * flight, so memory is a fixed number of rows whatever the store's size.
+   */
+  private async moveOlder(run: Run, cutoff: number): Promise<void> {
+    let keys: Buffer[] = [];
+    let values: Buffer[] = [];
+    let hour: number | undefined;
+    const cut = async () => {
+      if (values.length === 0) return;
+      while (run.inFlightRows > ENCODE_AHEAD_ROWS) await run.landings.shift();
+      this.encodeFile(run, keys, values);
+      keys = [];
+      values = [];
+    };
+    for await (const page of this.hot.valuesByTime(cutoff)) {
+      for (const [i, key] of page.keys.entries()) {
+        const h = hourOf(recordKeyTs(key));
+        if (h !== hour || values.length >= MAX_FILE_ROWS) await cut();
+        hour = h;
+        keys.push(key);
+        values.push(page.values[i]!);
+      }
+    }
+    await cut();
+    await run.landing;
+    await this.commitPending(run);
+  }
+
+  /**
+   * Hands one file's values to the encoder and chains the file's landing after the previous one's. A
+   * failed landing fails every later one (the chain), and the loop sees it at its next wait or at the
+   * end. Only the keys stay on this thread: the values cross in one transferred buffer.
+   */
+  private encodeFile(run: Run, keys: Buffer[], values: Buffer[]): void {
+    const valueName = (i: number) => `the hot record value under key ${keys[i]!.toString("hex")}`;
+    const encoded = run.encoder.encode(packValues(values), `for ${values.length} records`, valueName);
+    encoded.catch(() => {}); // awaited by landFile; a failure before then must not go unhandled
+    run.inFlightRows += keys.length;
+    run.landing = run.landing.then(() => this.landFile(run, keys, encoded));
+    run.landing.catch(() => {}); // awaited by the loop
+    run.landings.push(run.landing);
+  }
+
+  /** Step 1 for a file whose bytes are coming, then its group committed when full. */
+  private async landFile(run: Run, keys: Buffer[], encoded: Promise<EncodedFile>): Promise<void> {
+    const date = dateOf(recordKeyTs(keys[0]!));
+    const name = fileName(date, this.cold.manifest.generation + 1, run.pending.length);
+    run.written.push(name);
+    const { bytes, turns, ids, conversationIds } = await encoded;
+    const records = keys.map((k, i) => movedRecord(k, ids[i]!, conversationIds[i]!));
+    const file = await this.writeFile(run, date, name, { bytes, turns }, records);
+    run.inFlightRows -= records.length;
+    run.pending.push({ file, records });
+    run.pendingRows += records.length;
+    run.result.recordsMoved += records.length;
+    run.result.bytesWritten += file.bytes;
+    run.touched.add(date);
+    if (run.pendingRows >= COMMIT_ROWS) await this.commitPending(run);
+  }
+
+  /**
+   * Steps 2 and 3 for the files written since the last commit (one manifest generation, one LevelDB
+   * batch), which bounds memory to a group of at least COMMIT_ROWS records.
+   */
+  private async commitPending(run: Run): Promise<void> {
+    const { pending } = run;
+    if (pending.length === 0) return;
+    const generation = this.cold.manifest.generation + 1;
+    const files = pending.map((p) => p.file);
+    try {
+      await this.cold.apply({ add: files });
+    } finally {
+      // Listed, even by a commit that failed after its rename (ColdTier.commit): step 3 is pending.
+      for (const f of files) if (this.cold.has(f.name)) this.unapplied.add(f.name);
+    }
+    await this.applyMove(
+      pending.flatMap((p) => p.records),
+      false,
+      generation,
+    );
+    for (const f of files) this.unapplied.delete(f.name);
+    run.pending = [];
+    run.pendingRows = 0;
+    run.written = run.written.filter((n) => !files.some((f) => f.name === n));
+  }
+
+  /** Step 1: a new file in its partition, complete under its final name (not yet in the manifest). */
+  private async writeFile(
+    run: Run,
+    date: string,
+    name: string,
+    encoded: EncodedColdFile,
+    records: HotRecord[],
+  ): Promise<Omit<ColdFile, "generation">> {
+    if (!run.dirs.has(date)) {
+      // once a run: the partition's directory entry is durable before any manifest lists a file in it
+      await fsys.mkdir(partitionDir(this.cold.dir, date));
+      await fsyncDir(this.cold.dir);
+      run.dirs.add(date);
+    }
+    const written = await writeColdFile(tempPath(this.cold.dir, name), this.cold.path(name), encoded);
+    let minTs = Number.POSITIVE_INFINITY;
+    let maxTs = Number.NEGATIVE_INFINITY;
+    for (const r of records) {
+      minTs = Math.min(minTs, r.record.timestamp);
+      maxTs = Math.max(maxTs, r.record.timestamp);
+    }
+    return { name, date, rows: records.length, ...written, minTs, maxTs };
   }
 
   /**
@@ -221,31 +346,6 @@ export class Compactor {
     if (this.deletedSinceRewrite === 0 || this.deletedSinceRewrite < this.writes.counters.hotRecords) return;
     await this.hot.compactAll();
     this.deletedSinceRewrite = 0;
-  }
-
-  /** Step 1: a new file in its partition, complete under its final name (not yet in the manifest). */
-  private async writeFile(
-    date: string,
-    records: HotRecord[],
-    generation: number,
-    n: number,
-  ): Promise<Omit<ColdFile, "generation">> {
-    const rows = records.map(toRow).sort(compareRows);
-    const name = fileName(date, generation, n);
-    await fsys.mkdir(partitionDir(this.cold.dir, date));
-    await fsyncDir(this.cold.dir);
-    const { bytes, checksum, turns } = await writeParquetFile(
-      tempPath(this.cold.dir, name),
-      this.cold.path(name),
-      rows,
-    );
-    let minTs = Number.POSITIVE_INFINITY;
-    let maxTs = Number.NEGATIVE_INFINITY;
-    for (const r of records) {
-      minTs = Math.min(minTs, r.record.timestamp);
-      maxTs = Math.max(maxTs, r.record.timestamp);
-    }
-    return { name, date, rows: rows.length, bytes, minTs, maxTs, checksum, turns };
   }
 
   /**

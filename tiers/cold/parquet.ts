@@ -32,20 +32,19 @@ const DECOMPRESSORS = { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(i
  */
 export const ROW_GROUP_ROWS = 1024;
 
+/** zlib's level for GZIP column chunks (decisions.md, "Compaction at the speed of the encoder"). */
+const GZIP_LEVEL = 6;
+
 const INT64 = new Set(["seq", "timestamp"]);
 const STATS_COLUMNS = new Set(["turnId", "timestamp", "seq"]);
 
 /**
- * Writes `rows` (already sorted) to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
- * the file is either absent or complete under its final name. Returns what its manifest entry records:
- * its size, its checksum and its turn filter (its record-id filter is in its own footer, ID_FILTER_KEY).
+ * A cold file's bytes from its rows (already sorted, compareRows), with its lookup filters: the one
+ * Parquet encoding of the cold tier, pure (no I/O), so that compaction can run it in a worker thread
+ * (tiers/cold/writer.ts). The record-id filter goes in the footer (ID_FILTER_KEY); the turn filter is
+ * returned, for the file's manifest entry.
  */
-export async function writeParquetFile(
-  temp: string,
-  path: string,
-  rows: Row[],
-  codec: ColdCodec = DEFAULT_CODEC,
-): Promise<{ bytes: number; checksum: string; turns: string }> {
+export function encodeColdFile(rows: Row[], codec: ColdCodec = DEFAULT_CODEC): EncodedColdFile {
   const filters = fileFilters(rows);
   const writer = new ByteWriter();
   parquetWrite({
@@ -57,19 +56,47 @@ export async function writeParquetFile(
       statistics: STATS_COLUMNS.has(name), // only the columns reads prune by; the rest cost time
     })),
     codec,
-    compressors: { GZIP: (bytes: Uint8Array) => gzipSync(bytes, { level: 6 }) },
+    compressors: { GZIP: (bytes: Uint8Array) => gzipSync(bytes, { level: GZIP_LEVEL }) },
     rowGroupSize: ROW_GROUP_ROWS,
     statisticsTruncateLength: Number.POSITIVE_INFINITY, // exact turnId bounds, for row-group skipping
     createdBy: "tracetier",
     kvMetadata: [{ key: ID_FILTER_KEY, value: filters.ids }],
   });
-  const bytes = new Uint8Array(writer.getBuffer());
-  await writeFileDurably(temp, path, bytes);
-  return { bytes: bytes.length, checksum: checksumOf(bytes), turns: filters.turns };
+  return { bytes: new Uint8Array(writer.getBuffer()), turns: filters.turns };
+}
+
+/** An encoded cold file: its bytes and its turn filter (filter.ts, base64). */
+export interface EncodedColdFile {
+  bytes: Uint8Array;
+  turns: string;
+}
+
+/**
+ * Writes a cold file's `bytes` to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
+ * the file is either absent or complete under its final name. Returns what its manifest entry
+ * records: its size, its checksum and its turn filter.
+ */
+export async function writeColdFile(
+  temp: string,
+  path: string,
+  file: EncodedColdFile,
+): Promise<{ bytes: number; checksum: string; turns: string }> {
+  await writeFileDurably(temp, path, file.bytes);
+  return { bytes: file.bytes.length, checksum: checksumOf(file.bytes), turns: file.turns };
 }
 
 /** The footer key-value entry holding a file's record-id filter (filter.ts), written since manifest v4. */
 export const ID_FILTER_KEY = "tracetier.ids";
+
+/** Encodes `rows` (already sorted) and writes them durably (writeColdFile), on the calling thread. */
+export function writeParquetFile(
+  temp: string,
+  path: string,
+  rows: Row[],
+  codec: ColdCodec = DEFAULT_CODEC,
+): Promise<{ bytes: number; checksum: string; turns: string }> {
+  return writeColdFile(temp, path, encodeColdFile(rows, codec));
+}
 
 export interface RowGroupInfo {
   rowStart: number;

@@ -350,6 +350,20 @@ export class HotTier {
     to: number | undefined,
     reverse: boolean,
   ): AsyncGenerator<HotRecord> {
+    for await (const { keys, values } of this.indexPages(head, from, to, reverse))
+      for (const [i, v] of values.entries()) yield decodeRecordValue(v, keys[i]);
+  }
+
+  /**
+   * The record values an index range points at, undecoded, with their primary keys, a batch of index
+   * entries at a time. A key whose record is gone is left out.
+   */
+  private async *indexPages(
+    head: Buffer,
+    from: number | undefined,
+    to: number | undefined,
+    reverse: boolean,
+  ): AsyncGenerator<{ keys: Buffer[]; values: Buffer[] }> {
     const pages = this.resumable(
       tsRange(head, from, to),
       reverse,
@@ -372,14 +386,28 @@ export class HotTier {
         const got = await next;
         if (got === undefined) return;
         next = fetch();
-        for (const [i, v] of got.values.entries())
-          if (v !== undefined) yield decodeRecordValue(v, got.pks[i]);
+        const keys: Buffer[] = [];
+        const values: Buffer[] = [];
+        got.values.forEach((v, i) => {
+          if (v === undefined) return;
+          keys.push(got.pks[i]!);
+          values.push(v);
+        });
+        yield { keys, values };
       }
     } finally {
       // a caller that stops early leaves a fetch in flight: its outcome no longer matters
       next.catch(() => {});
       pages.return(undefined).catch(() => {});
     }
+  }
+
+  /**
+   * The values of the records before `to` in (timestamp, seq) order, undecoded, with their primary
+   * keys, a batch at a time: compaction decodes them once on its own thread and hands the bytes on.
+   */
+  valuesByTime(to: number): AsyncGenerator<{ keys: Buffer[]; values: Buffer[] }> {
+    return this.indexPages(Buffer.of(P_TIME), undefined, to, false);
   }
 
   /** Records in (timestamp, seq) order across all turns. */
