@@ -26,7 +26,7 @@ import { latency, timed } from "./stats.js";
 
 const [dir, countArg, mode, arg] = process.argv.slice(2) as [string, string, string, string | undefined];
 const COUNT = Number(countArg);
-const DAYS = Number(arg ?? 30);
+const DAYS = Number(arg ?? 30); // not used by `first`, whose argument is a turn id
 const MB = 2 ** 20;
 
 async function prepare(): Promise<void> {
