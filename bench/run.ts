@@ -80,6 +80,11 @@ async function main(): Promise<void> {
   if (w && want("collector"))
     process.stdout.write(`${collectorLines(await collectorBench(w.records)).join("\n")}\n`);
   if (w && want("decisions")) await runDecisions(w.records, quick);
+  const spans = coldSpans();
+  if (spans.length > 0) process.stdout.write(`${coldTables(spans).join("\n")}\n`);
+}
+
+function coldSpans(): ColdSpan[] {
   const cold = quick ? 100_000 : 1_000_000;
   const spans: ColdSpan[] = [];
   if (want("cold")) spans.push({ records: cold, days: 30, retention: true });
@@ -88,7 +93,7 @@ async function main(): Promise<void> {
   // default run past what it can afford.
   if (want("year")) spans.push({ records: cold / 4, days: 365, retention: false });
   if (want("cold-10m")) spans.push({ records: 10_000_000, days: 30, retention: false, compactOnly: true });
-  if (spans.length > 0) process.stdout.write(`${coldTables(spans).join("\n")}\n`);
+  return spans;
 }
 
 function workload(): Workload {
