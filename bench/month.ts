@@ -1,7 +1,8 @@
 /**
  * A month (30 UTC days from 2026-09-01) of agent turns for the cold-tier and retention benchmarks:
  * about 20 records a turn, with attributes, links, and two short bodies a turn (the first request,
- * the last response), so that a month is about 1.1M records and 110k bodies.
+ * the last response), so that a month is about 1.1M records and 110k bodies. `turnsOver` spreads the
+ * same kind of turns over any number of days (a year: 365 daily partitions, thinner ones).
  */
 import type { TraceRecord } from "../src/index.js";
 import { Random } from "../src/workload/random.js";
@@ -9,13 +10,16 @@ import { Random } from "../src/workload/random.js";
 export const DAY = 86_400_000;
 export const MONTH_START = Date.UTC(2026, 8, 1);
 
-export function* monthOfTurns(count: number): Generator<TraceRecord[]> {
-  const START = MONTH_START;
-  const COUNT = count;
+export function monthOfTurns(count: number): Generator<TraceRecord[]> {
+  return turnsOver(count, 30);
+}
 
+/** About `count` records (20 a turn) spread evenly over `days` UTC days from MONTH_START. */
+export function* turnsOver(count: number, days: number): Generator<TraceRecord[]> {
+  const START = MONTH_START;
   const rnd = new Random(5);
-  const perDay = Math.ceil(COUNT / 20 / 30);
-  for (let d = 0; d < 30; d++) {
+  const perDay = Math.ceil(count / 20 / days);
+  for (let d = 0; d < days; d++) {
     for (let t = 0; t < perDay; t++) {
       const turnId = rnd.hex(32);
       const conversationId = `conv-${rnd.hex(8)}`;
