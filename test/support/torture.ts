@@ -12,7 +12,7 @@
  *   - no record is readable twice, none that was never inserted, none that a previous check found gone;
  *   - each record's timestamp is its own, its body is its own or marked `bodyEvicted`, and eviction only
  *     where a started prune's body clock (or, in "cap" stores, the body cap) allows it;
- *   - a completed prune removed every record acknowledged before it whose day lies before its cutoff;
+ *   - a completed prune removed every record acknowledged before it whose UTC hour ended by its cutoff;
  *   - `getTurn` of every turn returns exactly the turn's records of `query`, in order; `getBody` agrees;
  *   - `stats()` counts (hot + cold) equal the records a query returns;
  *   - after `close()`, `verify` reports no problem.
@@ -29,7 +29,7 @@ import { MANIFEST_NAME } from "../../tiers/cold/layout.js";
 import { TORTURE_POLICY, TORTURE_START, tortureBatch, tortureTurnIds } from "./crash-workload.js";
 import { exited, startChild, waitForLine } from "./spawn.js";
 
-const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 export interface TortureOptions {
   seed: number;
@@ -193,7 +193,8 @@ class Model {
   }
 }
 
-const dayEnd = (ts: number) => Math.floor(ts / DAY) * DAY + DAY;
+/** Retention drops cold files a whole UTC hour at a time (and hot records older than the cutoff). */
+const hourEnd = (ts: number) => Math.floor(ts / HOUR) * HOUR + HOUR;
 
 /** Runs rounds until `rounds` or `minutes` is reached. */
 export async function runTorture(opts: TortureOptions): Promise<TortureSummary> {
@@ -416,7 +417,7 @@ async function checkReads(store: TraceStore, model: Model, failures: Failure[]):
   return all.length;
 }
 
-/** A completed prune removed every record acknowledged before it started whose day ended by its cutoff. */
+/** A completed prune removed every record acknowledged before it started whose hour ended by its cutoff. */
 function checkRetention(model: Model, ids: Set<string>, fail: (kind: string, detail: string) => void): void {
   const done = model.prunes.filter((p) => p.done !== undefined);
   if (done.length === 0) return;
@@ -424,7 +425,7 @@ function checkRetention(model: Model, ids: Set<string>, fail: (kind: string, det
     const since = model.durable.get(id);
     const e = model.expected.get(id);
     if (since === undefined || e === undefined) continue;
-    const p = done.find((q) => q.start > since && dayEnd(e.ts) <= q.now - TORTURE_POLICY.maxAgeMs);
+    const p = done.find((q) => q.start > since && hourEnd(e.ts) <= q.now - TORTURE_POLICY.maxAgeMs);
     if (p) fail("retention kept an expired record", `batch ${e.b} record ${e.i}, prune at ${p.now}`);
   }
 }
