@@ -6,7 +6,8 @@
  * Only the public API is used. The model knows which records are cold (a compaction with a cutoff
  * above their timestamp ran while they were stored), which is what retention's rule depends on.
  *
- * MODEL_SEED and MODEL_RUNS override the seed and the number of runs (e.g. MODEL_RUNS=300 for a long run).
+ * MODEL_SEED, MODEL_RUNS and MODEL_COMMANDS override the seed, the number of runs and the most commands
+ * per run (e.g. MODEL_RUNS=160 for a long run).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -23,7 +24,7 @@ import { tempDir } from "./support/fixtures.js";
 
 const SEED = Number(process.env.MODEL_SEED ?? 20_261_129);
 const RUNS = Number(process.env.MODEL_RUNS ?? 16);
-const MAX_COMMANDS = 40;
+const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 40);
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -221,7 +222,14 @@ async function checkCheap(m: Model, real: Real): Promise<void> {
   expect(all).toEqual(sorted(entries).map((e) => expected(e, false)));
 }
 
-/** Every turn (with and without bodies), every live record's body, and some deleted records' bodies. */
+/** Every live record's body, and some deleted records' (none). */
+async function checkBodies(m: Model, real: Real): Promise<void> {
+  for (const e of m.live.values()) expect(await real.store.getBody(e.id), e.id).toBe(e.record.body);
+  const gone = m.ever.filter((r) => !m.live.has(stableId(r))).slice(-10);
+  for (const r of gone) expect(await real.store.getBody(stableId(r))).toBeUndefined();
+}
+
+/** Every turn (with and without bodies) and every body. */
 async function checkReads(m: Model, real: Real): Promise<void> {
   const entries = sorted(m.live.values());
   for (let t = 0; t < TURNS; t++) {
@@ -232,9 +240,7 @@ async function checkReads(m: Model, real: Real): Promise<void> {
       mine.map((e) => expected(e, false)),
     );
   }
-  for (const e of entries) expect(await real.store.getBody(e.id), e.id).toBe(e.record.body);
-  const gone = m.ever.filter((r) => !m.live.has(stableId(r))).slice(-10);
-  for (const r of gone) expect(await real.store.getBody(stableId(r))).toBeUndefined();
+  await checkBodies(m, real);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -351,7 +357,7 @@ class Compact extends Base {
     const cutoff = now - this.olderThanMs;
     const moving = [...m.live.values()].filter((e) => !e.cold && e.record.timestamp < cutoff);
     const result = await real.store.compact({ now, olderThanMs: this.olderThanMs });
-    expect(result.recordsMoved).toBe(moving.length);
+    expect(result.recordsMoved, `records moved (cutoff ${at(cutoff)})`).toBe(moving.length);
     const hours = new Set(moving.map((e) => hourOf(e.record.timestamp)));
     for (const e of moving) {
       e.cold = true;
@@ -406,8 +412,12 @@ class PruneByAge extends Base {
       e.cold ? coldRecordDropped(e.record.timestamp, cutoff) : e.record.timestamp < cutoff,
     );
     const result = await real.store.prune({ maxAgeMs: this.maxAgeMs }, { now: this.now });
-    expect(result.recordsDeleted).toBe(gone.length);
+    const what = gone.map((e) => `${e.cold ? "cold" : "hot"} ${describeRecord(e.record)}`);
+    expect(result.recordsDeleted, `records deleted (cutoff ${at(cutoff)}): ${what.join(", ")}`).toBe(
+      gone.length,
+    );
     forget(m, gone);
+    await checkBodies(m, real); // the prune collected the bodies only deleted records referred to
     for (const h of m.files.keys()) if (coldRecordDropped(h * HOUR, cutoff)) m.files.delete(h);
     const coldGone = gone.filter((e) => e.cold);
     coverage.coldDroppedByAge += coldGone.length;
@@ -417,7 +427,7 @@ class PruneByAge extends Base {
   }
   toString(): string {
     const age = this.maxAgeMs % DAY === 0 ? `${this.maxAgeMs / DAY}d` : `${this.maxAgeMs / HOUR}h`;
-    return `pruneByAge(now=${at(this.now)}, maxAge=${age})`;
+    return `pruneByAge(now=${at(this.now)}, maxAge=${age}: cutoff ${at(this.now - this.maxAgeMs)})`;
   }
 }
 
@@ -450,6 +460,7 @@ class PruneBySize extends Base {
     );
     expect(result.recordsDeleted).toBe(gone.length);
     forget(m, gone);
+    await checkBodies(m, real); // the prune collected the bodies only deleted records referred to
     for (const h of m.files.keys()) if (h <= lastHour) m.files.delete(h);
     coverage.coldDroppedBySize += gone.length;
   }
@@ -458,9 +469,11 @@ class PruneBySize extends Base {
   }
 }
 
+/** GC deletes no body a stored record refers to (shared bodies and chunks included). */
 class Gc extends Base {
-  async apply(_m: Model, real: Real): Promise<void> {
+  async apply(m: Model, real: Real): Promise<void> {
     await real.store.gc();
+    await checkBodies(m, real);
   }
   toString(): string {
     return "gc()";
