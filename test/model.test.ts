@@ -113,7 +113,11 @@ function emptyModel(): Model {
 
 const hourOf = (ts: number) => Math.floor(ts / HOUR);
 const dateOf = (ts: number) => new Date(ts).toISOString().slice(0, 10);
-const at = (ts: number) => `+${Math.floor((ts - T0) / HOUR)}h${Math.floor(((ts - T0) % HOUR) / MINUTE)}m`;
+/** A time as hours and minutes from T0 (for commands' descriptions). */
+function at(ts: number): string {
+  const d = Math.abs(ts - T0);
+  return `${ts < T0 ? "-" : "+"}${Math.floor(d / HOUR)}h${Math.floor((d % HOUR) / MINUTE)}m`;
+}
 
 function sorted(entries: Iterable<Entry>): Entry[] {
   return [...entries].sort((a, b) => a.record.timestamp - b.record.timestamp || a.seq - b.seq);
@@ -163,7 +167,7 @@ interface RecordSpec {
   conv: number;
   /** -2: no body; -1: a body of its own; otherwise an index into BODIES. */
   body: number;
-  /** Attribute to make the time of each record differ within its hour. */
+  /** The record's minute and second within its hour. */
   minute: number;
   second: number;
 }
@@ -399,6 +403,23 @@ class LateTrickle extends Base {
   }
 }
 
+/** What a prune by age deletes: hot records before the cutoff, cold ones by `coldRecordDropped`. */
+function pastAge(m: Model, cutoff: number): Entry[] {
+  return [...m.live.values()].filter((e) =>
+    e.cold ? coldRecordDropped(e.record.timestamp, cutoff) : e.record.timestamp < cutoff,
+  );
+}
+
+/** The model's cold files that a prune by age dropped (a file holds one hour). */
+function forgetFiles(m: Model, cutoff: number): void {
+  for (const h of m.files.keys()) if (coldRecordDropped(h * HOUR, cutoff)) m.files.delete(h);
+}
+
+function ageString(now: number, maxAgeMs: number): string {
+  const age = maxAgeMs % DAY === 0 ? `${maxAgeMs / DAY}d` : `${maxAgeMs / HOUR}h`;
+  return `now=${at(now)}, maxAge=${age}: cutoff ${at(now - maxAgeMs)}`;
+}
+
 class PruneByAge extends Base {
   constructor(
     readonly now: number,
@@ -408,9 +429,7 @@ class PruneByAge extends Base {
   }
   async apply(m: Model, real: Real): Promise<void> {
     const cutoff = this.now - this.maxAgeMs;
-    const gone = [...m.live.values()].filter((e) =>
-      e.cold ? coldRecordDropped(e.record.timestamp, cutoff) : e.record.timestamp < cutoff,
-    );
+    const gone = pastAge(m, cutoff);
     const result = await real.store.prune({ maxAgeMs: this.maxAgeMs }, { now: this.now });
     const what = gone.map((e) => `${e.cold ? "cold" : "hot"} ${describeRecord(e.record)}`);
     expect(result.recordsDeleted, `records deleted (cutoff ${at(cutoff)}): ${what.join(", ")}`).toBe(
@@ -418,7 +437,7 @@ class PruneByAge extends Base {
     );
     forget(m, gone);
     await checkBodies(m, real); // the prune collected the bodies only deleted records referred to
-    for (const h of m.files.keys()) if (coldRecordDropped(h * HOUR, cutoff)) m.files.delete(h);
+    forgetFiles(m, cutoff);
     const coldGone = gone.filter((e) => e.cold);
     coverage.coldDroppedByAge += coldGone.length;
     coverage.hotDeletedByAge += gone.length - coldGone.length;
@@ -426,28 +445,40 @@ class PruneByAge extends Base {
     coverage.coldDroppedWithinTheirDay += coldGone.filter((e) => dayEnd(e.record.timestamp) > cutoff).length;
   }
   toString(): string {
-    const age = this.maxAgeMs % DAY === 0 ? `${this.maxAgeMs / DAY}d` : `${this.maxAgeMs / HOUR}h`;
-    return `pruneByAge(now=${at(this.now)}, maxAge=${age}: cutoff ${at(this.now - this.maxAgeMs)})`;
+    return `pruneByAge(${ageString(this.now, this.maxAgeMs)})`;
   }
 }
 
 /**
- * The cap is a fraction of the cold tier's bytes. Bytes cannot be predicted, so the check is of the
- * shape: what went is exactly the cold records of the oldest k whole hours, for some k, and nothing hot.
+ * The cap is a fraction of the cold tier's bytes, sometimes with an age limit as well. Bytes cannot be
+ * predicted, so the check is of the shape: beyond what the age limit deletes, what went is exactly the
+ * cold records of the oldest k whole hours left, for some k, and nothing hot.
  */
 class PruneBySize extends Base {
-  constructor(readonly fraction: number) {
+  constructor(
+    readonly fraction: number,
+    readonly age: { now: number; maxAgeMs: number } | undefined,
+  ) {
     super();
   }
   async apply(m: Model, real: Real): Promise<void> {
     const cap = Math.floor((await real.store.stats()).coldBytes * this.fraction);
-    const result = await real.store.prune({ maxColdBytes: cap });
+    const byAge = this.age ? pastAge(m, this.age.now - this.age.maxAgeMs) : [];
+    const result = await real.store.prune(
+      { maxColdBytes: cap, maxAgeMs: this.age?.maxAgeMs },
+      { now: this.age?.now },
+    );
     const present = new Set((await real.store.query({ bodies: false })).map((r) => r.id));
-    const entries = [...m.live.values()];
     expect(
       [...present].filter((id) => !m.live.has(id)),
       "records that came back",
     ).toEqual([]);
+    expect(
+      byAge.filter((e) => present.has(e.id)).map((e) => describeRecord(e.record)),
+      "records past the age limit that stayed",
+    ).toEqual([]);
+    const aged = new Set(byAge);
+    const entries = [...m.live.values()].filter((e) => !aged.has(e));
     const gone = entries.filter((e) => !present.has(e.id));
     expect(
       gone.filter((e) => !e.cold).map((e) => e.id),
@@ -458,14 +489,16 @@ class PruneBySize extends Base {
     expect(new Set(gone.map((e) => e.id)), "an oldest-hours prefix of the cold records").toEqual(
       new Set(prefix.map((e) => e.id)),
     );
-    expect(result.recordsDeleted).toBe(gone.length);
-    forget(m, gone);
+    expect(result.recordsDeleted).toBe(byAge.length + gone.length);
+    forget(m, [...byAge, ...gone]);
     await checkBodies(m, real); // the prune collected the bodies only deleted records referred to
+    if (this.age) forgetFiles(m, this.age.now - this.age.maxAgeMs);
     for (const h of m.files.keys()) if (h <= lastHour) m.files.delete(h);
     coverage.coldDroppedBySize += gone.length;
   }
   toString(): string {
-    return `pruneBySize(cap=${this.fraction}×coldBytes)`;
+    const age = this.age ? `, ${ageString(this.age.now, this.age.maxAgeMs)}` : "";
+    return `pruneBySize(cap=${this.fraction}×coldBytes${age})`;
   }
 }
 
@@ -548,16 +581,18 @@ const reinsert = fc.array(fc.nat(1000), { minLength: 1, maxLength: 6 }).map((p) 
 const olderThan = fc.constantFrom(0, HOUR, 6 * HOUR, DAY);
 const compactAt = fc.tuple(clock, olderThan).map(([now, older]) => new Compact(now, older));
 const compactNext = olderThan.map((older) => new Compact(undefined, older));
-const pruneByAge = fc
-  .tuple(
-    clock.map((now) => now + DAY),
-    fc.oneof(
-      fc.integer({ min: 1, max: 18 }).map((h) => h * HOUR),
-      fc.integer({ min: 1, max: 3 }).map((d) => d * DAY),
-    ),
-  )
-  .map(([now, age]) => new PruneByAge(now, age));
-const pruneBySize = fc.constantFrom(0, 0.3, 0.6, 0.9, 1, 4).map((f) => new PruneBySize(f));
+/** A clock a day later than the data's, and an age limit in hours or in days. */
+const age = fc.record({
+  now: clock.map((now) => now + DAY),
+  maxAgeMs: fc.oneof(
+    fc.integer({ min: 1, max: 18 }).map((h) => h * HOUR),
+    fc.integer({ min: 1, max: 3 }).map((d) => d * DAY),
+  ),
+});
+const pruneByAge = age.map(({ now, maxAgeMs }) => new PruneByAge(now, maxAgeMs));
+const pruneBySize = fc
+  .tuple(fc.constantFrom(0, 0.3, 0.6, 0.9, 1, 4), fc.option(age, { nil: undefined, freq: 2 }))
+  .map(([fraction, withAge]) => new PruneBySize(fraction, withAge));
 const read = fc
   .record({
     from: timeBound,
@@ -565,7 +600,7 @@ const read = fc
     order: fc.constantFrom(undefined, "asc" as const, "desc" as const),
     limit: fc.option(fc.nat(20), { nil: undefined }),
     conversationId: fc.option(fc.constantFrom("conv-0", "conv-1", "conv-2"), { nil: undefined }),
-    turnId: fc.option(fc.constantFrom("turn-0", "turn-1"), { nil: undefined, freq: 3 }),
+    turnId: fc.constantFrom(undefined, undefined, undefined, "turn-0", "turn-1"),
     bodies: fc.boolean(),
   })
   .map((q) => new Read(Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)) as Query));
