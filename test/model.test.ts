@@ -581,14 +581,16 @@ const reinsert = fc.array(fc.nat(1000), { minLength: 1, maxLength: 6 }).map((p) 
 const olderThan = fc.constantFrom(0, HOUR, 6 * HOUR, DAY);
 const compactAt = fc.tuple(clock, olderThan).map(([now, older]) => new Compact(now, older));
 const compactNext = olderThan.map((older) => new Compact(undefined, older));
-/** A clock a day later than the data's, and an age limit in hours or in days. */
-const age = fc.record({
-  now: clock.map((now) => now + DAY),
-  maxAgeMs: fc.oneof(
-    fc.integer({ min: 1, max: 18 }).map((h) => h * HOUR),
-    fc.integer({ min: 1, max: 3 }).map((d) => d * DAY),
-  ),
-});
+/** An age limit in hours or in days, and a clock that puts the cutoff anywhere over the data. */
+const age = fc
+  .record({
+    cutoff: clock,
+    maxAgeMs: fc.oneof(
+      fc.integer({ min: 1, max: 18 }).map((h) => h * HOUR),
+      fc.integer({ min: 1, max: 3 }).map((d) => d * DAY),
+    ),
+  })
+  .map(({ cutoff, maxAgeMs }) => ({ now: cutoff + maxAgeMs, maxAgeMs }));
 const pruneByAge = age.map(({ now, maxAgeMs }) => new PruneByAge(now, maxAgeMs));
 const pruneBySize = fc
   .tuple(fc.constantFrom(0, 0.3, 0.6, 0.9, 1, 4), fc.option(age, { nil: undefined, freq: 2 }))
