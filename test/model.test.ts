@@ -162,6 +162,7 @@ function liveBodies(m: Model): number {
 
 interface RecordSpec {
   kind: 0 | 1 | 2;
+  /** -1: no turn (such records are read by queries, never by getTurn). */
   turn: number;
   /** -1: no conversation. */
   conv: number;
@@ -174,7 +175,7 @@ interface RecordSpec {
 
 const recordSpec: fc.Arbitrary<RecordSpec> = fc.record({
   kind: fc.constantFrom(0 as const, 1 as const, 2 as const),
-  turn: fc.nat(TURNS - 1),
+  turn: fc.integer({ min: -1, max: TURNS - 1 }),
   conv: fc.integer({ min: -1, max: CONVERSATIONS - 1 }),
   body: fc.integer({ min: -2, max: BODIES.length - 1 }),
   minute: fc.nat(59),
@@ -189,7 +190,7 @@ function makeRecord(m: Model, spec: RecordSpec, timestamp: number): TraceRecord 
   const common = {
     timestamp,
     extensionId: "ext",
-    turnId: `turn-${spec.turn}`,
+    ...(spec.turn >= 0 ? { turnId: `turn-${spec.turn}` } : {}),
     ...(spec.conv >= 0 ? { conversationId: `conv-${spec.conv}` } : {}),
     attributes: { n, tags: ["model", n % 3] },
     ...(body === undefined ? {} : { body }),
@@ -201,7 +202,7 @@ function makeRecord(m: Model, spec: RecordSpec, timestamp: number): TraceRecord 
 }
 
 const describeRecord = (r: TraceRecord) =>
-  `${r.turnId}@${at(r.timestamp)}${r.body === undefined ? "" : `+body${r.body.length}`}`;
+  `${r.turnId ?? "no turn"}@${at(r.timestamp)}${r.body === undefined ? "" : `+body${r.body.length}`}`;
 
 // ---------------------------------------------------------------------------------------------------
 // Checks
