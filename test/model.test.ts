@@ -7,7 +7,7 @@
  * above their timestamp ran while they were stored), which is what retention's rule depends on.
  *
  * MODEL_SEED, MODEL_RUNS and MODEL_COMMANDS override the seed, the number of runs and the most commands
- * per run (e.g. MODEL_RUNS=160 for a long run).
+ * per run (e.g. MODEL_RUNS=100 for a long run).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -23,8 +23,8 @@ import {
 import { tempDir } from "./support/fixtures.js";
 
 const SEED = Number(process.env.MODEL_SEED ?? 20_261_129);
-const RUNS = Number(process.env.MODEL_RUNS ?? 16);
-const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 40);
+const RUNS = Number(process.env.MODEL_RUNS ?? 10);
+const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 60);
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -416,22 +416,32 @@ function forgetFiles(m: Model, cutoff: number): void {
   for (const h of m.files.keys()) if (coldRecordDropped(h * HOUR, cutoff)) m.files.delete(h);
 }
 
-function ageString(now: number, maxAgeMs: number): string {
-  const age = maxAgeMs % DAY === 0 ? `${maxAgeMs / DAY}d` : `${maxAgeMs / HOUR}h`;
-  return `now=${at(now)}, maxAge=${age}: cutoff ${at(now - maxAgeMs)}`;
+/**
+ * An age limit and where its cutoff lies: at a clock, or some time before the compaction frontier
+ * (where the cold hours are). The prune's clock is the cutoff plus the limit.
+ */
+type Age = { maxAgeMs: number } & ({ cutoff: number } | { beforeFrontier: number });
+
+function cutoffOf(m: Model, age: Age): number {
+  return "cutoff" in age ? age.cutoff : (m.frontier ?? T0) - age.beforeFrontier;
+}
+
+function ageString(age: Age): string {
+  const limit = age.maxAgeMs % DAY === 0 ? `${age.maxAgeMs / DAY}d` : `${age.maxAgeMs / HOUR}h`;
+  const d = "cutoff" in age ? 0 : age.beforeFrontier;
+  const cutoff = "cutoff" in age ? at(age.cutoff) : `frontier-${d / HOUR}h${(d % HOUR) / MINUTE}m`;
+  return `maxAge=${limit}, cutoff ${cutoff}`;
 }
 
 class PruneByAge extends Base {
-  constructor(
-    readonly now: number,
-    readonly maxAgeMs: number,
-  ) {
+  constructor(readonly age: Age) {
     super();
   }
   async apply(m: Model, real: Real): Promise<void> {
-    const cutoff = this.now - this.maxAgeMs;
+    const cutoff = cutoffOf(m, this.age);
     const gone = pastAge(m, cutoff);
-    const result = await real.store.prune({ maxAgeMs: this.maxAgeMs }, { now: this.now });
+    const { maxAgeMs } = this.age;
+    const result = await real.store.prune({ maxAgeMs }, { now: cutoff + maxAgeMs });
     const what = gone.map((e) => `${e.cold ? "cold" : "hot"} ${describeRecord(e.record)}`);
     expect(result.recordsDeleted, `records deleted (cutoff ${at(cutoff)}): ${what.join(", ")}`).toBe(
       gone.length,
@@ -446,7 +456,7 @@ class PruneByAge extends Base {
     coverage.coldDroppedWithinTheirDay += coldGone.filter((e) => dayEnd(e.record.timestamp) > cutoff).length;
   }
   toString(): string {
-    return `pruneByAge(${ageString(this.now, this.maxAgeMs)})`;
+    return `pruneByAge(${ageString(this.age)})`;
   }
 }
 
@@ -458,17 +468,17 @@ class PruneByAge extends Base {
 class PruneBySize extends Base {
   constructor(
     readonly fraction: number,
-    readonly age: { now: number; maxAgeMs: number } | undefined,
+    readonly age: Age | undefined,
   ) {
     super();
   }
   async apply(m: Model, real: Real): Promise<void> {
     const cap = Math.floor((await real.store.stats()).coldBytes * this.fraction);
-    const byAge = this.age ? pastAge(m, this.age.now - this.age.maxAgeMs) : [];
-    const result = await real.store.prune(
-      { maxColdBytes: cap, maxAgeMs: this.age?.maxAgeMs },
-      { now: this.age?.now },
-    );
+    const cutoff = this.age && cutoffOf(m, this.age);
+    const byAge = cutoff === undefined ? [] : pastAge(m, cutoff);
+    const maxAgeMs = this.age?.maxAgeMs;
+    const now = cutoff === undefined || maxAgeMs === undefined ? undefined : cutoff + maxAgeMs;
+    const result = await real.store.prune({ maxColdBytes: cap, maxAgeMs }, { now });
     const present = new Set((await real.store.query({ bodies: false })).map((r) => r.id));
     expect(
       [...present].filter((id) => !m.live.has(id)),
@@ -493,12 +503,12 @@ class PruneBySize extends Base {
     expect(result.recordsDeleted).toBe(byAge.length + gone.length);
     forget(m, [...byAge, ...gone]);
     await checkBodies(m, real); // the prune collected the bodies only deleted records referred to
-    if (this.age) forgetFiles(m, this.age.now - this.age.maxAgeMs);
+    if (cutoff !== undefined) forgetFiles(m, cutoff);
     for (const h of m.files.keys()) if (h <= lastHour) m.files.delete(h);
     coverage.coldDroppedBySize += gone.length;
   }
   toString(): string {
-    const age = this.age ? `, ${ageString(this.age.now, this.age.maxAgeMs)}` : "";
+    const age = this.age ? `, ${ageString(this.age)}` : "";
     return `pruneBySize(cap=${this.fraction}×coldBytes${age})`;
   }
 }
@@ -582,17 +592,25 @@ const reinsert = fc.array(fc.nat(1000), { minLength: 1, maxLength: 6 }).map((p) 
 const olderThan = fc.constantFrom(0, HOUR, 6 * HOUR, DAY);
 const compactAt = fc.tuple(clock, olderThan).map(([now, older]) => new Compact(now, older));
 const compactNext = olderThan.map((older) => new Compact(undefined, older));
-/** An age limit in hours or in days, and a clock that puts the cutoff anywhere over the data. */
-const age = fc
-  .record({
-    cutoff: clock,
-    maxAgeMs: fc.oneof(
+/**
+ * An age limit in hours or in days; its cutoff anywhere over the data, or among the last cold hours
+ * (where a cutoff inside a day drops its earlier hours).
+ */
+const age: fc.Arbitrary<Age> = fc
+  .tuple(
+    fc.oneof(
       fc.integer({ min: 1, max: 18 }).map((h) => h * HOUR),
       fc.integer({ min: 1, max: 3 }).map((d) => d * DAY),
     ),
-  })
-  .map(({ cutoff, maxAgeMs }) => ({ now: cutoff + maxAgeMs, maxAgeMs }));
-const pruneByAge = age.map(({ now, maxAgeMs }) => new PruneByAge(now, maxAgeMs));
+    fc.oneof(
+      clock.map((cutoff) => ({ cutoff })),
+      fc
+        .tuple(fc.nat(12), fc.constantFrom(0, 30))
+        .map(([h, min]) => ({ beforeFrontier: h * HOUR + min * MINUTE })),
+    ),
+  )
+  .map(([maxAgeMs, where]) => ({ maxAgeMs, ...where }));
+const pruneByAge = age.map((a) => new PruneByAge(a));
 const pruneBySize = fc
   .tuple(fc.constantFrom(0, 0.3, 0.6, 0.9, 1, 4), fc.option(age, { nil: undefined, freq: 2 }))
   .map(([fraction, withAge]) => new PruneBySize(fraction, withAge));
@@ -625,6 +643,7 @@ const commands = fc.commands(
     compactNext,
     compactNext,
     compactNext,
+    pruneByAge,
     pruneByAge,
     pruneBySize,
     fc.constant(new Gc()),
