@@ -229,7 +229,10 @@ async function checkCheap(m: Model, real: Real): Promise<void> {
 
 /** Every live record's body, and some deleted records' (none). */
 async function checkBodies(m: Model, real: Real): Promise<void> {
-  for (const e of m.live.values()) expect(await real.store.getBody(e.id), e.id).toBe(e.record.body);
+  for (const e of m.live.values()) {
+    const what = `getBody of ${e.cold ? "cold" : "hot"} ${describeRecord(e.record)} (${e.id})`;
+    expect(await real.store.getBody(e.id), what).toBe(e.record.body);
+  }
   const gone = m.ever.filter((r) => !m.live.has(stableId(r))).slice(-10);
   for (const r of gone) expect(await real.store.getBody(stableId(r))).toBeUndefined();
 }
