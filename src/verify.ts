@@ -472,8 +472,8 @@ async function checkColdFile(
       for (const r of group) {
         const { record, seq } = fromRow(r);
         keys?.push(recordKey(record.turnId, record.timestamp, seq));
-        // what fileFilters built the filters from
-        if (typeof r.turnId === "string" && r.turnId !== "") turns.add(r.turnId);
+        // what fileFilters built the filters from (a row without a turn is the empty turn's)
+        turns.add(typeof r.turnId === "string" ? r.turnId : "");
         if (typeof r.id === "string") ids.push(r.id);
         if (typeof r.bodyHash === "string") hashes.add(r.bodyHash);
       }

@@ -4,18 +4,24 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import { ClassicLevel } from "classic-level";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ENCODE_AHEAD_ROWS } from "../src/compaction.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
-import { type EncodeRequest, encoderTestHooks } from "../tiers/cold/writer.js";
+import { type EncodeRequest, encoderTestHooks, INLINE_ROWS } from "../tiers/cold/writer.js";
 import { recordKey } from "../tiers/hot/keys.js";
 import { log, multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
 const FAR_FUTURE = Date.UTC(2027, 0, 1);
 const HOUR = 3_600_000;
 
+// These tests are about the thread: every file goes to it, however small (INLINE_ROWS).
+beforeEach(() => {
+  encoderTestHooks.inlineRows = 0;
+});
+
 afterEach(() => {
   encoderTestHooks.onWorker = undefined;
+  encoderTestHooks.inlineRows = undefined;
 });
 
 /** Every `.parquet` file under the cold directory, as `date=…/name`. */
@@ -77,26 +83,42 @@ describe("compaction's encoder thread", () => {
     await again.close();
   });
 
-  it("fails with ERR_CORRUPT_STORE naming the key of a hot value the thread cannot decode, and moves nothing", async () => {
-    const records = multiDayTurns(3, 2).flat();
-    const { store, dir } = await tempStore();
-    await store.insertRecords(records);
-    await store.close();
-    const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
-      keyEncoding: "buffer",
-      valueEncoding: "buffer",
+  for (const where of ["the thread", "the calling thread (a small file)"] as const) {
+    it(`fails with ERR_CORRUPT_STORE naming the key of a hot value ${where} cannot decode, and moves nothing`, async () => {
+      if (where !== "the thread") encoderTestHooks.inlineRows = undefined;
+      const records = multiDayTurns(3, 2).flat();
+      const { store, dir } = await tempStore();
+      await store.insertRecords(records);
+      await store.close();
+      const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+        keyEncoding: "buffer",
+        valueEncoding: "buffer",
+      });
+      const victim = recordKey(records[5]!.turnId, records[5]!.timestamp, 6); // sequence numbers start at 1
+      expect(await db.get(victim)).toBeDefined();
+      await db.put(victim, Buffer.from([0x95, 0x07]));
+      await db.close();
+      const again = await openStore({ dir });
+      const error = await again.compact({ now: FAR_FUTURE }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "ERR_CORRUPT_STORE" });
+      expect((error as Error).message).toContain(victim.toString("hex"));
+      expect((await again.stats()).coldRecords).toBe(0);
+      expect(parquetFiles(dir)).toEqual([]);
+      await again.close();
     });
-    const victim = recordKey(records[5]!.turnId, records[5]!.timestamp, 6); // sequence numbers start at 1
-    expect(await db.get(victim)).toBeDefined();
-    await db.put(victim, Buffer.from([0x95, 0x07]));
-    await db.close();
-    const again = await openStore({ dir });
-    const error = await again.compact({ now: FAR_FUTURE }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: "ERR_CORRUPT_STORE" });
-    expect((error as Error).message).toContain(victim.toString("hex"));
-    expect((await again.stats()).coldRecords).toBe(0);
-    expect(parquetFiles(dir)).toEqual([]);
-    await again.close();
+  }
+
+  it("encodes small files on the calling thread: a compaction of a few records starts no thread", async () => {
+    encoderTestHooks.inlineRows = undefined;
+    let started = 0;
+    encoderTestHooks.onWorker = () => started++;
+    const { store } = await tempStore();
+    await store.insertRecords(multiDayTurns(3, 2).flat());
+    const moved = (await store.compact({ now: FAR_FUTURE })).recordsMoved;
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThanOrEqual(INLINE_ROWS * 3);
+    expect(started).toBe(0);
+    expect((await store.stats()).coldRecords).toBe(moved);
   });
 
   it("hands the thread no file while ENCODE_AHEAD_ROWS rows are in flight, however far it could read ahead", async () => {

@@ -5,8 +5,9 @@
  *
  * Encoded (base64 in the manifest and in Parquet footer metadata, docs/format.md):
  *   u8 version = 1 | u8 hashes (k) | u32 LE bits (m) | ceil(m / 8) bytes of bits
- * Positions are the double hashing h1 + i·h2 (mod m) of a key's 64-bit hash: a record id is already 8
- * random bytes (the stable id), other keys are hashed with SHA-256.
+ * Positions are the double hashing h1 + i·h2 (mod m) of a key's 64-bit hash: a record id is already a
+ * 64-bit hash (the stable id, FNV-1a 64 of the record's canonical JSON) and is used as it is; other
+ * keys are hashed with SHA-256.
  */
 import { hash } from "node:crypto";
 
@@ -80,7 +81,7 @@ export interface KeyHash {
   h2: number;
 }
 
-/** A record id (16 hex digits: the stable id's 8 bytes, uniformly random already). */
+/** A record id (16 hex digits: the stable id's 8 bytes, a hash already). */
 export function idHash(id: string): KeyHash {
   return {
     h1: Number.parseInt(id.slice(0, 8), 16) >>> 0,

@@ -178,7 +178,9 @@ export class ColdTier {
         if (!(await this.mayHoldId(f.name, r.id))) continue;
         const turns = asked.get(f.name) ?? new Map<string, ColdKey[]>();
         asked.set(f.name, turns);
-        turns.set(r.turnId ?? "", [...(turns.get(r.turnId ?? "") ?? []), r]);
+        const list = turns.get(r.turnId ?? "");
+        if (list) list.push(r);
+        else turns.set(r.turnId ?? "", [r]);
       }
     }
     for (const [name, turns] of asked) {
@@ -190,19 +192,35 @@ export class ColdTier {
     return found;
   }
 
-  /** A cold record by id: asked of every file's record-id filter (no timestamp narrows it). */
+  /**
+   * A cold record by id: asked of every file's record-id filter (no timestamp narrows it), newest files
+   * first (recent records are the ones asked for). A damaged file does not hide the others: its error is
+   * thrown only when no other file holds the record.
+   */
   async recordById(id: string): Promise<TierRecord | undefined> {
-    for (const f of this.manifest.files) {
-      if (!(await this.mayHoldId(f.name, id))) continue;
-      const rows = await readParquetColumns(this.path(f.name), ["id", "turnId"], f);
-      if (rows === undefined)
-        throw new CorruptStoreError(`cold file ${this.path(f.name)} is listed but missing`);
-      const row = rows.find((r) => r.id === id);
-      if (row === undefined) continue;
-      const turn = typeof row.turnId === "string" ? row.turnId : "";
-      return (await this.turnRecords(turn, [f.name])).find((r) => r.id === id);
+    let damage: unknown;
+    for (const f of [...this.manifest.files].sort((a, b) => b.maxTs - a.maxTs)) {
+      try {
+        const found = await this.recordIn(f, id);
+        if (found) return found;
+      } catch (err) {
+        if (!(err instanceof CorruptStoreError)) throw err;
+        damage ??= err;
+      }
     }
+    if (damage) throw damage;
     return undefined;
+  }
+
+  private async recordIn(f: ColdFile, id: string): Promise<TierRecord | undefined> {
+    if (!(await this.mayHoldId(f.name, id))) return undefined;
+    const rows = await readParquetColumns(this.path(f.name), ["id", "turnId"], f);
+    if (rows === undefined)
+      throw new CorruptStoreError(`cold file ${this.path(f.name)} is listed but missing`);
+    const row = rows.find((r) => r.id === id);
+    if (row === undefined) return undefined;
+    const turn = typeof row.turnId === "string" ? row.turnId : "";
+    return (await this.turnRecords(turn, [f.name])).find((r) => r.id === id);
   }
 
   private async mayHoldId(name: string, id: string): Promise<boolean> {
@@ -227,8 +245,10 @@ export class ColdTier {
     names: Iterable<string> = this.filesOfTurn(turnId).map((f) => f.name),
   ): Promise<TierRecord[]> {
     const out: TierRecord[] = [];
+    // Names come from a snapshot of the manifest: a file a commit has unlisted since (a merge, a drop)
+    // is still read, since unlinks wait for the reads in flight and its records may be nowhere else yet
+    // for this caller (a dedup or getBody that found the id in it must find the row there too).
     for (const name of names) {
-      if (!this.has(name)) continue;
       const info = await this.fileInfo(name);
       const groups = groupsOfTurn(info.groups, turnId);
       if (groups.length === 0) continue;

@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { CorruptStoreError, IoError, type TracetierError } from "../../src/errors.js";
+import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
 import { decodeRecordValue, type HotRecord } from "../hot/values.js";
 import { encodeColdFile } from "./parquet.js";
 import { compareRows, type Row, toRow } from "./schema.js";
@@ -92,8 +92,18 @@ export interface WorkerFailure {
   valueIndex?: number;
 }
 
-/** For tests only: sees each encoder worker as it starts (to end it under a compaction). */
-export const encoderTestHooks: { onWorker?: (worker: Worker) => void } = {};
+/**
+ * Files of at most this many records are encoded on the calling thread: starting a thread (and, from
+ * the TypeScript sources, its loader) costs more than encoding them, and most compactions of a
+ * collector that runs every few minutes move a few hundred records.
+ */
+export const INLINE_ROWS = 2048;
+
+/**
+ * For tests only: sees each encoder worker as it starts (to end it under a compaction); `inlineRows`
+ * overrides INLINE_ROWS (0: every file goes to the thread).
+ */
+export const encoderTestHooks: { onWorker?: (worker: Worker) => void; inlineRows?: number } = {};
 
 interface Waiter {
   what: string;
@@ -117,6 +127,8 @@ export class ColdEncoder {
    * that does not decode is ERR_CORRUPT_STORE naming it).
    */
   encode(batch: ValueBatch, what: string, valueName: (index: number) => string): Promise<EncodedFile> {
+    if (batch.ends.length <= (encoderTestHooks.inlineRows ?? INLINE_ROWS) && !this.failed)
+      return encodeHere(batch, { what, valueName });
     return new Promise<EncodedFile>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       const worker = this.start(what);
@@ -177,13 +189,37 @@ export class ColdEncoder {
   }
 }
 
+/** A small file, encoded here; its errors coded as the thread's replies are (replyError). */
+async function encodeHere(
+  batch: ValueBatch,
+  names: Pick<Waiter, "what" | "valueName">,
+): Promise<EncodedFile> {
+  try {
+    return encodeValues(batch);
+  } catch (err) {
+    throw replyError(failureOf(err), names);
+  }
+}
+
+/** An error as the worker thread reports it (encode-worker.ts). */
+export function failureOf(err: unknown): WorkerFailure {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = err instanceof TracetierError ? err.code : undefined;
+  return {
+    message: e.message,
+    code,
+    stack: e.stack,
+    valueIndex: (err as { valueIndex?: number }).valueIndex,
+  };
+}
+
 /** A failed worker: ERR_IO, with what the worker reported as the cause. */
 function workerError(cause: unknown): TracetierError {
   return new IoError("encoding cold files in the encoder thread", cause);
 }
 
 /** An error the worker reported for one file: its code kept when it had one, otherwise ERR_IO. */
-function replyError(e: WorkerFailure, waiter: Waiter): TracetierError {
+function replyError(e: WorkerFailure, waiter: Pick<Waiter, "what" | "valueName">): TracetierError {
   const cause = Object.assign(new Error(e.message), { stack: e.stack });
   if (e.code === "ERR_CORRUPT_STORE") {
     const where = e.valueIndex === undefined ? `cold file ${waiter.what}` : waiter.valueName(e.valueIndex);
