@@ -2,7 +2,7 @@
  * The in-place upgrade of a store written by release 1 (test/fixtures/store-r1: hot records, cold files
  * with a merge and a drop, bodies), before the cold tier owned its indexes.
  */
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore, type StoredRecord, stableId, type TraceRecord, type TraceStore } from "../src/index.js";
@@ -91,17 +91,47 @@ describe("upgrading a store written by release 1", () => {
   });
 
   it("survives a kill at any point of the upgrade: the next open finishes it and reads the same", async () => {
-    for (let round = 0; round < 6; round++) {
+    // Round 0 kills as the open starts; round k > 0 the instant the k-th manifest commit of the
+    // upgrade (one per rewritten file) is renamed into place, i.e. with some files rewritten and some
+    // not: the state must be one the next open finishes.
+    let midway = 0;
+    for (let round = 0; round < 5; round++) {
       const dir = copy();
+      const legacy = manifestOf(dir).files.length;
+      const commits = watchCommits(join(dir, "cold"));
       const child = startChild(["open-close", dir]);
       await waitForLine(child, (l) => l === "opening", 30_000);
-      await new Promise((r) => setTimeout(r, round * 25));
+      if (round > 0) await commits.reached(round);
       child.kill("SIGKILL");
       await exited(child);
+      commits.close();
+      const withFilters = manifestOf(dir).files.filter((f) => f.turns !== undefined).length;
+      if (withFilters > 0 && withFilters < legacy) midway++;
       const store = await openStore({ dir });
       await expectReadsAsRelease1(store);
       await store.close();
       expect((await verifyStore(dir)).problems, `round ${round}`).toEqual([]);
     }
+    expect(midway, "rounds killed with some files rewritten and some not").toBeGreaterThan(0);
   });
 });
+
+/** Counts the cold manifest's commits (renames into place) under `coldDir`, as inotify reports them. */
+function watchCommits(coldDir: string): { reached: (n: number) => Promise<void>; close: () => void } {
+  let seen = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const watcher = watch(coldDir, (_event, name) => {
+    if (name !== "MANIFEST.json") return;
+    seen++;
+    for (const w of waiters.filter((x) => seen >= x.n)) w.resolve();
+  });
+  return {
+    reached: (n) =>
+      new Promise((resolve, reject) => {
+        if (seen >= n) return resolve();
+        waiters.push({ n, resolve });
+        setTimeout(() => reject(new Error(`the upgrade made fewer than ${n} commits`)), 30_000).unref();
+      }),
+    close: () => watcher.close(),
+  };
+}
