@@ -160,7 +160,11 @@ export class Pruner {
     // Unlinks overlap on the thread pool (a month of hourly files is 720 of them).
     for (let i = 0; i < files.length; i += UNLINKS_AT_ONCE) {
       const sizes = files.slice(i, i + UNLINKS_AT_ONCE).map((f) => removeFile(this.cold.path(f.name)));
-      for (const size of await Promise.all(sizes)) freed += size;
+      // All settled before a failure is thrown: nothing of a prune may still run once it has returned.
+      for (const r of await Promise.allSettled(sizes)) {
+        if (r.status === "rejected") throw r.reason;
+        freed += r.value;
+      }
     }
     for (const date of new Set(files.map((f) => f.date))) {
       freed += await removeIfEmpty(partitionDir(this.cold.dir, date));
