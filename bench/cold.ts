@@ -19,7 +19,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
-import { diskBytes } from "../src/disk-usage.js";
+import { diskBytes } from "../src/base/disk-usage.js";
 import { openStore, type TraceRecord } from "../src/index.js";
 import { DAY, MONTH_START, turnsOver } from "./month.js";
 import { latency, timed } from "./stats.js";

@@ -5,9 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DAY, MONTH_START, monthOfTurns } from "../bench/month.js";
 import { openStore, type TraceRecord } from "../src/index.js";
 import { readParquetInfo } from "../tiers/cold/parquet.js";
+import { DAY, MONTH_START, monthOfTurns } from "./month.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tracetier-filter-size-"));
 const N = Number(process.argv[2] ?? 200000);

@@ -13,7 +13,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { diskBytes } from "../src/disk-usage.js";
+import { diskBytes } from "../src/base/disk-usage.js";
 import { openStore } from "../src/index.js";
 import { generateTurns } from "../src/workload/generator.js";
 import { openBaseline } from "./baseline-sqlite.js";

@@ -17,7 +17,7 @@ import { execFileSync } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { diskBytes } from "../src/disk-usage.js";
+import { diskBytes } from "../src/base/disk-usage.js";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { generateTurns } from "../src/workload/generator.js";
 import { openBaseline } from "./baseline-sqlite.js";

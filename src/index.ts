@@ -1,10 +1,6 @@
 /** tracetier's public surface. Everything exported here is part of the contract (docs/design.md). */
 
-export type { CompactOptions, CompactResult } from "./compaction.js";
-export { DEFAULT_COMPACT_AGE_MS } from "./compaction.js";
-export type { ViewEntry } from "./easy-view.js";
-export { formatBytes, formatDuration, renderEasyView } from "./easy-view.js";
-export type { ErrorCode } from "./errors.js";
+export type { ErrorCode } from "./base/errors.js";
 export {
   BatchTooLargeError,
   ClosedError,
@@ -18,14 +14,18 @@ export {
   LockedError,
   TracetierError,
   WalFailedError,
-} from "./errors.js";
+} from "./base/errors.js";
+export type { CompactOptions, CompactResult } from "./maintenance/compaction.js";
+export { DEFAULT_COMPACT_AGE_MS } from "./maintenance/compaction.js";
 export type {
   MaintenanceJob,
   MaintenanceJobs,
   MaintenanceOptions,
   MaintenanceRun,
   MaintenanceSchedule,
-} from "./maintenance.js";
+} from "./maintenance/schedule.js";
+export type { ViewEntry } from "./read/easy-view.js";
+export { formatBytes, formatDuration, renderEasyView } from "./read/easy-view.js";
 export { stableId } from "./records/stable-id.js";
 export { MAX_LINK_VALUE_DEPTH, MAX_TIMESTAMP, MIN_TIMESTAMP } from "./records/validate.js";
 export type { GcResult, PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";

@@ -16,19 +16,20 @@ import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
 import { listSegments } from "../wal/segments.js";
 import { WalWriter } from "../wal/writer.js";
+import { ClosedError, InvalidOptionError } from "./base/errors.js";
+import { fsError, fsys } from "./base/fs.js";
 import { DEFAULT_CHUNKING } from "./bodies/chunker.js";
 import { BodyStore } from "./bodies/store.js";
-import { type CompactOptions, Compactor, type CompactResult } from "./compaction.js";
-import { renderEasyView } from "./easy-view.js";
-import { ClosedError, InvalidOptionError } from "./errors.js";
-import { fsError, fsys } from "./fs.js";
+import { type CompactOptions, Compactor, type CompactResult } from "./maintenance/compaction.js";
 import {
   type MaintenanceJobs,
   type MaintenanceOptions,
   type MaintenanceSchedule,
   scheduleMaintenance,
-} from "./maintenance.js";
-import { Reader } from "./read.js";
+} from "./maintenance/schedule.js";
+import { upgrade } from "./maintenance/upgrade.js";
+import { renderEasyView } from "./read/easy-view.js";
+import { Reader } from "./read/reader.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
   checkPolicy,
@@ -38,7 +39,6 @@ import {
   type RetentionPolicy,
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
-import { countersOp, loadCounters } from "./state.js";
 import type {
   ChunkingOptions,
   InsertResult,
@@ -49,8 +49,8 @@ import type {
   TraceRecord,
   TurnOptions,
 } from "./types.js";
-import { upgrade } from "./upgrade.js";
-import { WritePath } from "./write-path.js";
+import { countersOp, loadCounters } from "./write/counters.js";
+import { WritePath } from "./write/path.js";
 
 export interface TraceStore {
   /** Stores the records (idempotently, by id); resolves once they are durable and visible. */

@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeBatch, encodeBatch } from "../src/batch.js";
 import { ChunkCache } from "../src/bodies/chunk-cache.js";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { CODEC_DEFLATE, CODEC_RAW, encodeStored, inflateStored } from "../src/bodies/codec.js";
 import { decodeManifest, encodeChunked, encodeInline } from "../src/bodies/manifest.js";
 import { sha256 } from "../src/bodies/store.js";
+import { decodeBatch, encodeBatch } from "../src/write/batch.js";
 import { encodeRecordValue } from "../tiers/hot/values.js";
 
 const small = { inlineMax: 64, minSize: 64, avgSize: 256, maxSize: 1024 };

@@ -8,7 +8,7 @@ import { ClassicLevel } from "classic-level";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, TracetierError } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import { loadManifest } from "../tiers/cold/manifest.js";
 import { readParquetColumns } from "../tiers/cold/parquet.js";
 import { log, multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { TraceRecord, TraceStore } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import { coldBatch } from "./support/crash-workload.js";
 import { type FaultFs, installFaultFs } from "./support/fault-fs.js";
 import { tempStore } from "./support/fixtures.js";

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MAX_SMALL_FILES } from "../src/compaction.js";
 import { openStore, stableId, type TraceRecord, type TraceStore } from "../src/index.js";
+import { MAX_SMALL_FILES } from "../src/maintenance/compaction.js";
 import { log, multiDayTurns, tempStore } from "./support/fixtures.js";
 
 const FAR_FUTURE = Date.UTC(2027, 0, 1);

@@ -1,8 +1,8 @@
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { DiskFullError, IoError } from "../src/base/errors.js";
 import { errorResponse } from "../src/collector/http.js";
 import { startCollector } from "../src/collector/server.js";
-import { DiskFullError, IoError } from "../src/errors.js";
 import {
   ClosedError,
   CorruptStoreError,

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { TraceStore } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import { coldBatch } from "./support/crash-workload.js";
 import { installFaultFs } from "./support/fault-fs.js";
 import { tempStore } from "./support/fixtures.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { parseBytes, parseDuration, parseTime } from "../src/base/units.js";
 import { serveConfig } from "../src/collector/config.js";
 import { DEFAULT_RETENTION } from "../src/index.js";
-import { parseBytes, parseDuration, parseTime } from "../src/units.js";
 
 describe("serve settings", () => {
   it("has documented defaults", () => {

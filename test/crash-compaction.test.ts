@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { openStore, type StoredRecord, stableId } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import { coldBatch } from "./support/crash-workload.js";
 import { log, multiDayTurns, tempDir } from "./support/fixtures.js";

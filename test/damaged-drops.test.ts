@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stableId, type TraceRecord } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import { installFaultFs } from "./support/fault-fs.js";
 import { log, multiDayTurns, tempStore } from "./support/fixtures.js";
 

@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { diskBytes } from "../src/disk-usage.js";
+import { diskBytes } from "../src/base/disk-usage.js";
 import { tempDir } from "./support/fixtures.js";
 
 /** Called with the path before the real call: may delete it, or throw. */

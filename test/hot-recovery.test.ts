@@ -1,17 +1,17 @@
 /**
- * Recovery of the hot tier after a failed write (src/write-path.ts `recover`): the tier is reopened, its
+ * Recovery of the hot tier after a failed write (src/write/path.ts `recover`): the tier is reopened, its
  * counters reloaded and every acknowledged WAL frame above them replayed from the segments on disk.
  * After an EIO the kernel may have dropped LevelDB's log pages, so the reopened tier can hold less than
  * it did before the failure; replaying from the WAL is what keeps those acknowledged records. A recovery
  * that fails at any step leaves the store refusing writes (coded) until one succeeds. The counters it
- * reloads are checked field by field (src/state.ts).
+ * reloads are checked field by field (src/write/counters.ts).
  */
 
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { encode } from "../src/base/msgpack.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
-import { encode } from "../src/msgpack.js";
 import { metaKey } from "../tiers/hot/keys.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { inspectWal } from "../wal/reader.js";

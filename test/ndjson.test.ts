@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ndjsonLines } from "../src/ndjson.js";
+import { ndjsonLines } from "../src/base/ndjson.js";
 
 async function collect(chunks: Buffer[]) {
   async function* source() {

@@ -6,12 +6,12 @@ import { cpSync, readFileSync, watch } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore, type StoredRecord, stableId, type TraceRecord, type TraceStore } from "../src/index.js";
-import { verifyStore } from "../src/verify.js";
+import { verifyStore } from "../src/maintenance/verify.js";
 import { tempDir } from "./support/fixtures.js";
 import { inspectHot } from "./support/inspect.js";
 import { exited, startChild, waitForLine } from "./support/spawn.js";
 
-const FIXTURE = new URL("./fixtures/store-r1/", import.meta.url);
+const FIXTURE = new URL("./fixtures/store-r1", import.meta.url);
 const expected = JSON.parse(readFileSync(new URL("expected.json", FIXTURE), "utf8")) as {
   stats: { hotRecords: number; coldRecords: number; bodies: number };
   turns: Record<string, StoredRecord[]>;

@@ -8,9 +8,9 @@
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { COLD_GEN_KEY } from "../src/compaction.js";
 import { openStore, type TraceStore } from "../src/index.js";
-import { type VerifyReport, verifyStore } from "../src/verify.js";
+import { COLD_GEN_KEY } from "../src/maintenance/compaction.js";
+import { type VerifyReport, verifyStore } from "../src/maintenance/verify.js";
 import { P_RECORD } from "../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
 import { installFaultFs } from "./support/fault-fs.js";

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { ClassicLevel } from "classic-level";
 import { describe, expect, it } from "vitest";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
-import { type VerifyReport, verifyStore } from "../src/verify.js";
+import { type VerifyReport, verifyStore } from "../src/maintenance/verify.js";
 import { checksumOf } from "../tiers/cold/checksum.js";
 import { BloomFilter, ID_BITS_PER_KEY, idHash, TURN_BITS_PER_KEY, textHash } from "../tiers/cold/filter.js";
 import { readParquetInfo } from "../tiers/cold/parquet.js";

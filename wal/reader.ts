@@ -4,9 +4,9 @@
  * nothing in it was acknowledged. A bad frame anywhere else is corruption: ERR_CORRUPT_WAL.
  */
 import { basename } from "node:path";
-import { fsyncDir } from "../src/durable-fs.js";
-import { CorruptWalError } from "../src/errors.js";
-import { fsys } from "../src/fs.js";
+import { fsyncDir } from "../src/base/durable-fs.js";
+import { CorruptWalError } from "../src/base/errors.js";
+import { fsys } from "../src/base/fs.js";
 import { decodeSegmentHeader, readFrame, SEGMENT_HEADER_BYTES, validFrameAfter } from "./frame.js";
 import { listSegments, type SegmentFile } from "./segments.js";
 

@@ -1,6 +1,6 @@
 /** Naming and listing of WAL segment files: `wal/<20-digit segment number>.wal`, in number order. */
 import { join } from "node:path";
-import { fsys } from "../src/fs.js";
+import { fsys } from "../src/base/fs.js";
 
 const NAME = /^(\d{20})\.wal$/;
 

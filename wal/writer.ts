@@ -24,9 +24,9 @@
  *   same: the file's state is unknown.
  */
 import { join } from "node:path";
-import { fsyncDir, writeFully } from "../src/durable-fs.js";
-import { CorruptWalError, WalFailedError } from "../src/errors.js";
-import { type FsFile, fsys } from "../src/fs.js";
+import { fsyncDir, writeFully } from "../src/base/durable-fs.js";
+import { CorruptWalError, WalFailedError } from "../src/base/errors.js";
+import { type FsFile, fsys } from "../src/base/fs.js";
 import type { Durability } from "../src/types.js";
 import { encodeSegmentHeader } from "./frame.js";
 import { readWal, type WalContents } from "./reader.js";

@@ -7,7 +7,7 @@
  * data written by one inflates with the other.
  */
 import { deflateRawSync, inflateRawSync, constants as zc } from "node:zlib";
-import { CorruptStoreError } from "../errors.js";
+import { CorruptStoreError } from "../base/errors.js";
 
 export const CODEC_RAW = 0;
 export const CODEC_DEFLATE = 1;

@@ -18,7 +18,7 @@
  *   |  u8 = 1 | of the evicted body     |
  *   +---------+-------------------------+
  */
-import { CorruptStoreError } from "../errors.js";
+import { CorruptStoreError } from "../base/errors.js";
 
 export const MANIFEST_VERSION = 1;
 const LAYOUT_INLINE = 0;

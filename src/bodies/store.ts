@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { hashKey, P_BODY, P_CHUNK, P_EVICTED } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
-import { CorruptStoreError } from "../errors.js";
+import { CorruptStoreError } from "../base/errors.js";
 import type { ChunkingOptions } from "../types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { type Chunker, createChunker } from "./chunker.js";
@@ -89,7 +89,7 @@ export class BodyStore {
   }
 
   /**
-   * At most the bytes a body of `utf8Bytes` adds to a WAL frame (src/batch.ts), if none of it is
+   * At most the bytes a body of `utf8Bytes` adds to a WAL frame (src/write/batch.ts), if none of it is
    * stored yet: its stored bytes (at most one codec byte over the original), and per chunk its hash
    * twice (manifest and chunk entry) plus msgpack headers. Every chunk but the last is longer than
    * `minSize` (src/bodies/chunker.ts), which bounds the number of chunks.

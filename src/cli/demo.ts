@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { diskBytes } from "../disk-usage.js";
+import { diskBytes } from "../base/disk-usage.js";
 import { openStore } from "../store.js";
 import type { TraceRecord } from "../types.js";
 import { generateTurns } from "../workload/generator.js";

@@ -4,7 +4,7 @@
  * (src/cli/commands/), and `demo`. Errors are one line with their code (a stack under --debug).
  */
 import { parseArgs } from "node:util";
-import { TracetierError } from "../errors.js";
+import { TracetierError } from "../base/errors.js";
 import { COMMON_OPTIONS, type Command, EXIT, str, UsageError } from "./command.js";
 import { dump } from "./commands/dump.js";
 import { importSqlite } from "./commands/import-sqlite.js";

@@ -4,7 +4,7 @@
  * that report nothing until they are done.
  */
 import cliProgress from "cli-progress";
-import { formatBytes } from "../easy-view.js";
+import { formatBytes } from "../read/easy-view.js";
 
 export interface Progress {
   update(bytes: number, records: number): void;

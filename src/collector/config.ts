@@ -3,10 +3,10 @@
  * its default (the table below is also what `--help` prints).
  */
 import { delimiter } from "node:path";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../base/errors.js";
+import { parseBytes, parseDuration } from "../base/units.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "../retention/policy.js";
 import type { Durability } from "../types.js";
-import { parseBytes, parseDuration } from "../units.js";
 
 export interface ServeConfig {
   dir: string;

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { TracetierError } from "../errors.js";
+import { TracetierError } from "../base/errors.js";
 
 const gunzipAsync = promisify(gunzip);
 

@@ -15,8 +15,8 @@
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, open, readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { writeFileDurably } from "../durable-fs.js";
-import { fsError } from "../fs.js";
+import { writeFileDurably } from "../base/durable-fs.js";
+import { fsError } from "../base/fs.js";
 import { validateRecords } from "../records/validate.js";
 import type { TraceStore } from "../store.js";
 import type { TraceRecord } from "../types.js";

@@ -4,8 +4,8 @@
  */
 import { join } from "node:path";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { diskBytes } from "../disk-usage.js";
-import type { MaintenanceRun } from "../maintenance.js";
+import { diskBytes } from "../base/disk-usage.js";
+import type { MaintenanceRun } from "../maintenance/schedule.js";
 import type { TraceStore } from "../store.js";
 
 export type Source = "records" | "otlp_traces" | "otlp_logs" | "journal";

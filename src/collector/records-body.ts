@@ -3,7 +3,7 @@
  * line (`application/x-ndjson`, also `application/jsonl`). A line that is not JSON is reported with
  * its line number and the index the record would have had.
  */
-import { ndjsonLines } from "../ndjson.js";
+import { ndjsonLines } from "../base/ndjson.js";
 import { HttpError } from "./http.js";
 
 const NDJSON = new Set([

@@ -3,9 +3,9 @@
  * bodies, stats, health, metrics). A route answers only once what it stored is durable.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { parseTime } from "../base/units.js";
 import type { TraceStore } from "../store.js";
 import type { Query } from "../types.js";
-import { parseTime } from "../units.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";

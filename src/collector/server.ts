@@ -7,7 +7,7 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
-import { InvalidOptionError, TracetierError } from "../errors.js";
+import { InvalidOptionError, TracetierError } from "../base/errors.js";
 import type { TraceStore } from "../store.js";
 import { BodyBudget, errorResponse, HttpError, sendJson } from "./http.js";
 import { CollectorMetrics } from "./metrics.js";

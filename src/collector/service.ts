@@ -5,7 +5,7 @@
  * maintenance jobs and waits for a running one).
  */
 import { join, resolve } from "node:path";
-import type { MaintenanceRun } from "../maintenance.js";
+import type { MaintenanceRun } from "../maintenance/schedule.js";
 import { openStore, type TraceStore } from "../store.js";
 import type { ServeConfig } from "./config.js";
 import { JournalTailer } from "./journal.js";

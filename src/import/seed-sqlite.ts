@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 import { gunzipSync } from "node:zlib";
-import { TracetierError } from "../errors.js";
+import { TracetierError } from "../base/errors.js";
 import type { TraceRecord } from "../types.js";
 
 interface Row {

@@ -4,9 +4,9 @@
  * body's UTF-8 bytes and SHA-256, each computed once.
  */
 import { encodeRecord } from "../../tiers/hot/values.js";
+import { InvalidRecordError } from "../base/errors.js";
 import type { BodyInput } from "../bodies/store.js";
 import { sha256 } from "../bodies/store.js";
-import { InvalidRecordError } from "../errors.js";
 import type { TraceRecord } from "../types.js";
 import { stableId } from "./stable-id.js";
 

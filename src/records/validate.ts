@@ -1,4 +1,4 @@
-import { InvalidRecordError } from "../errors.js";
+import { InvalidRecordError } from "../base/errors.js";
 import type { TraceRecord } from "../types.js";
 
 const LEVELS = new Set(["debug", "info", "warn", "error"]);

@@ -29,7 +29,7 @@ import {
   manifestOriginalBytes,
 } from "../bodies/manifest.js";
 import type { BodyStore, RefTracker } from "../bodies/store.js";
-import type { WritePath } from "../write-path.js";
+import type { WritePath } from "../write/path.js";
 
 export interface EvictionRule {
   /** Bodies whose newest reference is older than this are evicted. */

@@ -1,5 +1,5 @@
 /** Retention's public shapes and the seed's defaults. */
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../base/errors.js";
 
 export interface RetentionPolicy {
   /** Records older than `now - maxAgeMs` are deleted (cold files a whole UTC hour at a time, once the hour is past it). */

@@ -15,10 +15,10 @@ import { partitionDir } from "../../tiers/cold/layout.js";
 import type { ColdFile } from "../../tiers/cold/manifest.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
-import { diskBytes } from "../disk-usage.js";
-import { fsyncDir } from "../durable-fs.js";
-import { fsError, fsys } from "../fs.js";
-import type { WritePath } from "../write-path.js";
+import { diskBytes } from "../base/disk-usage.js";
+import { fsyncDir } from "../base/durable-fs.js";
+import { fsError, fsys } from "../base/fs.js";
+import type { WritePath } from "../write/path.js";
 import type { BodyCollector, HotExpiry } from "./gc.js";
 import type { GcResult, PruneResult, RetentionPolicy } from "./policy.js";
 
@@ -285,7 +285,7 @@ async function removeIfEmpty(dir: string): Promise<number> {
   }
 }
 
-/** `stat` is not part of the fs seam (src/fs.ts); its errors are coded the way the seam codes them. */
+/** `stat` is not part of the fs seam (src/base/fs.ts); its errors are coded the way the seam codes them. */
 async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();

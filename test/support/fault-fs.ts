@@ -6,7 +6,7 @@
  * Installed with `installFaultFs()`, removed after each test.
  */
 import { afterEach } from "vitest";
-import { type Fs, type FsFile, type NativeOp, nodeFileSystem, setFs } from "../../src/fs.js";
+import { type Fs, type FsFile, type NativeOp, nodeFileSystem, setFs } from "../../src/base/fs.js";
 
 export type FaultOp =
   | "open"

@@ -23,7 +23,7 @@ import { type FSWatcher, mkdtempSync, readFileSync, rmSync, watch } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, type StoredRecord, stableId, type TraceStore } from "../../src/index.js";
-import { verifyStore } from "../../src/verify.js";
+import { verifyStore } from "../../src/maintenance/verify.js";
 import { Random } from "../../src/workload/random.js";
 import { MANIFEST_NAME } from "../../tiers/cold/layout.js";
 import { TORTURE_POLICY, TORTURE_START, tortureBatch, tortureTurnIds } from "./crash-workload.js";

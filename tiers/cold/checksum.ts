@@ -5,7 +5,7 @@
  * random damage with probability 2^-32, at several times the speed of SHA-256 (docs/decisions.md).
  */
 import { crc32 } from "node:zlib";
-import { fsys } from "../../src/fs.js";
+import { fsys } from "../../src/base/fs.js";
 
 export const CHECKSUM_PATTERN = /^crc32:[0-9a-f]{8}$/;
 
@@ -15,7 +15,7 @@ export function checksumOf(bytes: Uint8Array): string {
 }
 
 /**
- * A file's size and checksum, read through the fs seam (src/fs.ts: its errors come out coded). Whole:
+ * A file's size and checksum, read through the fs seam (src/base/fs.ts: its errors come out coded). Whole:
  * a cold file is a few MB, and the reads of maintenance and verify hold one whole as well.
  */
 export async function checksumFile(path: string): Promise<{ bytes: number; checksum: string }> {

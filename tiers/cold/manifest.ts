@@ -24,9 +24,9 @@
  * `ERR_CORRUPT_STORE` naming the file, so that a damaged manifest never reaches a path or a loop.
  */
 import { join } from "node:path";
-import { writeFileDurably } from "../../src/durable-fs.js";
-import { CorruptStoreError } from "../../src/errors.js";
-import { fsys } from "../../src/fs.js";
+import { writeFileDurably } from "../../src/base/durable-fs.js";
+import { CorruptStoreError } from "../../src/base/errors.js";
+import { fsys } from "../../src/base/fs.js";
 import { CHECKSUM_PATTERN } from "./checksum.js";
 import { BloomFilter } from "./filter.js";
 import { MANIFEST_NAME } from "./layout.js";

@@ -12,9 +12,9 @@ import {
   parquetReadObjects,
 } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
-import { writeFileDurably } from "../../src/durable-fs.js";
-import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
-import { fsys } from "../../src/fs.js";
+import { writeFileDurably } from "../../src/base/durable-fs.js";
+import { CorruptStoreError, IoError, TracetierError } from "../../src/base/errors.js";
+import { fsys } from "../../src/base/fs.js";
 import { checksumOf } from "./checksum.js";
 import { BloomFilter } from "./filter.js";
 import { fileFilters } from "./filters.js";

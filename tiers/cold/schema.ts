@@ -6,7 +6,7 @@
  * exactly; `durationMs` is DOUBLE (fractions are allowed); attributes and links are JSON text. A field a
  * record does not have is null. Rows are sorted by (turnId, timestamp, seq) inside a file.
  */
-import { CorruptStoreError } from "../../src/errors.js";
+import { CorruptStoreError } from "../../src/base/errors.js";
 import type { TierRecord } from "../record.js";
 
 export const COLUMNS = [

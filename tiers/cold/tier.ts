@@ -17,8 +17,8 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { CorruptStoreError } from "../../src/errors.js";
-import { fsError, fsys } from "../../src/fs.js";
+import { CorruptStoreError } from "../../src/base/errors.js";
+import { fsError, fsys } from "../../src/base/fs.js";
 import type { TierRecord } from "../record.js";
 import { checksumFile } from "./checksum.js";
 import { BloomFilter, idHash, textHash } from "./filter.js";
@@ -390,7 +390,7 @@ export class ColdTier {
   }
 }
 
-/** A file-system call outside the fs seam (src/fs.ts has no typed readdir), coded as the seam codes. */
+/** A file-system call outside the fs seam (src/base/fs.ts has no typed readdir), coded as the seam codes. */
 async function coded<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();

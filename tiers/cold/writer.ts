@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { CorruptStoreError, IoError, TracetierError } from "../../src/errors.js";
+import { CorruptStoreError, IoError, TracetierError } from "../../src/base/errors.js";
 import { decodeRecordValue, type HotRecord } from "../hot/values.js";
 import { encodeColdFile } from "./parquet.js";
 import { compareRows, type Row, toRow } from "./schema.js";

@@ -6,8 +6,14 @@
 import { stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
-import { CorruptStoreError, DiskFullError, IoError, LockedError, TracetierError } from "../../src/errors.js";
-import { fsError, fsys, type NativeOp } from "../../src/fs.js";
+import {
+  CorruptStoreError,
+  DiskFullError,
+  IoError,
+  LockedError,
+  TracetierError,
+} from "../../src/base/errors.js";
+import { fsError, fsys, type NativeOp } from "../../src/base/fs.js";
 import {
   groupPrefix,
   idKey,

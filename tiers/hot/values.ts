@@ -3,8 +3,8 @@
  * The same bytes travel in the WAL frame, so a record is encoded once on its way in.
  */
 
-import { CorruptStoreError } from "../../src/errors.js";
-import { decodeStored, encode } from "../../src/msgpack.js";
+import { CorruptStoreError } from "../../src/base/errors.js";
+import { decodeStored, encode } from "../../src/base/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
 import type { TierRecord } from "../record.js";
 import { convKey, idKey, recordKey, timeKey } from "./keys.js";

@@ -7,10 +7,10 @@ import { hashKey, idKey, P_BODY, P_CHUNK, P_EVICTED } from "../../../tiers/hot/k
 import { HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
 import { inspectWal } from "../../../wal/reader.js";
-import { decodeBatch } from "../../batch.js";
+import { InvalidOptionError } from "../../base/errors.js";
 import { decodeEvicted, decodeManifest } from "../../bodies/manifest.js";
-import { formatBytes } from "../../easy-view.js";
-import { InvalidOptionError } from "../../errors.js";
+import { formatBytes } from "../../read/easy-view.js";
+import { decodeBatch } from "../../write/batch.js";
 import { type Command, type CommandContext, EXIT, str } from "../command.js";
 
 export const dump: Command = {

@@ -6,9 +6,9 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { writeFileDurably } from "../../durable-fs.js";
-import { CorruptStoreError } from "../../errors.js";
-import { fsError } from "../../fs.js";
+import { writeFileDurably } from "../../base/durable-fs.js";
+import { CorruptStoreError } from "../../base/errors.js";
+import { fsError } from "../../base/fs.js";
 import { SeedDatabase } from "../../import/seed-sqlite.js";
 import { stableId } from "../../records/stable-id.js";
 import { type Command, EXIT, withStore } from "../command.js";

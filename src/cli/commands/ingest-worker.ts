@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { ndjsonLines } from "../../ndjson.js";
+import { ndjsonLines } from "../../base/ndjson.js";
 
 export interface ReaderBatch {
   records: unknown[];

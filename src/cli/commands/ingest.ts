@@ -2,10 +2,10 @@
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
+import { InvalidOptionError, InvalidRecordError } from "../../base/errors.js";
+import { ndjsonLines } from "../../base/ndjson.js";
 import { mapLogs, mapTraces } from "../../collector/otlp/map.js";
 import type { LogsRequest, TraceRequest } from "../../collector/otlp/types.js";
-import { InvalidOptionError, InvalidRecordError } from "../../errors.js";
-import { ndjsonLines } from "../../ndjson.js";
 import { validateRecords } from "../../records/validate.js";
 import type { TraceStore } from "../../store.js";
 import type { TraceRecord } from "../../types.js";

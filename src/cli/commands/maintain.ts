@@ -1,7 +1,8 @@
 /** `tracetier compact`, `prune`, `gc` and `stats`: maintenance by hand, with readable summaries. */
-import { formatBytes } from "../../easy-view.js";
+
+import { parseBytes, parseDuration } from "../../base/units.js";
+import { formatBytes } from "../../read/easy-view.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "../../retention/policy.js";
-import { parseBytes, parseDuration } from "../../units.js";
 import { type Command, EXIT, str, withStore } from "../command.js";
 import { withElapsed } from "../progress.js";
 

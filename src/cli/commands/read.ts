@@ -1,7 +1,7 @@
 /** `tracetier turn` and `tracetier query`: reads, as text for people or JSON for scripts. */
-import { InvalidOptionError } from "../../errors.js";
+import { InvalidOptionError } from "../../base/errors.js";
+import { parseTime } from "../../base/units.js";
 import type { Query, StoredRecord } from "../../types.js";
-import { parseTime } from "../../units.js";
 import { type Command, EXIT, str, withStore } from "../command.js";
 
 export const turn: Command = {

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
-import { TracetierError } from "../../errors.js";
+import { TracetierError } from "../../base/errors.js";
 import { type Command, EXIT } from "../command.js";
 
 interface DuckDb {

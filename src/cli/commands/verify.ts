@@ -1,5 +1,5 @@
 /** `tracetier verify [--repair]`: checks every on-disk structure; exit 0 only when the store is clean. */
-import { verifyStore } from "../../verify.js";
+import { verifyStore } from "../../maintenance/verify.js";
 import { type Command, EXIT } from "../command.js";
 import { withElapsed } from "../progress.js";
 

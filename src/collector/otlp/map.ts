@@ -4,7 +4,7 @@
  * events that carry no GenAI content become log records under it. An item that cannot be mapped, or
  * whose records do not validate, is rejected alone (OTLP's partial success); the rest are stored.
  */
-import { TracetierError } from "../../errors.js";
+import { TracetierError } from "../../base/errors.js";
 import { validateRecords } from "../../records/validate.js";
 import type { Attributes, LogLevel, SpanLink, TraceRecord } from "../../types.js";
 import { HttpError } from "../http.js";

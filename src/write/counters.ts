@@ -4,11 +4,11 @@
  * or below it, so re-applying a frame after a crash never counts it twice.
  */
 
-import { metaKey } from "../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import { metaKey } from "../../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { CorruptStoreError } from "../base/errors.js";
+import { decodeStored, encode } from "../base/msgpack.js";
 import type { Batch } from "./batch.js";
-import { CorruptStoreError } from "./errors.js";
-import { decodeStored, encode } from "./msgpack.js";
 
 export const STATE_VERSION = 1;
 const STATE_KEY = metaKey("state");

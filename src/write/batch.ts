@@ -9,11 +9,11 @@
  *                       [ [ chunk sha256, stored chunk ], … ] ]   (new chunks only)
  */
 
-import { asBuffer } from "../tiers/hot/tier.js";
-import { decodeRecordValue, type HotRecord } from "../tiers/hot/values.js";
-import type { StagedBodies } from "./bodies/store.js";
-import { CorruptStoreError, CorruptWalError } from "./errors.js";
-import { decode, encode } from "./msgpack.js";
+import { asBuffer } from "../../tiers/hot/tier.js";
+import { decodeRecordValue, type HotRecord } from "../../tiers/hot/values.js";
+import { CorruptStoreError, CorruptWalError } from "../base/errors.js";
+import { decode, encode } from "../base/msgpack.js";
+import type { StagedBodies } from "../bodies/store.js";
 
 export const BATCH_VERSION = 1;
 

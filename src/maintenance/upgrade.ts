@@ -10,12 +10,12 @@
  *      commit each, like a merge);
  *   3. files an older manifest lists as dropped are removed (Pruner.finishDrops, at open).
  */
-import { metaKey, P_ID, P_TURN_FILE, prefixEnd } from "../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
+import { metaKey, P_ID, P_TURN_FILE, prefixEnd } from "../../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { CorruptStoreError } from "../base/errors.js";
+import { decodeStored, encode } from "../base/msgpack.js";
+import type { WritePath } from "../write/path.js";
 import type { Compactor } from "./compaction.js";
-import { CorruptStoreError } from "./errors.js";
-import { decodeStored, encode } from "./msgpack.js";
-import type { WritePath } from "./write-path.js";
 
 /** Layout 2: the hot tier holds entries of hot records only. Absent in a store written before it. */
 export const HOT_LAYOUT = 2;

@@ -14,7 +14,7 @@
  * a turn → file entry (`f`) or an id entry whose record is not hot is a problem (the id entry would make
  * a re-insert of that id a duplicate). Layout 1 (no `m·layout`: an older version wrote the store) has
  * both for its cold records; they are counted, not judged, and pending: the upgrade at open deletes
- * them (src/upgrade.ts). So are files without filters (the upgrade rewrites them with filters) and
+ * them (src/maintenance/upgrade.ts). So are files without filters (the upgrade rewrites them with filters) and
  * files an older manifest lists as dropped (Pruner.finishDrops at open removes them).
  *
  * A store as a kill left it holds what recovery at the next open finishes: WAL frames not yet applied
@@ -39,12 +39,12 @@
  */
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { checksumOf } from "../tiers/cold/checksum.js";
-import { BloomFilter, idHash, textHash } from "../tiers/cold/filter.js";
-import { MANIFEST_NAME } from "../tiers/cold/layout.js";
-import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../tiers/cold/manifest.js";
-import { decodeAll, integrityProblem, readParquetInfo } from "../tiers/cold/parquet.js";
-import { fromRow } from "../tiers/cold/schema.js";
+import { checksumOf } from "../../tiers/cold/checksum.js";
+import { BloomFilter, idHash, textHash } from "../../tiers/cold/filter.js";
+import { MANIFEST_NAME } from "../../tiers/cold/layout.js";
+import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../../tiers/cold/manifest.js";
+import { decodeAll, integrityProblem, readParquetInfo } from "../../tiers/cold/parquet.js";
+import { fromRow } from "../../tiers/cold/schema.js";
 import {
   hashKey,
   P_BODY,
@@ -57,17 +57,17 @@ import {
   P_TURN_FILE,
   prefixEnd,
   recordKey,
-} from "../tiers/hot/keys.js";
-import { type BatchOp, HotTier, type KeyRange } from "../tiers/hot/tier.js";
-import { bodyHashOf, decodeRecordValue, recordPuts } from "../tiers/hot/values.js";
-import { inspectWal } from "../wal/reader.js";
-import { decodeBatch } from "./batch.js";
-import { decodeManifest } from "./bodies/manifest.js";
+} from "../../tiers/hot/keys.js";
+import { type BatchOp, HotTier, type KeyRange } from "../../tiers/hot/tier.js";
+import { bodyHashOf, decodeRecordValue, recordPuts } from "../../tiers/hot/values.js";
+import { inspectWal } from "../../wal/reader.js";
+import { fsyncDir } from "../base/durable-fs.js";
+import { CorruptStoreError } from "../base/errors.js";
+import { decodeManifest } from "../bodies/manifest.js";
+import { openStore } from "../store.js";
+import { decodeBatch } from "../write/batch.js";
+import { type Counters, countersOp, loadCounters } from "../write/counters.js";
 import { appliedGeneration, COLD_GEN_KEY } from "./compaction.js";
-import { fsyncDir } from "./durable-fs.js";
-import { CorruptStoreError } from "./errors.js";
-import { type Counters, countersOp, loadCounters } from "./state.js";
-import { openStore } from "./store.js";
 import { HOT_LAYOUT, hotLayout } from "./upgrade.js";
 
 export interface Problem {
@@ -608,7 +608,7 @@ function decoded<T>(report: VerifyReport, where: () => string, decode: () => T):
 
 /**
  * The hot tier's records and index entries. Turn → file entries and id entries of records the hot tier
- * does not hold are layout 1's (src/upgrade.ts): counted and pending there, problems in layout 2, not
+ * does not hold are layout 1's (src/maintenance/upgrade.ts): counted and pending there, problems in layout 2, not
  * judged under an unknown layout (the open stops at it; that is the problem reported).
  */
 async function checkHot(

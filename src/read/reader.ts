@@ -8,13 +8,13 @@
  * `hot.isOpen` (a reopen only starts at an await, never inside the synchronous read that follows).
  */
 
-import type { ColdFile } from "../tiers/cold/manifest.js";
-import type { ColdTier } from "../tiers/cold/tier.js";
-import type { HotTier } from "../tiers/hot/tier.js";
-import type { HotRecord } from "../tiers/hot/values.js";
-import type { BodyStore } from "./bodies/store.js";
-import { InvalidOptionError } from "./errors.js";
-import type { Query, StoredRecord, TraceRecord } from "./types.js";
+import type { ColdFile } from "../../tiers/cold/manifest.js";
+import type { ColdTier } from "../../tiers/cold/tier.js";
+import type { HotTier } from "../../tiers/hot/tier.js";
+import type { HotRecord } from "../../tiers/hot/values.js";
+import { InvalidOptionError } from "../base/errors.js";
+import type { BodyStore } from "../bodies/store.js";
+import type { Query, StoredRecord, TraceRecord } from "../types.js";
 
 const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversationId"] as const;
 

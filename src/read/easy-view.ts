@@ -7,7 +7,7 @@
  *   - <span name> (open)          a span-open with no span-close in the turn
  *   - [<level>] <msg>[ {k=v, …}][ [body 2.1k]]
  */
-import type { StoredRecord } from "./types.js";
+import type { StoredRecord } from "../types.js";
 
 export interface ViewEntry {
   record: StoredRecord;

@@ -5,9 +5,9 @@
  * schedule goes on; stopping waits for a run in progress.
  */
 import cron, { type ScheduledTask } from "node-cron";
+import { InvalidOptionError } from "../base/errors.js";
+import type { PruneOptions, PruneResult, RetentionPolicy } from "../retention/policy.js";
 import type { CompactResult } from "./compaction.js";
-import { InvalidOptionError } from "./errors.js";
-import type { PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
 
 export interface MaintenanceSchedule {
   compact?: { schedule: string; olderThanMs?: number };

@@ -25,20 +25,20 @@
  *   and the reopened tier may have lost batches applied, and acknowledged, before the failure.)
  */
 
-import type { ColdKey } from "../tiers/cold/tier.js";
-import { idKey } from "../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import { recordPuts, recordValue } from "../tiers/hot/values.js";
-import { encodeFrame, framePayloadLimit } from "../wal/frame.js";
-import type { WalContents } from "../wal/reader.js";
-import { WalWriter } from "../wal/writer.js";
+import type { ColdKey } from "../../tiers/cold/tier.js";
+import { idKey } from "../../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { recordPuts, recordValue } from "../../tiers/hot/values.js";
+import { encodeFrame, framePayloadLimit } from "../../wal/frame.js";
+import type { WalContents } from "../../wal/reader.js";
+import { WalWriter } from "../../wal/writer.js";
+import { BatchTooLargeError, IoError, TracetierError, WalFailedError } from "../base/errors.js";
+import type { BodyStore, StagedBodies } from "../bodies/store.js";
+import { type Prepared, prepareRecord } from "../records/prepare.js";
+import { validateRecords } from "../records/validate.js";
+import type { InsertResult, TraceRecord } from "../types.js";
 import { type Batch, decodeBatch, encodeBatch } from "./batch.js";
-import type { BodyStore, StagedBodies } from "./bodies/store.js";
-import { BatchTooLargeError, IoError, TracetierError, WalFailedError } from "./errors.js";
-import { type Prepared, prepareRecord } from "./records/prepare.js";
-import { validateRecords } from "./records/validate.js";
-import { type Counters, countBatch, countersOp, loadCounters } from "./state.js";
-import type { InsertResult, TraceRecord } from "./types.js";
+import { type Counters, countBatch, countersOp, loadCounters } from "./counters.js";
 
 interface Ticket {
   result: InsertResult;

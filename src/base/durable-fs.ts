@@ -2,7 +2,7 @@
  * The file-system steps every commit point is built from. A new file becomes visible under its final
  * name only when complete and on stable storage: write a temporary file, fsync it, rename it over the
  * final name, fsync the directory (so the rename itself survives a crash). Every step goes through the
- * fs seam (src/fs.ts), so a full disk comes out as ERR_DISK_FULL naming the file.
+ * fs seam (src/base/fs.ts), so a full disk comes out as ERR_DISK_FULL naming the file.
  */
 import { dirname } from "node:path";
 import { IoError } from "./errors.js";

@@ -1,6 +1,6 @@
 /**
  * The fs seam: every file operation of the engine's write side (WAL segments, cold files, manifests,
- * the durable-write steps of src/durable-fs.ts) goes through `fsys`, one small interface modelled on
+ * the durable-write steps of src/base/durable-fs.ts) goes through `fsys`, one small interface modelled on
  * pebble's `vfs.FS` / errorfs. The default implementation is node:fs/promises; tests swap in one that
  * injects ENOSPC, EIO or short writes at chosen calls (test/support/fault-fs.ts) with `setFs`, which is
  * internal (not exported from src/index.ts).

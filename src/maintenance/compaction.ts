@@ -15,20 +15,20 @@
  * both tiers: reads dedup by id, and `recover()` redoes step 3 from the files themselves at open.
  */
 import { dirname } from "node:path";
-import { dateOf, fileName, partitionDir, tempPath } from "../tiers/cold/layout.js";
-import type { ColdFile } from "../tiers/cold/manifest.js";
-import { type EncodedColdFile, writeColdFile, writeParquetFile } from "../tiers/cold/parquet.js";
-import { compareRows, toRow } from "../tiers/cold/schema.js";
-import type { ColdTier } from "../tiers/cold/tier.js";
-import { ColdEncoder, type EncodedFile, packValues } from "../tiers/cold/writer.js";
-import { metaKey, parseRecordKey, recordKey, recordKeyTs } from "../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../tiers/hot/tier.js";
-import { type HotRecord, recordDeletes } from "../tiers/hot/values.js";
-import { fsyncDir } from "./durable-fs.js";
-import { CorruptStoreError, TracetierError } from "./errors.js";
-import { fsys } from "./fs.js";
-import { decodeStored, encode } from "./msgpack.js";
-import type { WritePath } from "./write-path.js";
+import { dateOf, fileName, partitionDir, tempPath } from "../../tiers/cold/layout.js";
+import type { ColdFile } from "../../tiers/cold/manifest.js";
+import { type EncodedColdFile, writeColdFile, writeParquetFile } from "../../tiers/cold/parquet.js";
+import { compareRows, toRow } from "../../tiers/cold/schema.js";
+import type { ColdTier } from "../../tiers/cold/tier.js";
+import { ColdEncoder, type EncodedFile, packValues } from "../../tiers/cold/writer.js";
+import { metaKey, parseRecordKey, recordKey, recordKeyTs } from "../../tiers/hot/keys.js";
+import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import { type HotRecord, recordDeletes } from "../../tiers/hot/values.js";
+import { fsyncDir } from "../base/durable-fs.js";
+import { CorruptStoreError, TracetierError } from "../base/errors.js";
+import { fsys } from "../base/fs.js";
+import { decodeStored, encode } from "../base/msgpack.js";
+import type { WritePath } from "../write/path.js";
 
 export interface CompactOptions {
   /** Records with `timestamp < now - olderThanMs` move. Default 24 hours. */
@@ -405,7 +405,7 @@ export class Compactor {
 
   /**
    * Rewrites each file an older version wrote (no lookup filters in it or its manifest entry) as a new
-   * file that has them, one commit each: the upgrade to manifest version 4 (src/upgrade.ts). A file
+   * file that has them, one commit each: the upgrade to manifest version 4 (src/maintenance/upgrade.ts). A file
    * that cannot be read back whole stays as it is (a candidate for every lookup, and reported damaged).
    */
   async addFilters(): Promise<number> {
