@@ -11,7 +11,7 @@ import { tempDir } from "./support/fixtures.js";
 import { inspectHot } from "./support/inspect.js";
 import { exited, startChild, waitForLine } from "./support/spawn.js";
 
-const FIXTURE = new URL("./fixtures/store-r1", import.meta.url);
+const FIXTURE = new URL("./fixtures/store-r1/", import.meta.url);
 const expected = JSON.parse(readFileSync(new URL("expected.json", FIXTURE), "utf8")) as {
   stats: { hotRecords: number; coldRecords: number; bodies: number };
   turns: Record<string, StoredRecord[]>;
