@@ -6,8 +6,9 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openStore, type StoredRecord, stableId, type TraceRecord } from "../src/index.js";
-import { log, tempDir } from "./support/fixtures.js";
+import { openStore, type StoredRecord, stableId, type TraceRecord, type TraceStore } from "../src/index.js";
+import type { ColdTier } from "../tiers/cold/tier.js";
+import { log, tempDir, tempStore } from "./support/fixtures.js";
 
 const HOUR = 3_600_000;
 const START = Date.UTC(2026, 9, 1);
@@ -115,5 +116,56 @@ describe("cold lookups by the tier's own filters", () => {
     await store.getBody(stableId(TURNS[0]![0]!)); // reads record-id filters from footers
     expect((await store.stats()).coldFilterBytes).toBeGreaterThan(atOpen);
     await store.close();
+  });
+});
+
+describe("cold lookups racing a merge", () => {
+  const H = Date.UTC(2026, 9, 5, 10);
+  const rec = (k: number) => log(`small ${k}`, H + k, { turnId: `t-${k}`, body: `body of small ${k}` });
+
+  /**
+   * A store with four small files in one hour (the fifth compaction merges them), and a cold tier whose
+   * turnRecords, the first time it is asked about `file`, waits until a commit has unlisted it: the
+   * lookup then reads a file that a merge replaced after the lookup chose it.
+   */
+  async function racing(): Promise<{ store: TraceStore; file: string }> {
+    const { store, dir } = await tempStore();
+    for (let k = 0; k < 4; k++) {
+      await store.insertRecords([rec(k)]);
+      await store.compact({ now: H + HOUR * 2, olderThanMs: 0 });
+    }
+    const file = manifestFiles(dir).find((f) => f.minTs === H)!.name;
+    const cold = (store as unknown as { cold: ColdTier }).cold;
+    const turnRecords = cold.turnRecords.bind(cold);
+    let gated = false;
+    cold.turnRecords = async (turnId, names) => {
+      if (names === undefined) return turnRecords(turnId); // a read: every file that may hold the turn
+      const list = [...names];
+      if (!gated && list.includes(file)) {
+        gated = true;
+        while (cold.has(file)) await new Promise((r) => setTimeout(r, 2));
+      }
+      return turnRecords(turnId, list);
+    };
+    return { store, file };
+  }
+
+  it("a re-insert whose file a merge replaces meanwhile is still a duplicate", async () => {
+    const { store } = await racing();
+    await store.insertRecords([rec(4)]); // before: inserts stage one at a time, and the next one waits
+    const insert = store.insertRecords([rec(0)]);
+    const compaction = store.compact({ now: H + HOUR * 2, olderThanMs: 0 }); // the fifth file: a merge
+    expect(await insert).toEqual({ inserted: 0, duplicates: 1 });
+    await compaction;
+    expect(await store.query({ turnId: "t-0" })).toHaveLength(1);
+    expect((await store.stats()).coldRecords).toBe(5);
+  });
+
+  it("a getBody whose file a merge replaces meanwhile still finds the body", async () => {
+    const { store } = await racing();
+    const body = store.getBody(stableId(rec(0)));
+    await store.insertRecords([rec(4)]);
+    await store.compact({ now: H + HOUR * 2, olderThanMs: 0 });
+    expect(await body).toBe(rec(0).body);
   });
 });
