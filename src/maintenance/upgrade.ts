@@ -27,8 +27,13 @@ export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compac
   if ((await hotLayout(hot)) < HOT_LAYOUT) await forgetColdRecords(hot, writes);
   try {
     await compactor.addFilters();
-  } catch {
-    // Not needed for correctness (a file without filters is asked every lookup): the next open retries.
+  } catch (err) {
+    // Not needed for correctness (a file without filters is asked every lookup): the next open retries,
+    // and the operator hears of it (a full disk, an I/O error) rather than finding lookups slow.
+    process.emitWarning(
+      `tracetier: adding lookup filters to older cold files failed, the next open retries: ${(err as Error).message}`,
+      "UpgradeWarning",
+    );
   }
 }
 

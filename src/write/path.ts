@@ -59,6 +59,7 @@ const MAX_GROUP_RECORDS = 4096;
 const BATCH_OVERHEAD_BYTES = 64;
 /** A record value's framing beyond its encoded record and id: version, seq, body hash, headers. */
 const RECORD_OVERHEAD_BYTES = 64;
+const NONE: ReadonlySet<string> = new Set();
 
 export class WritePath {
   counters: Counters;
@@ -219,7 +220,10 @@ export class WritePath {
     const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
     // Asked after the hot tier: a record that left it was listed by the cold manifest first.
     const notHot = candidates.filter((_, i) => found[i] === undefined);
-    const cold = await this.coldIds(notHot.map(({ p }) => ({ id: p.id, ...coldKeyOf(p.record) })));
+    const cold =
+      notHot.length === 0
+        ? NONE
+        : await this.coldIds(notHot.map(({ p }) => ({ id: p.id, ...coldKeyOf(p.record) })));
     const fresh = cold.size === 0 ? notHot : notHot.filter(({ p }) => !cold.has(p.id));
     refuseOversized(fresh);
     const insertedBy = group.map(() => 0);

@@ -143,7 +143,9 @@ export class ColdTier {
       const known = this.turnFilters.get(f.name);
       const filter = known ?? (f.turns === undefined ? undefined : BloomFilter.decode(f.turns));
       if (filter) filters.set(f.name, filter);
-      byDate.set(f.date, [...(byDate.get(f.date) ?? []), f]);
+      const list = byDate.get(f.date);
+      if (list) list.push(f);
+      else byDate.set(f.date, [f]);
     }
     this.turnFilters = filters;
     this.byDate = byDate;
@@ -213,10 +215,9 @@ export class ColdTier {
   }
 
   private async recordIn(f: ColdFile, id: string): Promise<TierRecord | undefined> {
-    if (!(await this.mayHoldId(f.name, id))) return undefined;
-    const rows = await readParquetColumns(this.path(f.name), ["id", "turnId"], f);
-    if (rows === undefined)
-      throw new CorruptStoreError(`cold file ${this.path(f.name)} is listed but missing`);
+    const info = await this.fileInfo(f.name); // checked whole once per open: not read again here
+    if (info.ids !== undefined && !info.ids.mayHave(idHash(id))) return undefined;
+    const rows = await readParquetRows(info, 0, rowCount(info), ["id", "turnId"]);
     const row = rows.find((r) => r.id === id);
     if (row === undefined) return undefined;
     const turn = typeof row.turnId === "string" ? row.turnId : "";
