@@ -42,6 +42,8 @@ function spreadMask(bits: number): number {
 export interface Chunker {
   /** End offsets (exclusive) of the chunks of `data`; the last is `data.length`. */
   cut(data: Uint8Array): number[];
+  /** The end (exclusive) of the chunk that starts at `start`. */
+  next(data: Uint8Array, start: number): number;
 }
 
 export function createChunker(opts: Readonly<ChunkingOptions>): Chunker {
@@ -71,6 +73,7 @@ export function createChunker(opts: Readonly<ChunkingOptions>): Chunker {
   }
 
   return {
+    next: nextCut,
     cut(data) {
       const cuts: number[] = [];
       let start = 0;

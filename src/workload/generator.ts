@@ -6,6 +6,11 @@
  * context cap (past it the oldest messages are dropped, as agents compact context). About 30% of
  * requests are sent again unchanged (retries after a provider error, cache-warming resends).
  * Deterministic for a given seed.
+ *
+ * The `diverse` profile repeats less, as a harder test of body storage: each conversation's system
+ * prompt carries its own header (user profile, memory, date), tool outputs are structured and full of
+ * unique ids and numbers, text draws from a larger vocabulary, only 10% of requests are resent, and
+ * turns are heavier (2–6 model calls, so about 600 KB of bodies a turn).
  */
 import type { Attributes, LogRecord, SpanCloseRecord, TraceRecord } from "../types.js";
 import { Random } from "./random.js";
@@ -21,7 +26,12 @@ export interface WorkloadOptions {
   resendRate?: number;
   /** Context cap in bytes of request body. Default 200 KB. */
   maxRequestBytes?: number;
+  /** `agent` (the default) or `diverse` (less repetition, heavier turns; see above). */
+  profile?: WorkloadProfile;
 }
+
+export type WorkloadProfile = "agent" | "diverse";
+export const WORKLOAD_PROFILES: readonly WorkloadProfile[] = ["agent", "diverse"];
 
 interface Message {
   role: "user" | "assistant" | "tool";
@@ -35,14 +45,16 @@ const TOOLS = ["read_file", "run_tests", "search_web", "edit_file", "list_dir"];
 /** Yields one turn's records at a time, conversations one after another, in time order. */
 export function* generateTurns(opts: WorkloadOptions = {}): Generator<TraceRecord[]> {
   const rnd = new Random(opts.seed ?? 42);
-  const text = new TextGen(rnd);
+  const diverse = opts.profile === "diverse";
+  const text = new TextGen(rnd, diverse ? 12_000 : 3000);
   const conversations = opts.conversations ?? 10;
   const turns = opts.turnsPerConversation ?? 8;
   const ctx: Context = {
     rnd,
     text,
+    diverse,
     now: opts.startTime ?? Date.UTC(2026, 10, 1),
-    resendRate: opts.resendRate ?? 0.3,
+    resendRate: opts.resendRate ?? (diverse ? 0.1 : 0.3),
     maxRequestBytes: opts.maxRequestBytes ?? 200_000,
     // Shared per extension, as an agent platform's system prompts and tool schemas are.
     systems: EXTENSIONS.map(() => text.prose(rnd.int(1500, 6000))),
@@ -63,6 +75,7 @@ export function generateRecords(opts: WorkloadOptions = {}): TraceRecord[] {
 interface Context {
   rnd: Random;
   text: TextGen;
+  diverse: boolean;
   now: number;
   resendRate: number;
   maxRequestBytes: number;
@@ -75,6 +88,7 @@ class Conversation {
   private readonly ext: number;
   private readonly id: string;
   private readonly model: string;
+  private readonly system: string;
   private readonly messages: Message[] = [];
   private out: TraceRecord[] = [];
   private turnId = "";
@@ -84,6 +98,7 @@ class Conversation {
     this.ext = ext;
     this.id = `conv-${ctx.rnd.hex(12)}`;
     this.model = ctx.rnd.pick(MODELS);
+    this.system = ctx.diverse ? personalSystem(ctx, ctx.systems[ext]!) : ctx.systems[ext]!;
   }
 
   turn(): TraceRecord[] {
@@ -100,7 +115,7 @@ class Conversation {
     });
     this.messages.push({ role: "user", content: text.prose(rnd.int(80, 900)) });
     this.log("info", "turn started", root, { "user.message.bytes": this.messages.at(-1)!.content.length });
-    const steps = rnd.int(1, 4);
+    const steps = this.ctx.diverse ? rnd.int(2, 6) : rnd.int(1, 4);
     for (let s = 0; s < steps; s++) {
       const wantsTool = s < steps - 1;
       this.llmCall(root, wantsTool);
@@ -123,7 +138,7 @@ class Conversation {
     const request = JSON.stringify({
       model: this.model,
       max_tokens: 4096,
-      system: this.ctx.systems[this.ext],
+      system: this.system,
       tools: this.ctx.toolDefs[this.ext],
       messages: this.messages,
     });
@@ -192,9 +207,11 @@ class Conversation {
     const failed = rnd.chance(0.05);
     const result = failed
       ? `error: ${text.prose(60)}`
-      : rnd.chance(0.5)
-        ? text.code(rnd.int(300, 15_000))
-        : text.prose(rnd.int(200, 6000));
+      : this.ctx.diverse
+        ? structuredOutput(rnd, text)
+        : rnd.chance(0.5)
+          ? text.code(rnd.int(300, 15_000))
+          : text.prose(rnd.int(200, 6000));
     if (failed) this.log("error", `${tool} failed`, spanId, { "error.type": "ToolError" });
     else this.log("info", `${tool} returned ${result.length} bytes`, spanId);
     this.messages.push({ role: "tool", content: result });
@@ -203,8 +220,7 @@ class Conversation {
 
   /** Drops the oldest messages once a request would pass the context cap. */
   private trimContext(): void {
-    const fixed =
-      (this.ctx.systems[this.ext]?.length ?? 0) + (this.ctx.toolDefs[this.ext]?.length ?? 0) + 200;
+    const fixed = this.system.length + (this.ctx.toolDefs[this.ext]?.length ?? 0) + 200;
     let total = this.messages.reduce((n, m) => n + m.content.length + 40, fixed);
     while (total > this.ctx.maxRequestBytes && this.messages.length > 1) {
       total -= this.messages.shift()!.content.length + 40;
@@ -269,4 +285,48 @@ function toolDefinitions(rnd: Random, text: TextGen): string {
       input_schema: { type: "object", properties: { path: { type: "string" }, query: { type: "string" } } },
     })),
   );
+}
+
+/** A conversation's own system prompt: a header of its user and memory, then the extension's prompt. */
+function personalSystem(ctx: Context, base: string): string {
+  const { rnd, text } = ctx;
+  const memory = Array.from({ length: rnd.int(2, 12) }, () => `- ${text.prose(rnd.int(40, 300))}`);
+  return [
+    `Current date: ${new Date(ctx.now).toISOString()}. Session ${rnd.hex(20)}.`,
+    `User: ${text.prose(rnd.int(20, 60))} (account ${rnd.int(10_000, 9_999_999)}).`,
+    `Memory:\n${memory.join("\n")}`,
+    base,
+  ].join("\n\n");
+}
+
+/** A tool result full of unique values: search hits, a file listing, a test log, or code. */
+function structuredOutput(rnd: Random, text: TextGen): string {
+  const kind = rnd.int(0, 3);
+  const n = rnd.int(3, 60);
+  if (kind === 0) {
+    const hits = Array.from({ length: n }, () => ({
+      url: `https://${text.prose(8).split(" ")[0]}.example/${rnd.hex(10)}`,
+      title: text.prose(rnd.int(20, 80)).trim(),
+      snippet: text.prose(rnd.int(80, 400)).trim(),
+      score: Number(rnd.next().toFixed(6)),
+    }));
+    return JSON.stringify({ results: hits, total: rnd.int(n, 100_000), took_ms: rnd.int(3, 900) });
+  }
+  if (kind === 1) {
+    const lines = Array.from(
+      { length: n * 4 },
+      () =>
+        `${rnd.hex(12)} ${String(rnd.int(0, 9_999_999)).padStart(8)} 2026-${String(rnd.int(1, 12)).padStart(2, "0")}-${String(rnd.int(1, 28)).padStart(2, "0")} src/${text.prose(8).split(" ")[0]}/${rnd.hex(6)}.ts`,
+    );
+    return lines.join("\n");
+  }
+  if (kind === 2) {
+    const lines = Array.from(
+      { length: n * 3 },
+      (_, i) =>
+        `${rnd.chance(0.9) ? "✓" : "✗"} test ${i + 1} ${text.prose(rnd.int(10, 50)).trim()} (${rnd.int(1, 4000)} ms) [${rnd.hex(8)}]`,
+    );
+    return lines.join("\n");
+  }
+  return text.code(rnd.int(300, 30_000));
 }
