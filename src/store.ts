@@ -149,7 +149,7 @@ class Store implements TraceStore {
 
   static async start(dir: string, hot: HotTier, opts: CheckedOptions): Promise<Store> {
     const walDir = join(dir, "wal");
-    const bodies = new BodyStore(hot, opts.chunking, opts.chunkCacheBytes);
+    const bodies = await BodyStore.open(hot, opts.chunking, opts.chunkCacheBytes);
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
     const log = await readWal(walDir);
     const lastSeq = await writes.replay(log);

@@ -142,8 +142,9 @@ describe("body store staging", () => {
         if (calls === 2) throw new Error("disk error during the chunk lookup");
         return keys.map(() => undefined);
       },
+      async *entries() {}, // no dictionaries
     };
-    const store = new BodyStore(flaky as never, DEFAULT_CHUNKING, 0);
+    const store = await BodyStore.open(flaky as never, DEFAULT_CHUNKING, 0);
     const utf8 = Buffer.from("a body long enough to be chunked ".repeat(500));
     const input = { hash: sha256(utf8), utf8 };
     await expect(store.stage([input])).rejects.toThrow("disk error");

@@ -17,6 +17,7 @@ import { BloomFilter, ID_BITS_PER_KEY, idHash, TURN_BITS_PER_KEY, textHash } fro
 import { readParquetInfo } from "../tiers/cold/parquet.js";
 import { idKey, recordKey, turnFileKey } from "../tiers/hot/keys.js";
 import { log, tempDir } from "./support/fixtures.js";
+import { withHot } from "./support/inspect.js";
 
 const HOUR = Date.UTC(2026, 9, 1, 10);
 const TURNS = ["a", "b", "c"];
@@ -42,18 +43,6 @@ async function coldStore(): Promise<{ dir: string; records: TraceRecord[] }> {
   await store.close();
   expect(readManifest(dir).files).toHaveLength(1);
   return { dir, records };
-}
-
-async function withHot(
-  dir: string,
-  edit: (db: ClassicLevel<Buffer, Buffer>) => Promise<void>,
-): Promise<void> {
-  const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
-    keyEncoding: "buffer",
-    valueEncoding: "buffer",
-  });
-  await edit(db);
-  await db.close();
 }
 
 const lines = (items: { where: string; what: string }[]) =>
@@ -153,7 +142,7 @@ async function replaceIdFilter(dir: string, wrong: (right: string, rows: number)
   return entry.name;
 }
 
-describe("verify on a layout 2 store's hot tier", () => {
+describe("verify on a layout 2 or 3 store's hot tier", () => {
   it("calls a turn → file entry a problem, which --repair deletes", async () => {
     const { dir } = await coldStore();
     const name = readManifest(dir).files[0]!.name;
@@ -204,12 +193,12 @@ describe("verify on a layout 2 store's hot tier", () => {
   it("calls an unknown layout a problem, and leaves the hot tier's cold entries unjudged", async () => {
     const { dir } = await coldStore();
     await withHot(dir, async (db) => {
-      await db.put(Buffer.from("mlayout"), Buffer.of(0x03)); // msgpack 3
+      await db.put(Buffer.from("mlayout"), Buffer.of(0x04)); // msgpack 4
       await db.put(turnFileKey("a", "date=2026-10-01/x.parquet"), Buffer.alloc(0));
     });
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([
-      { where: "hot m·layout", what: expect.stringContaining("is unknown: 3"), repairable: false },
+      { where: "hot m·layout", what: expect.stringContaining("is unknown: 4"), repairable: false },
     ]);
     expect(report.pending).toEqual([]);
   });
@@ -224,11 +213,24 @@ describe("verify on a store an older version wrote", () => {
     expect(report.problems).toEqual([]);
     const pending = lines(report.pending);
     expect(pending).toMatch(
-      /hot m·layout: layout 1 \(an older version wrote the store\), with [1-9]\d* turn → file entries and [1-9]\d* id entries of records not in the hot tier: the upgrade deletes them and records layout 2: done at the next open/,
+      /hot m·layout: layout 1 \(an older version wrote the store\), with [1-9]\d* turn → file entries and [1-9]\d* id entries of records not in the hot tier: the upgrade deletes them and records layout 3: done at the next open/,
     );
     for (const name of files)
       expect(pending).toContain(`cold/${name}: no lookup filters (an older version wrote it)`);
     expect(report.pending).toHaveLength(files.length + 1);
+  });
+
+  it("calls a layout 2 store pending, not damaged: the open records layout 3", async () => {
+    const { dir } = await coldStore();
+    await withHot(dir, (db) => db.put(Buffer.from("mlayout"), Buffer.of(0x02))); // msgpack 2
+    const report = await verifyStore(dir);
+    expect(report.problems).toEqual([]);
+    expect(lines(report.pending)).toMatch(
+      /hot m·layout: layout 2: the upgrade records layout 3 .*: done at the next open/,
+    );
+    await (await openStore({ dir })).close();
+    await withHot(dir, async (db) => expect(await db.get(Buffer.from("mlayout"))).toEqual(Buffer.of(0x03)));
+    expectClean(await verifyStore(dir));
   });
 
   it("is clean after the open that upgrades it", async () => {

@@ -7,14 +7,14 @@
  * LevelDB compaction. Why chunks: an LLM request repeats the conversation so far, so most of its bytes
  * were stored with the previous request; only the new chunks are compressed and written.
  */
-import { createHash } from "node:crypto";
 import { hashKey, P_BODY, P_CHUNK, P_EVICTED } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../base/errors.js";
 import type { ChunkingOptions } from "../types.js";
 import { ChunkCache } from "./chunk-cache.js";
-import { type Chunker, createChunker } from "./chunker.js";
+import { createChunker } from "./chunker.js";
 import { encodeStored, inflateStored } from "./codec.js";
+import { Dictionaries } from "./dictionary.js";
 import {
   decodeEvicted,
   decodeManifest,
@@ -23,6 +23,9 @@ import {
   type Manifest,
   manifestOriginalBytes,
 } from "./manifest.js";
+import { Splitter } from "./splitter.js";
+
+export { sha256 } from "./splitter.js";
 
 export interface BodyInput {
   /** SHA-256 of the UTF-8 body. */
@@ -62,15 +65,11 @@ export interface Doomed {
   chunks: ReadonlySet<string>;
 }
 
-export function sha256(data: Uint8Array): Buffer {
-  return createHash("sha256").update(data).digest();
-}
-
 export class BodyStore {
   private readonly hot: HotTier;
-  private readonly chunker: Chunker;
+  private readonly splitter: Splitter;
+  private readonly dicts: Dictionaries;
   private readonly inlineMax: number;
-  private readonly minChunk: number;
   // Hashes staged into the WAL but not yet applied: a later batch must see them as stored, or two
   // concurrent batches would both write (and count) the same body.
   private readonly pendingBodies = new Set<string>();
@@ -80,22 +79,41 @@ export class BodyStore {
 
   readonly cache: ChunkCache;
 
-  constructor(hot: HotTier, chunking: Readonly<ChunkingOptions>, cacheBytes: number) {
+  private constructor(
+    hot: HotTier,
+    chunking: Readonly<ChunkingOptions>,
+    cacheBytes: number,
+    dicts: Dictionaries,
+  ) {
     this.hot = hot;
-    this.chunker = createChunker(chunking);
+    this.splitter = new Splitter(createChunker(chunking), chunking);
+    this.dicts = dicts;
     this.inlineMax = chunking.inlineMax;
-    this.minChunk = chunking.minSize;
     this.cache = new ChunkCache(cacheBytes);
+  }
+
+  /** The body store of `hot`, its compression dictionaries loaded. */
+  static async open(
+    hot: HotTier,
+    chunking: Readonly<ChunkingOptions>,
+    cacheBytes: number,
+  ): Promise<BodyStore> {
+    return new BodyStore(hot, chunking, cacheBytes, await Dictionaries.load(hot));
+  }
+
+  /** How many compression dictionaries the store holds (stats). */
+  get dictionaries(): number {
+    return this.dicts.size;
   }
 
   /**
    * At most the bytes a body of `utf8Bytes` adds to a WAL frame (src/write/batch.ts), if none of it is
    * stored yet: its stored bytes (at most one codec byte over the original), and per chunk its hash
    * twice (manifest and chunk entry) plus msgpack headers. Every chunk but the last is longer than
-   * `minSize` (src/bodies/chunker.ts), which bounds the number of chunks.
+   * the splitter's `minChunkBytes` (src/bodies/splitter.ts), which bounds the number of chunks.
    */
   frameBytesBound(utf8Bytes: number): number {
-    const chunks = Math.floor(utf8Bytes / this.minChunk) + 1;
+    const chunks = Math.floor(utf8Bytes / this.splitter.minChunkBytes) + 1;
     return utf8Bytes + 64 + 80 * chunks;
   }
 
@@ -114,19 +132,18 @@ export class BodyStore {
         });
         continue;
       }
-      const hashes: Buffer[] = [];
+      const { ends, hashes } = this.splitter.split(body.utf8);
       let start = 0;
-      for (const end of this.chunker.cut(body.utf8)) {
-        const data = body.utf8.subarray(start, end);
-        const hash = sha256(data);
-        hashes.push(hash);
-        pieces.push({ hash, data });
+      ends.forEach((end, i) => {
+        pieces.push({ hash: hashes[i]!, data: body.utf8.subarray(start, end) });
         start = end;
-      }
+      });
       bodies.push({ hash: body.hash, manifest: encodeChunked(n, hashes), originalBytes: n });
     }
     const newPieces = await this.unknown(pieces, P_CHUNK, this.pendingChunks, (p) => p.hash);
-    const chunks = newPieces.map((p) => ({ hash: p.hash, stored: encodeStored(p.data) }));
+    await this.dicts.observe(newPieces.map((p) => p.data)); // may learn the dictionary used just below
+    const dict = this.dicts.active;
+    const chunks = newPieces.map((p) => ({ hash: p.hash, stored: encodeStored(p.data, dict) }));
     // Marked pending only now, with nothing left that can fail: a hash marked by a staging that then
     // failed would stay "stored" forever, and later batches would refer to a body never written.
     for (const b of bodies) this.pendingBodies.add(b.hash.toString("hex"));
@@ -241,7 +258,7 @@ export class BodyStore {
     missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) return;
-      const data = inflateStored(v, `chunk ${h.toString("hex")}`);
+      const data = inflateStored(v, `chunk ${h.toString("hex")}`, this.dicts);
       out.set(h.toString("latin1"), data);
       this.cache.set(h.toString("latin1"), data);
     });

@@ -1,7 +1,12 @@
 /**
- * The in-place upgrade of a store written before the cold tier owned its indexes (cold manifest
- * version 3 and older, hot layout 1). Run at every open until it is done; each step is crash-safe on
- * its own and repeats harmlessly, so a crash anywhere resumes it at the next open:
+ * The in-place upgrade of a store an older version wrote. Run at every open until it is done; each
+ * step is crash-safe on its own and repeats harmlessly, so a crash anywhere resumes it at the next open.
+ *
+ * Layout 2 → 3 (chunks may name a compression dictionary, src/bodies/dictionary.ts): nothing to
+ * rewrite, old chunks stay readable as they are; the layout is recorded so that an older version,
+ * which cannot read a dictionary-compressed chunk, refuses the store at open instead of failing reads.
+ *
+ * Layout 1 (written before the cold tier owned its indexes: cold manifest version 3 and older):
  *
  *   1. the hot tier forgets its cold records: every turn → file entry (`f`) and every id entry (`i`)
  *      whose record is no longer hot go, then layout 2 is recorded, in synced writes. Until step 2 is
@@ -17,14 +22,18 @@ import { decodeStored, encode } from "../base/msgpack.js";
 import type { WritePath } from "../write/path.js";
 import type { Compactor } from "./compaction.js";
 
-/** Layout 2: the hot tier holds entries of hot records only. Absent in a store written before it. */
-export const HOT_LAYOUT = 2;
+/** The current layout: 3, chunks may be compressed with a stored dictionary. */
+export const HOT_LAYOUT = 3;
+/** From layout 2 on, the hot tier holds entries of hot records only (absent in a layout 1 store). */
+export const LAYOUT_HOT_ONLY = 2;
 const LAYOUT_KEY = metaKey("layout");
 /** Deletes per LevelDB write while the hot tier forgets its cold records. */
 const OPS_PER_WRITE = 20_000;
 
 export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compactor): Promise<void> {
-  if ((await hotLayout(hot)) < HOT_LAYOUT) await forgetColdRecords(hot, writes);
+  const layout = await hotLayout(hot);
+  if (layout < LAYOUT_HOT_ONLY) await forgetColdRecords(hot, writes);
+  else if (layout < HOT_LAYOUT) await hot.write([layoutOp()], true);
   try {
     await compactor.addFilters();
   } catch (err) {
@@ -37,12 +46,12 @@ export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compac
   }
 }
 
-/** 1 when `m·layout` is absent (an older version wrote the store); anything but 2 stored is corrupt. */
+/** 1 when `m·layout` is absent (an older version wrote the store); anything but 2 or 3 stored is corrupt. */
 export async function hotLayout(hot: HotTier): Promise<number> {
   const raw = await hot.get(LAYOUT_KEY);
   if (raw === undefined) return 1;
   const v = decodeStored(raw, "the hot tier's layout (m·layout)");
-  if (v !== HOT_LAYOUT)
+  if (v !== LAYOUT_HOT_ONLY && v !== HOT_LAYOUT)
     throw new CorruptStoreError(`the hot tier's layout (m·layout) is unknown: ${String(v)}`);
   return v;
 }
@@ -68,6 +77,10 @@ async function forgetColdRecords(hot: HotTier, writes: WritePath): Promise<void>
     });
     if (ops.length >= OPS_PER_WRITE) await flush(false);
   }
-  ops.push({ type: "put", key: LAYOUT_KEY, value: encode(HOT_LAYOUT) });
+  ops.push(layoutOp());
   await flush(true); // LevelDB's log is in order: the layout is recorded after every delete before it
+}
+
+function layoutOp(): BatchOp {
+  return { type: "put", key: LAYOUT_KEY, value: encode(HOT_LAYOUT) };
 }

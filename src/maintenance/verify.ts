@@ -50,6 +50,7 @@ import {
   P_BODY,
   P_CHUNK,
   P_CONV,
+  P_DICT,
   P_EVICTED,
   P_ID,
   P_RECORD,
@@ -63,12 +64,14 @@ import { bodyHashOf, decodeRecordValue, recordPuts } from "../../tiers/hot/value
 import { inspectWal } from "../../wal/reader.js";
 import { fsyncDir } from "../base/durable-fs.js";
 import { CorruptStoreError } from "../base/errors.js";
+import { storedDictionary } from "../bodies/codec.js";
+import { decodeDictionary } from "../bodies/dictionary.js";
 import { decodeManifest } from "../bodies/manifest.js";
 import { openStore } from "../store.js";
 import { decodeBatch } from "../write/batch.js";
 import { type Counters, countersOp, loadCounters } from "../write/counters.js";
 import { appliedGeneration, COLD_GEN_KEY } from "./compaction.js";
-import { HOT_LAYOUT, hotLayout } from "./upgrade.js";
+import { HOT_LAYOUT, hotLayout, LAYOUT_HOT_ONLY } from "./upgrade.js";
 
 export interface Problem {
   /** Where: a WAL segment and offset, a cold file, a hot-tier key. */
@@ -158,7 +161,7 @@ interface Recovery {
    * for the files above the applied generation, and records the manifest's generation applied. */
   recovers: boolean;
   appliedGen: number;
-  /** The hot tier's layout (1 or 2); undefined when `m·layout` is neither (the open stops at it). */
+  /** The hot tier's layout (1, 2 or 3); undefined when `m·layout` is neither (the open stops at it). */
   layout: number | undefined;
   /** The open gets to the upgrade and Pruner.finishDrops: it opens, recover does not stop it (a file
    * above the applied generation that cannot be read), and the layout is known. Settled once the cold
@@ -653,7 +656,7 @@ async function checkHot(
   for await (const batch of hot.entries(keyspace(P_TURN_FILE), false)) {
     for (const [key] of batch) {
       if (recovery.layout === 1) layout1.turnFiles++;
-      else if (recovery.layout === HOT_LAYOUT) {
+      else if (recovery.layout !== undefined) {
         report.problems.push({
           where: `hot f-entry ${key.toString("hex")}`,
           what: "a turn → file entry, which this layout no longer has (the cold tier's filters answer for its files)",
@@ -669,7 +672,7 @@ async function checkHot(
       const present = hot.getManySync(batch.map(([, pk]) => pk));
       batch.forEach(([key], i) => {
         if (present[i] !== undefined) return;
-        if (prefix === P_ID && recovery.layout !== HOT_LAYOUT) {
+        if (prefix === P_ID && (recovery.layout ?? 0) < LAYOUT_HOT_ONLY) {
           if (recovery.layout === 1) layout1.coldIds++;
           return;
         }
@@ -685,12 +688,19 @@ async function checkHot(
       });
     }
   }
+  if (recovery.layout === LAYOUT_HOT_ONLY)
+    laterAtOpen(
+      report,
+      recovery.upgrades,
+      "hot m·layout",
+      `layout ${LAYOUT_HOT_ONLY}: the upgrade records layout ${HOT_LAYOUT} (chunks may then name a compression dictionary)`,
+    );
   if (recovery.layout === 1)
     laterAtOpen(
       report,
       recovery.upgrades,
       "hot m·layout",
-      `layout 1 (an older version wrote the store), with ${layout1.turnFiles} turn → file entries and ${layout1.coldIds} id entries of records not in the hot tier: the upgrade deletes them and records layout 2`,
+      `layout 1 (an older version wrote the store), with ${layout1.turnFiles} turn → file entries and ${layout1.coldIds} id entries of records not in the hot tier: the upgrade deletes them and records layout ${HOT_LAYOUT}`,
     );
 }
 
@@ -712,12 +722,20 @@ async function checkBodyStore(hot: HotTier, report: VerifyReport): Promise<numbe
         for (const c of m.chunks) listed.add(`${c.toString("hex")} ${key.toString("hex", 1)}`);
     }
   }
+  const dictionaries = await checkDictionaries(hot, report);
   const chunks = new Set<string>();
   for await (const batch of hot.entries(keyspace(P_CHUNK))) {
     for (const [key, value] of batch) {
       report.checked.chunks++;
       chunkBytes += value.length;
       chunks.add(key.toString("hex", 1));
+      const dict = storedDictionary(value);
+      if (dict !== undefined && !dictionaries.has(dict))
+        report.problems.push({
+          where: `chunk ${key.toString("hex", 1)}`,
+          what: `is compressed with dictionary ${dict}, which is not stored`,
+          repairable: false,
+        });
     }
   }
   for (const entry of listed) {
@@ -730,6 +748,22 @@ async function checkBodyStore(hot: HotTier, report: VerifyReport): Promise<numbe
       });
   }
   return bodyBytes + chunkBytes;
+}
+
+/** The ids of the dictionaries stored; one that does not decode is a problem (and left out). */
+async function checkDictionaries(hot: HotTier, report: VerifyReport): Promise<Set<number>> {
+  const ids = new Set<number>();
+  for await (const batch of hot.entries(keyspace(P_DICT))) {
+    for (const [key, value] of batch) {
+      const d = decoded(
+        report,
+        () => `dictionary ${key.toString("hex", 1)}`,
+        () => decodeDictionary(key, value),
+      );
+      if (d) ids.add(d.id);
+    }
+  }
+  return ids;
 }
 
 /**

@@ -61,3 +61,19 @@ export async function inspectHot(dir: string): Promise<HotInventory> {
   inv.missingChunks = listed.filter((c) => !chunks.has(c)).length;
   return inv;
 }
+
+/** Runs `use` on the store's hot LevelDB, opened directly (the store must be closed), then closes it. */
+export async function withHot<T>(
+  dir: string,
+  use: (db: ClassicLevel<Buffer, Buffer>) => Promise<T>,
+): Promise<T> {
+  const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+    keyEncoding: "buffer",
+    valueEncoding: "buffer",
+  });
+  try {
+    return await use(db);
+  } finally {
+    await db.close();
+  }
+}

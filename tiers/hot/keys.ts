@@ -8,6 +8,7 @@
  *   b | sha256 (32 bytes)                     -> body manifest     (src/bodies)
  *   k | sha256 (32 bytes)                     -> stored chunk      (src/bodies)
  *   e | sha256 (32 bytes)                     -> eviction marker   (src/bodies, retention)
+ *   d | u32 id                                -> chunk dictionary  (src/bodies/dictionary.ts, layout 3)
  *   f | u32 len | turnId utf8 | file name     -> empty             (turn → cold files, tiers/cold)
  *   m | name                                  -> metadata          (applied seq, counters)
  *
@@ -25,6 +26,7 @@ export const P_CHUNK = 0x6b; // k
 export const P_EVICTED = 0x65; // e
 export const P_META = 0x6d; // m
 export const P_TURN_FILE = 0x66; // f
+export const P_DICT = 0x64; // d
 
 const TWO32 = 0x1_0000_0000;
 
@@ -90,6 +92,13 @@ export function hashKey(prefix: typeof P_BODY | typeof P_CHUNK | typeof P_EVICTE
   const buf = Buffer.allocUnsafe(1 + hash.length);
   buf[0] = prefix;
   buf.set(hash, 1);
+  return buf;
+}
+
+export function dictKey(id: number): Buffer {
+  const buf = Buffer.allocUnsafe(5);
+  buf[0] = P_DICT;
+  buf.writeUInt32BE(id, 1);
   return buf;
 }
 

@@ -8,6 +8,7 @@ import { HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
 import { inspectWal } from "../../../wal/reader.js";
 import { InvalidOptionError } from "../../base/errors.js";
+import { codecName } from "../../bodies/codec.js";
 import { decodeEvicted, decodeManifest } from "../../bodies/manifest.js";
 import { formatBytes } from "../../read/easy-view.js";
 import { decodeBatch } from "../../write/batch.js";
@@ -151,12 +152,12 @@ async function dumpBody(ctx: CommandContext, ref: string): Promise<number> {
         originalBytes: m.originalBytes,
         manifestBytes: manifest.length,
         ...(m.layout === "inline"
-          ? { storedBytes: m.stored.length, codec: m.stored[0] === 1 ? "deflate" : "raw" }
+          ? { storedBytes: m.stored.length, codec: codecName(m.stored) }
           : {
               chunks: m.chunks.map((c, i) => ({
                 sha256: c.toString("hex"),
                 storedBytes: chunks[i]?.length,
-                codec: chunks[i] ? (chunks[i]![0] === 1 ? "deflate" : "raw") : "MISSING",
+                codec: chunks[i] ? codecName(chunks[i]!) : "MISSING",
               })),
             }),
       };
