@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ClassicLevel } from "classic-level";
 import { describe, expect, it } from "vitest";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { type VerifyReport, verifyStore } from "../src/maintenance/verify.js";

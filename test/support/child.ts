@@ -17,6 +17,7 @@
  *   try-open <dir>                             try to open, print the error code or "opened"
  */
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { dictionaryTraining } from "../../src/bodies/dictionary.js";
 import { openStore, type TraceStore } from "../../src/index.js";
 import { Random } from "../../src/workload/random.js";
 import {
@@ -52,6 +53,9 @@ async function main(): Promise<void> {
     return;
   }
   const small = mode === "insert-loop" || mode === "torture";
+  // Learn the compression dictionary within the first batches, so that kills land before, during and
+  // after its synced write, and replays apply chunks that name it.
+  if (small) Object.assign(dictionaryTraining, { trainBytes: 2048, minSamples: 2 });
   const store = await openStore({ dir, walSegmentBytes: small ? 128 * 1024 : undefined });
   if (mode === "torture") return torture(store, process.argv.slice(4));
   if (mode === "hold") {
