@@ -10,7 +10,7 @@
  */
 import { brotliCompressSync, deflateRawSync, constants as zc } from "node:zlib";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
-import { DICTIONARY_MAX_BYTES, trainDictionary } from "../src/bodies/dictionary.js";
+import { DICTIONARY_BYTES, DICTIONARY_MAX_BYTES, trainDictionary } from "../src/bodies/dictionary.js";
 import { Splitter, sha256 } from "../src/bodies/splitter.js";
 import type { ChunkingOptions } from "../src/types.js";
 import { generateRecords, WORKLOAD_PROFILES, type WorkloadProfile } from "../src/workload/generator.js";
@@ -86,7 +86,7 @@ function frequentShingles(samples: Buffer[]): Buffer {
     }
   }
   const top = [...count].filter(([, v]) => v > 1).sort((a, b) => b[1] - a[1]);
-  const picked = top.slice(0, Math.floor(DICTIONARY_MAX_BYTES / 24)).map(([k]) => k);
+  const picked = top.slice(0, Math.floor(DICTIONARY_BYTES / 24)).map(([k]) => k);
   return Buffer.from(picked.reverse().join(""), "latin1");
 }
 
@@ -112,7 +112,8 @@ for (const profile of WORKLOAD_PROFILES) {
     const kib = `${avg / 1024} KiB`;
     const cdc = chunk(profile, chunking, false);
     const tails = chunk(profile, chunking, true);
-    const sampled = learned(tails.chunks, trainDictionary);
+    const sampled = learned(tails.chunks, (s) => trainDictionary(s));
+    const sampled32 = learned(tails.chunks, (s) => trainDictionary(s, DICTIONARY_MAX_BYTES)); // 8 KiB rows only
     lines.push(
       row(`${kib}, content cuts, deflate alone (before)`, cdc, () =>
         cdc.chunks.reduce((n, c) => n + deflate(c.data), 0),
@@ -124,14 +125,19 @@ for (const profile of WORKLOAD_PROFILES) {
       ),
     );
     lines.push(
-      row(`${kib}, + tail cuts, learned dictionary (sampled)`, tails, () =>
+      row(`${kib}, + tail cuts, learned 8 KiB dictionary (sampled; chosen)`, tails, () =>
         tails.chunks.reduce((n, c, i) => n + deflate(c.data, sampled(i)), 0),
       ),
     );
     if (avg !== 8192) continue;
+    lines.push(
+      row(`${kib}, + tail cuts, learned 32 KiB dictionary (sampled)`, tails, () =>
+        tails.chunks.reduce((n, c, i) => n + deflate(c.data, sampled32(i)), 0),
+      ),
+    );
     const frequent = learned(tails.chunks, frequentShingles);
     lines.push(
-      row(`${kib}, + tail cuts, learned dictionary (frequent shingles)`, tails, () =>
+      row(`${kib}, + tail cuts, learned 8 KiB dictionary (frequent shingles)`, tails, () =>
         tails.chunks.reduce((n, c, i) => n + deflate(c.data, frequent(i)), 0),
       ),
     );

@@ -113,10 +113,11 @@ describe("dictionary codec", () => {
     );
   });
 
-  it("trains a dictionary of at most 32 KiB from samples of every chunk", () => {
+  it("trains a dictionary of the size asked from samples of every chunk", () => {
     const samples = Array.from({ length: 500 }, (_, i) => Buffer.from(`sample-${i}-${words(200, i)}`));
-    const bytes = trainDictionary(samples);
+    const bytes = trainDictionary(samples, 32 * 1024);
     expect(bytes.length).toBe(32 * 1024);
+    expect(trainDictionary(samples).length).toBe(8 * 1024);
     expect(bytes.includes("sample-499-")).toBe(true);
     expect(bytes.includes("sample-0-")).toBe(false); // the last 32 KiB are kept
   });

@@ -16,7 +16,7 @@
  *
  * Crash safety: a dictionary is written, synced, before any chunk that names it is compressed, so no
  * WAL frame or LevelDB batch can hold a chunk whose dictionary is not durable. Dictionaries are never
- * deleted (32 KiB each): GC cannot drop one that a live chunk names.
+ * deleted (8 KiB each): GC cannot drop one that a live chunk names.
  */
 import { dictKey, P_DICT, prefixEnd } from "../../tiers/hot/keys.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
@@ -26,6 +26,11 @@ import type { Dictionary, DictionarySource } from "./codec.js";
 export const DICTIONARY_VERSION = 1;
 /** Deflate's window: a preset dictionary longer than this is only its last 32 KiB. */
 export const DICTIONARY_MAX_BYTES = 32 * 1024;
+/**
+ * What a store learns: 8 KiB keeps within 3% of 32 KiB's ratio, and zlib loads the dictionary into
+ * its window for every chunk, which made 32 KiB cost 2–3× a plain deflate (docs/decisions.md).
+ */
+export const DICTIONARY_BYTES = 8 * 1024;
 const SAMPLE_HEAD_BYTES = 1024;
 
 /** When a store learns its dictionary; tests lower these to train on a few chunks. */
@@ -105,14 +110,14 @@ export class Dictionaries implements DictionarySource {
 }
 
 /**
- * A dictionary from chunk heads: an equal slice of every sample, in the order seen, the last 32 KiB
+ * A dictionary from chunk heads: an equal slice of every sample, in the order seen, the last `bytes`
  * kept. Measured against a dictionary of the most frequent 24-byte shingles, which did no better
  * (docs/decisions.md); deflate finds a match anywhere in its window, so spread beats selection here.
  */
-export function trainDictionary(samples: readonly Uint8Array[]): Buffer {
-  const per = Math.ceil(DICTIONARY_MAX_BYTES / Math.max(1, samples.length)) + 64;
+export function trainDictionary(samples: readonly Uint8Array[], bytes = DICTIONARY_BYTES): Buffer {
+  const per = Math.ceil(bytes / Math.max(1, samples.length)) + 64;
   const joined = Buffer.concat(samples.map((s) => s.subarray(0, per)));
-  return Buffer.from(joined.subarray(Math.max(0, joined.length - DICTIONARY_MAX_BYTES)));
+  return Buffer.from(joined.subarray(Math.max(0, joined.length - bytes)));
 }
 
 export function encodeDictionary(bytes: Uint8Array): Buffer {
