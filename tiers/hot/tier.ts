@@ -589,11 +589,14 @@ async function freeBytes(path: string): Promise<number> {
   }
 }
 
+/** How the hot tier's LevelDB is opened (the benchmark's floor opens it the same way). */
+export const HOT_DB_OPTIONS = { keyEncoding: "buffer", valueEncoding: "buffer" } as const;
+
 async function openDb(path: string, dir: string): Promise<Db> {
   let db: Db | undefined;
   try {
     fsys.native("leveldb.open", path); // before the instance exists: abstract-level opens it on its own
-    db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    db = new ClassicLevel<Buffer, Buffer>(path, HOT_DB_OPTIONS);
     await db.open();
   } catch (err) {
     await db?.close().catch(() => {});
