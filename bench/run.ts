@@ -213,6 +213,7 @@ function readRows(turns: TraceRecord[][], records: TraceRecord[], stores: Stores
     JSON.stringify({ turnIds: turns.map((t) => t[0]!.turnId!), bigIds: big.map((r) => stableId(r)) }),
   );
   const script = fileURLToPath(new URL("./reads.ts", import.meta.url));
+  log(`reads: node --import tsx ${script} ${stores.ttDir} ${stores.sqlitePath} ${idsFile}`);
   const reads = JSON.parse(
     execFileSync(process.execPath, ["--import", "tsx", script, stores.ttDir, stores.sqlitePath, idsFile], {
       encoding: "utf8",

@@ -285,7 +285,9 @@ export class HotTier {
       range,
       reverse,
       SCAN_BATCH,
-      (b) => this.db.values({ ...b, reverse }),
+      // 1 MiB: classic-level stops a fetch at 16 KiB by default, and a turn of heavy records (agent
+      // turns measured up to 12 KB) would take a second trip to LevelDB's thread
+      (b) => this.db.values({ ...b, reverse, highWaterMarkBytes: 1 << 20 }),
       (v) => {
         // only when resuming after a reopen: the record's key, rebuilt from the record
         const r = decodeRecordValue(v);
