@@ -15,6 +15,7 @@
  * once, because a stored body is valid UTF-8 (it was encoded from a JS string).
  */
 import { isAscii } from "node:buffer";
+import { ByteLru } from "../base/byte-lru.js";
 
 export interface ChunkText {
   /** The chunk's whole characters. */
@@ -97,45 +98,8 @@ export function textBytes(t: ChunkText): number {
  * always right for its hash; whether a body is still stored is decided by its manifest, which every
  * read looks up (an evicted body reads as evicted whatever this holds).
  */
-export class TextCache {
-  private readonly maxBytes: number;
-  private bytes = 0;
-  private readonly entries = new Map<string, ChunkText>();
-
+export class TextCache extends ByteLru<ChunkText> {
   constructor(maxBytes: number) {
-    this.maxBytes = maxBytes;
-  }
-
-  /** Bytes held now (never more than the bound). */
-  get size(): number {
-    return this.bytes;
-  }
-
-  get(key: string): ChunkText | undefined {
-    const v = this.entries.get(key);
-    if (v === undefined) return undefined;
-    this.entries.delete(key); // re-insert: Map order is recency order
-    this.entries.set(key, v);
-    return v;
-  }
-
-  set(key: string, value: ChunkText): void {
-    const size = textBytes(value);
-    if (size > this.maxBytes || this.entries.has(key)) return;
-    this.entries.set(key, value);
-    this.bytes += size;
-    for (const [k, v] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(k);
-      this.bytes -= textBytes(v);
-    }
-  }
-
-  /** Forgets a chunk (retention deleted it: its text need not take room here any more). */
-  delete(key: string): void {
-    const v = this.entries.get(key);
-    if (v === undefined) return;
-    this.entries.delete(key);
-    this.bytes -= textBytes(v);
+    super(maxBytes, textBytes);
   }
 }
