@@ -70,6 +70,12 @@ const SCAN_BATCH = 1000;
  * diverse profiles, measured), the last thousand-odd turns read.
  */
 const TURN_CACHE_BYTES = 8 << 20;
+/**
+ * What a cached value costs beyond its bytes, about: classic-level copies each value into a Buffer of
+ * its own (a JS object, an ArrayBuffer and its backing store), comparable with a record's few hundred
+ * bytes, so the bound counts it.
+ */
+const BUFFER_OVERHEAD = 160;
 
 export class HotTier {
   private db: Db;
@@ -90,7 +96,7 @@ export class HotTier {
    * (bench/tail-probe.ts). Every write drops the turns it touches, and counts in `recordWrites`.
    */
   private readonly turns = new ByteLru<Buffer[]>(TURN_CACHE_BYTES, (vs) =>
-    vs.reduce((n, v) => n + v.length, 0),
+    vs.reduce((n, v) => n + v.length + BUFFER_OVERHEAD, 0),
   );
   /** Bumped when a write that touches record keys starts and when it ends (see `turnRecords`). */
   private recordWrites = 0;
