@@ -71,11 +71,11 @@ const SCAN_BATCH = 1000;
  */
 const TURN_CACHE_BYTES = 8 << 20;
 /**
- * What a cached value costs beyond its bytes, about: classic-level copies each value into a Buffer of
- * its own (a JS object, an ArrayBuffer and its backing store), comparable with a record's few hundred
- * bytes, so the bound counts it.
+ * What a cached value costs beyond its bytes: classic-level copies each value into a Buffer of its own
+ * (a JS object, an ArrayBuffer, its backing store). Measured: 100,000 Buffers of 250 bytes took 489
+ * bytes of RSS each (109 of them JS heap). A record's value is a few hundred bytes, so the bound counts it.
  */
-const BUFFER_OVERHEAD = 160;
+const BUFFER_OVERHEAD = 256;
 
 export class HotTier {
   private db: Db;
