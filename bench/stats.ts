@@ -25,6 +25,31 @@ export async function latency(
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
+/**
+ * p50 and p99 of each of `fns` over `runs` rounds (after `warmup` unmeasured ones), in ms. Each round
+ * calls every fn once with the same `i`, starting with a different one each round: on a shared machine
+ * the ratios of what is measured side by side hold up where separate passes see different neighbours.
+ */
+export async function interleaved(
+  runs: number,
+  warmup: number,
+  fns: ((i: number) => unknown)[],
+): Promise<{ p50: number; p99: number }[]> {
+  const times = fns.map(() => [] as number[]);
+  for (let i = 0; i < warmup + runs; i++) {
+    for (let k = 0; k < fns.length; k++) {
+      const j = (i + k) % fns.length;
+      const t = performance.now();
+      await fns[j]!(i);
+      if (i >= warmup) times[j]!.push(performance.now() - t);
+    }
+  }
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return { p50: percentile(t, 50), p99: percentile(t, 99) };
+  });
+}
+
 export async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
   const t = performance.now();
   await fn();
@@ -37,7 +62,12 @@ export function scratch(name: string): string {
   dirs.push(d);
   return d;
 }
+/** Removes the scratch directories, unless TRACETIER_BENCH_KEEP is set (to rerun a part on them). */
 export function cleanup(): void {
+  if (process.env.TRACETIER_BENCH_KEEP) {
+    if (dirs.length > 0) process.stderr.write(`kept: ${dirs.splice(0).join(" ")}\n`);
+    return;
+  }
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 

@@ -129,7 +129,7 @@ export interface StoreOptions {
   syncIntervalMs?: number;
   /** A WAL segment rolls over past this size. Default 32 MiB. */
   walSegmentBytes?: number;
-  /** Bytes of inflated body chunks kept in memory for reads. Default 64 MiB; 0 turns the cache off. */
+  /** Bytes of decoded body chunks (as text) kept in memory for reads. Default 64 MiB; 0 turns the cache off. */
   chunkCacheBytes?: number;
   /** Content-defined chunking parameters for bodies (defaults in docs/decisions.md). */
   chunking?: Readonly<Partial<ChunkingOptions>>;

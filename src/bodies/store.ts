@@ -11,7 +11,7 @@ import { hashKey, P_BODY, P_CHUNK, P_EVICTED } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../base/errors.js";
 import type { ChunkingOptions } from "../types.js";
-import { ChunkCache } from "./chunk-cache.js";
+import { assemble, type ChunkText, chunkText, TextCache } from "./chunk-text.js";
 import { createChunker } from "./chunker.js";
 import { encodeStored, inflateStored } from "./codec.js";
 import { Dictionaries } from "./dictionary.js";
@@ -77,7 +77,8 @@ export class BodyStore {
   readonly trackers = new Set<RefTracker>();
   doomed: Doomed | undefined;
 
-  readonly cache: ChunkCache;
+  /** Decoded chunks, for reads (src/bodies/chunk-text.ts). */
+  readonly texts: TextCache;
 
   private constructor(
     hot: HotTier,
@@ -89,7 +90,7 @@ export class BodyStore {
     this.splitter = new Splitter(createChunker(chunking), chunking);
     this.dicts = dicts;
     this.inlineMax = chunking.inlineMax;
-    this.cache = new ChunkCache(cacheBytes);
+    this.texts = new TextCache(cacheBytes);
   }
 
   /** The body store of `hot`, its compression dictionaries loaded. */
@@ -171,7 +172,7 @@ export class BodyStore {
 
   /**
    * Bodies by hash (hex keys); `null` for a body retention evicted. Chunks shared between the bodies
-   * are read and inflated once.
+   * are read and decoded once, and a body is its chunks' texts joined (src/bodies/chunk-text.ts).
    */
   read(hashes: readonly Uint8Array[]): Map<string, string | null> {
     const out = new Map<string, string | null>();
@@ -184,21 +185,21 @@ export class BodyStore {
     for (const m of manifests.values()) {
       if (m.layout === "chunked") for (const h of m.chunks) chunkKeys.set(h.toString("latin1"), h);
     }
-    const chunkData = this.chunks([...chunkKeys.values()]);
+    const texts = this.chunkTexts([...chunkKeys.values()]);
     for (const [hex, m] of manifests) {
       if (m.layout === "inline") {
         out.set(hex, Buffer.from(inflateStored(m.stored, `body ${hex}`)).toString("utf8"));
         continue;
       }
-      const parts = m.chunks.map((h) => chunkData.get(h.toString("latin1")));
+      const parts = m.chunks.map((h) => texts.get(h.toString("latin1")));
       if (parts.every((p) => p !== undefined)) {
-        // Buffer.concat would pad a short result with zeros: a damaged chunk must not read as a body
-        const bytes = parts.reduce((n, p) => n + p.length, 0);
+        // a damaged chunk (a short one) must not read as a body
+        const bytes = parts.reduce((n, p) => n + p.bytes, 0);
         if (bytes !== m.originalBytes)
           throw new CorruptStoreError(
             `body ${hex} has ${bytes} bytes in its chunks, its manifest says ${m.originalBytes}`,
           );
-        out.set(hex, Buffer.concat(parts, m.originalBytes).toString("utf8"));
+        out.set(hex, assemble(parts));
         continue;
       }
       // A chunk went after the manifest was read: an eviction landed in between (it removes the
@@ -245,22 +246,23 @@ export class BodyStore {
     return out;
   }
 
-  /** Inflated chunks by hash (latin1 keys); a chunk not stored is left out. */
-  private chunks(hashes: Buffer[]): Map<string, Uint8Array> {
-    const out = new Map<string, Uint8Array>();
+  /** Decoded chunks by hash (latin1 keys), from the cache or read and decoded; one not stored is left out. */
+  private chunkTexts(hashes: Buffer[]): Map<string, ChunkText> {
+    const out = new Map<string, ChunkText>();
     const missing: Buffer[] = [];
     for (const h of hashes) {
-      const cached = this.cache.get(h.toString("latin1"));
-      if (cached) out.set(h.toString("latin1"), cached);
+      const key = h.toString("latin1");
+      const cached = this.texts.get(key);
+      if (cached) out.set(key, cached);
       else missing.push(h);
     }
     const values = this.hot.getManySync(missing.map((h) => hashKey(P_CHUNK, h)));
     missing.forEach((h, i) => {
       const v = values[i];
       if (v === undefined) return;
-      const data = inflateStored(v, `chunk ${h.toString("hex")}`, this.dicts);
-      out.set(h.toString("latin1"), data);
-      this.cache.set(h.toString("latin1"), data);
+      const text = chunkText(inflateStored(v, `chunk ${h.toString("hex")}`, this.dicts));
+      out.set(h.toString("latin1"), text);
+      this.texts.set(h.toString("latin1"), text);
     });
     return out;
   }

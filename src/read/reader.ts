@@ -33,9 +33,7 @@ export class Reader {
   async turnRecords(turnId: string): Promise<HotRecord[]> {
     if (typeof turnId !== "string") throw new InvalidOptionError("turnId", "must be a string");
     if (turnId === "") return []; // records without a turn share the empty key; they are no turn
-    const hot: HotRecord[] = [];
-    for await (const r of this.hot.turn(turnId)) hot.push(r);
-    return union(hot, await this.coldTurn(turnId));
+    return union(await this.hot.turnRecords(turnId), await this.coldTurn(turnId));
   }
 
   /** The turn's cold records: only the files whose turn filters may hold it are opened. */

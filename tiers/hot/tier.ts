@@ -6,6 +6,7 @@
 import { stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
+import { ByteLru } from "../../src/base/byte-lru.js";
 import {
   CorruptStoreError,
   DiskFullError,
@@ -64,6 +65,17 @@ const REOPEN_HEADROOM = 1 << 20;
 const LOOKUP_BATCH = 2048;
 /** Values per fetch of a range scan. */
 const SCAN_BATCH = 1000;
+/**
+ * Bytes of record values the turn cache keeps (`turnRecords`): at about 5–7 KB a turn (agent and
+ * diverse profiles, measured), the last thousand-odd turns read.
+ */
+const TURN_CACHE_BYTES = 8 << 20;
+/**
+ * What a cached value costs beyond its bytes: classic-level copies each value into a Buffer of its own
+ * (a JS object, an ArrayBuffer, its backing store). Measured: 100,000 Buffers of 250 bytes took 489
+ * bytes of RSS each (109 of them JS heap). A record's value is a few hundred bytes, so the bound counts it.
+ */
+const BUFFER_OVERHEAD = 256;
 
 export class HotTier {
   private db: Db;
@@ -78,6 +90,16 @@ export class HotTier {
   reopenHook: (() => Promise<void>) | undefined;
   private readonly path: string;
   private readonly dir: string;
+  /**
+   * The record values of recently read turns, by the turn's key prefix (latin1). A read of a cached
+   * turn makes no trip to LevelDB's thread, which is what a steady getTurn's slowest reads waited on
+   * (bench/tail-probe.ts). Every write drops the turns it touches, and counts in `recordWrites`.
+   */
+  private readonly turns = new ByteLru<Buffer[]>(TURN_CACHE_BYTES, (vs) =>
+    vs.reduce((n, v) => n + v.length + BUFFER_OVERHEAD, 0),
+  );
+  /** Bumped when a write that touches record keys starts and when it ends (see `turnRecords`). */
+  private recordWrites = 0;
 
   private constructor(db: Db, path: string, dir: string) {
     this.db = db;
@@ -114,6 +136,7 @@ export class HotTier {
   }
 
   private async swap(): Promise<void> {
+    this.forgetTurns();
     await this.db.close().catch(() => {});
     try {
       this.db = await openDb(this.path, this.dir);
@@ -264,7 +287,8 @@ export class HotTier {
    * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
    */
   write(ops: BatchOp[], sync = false): Promise<void> {
-    return this.mutate("writing to the hot tier", "leveldb.write", () => {
+    const touched = this.dropTurns(ops);
+    const written = this.mutate("writing to the hot tier", "leveldb.write", () => {
       const batch = this.db.batch();
       for (const op of ops) {
         if (op.type === "put") batch.put(asBuffer(op.key), asBuffer(op.value));
@@ -272,6 +296,50 @@ export class HotTier {
       }
       return batch.write({ sync });
     });
+    // Again once it is applied (or failed): a read that began in between may have cached either side.
+    if (!touched) return written;
+    return written.finally(() => this.dropTurns(ops));
+  }
+
+  /**
+   * Drops from the turn cache the turns whose record keys `ops` write, and counts the write; false
+   * when no op writes a record key.
+   */
+  private dropTurns(ops: BatchOp[]): boolean {
+    let touched = false;
+    for (const { key } of ops) {
+      if (key[0] !== P_RECORD) continue;
+      touched = true;
+      if (this.turns.empty) break;
+      const k = asBuffer(key);
+      this.turns.delete(k.toString("latin1", 0, 5 + k.readUInt32BE(1)));
+    }
+    if (touched) this.recordWrites++;
+    return touched;
+  }
+
+  /** Empties the turn cache (the database is being closed for a reopen). */
+  private forgetTurns(): void {
+    this.turns.clear();
+    this.recordWrites++;
+  }
+
+  /**
+   * All of a turn's records in (timestamp, seq) order, from the turn cache when it holds them (no trip
+   * to LevelDB's thread), else read with `turn` and kept there. A read is kept only if no write touched
+   * any record between its start and its end: LevelDB may have given it either side of that write.
+   * Values, not decoded records, are kept: each caller gets records of its own to change.
+   */
+  async turnRecords(turnId: string): Promise<HotRecord[]> {
+    const head = groupPrefix(P_RECORD, turnId);
+    const tag = head.toString("latin1");
+    const cached = this.turns.get(tag);
+    if (cached !== undefined && this.isOpen) return cached.map((v) => decodeRecordValue(v));
+    const writes = this.recordWrites;
+    const values: Buffer[] = [];
+    for await (const page of this.turnPages(head, undefined, undefined, false)) values.push(...page);
+    if (writes === this.recordWrites) this.turns.set(tag, values);
+    return values.map((v) => decodeRecordValue(v));
   }
 
   /**
@@ -280,19 +348,30 @@ export class HotTier {
    * LevelDB's thread.
    */
   async *turn(turnId: string, from?: number, to?: number, reverse = false): AsyncGenerator<HotRecord> {
-    const range = tsRange(groupPrefix(P_RECORD, turnId), from, to);
-    const pages = this.resumable(
-      range,
+    const pages = this.turnPages(groupPrefix(P_RECORD, turnId), from, to, reverse);
+    for await (const values of pages) for (const v of values) yield decodeRecordValue(v);
+  }
+
+  /** The values of a turn's records (its key prefix `head`), a fetch at a time. */
+  private turnPages(
+    head: Buffer,
+    from: number | undefined,
+    to: number | undefined,
+    reverse: boolean,
+  ): AsyncGenerator<Buffer[]> {
+    return this.resumable(
+      tsRange(head, from, to),
       reverse,
       SCAN_BATCH,
-      (b) => this.db.values({ ...b, reverse }),
+      // 1 MiB: classic-level stops a fetch at 16 KiB by default, and a turn of heavy records (agent
+      // turns measured up to 12 KB) would take a second trip to LevelDB's thread
+      (b) => this.db.values({ ...b, reverse, highWaterMarkBytes: 1 << 20 }),
       (v) => {
         // only when resuming after a reopen: the record's key, rebuilt from the record
         const r = decodeRecordValue(v);
         return recordKey(r.record.turnId, r.record.timestamp, r.seq);
       },
     );
-    for await (const values of pages) for (const v of values) yield decodeRecordValue(v);
   }
 
   /**
@@ -589,11 +668,14 @@ async function freeBytes(path: string): Promise<number> {
   }
 }
 
+/** How the hot tier's LevelDB is opened (the benchmark's floor opens it the same way). */
+export const HOT_DB_OPTIONS = { keyEncoding: "buffer", valueEncoding: "buffer" } as const;
+
 async function openDb(path: string, dir: string): Promise<Db> {
   let db: Db | undefined;
   try {
     fsys.native("leveldb.open", path); // before the instance exists: abstract-level opens it on its own
-    db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    db = new ClassicLevel<Buffer, Buffer>(path, HOT_DB_OPTIONS);
     await db.open();
   } catch (err) {
     await db?.close().catch(() => {});
