@@ -42,6 +42,21 @@ describe("splitter", () => {
     );
   });
 
+  it("keeps every chunk but the last longer than its minChunkBytes, which is at most minSize", () => {
+    for (const minSize of [8, 63, 64, 200, 2048]) {
+      const chunking = { inlineMax: 0, minSize, avgSize: minSize * 2, maxSize: minSize * 8 };
+      const splitter = new Splitter(createChunker(chunking), chunking);
+      expect(splitter.minChunkBytes).toBeLessThanOrEqual(minSize);
+      const data = Buffer.from(words(3000, minSize));
+      for (const body of [data, Buffer.concat([data, Buffer.from(words(100, 1))])]) {
+        const { ends } = splitter.split(body);
+        ends.slice(0, -1).forEach((end, i) => {
+          expect(end - (i === 0 ? 0 : ends[i - 1]!)).toBeGreaterThan(splitter.minChunkBytes);
+        });
+      }
+    }
+  });
+
   it("stores only a grown request's new bytes (and its tail) once the previous request is remembered", () => {
     const splitter = new Splitter(createChunker(DEFAULT_CHUNKING), DEFAULT_CHUNKING);
     const history = [words(3000, 1), words(2500, 2)];

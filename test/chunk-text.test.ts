@@ -55,16 +55,31 @@ describe("chunk texts", () => {
   });
 });
 
+describe("chunk text memory", () => {
+  it("keeps the bytes of a split character in a buffer of their own, not a view of a shared one", () => {
+    const t = chunkText(Buffer.from("€€€", "utf8").subarray(1, 8)); // starts and ends inside a €
+    expect(t.head.length).toBeGreaterThan(0);
+    expect(t.tail.length).toBeGreaterThan(0);
+    expect(t.head.buffer.byteLength).toBe(t.head.length);
+    expect(t.tail.buffer.byteLength).toBe(t.tail.length);
+  });
+
+  it("charges every entry a fixed overhead besides its text, so tiny chunks cannot pass the bound in number", () => {
+    expect(textBytes(chunkText(Buffer.from("x".repeat(64))))).toBeGreaterThanOrEqual(64 + 160);
+  });
+});
+
 describe("text cache", () => {
   const text = (s: string) => chunkText(Buffer.from(s, "utf8"));
 
   it("holds no more than its byte bound, dropping the least recently used first", () => {
-    const cache = new TextCache(10);
+    const bound = 2 * textBytes(text("aaaa"));
+    const cache = new TextCache(bound);
     cache.set("a", text("aaaa"));
     cache.set("b", text("bbbb"));
     cache.get("a");
     cache.set("c", text("cccc"));
-    expect(cache.size).toBeLessThanOrEqual(10);
+    expect(cache.size).toBeLessThanOrEqual(bound);
     expect(cache.get("b")).toBeUndefined();
     expect(cache.get("a")?.text).toBe("aaaa");
     expect(cache.get("c")?.text).toBe("cccc");
@@ -83,8 +98,9 @@ describe("text cache", () => {
   });
 
   it("counts a text of two-byte characters at two bytes a character", () => {
-    expect(textBytes(text("abc"))).toBe(3);
-    expect(textBytes(text("中中"))).toBe(4);
+    const overhead = textBytes(text(""));
+    expect(textBytes(text("abc")) - overhead).toBe(3);
+    expect(textBytes(text("中中")) - overhead).toBe(4);
   });
 
   it("gives back the room of a chunk it forgets", () => {

@@ -13,7 +13,7 @@
  * The memory is a bounded LRU, not persisted: after a restart the first request of a conversation
  * stores its boundary again, as before. Cuts only ever change dedup, never correctness: a body is
  * its list of chunks, whatever they are. Every chunk but the last is longer than `minChunkBytes`
- * (a quarter of `minSize`, at least the tail), which bounds a body's chunk count
+ * (a quarter of `minSize`, at least the tail, at most `minSize`), which bounds a body's chunk count
  * (BodyStore.frameBytesBound relies on it).
  */
 import { createHash } from "node:crypto";
@@ -59,7 +59,8 @@ export class Splitter {
 
   constructor(chunker: Chunker, chunking: Readonly<ChunkingOptions>) {
     this.chunker = chunker;
-    this.minChunkBytes = Math.max(TAIL_BYTES, Math.floor(chunking.minSize / 4));
+    // Content-defined chunks are only longer than minSize: a tiny minSize bounds them, not the tail
+    this.minChunkBytes = Math.min(chunking.minSize, Math.max(TAIL_BYTES, Math.floor(chunking.minSize / 4)));
   }
 
   split(data: Buffer): Split {
