@@ -4,7 +4,14 @@
  *
  * Calls that arrive while a batch is being staged wait, and are then staged together as one batch:
  * one set of lookups, one WAL frame, one LevelDB write for all of them (group staging, the same idea
- * as group commit one step earlier). Each call still gets its own counts.
+ * as group commit one step earlier). Each call still gets its own counts, and its own error: a call
+ * whose records are invalid fails in `insert`, before it joins a group. Staging starts one turn of the
+ * event loop after the first call arrives, so that callers woken together (by the batch they were in
+ * being applied) come back into one group instead of the first of them being staged alone: with 32
+ * one-record callers that took the groups from about 10 records (one fsync per 10 records) to 32.
+ * When nothing is in flight, a group takes only half of what is queued, so that the other half is
+ * staged while the first is written, fsynced and applied (the main thread would be idle then): two
+ * groups alternate, one being staged while the other is on disk.
  *
  * Invariants:
  * - One staging runs at a time, and a batch enters the WAL queue before the next staging starts, so
@@ -71,6 +78,8 @@ export class WritePath {
   private staging: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly pendingIds = new Map<string, Promise<void>>();
+  /** Batches queued in the WAL and not yet applied (or failed). */
+  private inFlight = 0;
   /** Sticky: the WAL's state is unknown (a failed fsync); no write is accepted until reopened. */
   private failure: TracetierError | undefined;
   /** Set by a failed hot-tier write (or apply) until a recovery succeeds: see `recover`. */
@@ -104,7 +113,13 @@ export class WritePath {
     validateRecords(records);
     if (this.failure) throw this.failure;
     if (records.length === 0) return { inserted: 0, duplicates: 0 };
-    const prepared = records.map((r, i) => prepareRecord(r, i)); // may throw: this call's error only
+    return this.insertPrepared(records.map((r, i) => prepareRecord(r, i))); // may throw: this call's error only
+  }
+
+  /** Records already validated and prepared (by `insert`, or by `tracetier ingest`'s reader thread). */
+  async insertPrepared(prepared: Prepared[]): Promise<InsertResult> {
+    if (this.failure) throw this.failure;
+    if (prepared.length === 0) return { inserted: 0, duplicates: 0 };
     const bytes = this.frameBound(prepared);
     const ticket = await new Promise<Ticket>((resolve, reject) => {
       this.queue.push({ prepared, bytes, resolve, reject });
@@ -162,8 +177,9 @@ export class WritePath {
 
   private async stageQueued(): Promise<void> {
     try {
+      await new Promise(setImmediate); // callers woken together join one group (see the top)
       while (this.queue.length > 0 && this.paused === 0) {
-        const group = this.takeGroup();
+        const group = this.takeGroup(this.inFlight === 0 ? this.halfQueued() : MAX_GROUP_RECORDS);
         try {
           const tickets = await this.stageGroup(group);
           for (let i = 0; i < group.length; i++) group[i]!.resolve(tickets[i]!);
@@ -196,14 +212,14 @@ export class WritePath {
    * its neighbours. A call whose bound alone is over the limit is staged by itself, so that if it is
    * refused (`stageGroup`, `enqueue`) it is refused alone.
    */
-  private takeGroup(): Request[] {
+  private takeGroup(maxRecords: number): Request[] {
     const maxBytes = framePayloadLimit() - BATCH_OVERHEAD_BYTES;
     let records = 0;
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length) {
       const next = this.queue[n]!;
-      const fits = records + next.prepared.length <= MAX_GROUP_RECORDS && bytes + next.bytes <= maxBytes;
+      const fits = records + next.prepared.length <= maxRecords && bytes + next.bytes <= maxBytes;
       if (n > 0 && !fits) break;
       records += next.prepared.length;
       bytes += next.bytes;
@@ -213,11 +229,22 @@ export class WritePath {
     return this.queue.splice(0, n);
   }
 
+  /** Half the queued records (rounded up): a group's size when nothing is in flight (see the top). */
+  private halfQueued(): number {
+    let records = 0;
+    for (const r of this.queue) records += r.prepared.length;
+    return Math.min(MAX_GROUP_RECORDS, Math.ceil(records / 2));
+  }
+
   private async stageGroup(group: Request[]): Promise<Ticket[]> {
     await this.ready();
     const waits: Promise<void>[][] = group.map(() => []);
     const candidates = this.firstSightings(group, waits);
-    const found = await this.hot.getMany(candidates.map((c) => idKey(c.p.id)));
+    const keys = candidates.map((c) => idKey(c.p.id));
+    // Synchronous point reads (as the body path's are): LevelDB answers a group's lookups from its
+    // cache in microseconds, and a trip to the thread pool per group cost more than that on a busy
+    // machine. Async only while the tier is being reopened (a synchronous read cannot wait for it).
+    const found = this.hot.isOpen ? this.hot.getManySync(keys) : await this.hot.getMany(keys);
     // Asked after the hot tier: a record that left it was listed by the cold manifest first.
     const notHot = candidates.filter((_, i) => found[i] === undefined);
     const cold =
@@ -295,6 +322,7 @@ export class WritePath {
       throw new BatchTooLargeError(payload.length, framePayloadLimit());
     const durable = this.wal.append(encodeFrame(payload), batch.lastSeq);
     const previous = this.applying;
+    this.inFlight++;
     const applied = (async () => {
       try {
         await previous;
@@ -311,6 +339,7 @@ export class WritePath {
       } catch (err) {
         throw this.failed(err);
       } finally {
+        this.inFlight--;
         for (const r of batch.records) this.pendingIds.delete(r.record.id);
         this.bodies.settle(batch.bodies);
       }
