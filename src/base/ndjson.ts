@@ -5,26 +5,41 @@
  */
 export type NdjsonLine = { line: number; value: unknown } | { line: number; error: string };
 
+/** A place in an NDJSON file: the lines and bytes before it. */
+export interface NdjsonCursor {
+  line: number;
+  offset: number;
+}
+
+/**
+ * `at` says where `input` starts in its file (line numbers and offsets go on from there; default the
+ * start), and is kept at the end of the last line read: when a line is yielded, `at` is just past its
+ * newline, so a reader that stops there can hand the rest of the file to another from `at`.
+ */
 export async function* ndjsonLines(
   input: AsyncIterable<Buffer> | Iterable<Buffer>,
   onBytes: (n: number) => void = () => {},
+  at: NdjsonCursor = { line: 0, offset: 0 },
 ): AsyncGenerator<NdjsonLine> {
   let rest: Buffer = Buffer.alloc(0);
-  let line = 0;
   for await (const chunk of input) {
     onBytes(chunk.length);
     const buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
-    let at = 0;
-    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, at)) {
-      line++;
-      const parsed = parse(buf.subarray(at, nl > at && buf[nl - 1] === 0x0d ? nl - 1 : nl), line);
+    let from = 0;
+    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, from)) {
+      const bytes = buf.subarray(from, nl > from && buf[nl - 1] === 0x0d ? nl - 1 : nl);
+      at.line++;
+      at.offset += nl + 1 - from;
+      from = nl + 1;
+      const parsed = parse(bytes, at.line);
       if (parsed) yield parsed;
-      at = nl + 1;
     }
-    rest = buf.subarray(at);
+    rest = buf.subarray(from);
   }
   if (rest.length > 0) {
-    const parsed = parse(rest, line + 1);
+    at.line++;
+    at.offset += rest.length;
+    const parsed = parse(rest, at.line);
     if (parsed) yield parsed;
   }
 }
