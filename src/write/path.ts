@@ -9,9 +9,6 @@
  * event loop after the first call arrives, so that callers woken together (by the batch they were in
  * being applied) come back into one group instead of the first of them being staged alone: with 32
  * one-record callers that took the groups from about 10 records (one fsync per 10 records) to 32.
- * When nothing is in flight, a group takes only half of what is queued, so that the other half is
- * staged while the first is written, fsynced and applied (the main thread would be idle then): two
- * groups alternate, one being staged while the other is on disk.
  *
  * Invariants:
  * - One staging runs at a time, and a batch enters the WAL queue before the next staging starts, so
@@ -78,8 +75,6 @@ export class WritePath {
   private staging: Promise<void> | undefined;
   private applying: Promise<void> = Promise.resolve();
   private readonly pendingIds = new Map<string, Promise<void>>();
-  /** Batches queued in the WAL and not yet applied (or failed). */
-  private inFlight = 0;
   /** Sticky: the WAL's state is unknown (a failed fsync); no write is accepted until reopened. */
   private failure: TracetierError | undefined;
   /** Set by a failed hot-tier write (or apply) until a recovery succeeds: see `recover`. */
@@ -179,7 +174,7 @@ export class WritePath {
     try {
       await new Promise(setImmediate); // callers woken together join one group (see the top)
       while (this.queue.length > 0 && this.paused === 0) {
-        const group = this.takeGroup(this.inFlight === 0 ? this.halfQueued() : MAX_GROUP_RECORDS);
+        const group = this.takeGroup();
         try {
           const tickets = await this.stageGroup(group);
           for (let i = 0; i < group.length; i++) group[i]!.resolve(tickets[i]!);
@@ -212,14 +207,14 @@ export class WritePath {
    * its neighbours. A call whose bound alone is over the limit is staged by itself, so that if it is
    * refused (`stageGroup`, `enqueue`) it is refused alone.
    */
-  private takeGroup(maxRecords: number): Request[] {
+  private takeGroup(): Request[] {
     const maxBytes = framePayloadLimit() - BATCH_OVERHEAD_BYTES;
     let records = 0;
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length) {
       const next = this.queue[n]!;
-      const fits = records + next.prepared.length <= maxRecords && bytes + next.bytes <= maxBytes;
+      const fits = records + next.prepared.length <= MAX_GROUP_RECORDS && bytes + next.bytes <= maxBytes;
       if (n > 0 && !fits) break;
       records += next.prepared.length;
       bytes += next.bytes;
@@ -227,13 +222,6 @@ export class WritePath {
       if (!fits) break; // over the limit alone: nothing joins it
     }
     return this.queue.splice(0, n);
-  }
-
-  /** Half the queued records (rounded up): a group's size when nothing is in flight (see the top). */
-  private halfQueued(): number {
-    let records = 0;
-    for (const r of this.queue) records += r.prepared.length;
-    return Math.min(MAX_GROUP_RECORDS, Math.ceil(records / 2));
   }
 
   private async stageGroup(group: Request[]): Promise<Ticket[]> {
@@ -322,7 +310,6 @@ export class WritePath {
       throw new BatchTooLargeError(payload.length, framePayloadLimit());
     const durable = this.wal.append(encodeFrame(payload), batch.lastSeq);
     const previous = this.applying;
-    this.inFlight++;
     const applied = (async () => {
       try {
         await previous;
@@ -339,7 +326,6 @@ export class WritePath {
       } catch (err) {
         throw this.failed(err);
       } finally {
-        this.inFlight--;
         for (const r of batch.records) this.pendingIds.delete(r.record.id);
         this.bodies.settle(batch.bodies);
       }
