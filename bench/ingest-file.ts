@@ -2,7 +2,8 @@
  * The `tracetier ingest` row of the collector benchmark alone (bench/collector.ts `cliIngest`), for
  * iterating on it: the run.ts workload in-process in batches of 500, then `tracetier ingest` of the same
  * records as an NDJSON file in a child process (its own clock, from the command's --json summary).
- * `--rounds N` repeats the pair; `--cpu-prof DIR` profiles the child (node --cpu-prof).
+ * `--rounds N` repeats the pair; `--cpu-prof DIR` profiles the child (node --cpu-prof); `--against DIR`
+ * also runs DIR's `tracetier ingest` (another checkout) each round, alternating, for a before/after.
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { cleanup, fmt, scratch, timed } from "./stats.js";
 const argv = process.argv.slice(2);
 const rounds = argv.includes("--rounds") ? Number(argv[argv.indexOf("--rounds") + 1]) : 1;
 const profDir = argv.includes("--cpu-prof") ? argv[argv.indexOf("--cpu-prof") + 1] : undefined;
+const against = argv.includes("--against") ? argv[argv.indexOf("--against") + 1] : undefined;
 const BATCH = 500;
 
 async function inProcess(records: TraceRecord[]): Promise<number> {
@@ -39,8 +41,10 @@ async function inProcess(records: TraceRecord[]): Promise<number> {
   return records.length / secs;
 }
 
-async function cli(file: string, count: number): Promise<number> {
-  const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+async function cli(file: string, count: number, checkout?: string): Promise<number> {
+  const main = checkout
+    ? join(checkout, "src/cli/main.ts")
+    : fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
   const flags = profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
   const args = [
     ...flags,
@@ -73,9 +77,11 @@ async function main(): Promise<void> {
   await writeFile(file, `${records.map((r) => JSON.stringify(r)).join("\n")}\n`);
   for (let round = 0; round < rounds; round++) {
     const inproc = await inProcess(records);
+    const other = against ? await cli(file, records.length, against) : undefined;
     const ingest = await cli(file, records.length);
+    const vs = other ? `; ${against}: ${fmt(other)}/s, ${fmt((100 * other) / inproc)}%` : "";
     process.stdout.write(
-      `in-process: ${fmt(inproc)}/s; tracetier ingest: ${fmt(ingest)}/s; ratio ${fmt((100 * ingest) / inproc)}%\n`,
+      `in-process: ${fmt(inproc)}/s; tracetier ingest: ${fmt(ingest)}/s; ratio ${fmt((100 * ingest) / inproc)}%${vs}\n`,
     );
   }
 }

@@ -24,17 +24,26 @@ export async function* ndjsonLines(
   let rest: Buffer = Buffer.alloc(0);
   for await (const chunk of input) {
     onBytes(chunk.length);
-    const buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
     let from = 0;
-    for (let nl = buf.indexOf(0x0a); nl !== -1; nl = buf.indexOf(0x0a, from)) {
-      const bytes = buf.subarray(from, nl > from && buf[nl - 1] === 0x0d ? nl - 1 : nl);
-      at.line++;
-      at.offset += nl + 1 - from;
+    if (rest.length > 0) {
+      // Only the line cut by the chunk boundary is copied together, not the whole chunk.
+      const nl = chunk.indexOf(0x0a);
+      if (nl === -1) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      const joined = Buffer.concat([rest, chunk.subarray(0, nl + 1)]);
+      rest = Buffer.alloc(0);
       from = nl + 1;
-      const parsed = parse(bytes, at.line);
+      const parsed = take(joined, 0, joined.length - 1, at);
       if (parsed) yield parsed;
     }
-    rest = buf.subarray(from);
+    for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+      const parsed = take(chunk, from, nl, at);
+      from = nl + 1;
+      if (parsed) yield parsed;
+    }
+    rest = chunk.subarray(from);
   }
   if (rest.length > 0) {
     at.line++;
@@ -42,6 +51,13 @@ export async function* ndjsonLines(
     const parsed = parse(rest, at.line);
     if (parsed) yield parsed;
   }
+}
+
+/** The line from `from` to the newline at `nl` (a CR before it dropped); moves `at` past it. */
+function take(buf: Buffer, from: number, nl: number, at: NdjsonCursor): NdjsonLine | undefined {
+  at.line++;
+  at.offset += nl + 1 - from;
+  return parse(buf.subarray(from, nl > from && buf[nl - 1] === 0x0d ? nl - 1 : nl), at.line);
 }
 
 /** A line's value, its error, or nothing for a blank line. */

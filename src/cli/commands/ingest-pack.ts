@@ -22,8 +22,9 @@ const HASH_BYTES = 32;
 export function packPrepared(prepared: readonly Prepared[], lines: readonly number[]): PackedRecords {
   let total = 0;
   for (const p of prepared) total += p.encoded.length + (p.body ? p.body.utf8.length + HASH_BYTES : 0);
-  const bytes = new ArrayBuffer(total);
-  const view = new Uint8Array(bytes);
+  // Unpooled and not zero-filled: every byte is written below, and the whole buffer is transferred.
+  const view = Buffer.allocUnsafeSlow(total);
+  const bytes = view.buffer as ArrayBuffer;
   const lengths: number[] = [];
   let at = 0;
   for (const p of prepared) {
