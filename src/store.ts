@@ -30,6 +30,7 @@ import {
 import { upgrade } from "./maintenance/upgrade.js";
 import { renderEasyView } from "./read/easy-view.js";
 import { Reader } from "./read/reader.js";
+import type { Prepared } from "./records/prepare.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
   checkPolicy,
@@ -184,6 +185,10 @@ class Store implements TraceStore {
     return this.call(() => this.writes.insert(records));
   }
 
+  insertPrepared(prepared: Prepared[]): Promise<InsertResult> {
+    return this.call(() => this.writes.insertPrepared(prepared));
+  }
+
   getTurn(turnId: string, opts?: TurnOptions): Promise<StoredRecord[]> {
     return this.read(() => this.reader.getTurn(turnId, opts?.bodies !== false));
   }
@@ -328,6 +333,16 @@ class Store implements TraceStore {
     });
     await this.wal.release(durableSeq);
   }
+}
+
+/**
+ * Internal (`tracetier ingest`, not exported from src/index.ts): stores records that were validated
+ * and prepared (src/records/prepare.ts) elsewhere, on a reader thread, exactly as insertRecords stores
+ * its own once it has prepared them. The caller answers for the validation.
+ */
+export function insertPrepared(store: TraceStore, prepared: Prepared[]): Promise<InsertResult> {
+  if (!(store instanceof Store)) throw new TypeError("insertPrepared needs a store opened by openStore");
+  return store.insertPrepared(prepared);
 }
 
 /** Keeps `run` in `set` while it is pending. */

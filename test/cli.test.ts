@@ -62,6 +62,41 @@ describe("tracetier ingest", () => {
     expect(text.out).toContain("line 3: not JSON");
   });
 
+  it("stores the same records and reports the same bad lines wherever the file is handed to the reader thread", async () => {
+    const file = join(tempDir(), "in.ndjson");
+    const records = [...everyKind(), ...multiDayTurns(1, 2).flat()];
+    const lines = records.map((r) => JSON.stringify(r));
+    lines.splice(2, 0, "{not json");
+    lines.splice(5, 0, JSON.stringify({ kind: "log" }), "");
+    writeFileSync(file, `${lines.join("\r\n")}\n`);
+    const stored = async (handOver: string) => {
+      const dir = tempDir();
+      const run = await cli(["ingest", file, "--dir", dir, "--json"], {
+        TRACETIER_INGEST_HANDOVER_LINE: handOver,
+      });
+      const store = await openStore({ dir });
+      const all = await store.query({});
+      const bodies = await Promise.all(all.map((r) => store.getBody(r.id)));
+      await store.close();
+      return { summary: JSON.parse(run.out), code: run.code, records: all, bodies };
+    };
+    const onMain = await stored(String(lines.length + 1)); // never handed over
+    expect(onMain.code).toBe(3);
+    expect(onMain.summary).toMatchObject({ inserted: records.length, duplicates: 0, rejected: 2 });
+    expect(onMain.summary.rejects.map((r: { line: number }) => r.line)).toEqual([3, 6]);
+    expect(onMain.summary.rejects[1].error).toContain('field "timestamp"');
+    expect(onMain.records.map((r) => r.id).sort()).toEqual(records.map((r) => stableId(r)).sort());
+    for (const handOver of ["0", "4"]) {
+      const got = await stored(handOver);
+      expect({ ...got.summary, seconds: 0 }, `handed over after line ${handOver}`).toEqual({
+        ...onMain.summary,
+        seconds: 0,
+      });
+      expect(got.records).toEqual(onMain.records);
+      expect(got.bodies).toEqual(onMain.bodies);
+    }
+  });
+
   it("loads a JSON array from stdin", async () => {
     const dir = tempDir();
     const records = everyKind();

@@ -283,7 +283,8 @@ export class BodyStore {
       candidates.push(item);
     }
     if (candidates.length === 0) return [];
-    const found = await this.hot.getMany(candidates.map((c) => hashKey(prefix, hashOf(c))));
+    const keys = candidates.map((c) => hashKey(prefix, hashOf(c)));
+    const found = this.hot.isOpen ? this.hot.getManySync(keys) : await this.hot.getMany(keys);
     // A hash a GC is deleting is written again by this batch, which is applied after the deletion.
     const doomed = prefix === P_BODY ? this.doomed?.bodies : this.doomed?.chunks;
     return candidates.filter(

@@ -3,19 +3,23 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import { InvalidOptionError, InvalidRecordError } from "../../base/errors.js";
-import { ndjsonLines } from "../../base/ndjson.js";
+import { type NdjsonCursor, ndjsonLines } from "../../base/ndjson.js";
 import { mapLogs, mapTraces } from "../../collector/otlp/map.js";
 import type { LogsRequest, TraceRequest } from "../../collector/otlp/types.js";
+import type { Prepared } from "../../records/prepare.js";
 import { validateRecords } from "../../records/validate.js";
-import type { TraceStore } from "../../store.js";
-import type { TraceRecord } from "../../types.js";
+import { insertPrepared, type TraceStore } from "../../store.js";
+import type { InsertResult, TraceRecord } from "../../types.js";
 import { type Command, EXIT, str, withStore } from "../command.js";
 import { progressBar } from "../progress.js";
-import type { ReaderBatch } from "./ingest-worker.js";
+import { unpackPrepared } from "./ingest-pack.js";
+import type { ReaderBatch, ReaderMessage, ReaderOptions, ReaderRequest } from "./ingest-worker.js";
 
 const BATCH = 2000;
 const SHOWN_REJECTS = 20;
 const MAX_IN_FLIGHT = 2;
+/** Bytes a file is read in: a record a line is tens of KB, and each read is a trip to the thread pool. */
+const READ_CHUNK = 1 << 20;
 
 interface Summary {
   source: string;
@@ -93,6 +97,8 @@ Examples:
  */
 class Sink {
   private batch: { record: unknown; line: number }[] = [];
+  /** Records the reader thread validated and prepared (never mixed with `batch` in one insert). */
+  private prepared: Prepared[] = [];
   private readonly inflight: Promise<void>[] = [];
   constructor(
     private readonly store: TraceStore,
@@ -101,8 +107,16 @@ class Sink {
   ) {}
 
   async add(record: unknown, line: number): Promise<void> {
+    if (this.prepared.length > 0) await this.send();
     this.batch.push({ record, line });
     if (this.batch.length >= BATCH) await this.send();
+  }
+
+  /** Prepared records: stored after everything added before them, as records are. */
+  async addPrepared(prepared: Prepared[]): Promise<void> {
+    if (this.batch.length > 0) await this.send();
+    for (const p of prepared) this.prepared.push(p);
+    if (this.prepared.length >= BATCH) await this.send();
   }
 
   reject(line: number, error: string): void {
@@ -118,10 +132,12 @@ class Sink {
 
   private async send(): Promise<void> {
     const batch = this.batch;
+    const prepared = this.prepared;
     this.batch = [];
-    if (batch.length === 0) return;
+    this.prepared = [];
+    if (batch.length === 0 && prepared.length === 0) return;
     if (this.inflight.length >= MAX_IN_FLIGHT) await this.inflight.shift();
-    this.inflight.push(this.storeBatch(batch));
+    this.inflight.push(batch.length > 0 ? this.storeBatch(batch) : this.storePrepared(prepared));
   }
 
   /** One batch; if a record fails validation, the batch is split so that only the bad ones are skipped. */
@@ -142,39 +158,120 @@ class Sink {
       }
       await this.insert(good.map((b) => b.record));
     }
-    this.summary.records += good.length;
-    this.onFlush();
+    this.stored(good.length);
+  }
+
+  private async storePrepared(prepared: Prepared[]): Promise<void> {
+    this.count(await insertPrepared(this.store, prepared));
+    this.stored(prepared.length);
   }
 
   private async insert(records: unknown[]): Promise<void> {
     if (records.length === 0) return;
-    const r = await this.store.insertRecords(records as TraceRecord[]);
+    this.count(await this.store.insertRecords(records as TraceRecord[]));
+  }
+
+  private count(r: InsertResult): void {
     this.summary.inserted += r.inserted;
     this.summary.duplicates += r.duplicates;
   }
+
+  private stored(records: number): void {
+    this.summary.records += records;
+    this.onFlush();
+  }
 }
 
-/** An NDJSON file, read and parsed on a worker thread (ingest-worker.ts) while the store works here. */
+/**
+ * An NDJSON file, read, parsed, validated and prepared on a worker thread (ingest-worker.ts) while the
+ * store works here. A worker takes a while to start (run from the TypeScript sources it loads tsx
+ * first: about a second, a third of the benchmark's ingest, with the store idle), so this thread parses
+ * the first lines itself until the worker says it is ready, then hands it the rest of the file from the
+ * line it reached. A worker that fails before that changes nothing: this thread reads the whole file.
+ */
 async function readNdjsonFile(path: string, sink: Sink, summary: Summary): Promise<void> {
-  const worker = startReader({ path, batch: BATCH });
+  // Messages of a quarter of a batch: the first comes soon after the hand-over, while the main thread
+  // still has the batches in flight to finish; two batches' worth read ahead.
+  const reader = new ReaderThread(startReader({ path, batch: BATCH / 4, ahead: 2 * 4, chunk: READ_CHUNK }));
   try {
-    await new Promise<void>((resolve, reject) => {
+    const at: NdjsonCursor = { line: 0, offset: 0 };
+    const forced = forcedHandOver();
+    let handOver = forced === 0 && (await reader.whenReady());
+    if (!handOver) {
+      const input = createReadStream(path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+      for await (const l of ndjsonLines(input, undefined, at)) {
+        if ("error" in l) sink.reject(l.line, l.error);
+        else await sink.add(l.value, l.line);
+        summary.bytes = at.offset;
+        handOver = forced === undefined ? reader.ready : at.line >= forced && (await reader.whenReady());
+        if (handOver) break;
+      }
+    }
+    if (handOver) await reader.readFrom(at, sink, summary);
+  } finally {
+    await reader.worker.terminate();
+  }
+}
+
+/**
+ * Tests only: `TRACETIER_INGEST_HANDOVER_LINE=n` hands the file to the reader thread after line n
+ * (0: all of it), waiting for the thread to be ready, instead of whenever it happens to be.
+ */
+function forcedHandOver(): number | undefined {
+  const v = process.env.TRACETIER_INGEST_HANDOVER_LINE;
+  return v === undefined || v === "" ? undefined : Number(v);
+}
+
+/** The reader thread's messages: whether it is ready, its batches in order, and its failure. */
+class ReaderThread {
+  ready = false;
+  private failure: { error: unknown } | undefined;
+  private readonly readiness: Promise<boolean>;
+  private onBatch: (b: ReaderBatch) => void = () => {};
+  private onFailure: (err: unknown) => void = () => {};
+
+  constructor(readonly worker: Worker) {
+    let settle: (ready: boolean) => void = () => {};
+    this.readiness = new Promise((resolve) => {
+      settle = resolve;
+    });
+    worker.on("message", (m: ReaderMessage) => {
+      if (m !== "ready") return this.onBatch(m);
+      this.ready = this.failure === undefined;
+      settle(this.ready);
+    });
+    worker.on("error", (err) => {
+      this.ready = false;
+      this.failure ??= { error: err };
+      settle(false);
+      this.onFailure(err);
+    });
+  }
+
+  /** True once the thread is ready; false if it failed first. */
+  whenReady(): Promise<boolean> {
+    return this.readiness;
+  }
+
+  /** Has the thread read the file from `at` on, and stores its batches in order. */
+  readFrom(at: NdjsonCursor, sink: Sink, summary: Summary): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.failure) return reject(this.failure.error);
       let chain = Promise.resolve();
-      worker.on("error", reject);
-      worker.on("message", (b: ReaderBatch) => {
+      this.onFailure = reject;
+      this.onBatch = (b) => {
         chain = chain
           .then(async () => {
             summary.bytes += b.bytes;
             for (const bad of b.bad) sink.reject(bad.line, bad.error);
-            for (let i = 0; i < b.records.length; i++) await sink.add(b.records[i], b.lines[i]!);
+            await sink.addPrepared(unpackPrepared(b.packed));
             if (b.done) resolve();
-            else worker.postMessage("more");
+            else this.worker.postMessage("more" satisfies ReaderRequest);
           })
           .catch(reject);
-      });
+      };
+      this.worker.postMessage(at satisfies ReaderRequest);
     });
-  } finally {
-    await worker.terminate();
   }
 }
 
@@ -182,7 +279,7 @@ async function readNdjsonFile(path: string, sink: Sink, summary: Summary): Promi
  * The reader thread. Built, it is ingest-worker.js; run from source under tsx (tests, the benchmark),
  * Node 20's workers do not inherit tsx's loader, so the worker registers tsx itself first.
  */
-function startReader(workerData: { path: string; batch: number }): Worker {
+function startReader(workerData: ReaderOptions): Worker {
   if (!import.meta.url.endsWith(".ts"))
     return new Worker(new URL("./ingest-worker.js", import.meta.url), { workerData });
   const tsx = import.meta.resolve("tsx/esm/api");
