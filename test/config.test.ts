@@ -13,6 +13,7 @@ describe("serve settings", () => {
       token: undefined,
       bodyLimit: 64 * 2 ** 20,
       durability: "sync",
+      chunkCacheBytes: 64 * 2 ** 20,
       compact: { schedule: "*/15 * * * *", olderThanMs: 86_400_000 },
       prune: { schedule: "0 * * * *", policy: DEFAULT_RETENTION },
     });
