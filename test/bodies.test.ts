@@ -1,6 +1,7 @@
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ChunkCache } from "../src/bodies/chunk-cache.js";
+import { ChunkCache, ENTRY_OVERHEAD_BYTES, entryCost } from "../src/bodies/chunk-cache.js";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { CODEC_DEFLATE, CODEC_RAW, encodeStored, inflateStored } from "../src/bodies/codec.js";
 import { decodeManifest, encodeChunked, encodeInline } from "../src/bodies/manifest.js";
@@ -121,7 +122,7 @@ describe("batch payload", () => {
 
 describe("chunk cache", () => {
   it("evicts the least recently used chunks past its byte bound", () => {
-    const cache = new ChunkCache(10);
+    const cache = new ChunkCache(2 * entryCost("a", 4) + 1);
     cache.set("a", Buffer.alloc(4));
     cache.set("b", Buffer.alloc(4));
     cache.get("a");
@@ -129,6 +130,47 @@ describe("chunk cache", () => {
     expect(cache.get("b")).toBeUndefined();
     expect(cache.get("a")).toBeDefined();
     expect(cache.get("c")).toBeDefined();
+  });
+
+  it("stays within its byte bound counting each entry's key and overhead, not only its bytes", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 64 }), fc.nat(3000)), { maxLength: 200 }),
+        fc.integer({ min: 0, max: 64 * 1024 }),
+        (puts, bound) => {
+          const cache = new ChunkCache(bound);
+          for (const [key, n] of puts) cache.set(key, new Uint8Array(n));
+          expect(cache.bytes).toBeLessThanOrEqual(bound);
+          expect(cache.bytes).toBeGreaterThanOrEqual(cache.size * ENTRY_OVERHEAD_BYTES);
+        },
+      ),
+    );
+  });
+
+  it("holds a chunk of 1,000 bytes as at least its overhead: a bound of 100 entries' payload keeps fewer", () => {
+    const cache = new ChunkCache(100 * 1000);
+    for (let i = 0; i < 100; i++) cache.set(`k${i}`, new Uint8Array(1000));
+    expect(cache.size).toBeLessThan(100);
+  });
+
+  it("does not keep alive the buffer a cached chunk was a view of", () => {
+    const cache = new ChunkCache(1024 * 1024);
+    const body = Buffer.alloc(270_000, 7);
+    cache.set("view", body.subarray(1000, 9000));
+    const kept = cache.get("view")!;
+    expect(kept.byteLength).toBe(8000);
+    expect(kept.buffer.byteLength).toBe(8000);
+    expect(kept.every((b) => b === 7)).toBe(true);
+  });
+
+  it("does not keep alive the 16 KiB output block of an inflated chunk", () => {
+    const chunk = Buffer.from("abcdefgh".repeat(1000));
+    const inflated = inflateRawSync(deflateRawSync(chunk));
+    const cache = new ChunkCache(1024 * 1024);
+    cache.set("inflated", inflated);
+    const kept = cache.get("inflated")!;
+    expect(kept.buffer.byteLength).toBe(chunk.length);
+    expect(Buffer.from(kept).equals(chunk)).toBe(true);
   });
 });
 
