@@ -10,7 +10,7 @@
  * process.memoryUsage() categories (/metrics) and the data directory's disk usage.
  *
  * The verdict: RSS over the last half of the run within ±10% of its mean (max and min against the
- * mean), and the disk within the caps. The samples go to <dir>/soak-samples.json.
+ * mean), and the disk within the caps. The samples go to <dir>/soak-samples.json, the server's log to <dir>/server.log.
  *
  * Flags: --minutes N (default 30), --rate R (ingest requests/s, default 2), --read-rate R (turn reads/s,
  * default 1), --dir D (scratch directory, default a new one under the temp dir; kept), --no-cache (the
@@ -19,7 +19,7 @@
  * (heap snapshots of the server at the middle and the end, via SIGUSR2, into the data directory).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -139,6 +139,8 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
   if (flags["malloc-arena-max"] !== undefined) env.MALLOC_ARENA_MAX = flags["malloc-arena-max"];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env, cwd: dataDir });
   const log: string[] = [];
+  const serverLog = createWriteStream(join(root, "server.log"));
+  child.stderr!.pipe(serverLog);
   child.stderr!.on("data", (d: Buffer) => {
     for (const line of d.toString().split("\n")) if (line) log.push(line);
     if (log.length > 200) log.splice(0, log.length - 200);
