@@ -29,14 +29,17 @@ import type { TraceRecord } from "../src/types.js";
 import { generateTurns } from "../src/workload/generator.js";
 
 const MiB = 1024 * 1024;
-/** Retention caps: small, so that the disk reaches its bound within a short run. */
-const CAPS = { maxAge: "4m", maxBodyBytes: 64 * MiB, maxColdBytes: 32 * MiB };
 /** What the disk may hold past the caps: the hot tier's records, the WAL, LevelDB's compaction lag. */
-const DISK_SLACK = 128 * MiB;
+const DISK_SLACK = 96 * MiB;
 
 interface Sample {
   t: number;
   rssMB: number;
+  /** RSS in anonymous memory (the JS heap, malloc, large Buffers) and in mapped files (code, LevelDB tables). */
+  anonMB: number;
+  fileMB: number;
+  /** Resident in glibc malloc's heaps: the main arena ([heap]) and the threads' 64 MiB arenas. */
+  mallocMB: number;
   heapUsedMB?: number;
   heapTotalMB?: number;
   externalMB?: number;
@@ -59,6 +62,8 @@ const { values: flags } = parseArgs({
     interval: { type: "string", default: "10" },
     tsx: { type: "boolean", default: false },
     snapshot: { type: "boolean", default: false },
+    "max-body-bytes": { type: "string", default: "16" },
+    "max-cold-bytes": { type: "string", default: "8" },
   },
 });
 
@@ -66,6 +71,15 @@ const minutes = Number(flags.minutes);
 const rate = Number(flags.rate);
 const readRate = Number(flags["read-rate"]);
 const intervalMs = Number(flags.interval) * 1000;
+/**
+ * Retention caps (MiB; --max-body-bytes, --max-cold-bytes): small, so that the disk reaches its bound
+ * within a short run and every prune evicts and collects.
+ */
+const CAPS = {
+  maxAge: "4m",
+  maxBodyBytes: Number(flags["max-body-bytes"]) * MiB,
+  maxColdBytes: Number(flags["max-cold-bytes"]) * MiB,
+};
 const root = flags.dir ?? mkdtempSync(join(tmpdir(), "tracetier-soak-"));
 mkdirSync(root, { recursive: true });
 const dataDir = join(root, "data");
@@ -163,9 +177,47 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
 
 let stopping = false;
 
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+/** VmRSS, RssAnon and RssFile of the process (MB). */
+function rss(pid: number): { rssMB: number; anonMB: number; fileMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kB = (field: string) => {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  };
+  return { rssMB: kB("VmRSS"), anonMB: kB("RssAnon"), fileMB: kB("RssFile") };
+}
+
+/**
+ * Resident bytes in glibc malloc's heaps (MB), from /proc/<pid>/smaps: the main arena is the [heap]
+ * mapping; a thread arena is an anonymous 64 MiB reservation (a read-write part, then the rest
+ * PROT_NONE). What is left of the anonymous memory is V8's heap pages and large mmapped blocks.
+ */
+function mallocMB(pid: number): number {
+  const maps: { start: bigint; end: bigint; perm: string; name: string; rss: number }[] = [];
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m)
+      maps.push({
+        start: BigInt(`0x${m[1]}`),
+        end: BigInt(`0x${m[2]}`),
+        perm: m[3]!,
+        name: m[4]!.trim(),
+        rss: 0,
+      });
+    else if (line.startsWith("Rss:") && maps.length > 0) maps.at(-1)!.rss = Number(line.split(/\s+/)[1]);
+  }
+  const ARENA = 64n << 20n;
+  let kB = 0;
+  maps.forEach((m, i) => {
+    const next = maps[i + 1];
+    const arena =
+      m.name === "" &&
+      m.perm === "rw-p" &&
+      (m.end - m.start === ARENA ||
+        (next !== undefined && next.perm === "---p" && next.start === m.end && next.end - m.start === ARENA));
+    if (m.name === "[heap]" || arena) kB += m.rss;
+  });
+  return kB / 1024;
 }
 
 /** process.memoryUsage() by kind and the maintenance run counts, from the server's /metrics. */
@@ -259,7 +311,8 @@ async function main(): Promise<void> {
     failed = m.failed ?? failed;
     const s: Sample = {
       t: Math.round((Date.now() - started) / 1000),
-      rssMB: rssMB(pid),
+      ...rss(pid),
+      mallocMB: mallocMB(pid),
       heapUsedMB: m.heapUsed,
       heapTotalMB: m.heapTotal,
       externalMB: m.external,
@@ -331,12 +384,12 @@ async function main(): Promise<void> {
 }
 
 const HEADER =
-  "  time |  RSS MB | heapUsed | heapTotal | external | arrayBuf | disk MB |  sent | reads | compactions | prunes";
+  "  time |  RSS MB |  anon |  file | malloc | heapUsed | heapTotal | external | arrayBuf | disk MB |  sent | reads | compactions | prunes";
 
 function row(s: Sample): string {
   const n = (v: number | undefined, w: number) => (v === undefined ? "-" : v.toFixed(1)).padStart(w);
   const mmss = `${Math.floor(s.t / 60)}:${String(s.t % 60).padStart(2, "0")}`;
-  return `${mmss.padStart(6)} | ${n(s.rssMB, 7)} | ${n(s.heapUsedMB, 8)} | ${n(s.heapTotalMB, 9)} | ${n(s.externalMB, 8)} | ${n(s.arrayBuffersMB, 8)} | ${n(s.diskMB, 7)} | ${String(s.sent).padStart(5)} | ${String(s.reads).padStart(5)} | ${String(s.compactions).padStart(11)} | ${String(s.prunes).padStart(6)}`;
+  return `${mmss.padStart(6)} | ${n(s.rssMB, 7)} | ${n(s.anonMB, 5)} | ${n(s.fileMB, 5)} | ${n(s.mallocMB, 6)} | ${n(s.heapUsedMB, 8)} | ${n(s.heapTotalMB, 9)} | ${n(s.externalMB, 8)} | ${n(s.arrayBuffersMB, 8)} | ${n(s.diskMB, 7)} | ${String(s.sent).padStart(5)} | ${String(s.reads).padStart(5)} | ${String(s.compactions).padStart(11)} | ${String(s.prunes).padStart(6)}`;
 }
 
 function pct(x: number): string {
