@@ -151,6 +151,11 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
   ];
   const env = { ...process.env };
   if (flags["malloc-arena-max"] !== undefined) env.MALLOC_ARENA_MAX = flags["malloc-arena-max"];
+  allocatorEnv = Object.fromEntries(
+    Object.entries(env).filter(
+      ([k]) => k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES" || k === "LD_PRELOAD",
+    ),
+  );
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env, cwd: dataDir });
   const log: string[] = [];
   const serverLog = createWriteStream(join(root, "server.log"));
@@ -176,6 +181,8 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 let stopping = false;
+/** The allocator settings the server runs with (MALLOC_*, GLIBC_TUNABLES, LD_PRELOAD), for the record. */
+let allocatorEnv: Record<string, string | undefined> = {};
 
 /** VmRSS, RssAnon and RssFile of the process (MB). */
 function rss(pid: number): { rssMB: number; anonMB: number; fileMB: number } {
@@ -241,7 +248,9 @@ async function main(): Promise<void> {
   const end = started + minutes * 60_000;
   process.stdout.write(
     `soak: ${minutes} min, ${rate} ingest req/s, ${readRate} reads/s, server pid ${pid} at ${url}, data in ${dataDir}` +
-      `${flags["no-cache"] ? ", chunk cache off" : ""}${flags["malloc-arena-max"] ? `, MALLOC_ARENA_MAX=${flags["malloc-arena-max"]}` : ""}\n`,
+      `${flags["no-cache"] ? ", chunk cache off" : ""}${Object.entries(allocatorEnv)
+        .map(([k, v]) => `, ${k}=${v}`)
+        .join("")}\n`,
   );
 
   const gen = requests();
@@ -360,7 +369,7 @@ async function main(): Promise<void> {
         rate,
         readRate,
         noCache: flags["no-cache"],
-        mallocArenaMax: flags["malloc-arena-max"] ?? null,
+        allocatorEnv,
         caps: CAPS,
         sent,
         reads,
