@@ -6,17 +6,21 @@
  * reaches its bound within the run. This process drives it: HTTP ingest at a steady rate (default 2
  * requests/s; each request is one LLM call's records: its 64–270 kB request body, growing through a
  * conversation, the response and the logs around them) and reads of recent turns with their bodies
- * (GET /v1/turns/<id>). Every 10 s it samples the server's RSS (/proc/<pid>/status VmRSS), its
+ * (GET /v1/turns/<id>). Every 10 s it samples the server's RSS (/proc/<pid>/status: VmRSS, and its
+ * anonymous and file-backed parts), what of it is glibc malloc's heaps (/proc/<pid>/smaps), its
  * process.memoryUsage() categories (/metrics) and the data directory's disk usage.
  *
  * The verdict: RSS over the last half of the run within ±10% of its mean (max and min against the
- * mean), and the disk within the caps. The samples go to <dir>/soak-samples.json, the server's log to <dir>/server.log.
+ * mean), and the disk within the caps plus a slack. The samples go to <dir>/soak-samples.json, the
+ * server's log to <dir>/server.log.
  *
- * Flags: --minutes N (default 30), --rate R (ingest requests/s, default 2), --read-rate R (turn reads/s,
- * default 1), --dir D (scratch directory, default a new one under the temp dir; kept), --no-cache (the
- * server's chunk cache off), --malloc-arena-max N (MALLOC_ARENA_MAX in the server's environment),
- * --interval S (sampling period, default 10), --tsx (run the server from the sources), --snapshot
- * (heap snapshots of the server at the middle and the end, via SIGUSR2, into the data directory).
+ * Flags: --minutes N (default 30), --rate R (ingest requests/s, default 2), --read-rate R (turn
+ * reads/s, default 1), --dir D (scratch directory, default a new one under the temp dir; kept),
+ * --no-cache (the server's chunk cache off), --malloc-arena-max N (MALLOC_ARENA_MAX for the server;
+ * any MALLOC_* variable of this process's environment reaches it too), --max-body-bytes M and
+ * --max-cold-bytes M (retention caps in MiB, default 16 and 8), --interval S (sampling period, default
+ * 10), --tsx (run the server from the sources), --snapshot (heap snapshots of the server at the middle
+ * and the end, via SIGUSR2, into the data directory).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
