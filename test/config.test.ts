@@ -37,6 +37,12 @@ describe("serve settings", () => {
     expect(fromFlags.prune?.policy).toMatchObject({ maxAgeMs: 12 * 3_600_000, maxColdBytes: 10e9 });
   });
 
+  it("takes the chunk cache's size with units, and 0 to turn it off", () => {
+    expect(serveConfig({ "chunk-cache": "16MiB" }, {}).chunkCacheBytes).toBe(16 * 2 ** 20);
+    expect(serveConfig({}, { TRACETIER_CHUNK_CACHE: "0" }).chunkCacheBytes).toBe(0);
+    expect(() => serveConfig({ "chunk-cache": "lots" }, {})).toThrow(/chunk-cache/);
+  });
+
   it("turns a job off with the schedule off", () => {
     expect(serveConfig({ "compact-schedule": "off", "prune-schedule": "off" }, {})).toMatchObject({
       compact: undefined,
