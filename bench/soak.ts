@@ -393,6 +393,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${sent} ingest requests (${(sentBytes / MiB).toFixed(0)} MiB of NDJSON), ${reads} turn reads, ${errors} errors, ${failed} failed maintenance runs\n` +
       `RSS over the last half: mean ${verdict.rssMean.toFixed(1)} MB, max ${pct(verdict.rssMaxDev)}, min ${pct(verdict.rssMinDev)} of the mean (goal ±10%): ${verdict.rssFlat ? "FLAT" : "NOT FLAT"}\n` +
+      `RSS trend: the last quarter's mean ${pct(verdict.quarterTrend)} against the third quarter's\n` +
       `RSS first → last: ${samples[0]!.rssMB.toFixed(0)} → ${samples.at(-1)!.rssMB.toFixed(0)} MB; peak ${Math.max(...samples.map((s) => s.rssMB)).toFixed(0)} MB\n` +
       `disk: max ${verdict.diskMax.toFixed(0)} MB over the last half, bound ${verdict.diskBound.toFixed(0)} MB (body cap + cold cap + ${DISK_SLACK / MiB} MiB slack): ${verdict.diskBounded ? "BOUNDED" : "OVER"}\n` +
       `samples: ${out}\n`,
@@ -418,6 +419,10 @@ export function judge(samples: Sample[]) {
   const rssMean = rss.reduce((a, b) => a + b, 0) / rss.length;
   const rssMaxDev = Math.max(...rss) / rssMean - 1;
   const rssMinDev = Math.min(...rss) / rssMean - 1;
+  // Growth and dips look alike to max/min: a GC that gives pages back is a dip, a leak is a rising mean.
+  const mean = (xs: Sample[]) => xs.reduce((a, s) => a + s.rssMB, 0) / xs.length;
+  const q = Math.floor(samples.length / 4);
+  const quarterTrend = mean(samples.slice(3 * q)) / mean(samples.slice(2 * q, 3 * q)) - 1;
   const diskMax = Math.max(...half.map((s) => s.diskMB));
   const diskBound = (CAPS.maxBodyBytes + CAPS.maxColdBytes + DISK_SLACK) / MiB;
   return {
@@ -425,6 +430,7 @@ export function judge(samples: Sample[]) {
     rssMaxDev,
     rssMinDev,
     rssFlat: rssMaxDev <= 0.1 && rssMinDev >= -0.1,
+    quarterTrend,
     diskMax,
     diskBound,
     diskBounded: diskMax <= diskBound,
