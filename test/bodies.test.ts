@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ChunkCache } from "../src/bodies/chunk-cache.js";
 import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { CODEC_DEFLATE, CODEC_RAW, encodeStored, inflateStored } from "../src/bodies/codec.js";
 import { decodeManifest, encodeChunked, encodeInline } from "../src/bodies/manifest.js";
@@ -116,19 +115,6 @@ describe("batch payload", () => {
     expect(back.firstSeq).toBe(7);
     expect(back.records[0]!.record).toEqual({ ...record, bodyHash: new Uint8Array(record.bodyHash) });
     expect(back.bodies.bodies[0]!.originalBytes).toBe(1);
-  });
-});
-
-describe("chunk cache", () => {
-  it("evicts the least recently used chunks past its byte bound", () => {
-    const cache = new ChunkCache(10);
-    cache.set("a", Buffer.alloc(4));
-    cache.set("b", Buffer.alloc(4));
-    cache.get("a");
-    cache.set("c", Buffer.alloc(4));
-    expect(cache.get("b")).toBeUndefined();
-    expect(cache.get("a")).toBeDefined();
-    expect(cache.get("c")).toBeDefined();
   });
 });
 

@@ -156,6 +156,16 @@ describe("the collector's HTTP API", () => {
     expect(after.get('tracetier_http_requests_total{route="records",status="200"}')).toBe(2);
     expect(after.get('tracetier_ingested_bytes_total{source="records"}')).toBeGreaterThan(100);
   });
+
+  it("reports the process's memory by kind in /metrics, the resident set at least the JS heap in use", async () => {
+    const { url } = await tempCollector();
+    const m = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+    const kind = (k: string) => m.get(`tracetier_process_memory_bytes{kind="${k}"}`)!;
+    for (const k of ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers"])
+      expect(kind(k)).toBeGreaterThan(0);
+    expect(kind("rss")).toBeGreaterThan(kind("heapUsed"));
+    expect(kind("heapTotal")).toBeGreaterThanOrEqual(kind("heapUsed"));
+  });
 });
 
 describe("the collector's HTTP boundary", () => {

@@ -13,6 +13,7 @@ describe("serve settings", () => {
       token: undefined,
       bodyLimit: 64 * 2 ** 20,
       durability: "sync",
+      chunkCacheBytes: 64 * 2 ** 20,
       compact: { schedule: "*/15 * * * *", olderThanMs: 86_400_000 },
       prune: { schedule: "0 * * * *", policy: DEFAULT_RETENTION },
     });
@@ -34,6 +35,12 @@ describe("serve settings", () => {
     );
     expect(fromFlags).toMatchObject({ port: 9001, journals: ["/c.ndjson"] });
     expect(fromFlags.prune?.policy).toMatchObject({ maxAgeMs: 12 * 3_600_000, maxColdBytes: 10e9 });
+  });
+
+  it("takes the chunk cache's size with units, and 0 to turn it off", () => {
+    expect(serveConfig({ "chunk-cache": "16MiB" }, {}).chunkCacheBytes).toBe(16 * 2 ** 20);
+    expect(serveConfig({}, { TRACETIER_CHUNK_CACHE: "0" }).chunkCacheBytes).toBe(0);
+    expect(() => serveConfig({ "chunk-cache": "lots" }, {})).toThrow(/chunk-cache/);
   });
 
   it("turns a job off with the schedule off", () => {

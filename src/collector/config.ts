@@ -16,6 +16,8 @@ export interface ServeConfig {
   token: string | undefined;
   bodyLimit: number;
   durability: Durability;
+  /** Bytes of inflated body chunks kept in memory (0: no cache). */
+  chunkCacheBytes: number;
   compact: { schedule: string; olderThanMs: number } | undefined;
   prune: { schedule: string; policy: RetentionPolicy } | undefined;
 }
@@ -55,6 +57,12 @@ export const SETTINGS: Setting[] = [
     help: "largest request body, before and after gzip",
   },
   { flag: "durability", env: "TRACETIER_DURABILITY", fallback: "sync", help: "sync | interval | none" },
+  {
+    flag: "chunk-cache",
+    env: "TRACETIER_CHUNK_CACHE",
+    fallback: "64MiB",
+    help: "memory for inflated body chunks (0 turns the cache off)",
+  },
   {
     flag: "compact-schedule",
     env: "TRACETIER_COMPACT_SCHEDULE",
@@ -137,6 +145,7 @@ export function serveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env):
     token: get("token") || undefined,
     bodyLimit: parseBytes(get("body-limit")!, "body-limit"),
     durability,
+    chunkCacheBytes: parseBytes(get("chunk-cache")!, "chunk-cache"),
     compact:
       compactSchedule === "off"
         ? undefined

@@ -81,6 +81,7 @@ export class CollectorMetrics {
       registers,
     });
     this.storeGauges(store, dir, registers);
+    processMemoryGauge(registers);
   }
 
   /** The exposition text: the store is read once, then every metric is rendered. */
@@ -138,4 +139,21 @@ export class CollectorMetrics {
     this.maintenanceRuns.inc({ job: run.job, outcome: run.error ? "failed" : "ok" });
     this.maintenanceSeconds.observe({ job: run.job }, (run.finishedAt - run.startedAt) / 1000);
   }
+}
+
+/**
+ * The process's memory by category (`process.memoryUsage()`), read at each scrape: what grows, the JS
+ * heap, Buffers and other memory outside it (external, arrayBuffers), or only the resident set (native
+ * allocations: LevelDB, zlib, the allocator's own arenas), is what tells a leak's kind apart.
+ */
+function processMemoryGauge(registers: Registry[]): void {
+  new Gauge({
+    name: "tracetier_process_memory_bytes",
+    help: "Process memory by kind (rss, heapTotal, heapUsed, external, arrayBuffers), as process.memoryUsage() reports it.",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      for (const [kind, bytes] of Object.entries(process.memoryUsage())) this.set({ kind }, bytes);
+    },
+  });
 }

@@ -25,7 +25,11 @@ export async function runCollector(
   log: (line: string) => void,
 ): Promise<RunningCollector> {
   const dir = resolve(config.dir);
-  const store = await openStore({ dir, durability: config.durability });
+  const store = await openStore({
+    dir,
+    durability: config.durability,
+    chunkCacheBytes: config.chunkCacheBytes,
+  });
   const metrics = new CollectorMetrics(store, dir);
   let server: Collector | undefined;
   const journals: JournalTailer[] = [];
