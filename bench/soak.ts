@@ -164,6 +164,13 @@ function startServer(): Promise<{ child: ChildProcess; url: string }> {
     ),
   );
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env, cwd: dataDir });
+  // The server must not outlive the soak, whatever ends it (a failure, ^C, a kill of this process)
+  process.once("exit", () => child.kill("SIGKILL"));
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+      child.kill("SIGTERM");
+      process.exit(130);
+    });
   const log: string[] = [];
   const serverLog = createWriteStream(join(root, "server.log"));
   child.stderr!.pipe(serverLog);

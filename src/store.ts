@@ -82,6 +82,9 @@ export interface TraceStore {
   close(): Promise<void>;
 }
 
+/** The store's entry for prepared records; not reachable from the public API (src/index.ts). */
+const INSERT_PREPARED = Symbol("insertPrepared");
+
 const DEFAULTS = {
   durability: "sync",
   syncIntervalMs: 100,
@@ -185,7 +188,8 @@ class Store implements TraceStore {
     return this.call(() => this.writes.insert(records));
   }
 
-  insertPrepared(prepared: Prepared[]): Promise<InsertResult> {
+  /** Keyed by a module-private symbol: records stored this way skip validation (see insertPrepared). */
+  [INSERT_PREPARED](prepared: Prepared[]): Promise<InsertResult> {
     return this.call(() => this.writes.insertPrepared(prepared));
   }
 
@@ -341,8 +345,8 @@ class Store implements TraceStore {
  * its own once it has prepared them. The caller answers for the validation.
  */
 export function insertPrepared(store: TraceStore, prepared: Prepared[]): Promise<InsertResult> {
-  if (!(store instanceof Store)) throw new TypeError("insertPrepared needs a store opened by openStore");
-  return store.insertPrepared(prepared);
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[INSERT_PREPARED](prepared);
 }
 
 /** Keeps `run` in `set` while it is pending. */

@@ -1,6 +1,7 @@
 /** The operator's commands, each run as a real process against a real store. */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClassicLevel } from "classic-level";
@@ -95,6 +96,35 @@ describe("tracetier ingest", () => {
       expect(got.records).toEqual(onMain.records);
       expect(got.bodies).toEqual(onMain.bodies);
     }
+  });
+
+  it("loads NDJSON from a path that is not a regular file (a named pipe), on the main thread", async () => {
+    const dir = tempDir();
+    const fifo = join(tempDir(), "in.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const records = everyKind();
+    const run = cli(["ingest", fifo, "--dir", dir, "--json"], { TRACETIER_INGEST_HANDOVER_LINE: "0" });
+    await writeFile(fifo, `${ndjson(records)}\n`); // resolves once the command has opened and read it
+    const { code, out } = await run;
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ inserted: records.length, rejected: 0 });
+  });
+
+  it("counts every bad line of a file that has nothing else, showing the first 20", async () => {
+    const dir = tempDir();
+    const file = join(tempDir(), "bad.ndjson");
+    writeFileSync(file, "x\n".repeat(5000));
+    const run = await cli(["ingest", file, "--dir", dir, "--json"], { TRACETIER_INGEST_HANDOVER_LINE: "0" });
+    expect(run.code).toBe(3);
+    const s = JSON.parse(run.out);
+    expect(s).toMatchObject({ inserted: 0, rejected: 5000 });
+    expect(s.rejects).toHaveLength(20);
+  });
+
+  it("names a file it cannot read with ERR_IO and exits 1", async () => {
+    const run = await cli(["ingest", join(tempDir(), "missing.ndjson"), "--dir", tempDir()]);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/ERR_IO.*missing\.ndjson/);
   });
 
   it("loads a JSON array from stdin", async () => {

@@ -41,6 +41,7 @@ describe("serve settings", () => {
     expect(serveConfig({ "chunk-cache": "16MiB" }, {}).chunkCacheBytes).toBe(16 * 2 ** 20);
     expect(serveConfig({}, { TRACETIER_CHUNK_CACHE: "0" }).chunkCacheBytes).toBe(0);
     expect(() => serveConfig({ "chunk-cache": "lots" }, {})).toThrow(/chunk-cache/);
+    expect(() => serveConfig({ "chunk-cache": "99999999TiB" }, {})).toThrow(/chunk-cache.*too large/);
   });
 
   it("turns a job off with the schedule off", () => {

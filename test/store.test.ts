@@ -28,6 +28,12 @@ describe("round trip", () => {
     expect(thin.map((r) => r.id)).toEqual(everyKind().map(stableId));
   });
 
+  it("offers no way around validation: prepared records have no public entry", async () => {
+    const { store } = await tempStore();
+    expect("insertPrepared" in store).toBe(false);
+    expect(Object.getOwnPropertyNames(Object.getPrototypeOf(store))).not.toContain("insertPrepared");
+  });
+
   it("survives a close and reopen", async () => {
     const { store, dir } = await tempStore();
     await store.insertRecords(everyKind());

@@ -41,7 +41,9 @@ function parseUnit(text: string, name: string, units: Record<string, number>, wh
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const factor = m ? (m[2] === "" ? 1 : units[m[2]!.toLowerCase()]) : undefined;
   if (!m || factor === undefined) throw new InvalidOptionError(name, `must be ${what}, got "${text}"`);
-  return Math.round(Number(m[1]) * factor);
+  const value = Math.round(Number(m[1]) * factor);
+  if (!Number.isSafeInteger(value)) throw new InvalidOptionError(name, `is too large: "${text}"`);
+  return value;
 }
 
 /** A point in time: ms since the epoch, an ISO date or date-time, or `-<duration>` before `now`. */

@@ -90,7 +90,8 @@ async function main(): Promise<void> {
   for await (const l of ndjsonLines(input, onBytes, at)) {
     if ("error" in l) bad.push({ line: l.line, error: l.error });
     else take(l.value, l.line);
-    if (prepared.length >= batch) await send(false);
+    // Bad lines count too: a file of nothing but bad lines must not pile them all up here
+    if (prepared.length + bad.length >= batch) await send(false);
   }
   await send(true);
 }

@@ -2,7 +2,7 @@
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
-import { InvalidOptionError, InvalidRecordError } from "../../base/errors.js";
+import { InvalidOptionError, InvalidRecordError, IoError, TracetierError } from "../../base/errors.js";
 import { type NdjsonCursor, ndjsonLines } from "../../base/ndjson.js";
 import { mapLogs, mapTraces } from "../../collector/otlp/map.js";
 import type { LogsRequest, TraceRequest } from "../../collector/otlp/types.js";
@@ -59,7 +59,12 @@ Examples:
     if (!["ndjson", "json", "otlp-json"].includes(format)) {
       throw new InvalidOptionError("format", `must be ndjson, json or otlp-json, got "${format}"`);
     }
-    const total = source === "-" ? undefined : (await stat(source)).size;
+    const file =
+      source === "-"
+        ? undefined
+        : await stat(source).catch((err: unknown) => {
+            throw new IoError(`reading ${source}`, err);
+          });
     const summary: Summary = {
       source,
       format,
@@ -71,12 +76,13 @@ Examples:
       bytes: 0,
       seconds: 0,
     };
-    const bar = progressBar(!ctx.quiet && !ctx.json, total);
+    const bar = progressBar(!ctx.quiet && !ctx.json, file?.size);
     const started = performance.now();
     try {
       await withStore(ctx.dir, async (store) => {
         const sink = new Sink(store, summary, () => bar.update(summary.bytes, summary.records));
-        if (format === "ndjson" && source !== "-") await readNdjsonFile(source, sink, summary);
+        // Only a regular file can be handed to the reader thread by offset (not a pipe, not <(zcat …))
+        if (format === "ndjson" && file?.isFile()) await readNdjsonFile(source, sink, summary);
         else if (format === "ndjson") await readNdjson(source, sink, summary);
         else await readWhole(source, format, sink, summary);
         await sink.flush();
@@ -137,7 +143,10 @@ class Sink {
     this.prepared = [];
     if (batch.length === 0 && prepared.length === 0) return;
     if (this.inflight.length >= MAX_IN_FLIGHT) await this.inflight.shift();
-    this.inflight.push(batch.length > 0 ? this.storeBatch(batch) : this.storePrepared(prepared));
+    const stored = batch.length > 0 ? this.storeBatch(batch) : this.storePrepared(prepared);
+    // Awaited later (here or in flush); if an earlier one fails first, this one's failure is not unhandled
+    stored.catch(() => {});
+    this.inflight.push(stored);
   }
 
   /** One batch; if a record fails validation, the batch is split so that only the bad ones are skipped. */
@@ -192,7 +201,10 @@ class Sink {
 async function readNdjsonFile(path: string, sink: Sink, summary: Summary): Promise<void> {
   // Messages of a quarter of a batch: the first comes soon after the hand-over, while the main thread
   // still has the batches in flight to finish; two batches' worth read ahead.
-  const reader = new ReaderThread(startReader({ path, batch: BATCH / 4, ahead: 2 * 4, chunk: READ_CHUNK }));
+  const reader = new ReaderThread(
+    startReader({ path, batch: BATCH / 4, ahead: 2 * 4, chunk: READ_CHUNK }),
+    path,
+  );
   try {
     const at: NdjsonCursor = { line: 0, offset: 0 };
     const forced = forcedHandOver();
@@ -230,7 +242,10 @@ class ReaderThread {
   private onBatch: (b: ReaderBatch) => void = () => {};
   private onFailure: (err: unknown) => void = () => {};
 
-  constructor(readonly worker: Worker) {
+  constructor(
+    readonly worker: Worker,
+    path: string,
+  ) {
     let settle: (ready: boolean) => void = () => {};
     this.readiness = new Promise((resolve) => {
       settle = resolve;
@@ -240,7 +255,8 @@ class ReaderThread {
       this.ready = this.failure === undefined;
       settle(this.ready);
     });
-    worker.on("error", (err) => {
+    worker.on("error", (cause) => {
+      const err = cause instanceof TracetierError ? cause : new IoError(`reading ${path}`, cause);
       this.ready = false;
       this.failure ??= { error: err };
       settle(false);
