@@ -8,7 +8,7 @@ import { createChunker, DEFAULT_CHUNKING } from "../src/bodies/chunker.js";
 import { CODEC_DEFLATE_DICT, encodeStored, inflateStored, storedDictionary } from "../src/bodies/codec.js";
 import { dictionaryTraining, trainDictionary } from "../src/bodies/dictionary.js";
 import { Splitter, sha256, TAIL_BYTES } from "../src/bodies/splitter.js";
-import { openStore } from "../src/index.js";
+import { openStore, stableId } from "../src/index.js";
 import { verifyStore } from "../src/maintenance/verify.js";
 import { generateRecords } from "../src/workload/generator.js";
 import { tempDir } from "./support/fixtures.js";
@@ -181,6 +181,33 @@ describe("a store's dictionary", () => {
     expect(report.problems[0]).toMatchObject({
       what: "is compressed with dictionary 1, which is not stored",
       repairable: false,
+    });
+  });
+  it("leaves a store with a damaged dictionary openable, its chunks failing coded, and never reuses its id", async () => {
+    Object.assign(dictionaryTraining, { trainBytes: 64 * 1024, minSamples: 8 });
+    const dir = tempDir();
+    const first = generateRecords({ conversations: 2, turnsPerConversation: 4, seed: 6 });
+    const store = await openStore({ dir });
+    await store.insertRecords(first);
+    await store.close();
+    const damaged = Buffer.of(9, 1, 2, 3); // an unknown version
+    await withHot(dir, (db) => db.put(Buffer.from("6400000001", "hex"), damaged));
+    const again = await openStore({ dir, chunkCacheBytes: 0 });
+    const reads = await Promise.allSettled(
+      first.filter((r) => r.body !== undefined).map((r) => again.getBody(stableId(r))),
+    );
+    const failed = reads.filter((r) => r.status === "rejected");
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed)
+      expect((f as PromiseRejectedResult).reason).toMatchObject({
+        code: "ERR_CORRUPT_STORE",
+        message: expect.stringContaining("names dictionary 1"),
+      });
+    await again.insertRecords(generateRecords({ conversations: 2, turnsPerConversation: 4, seed: 8 }));
+    await again.close();
+    await withHot(dir, async (db) => {
+      expect(await db.get(Buffer.from("6400000001", "hex"))).toEqual(damaged);
+      expect(await db.get(Buffer.from("6400000002", "hex"))).toBeDefined();
     });
   });
 });

@@ -65,7 +65,8 @@ export function inflateStored(
     if (stored.length < 5) throw new CorruptStoreError(`${what} is shorter than its codec header`);
     const id = Buffer.from(stored.buffer, stored.byteOffset, stored.length).readUInt32LE(1);
     const dict = dicts?.dictionary(id);
-    if (!dict) throw new CorruptStoreError(`${what} names dictionary ${id}, which is not stored`);
+    if (!dict)
+      throw new CorruptStoreError(`${what} names dictionary ${id}, which is not stored or does not decode`);
     return inflate(stored.subarray(5), what, dict.bytes);
   }
   throw new CorruptStoreError(`${what} has an unknown codec ${String(codec)}`);

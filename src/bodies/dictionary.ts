@@ -44,6 +44,8 @@ export const dictionaryTraining = {
 export class Dictionaries implements DictionarySource {
   private readonly hot: HotTier;
   private readonly byId = new Map<number, Dictionary>();
+  /** The highest id stored, damaged ones included: an id is never written twice. */
+  private lastId = 0;
   private samples: Buffer[] = [];
   private seenBytes = 0;
   private training: Promise<void> | undefined;
@@ -54,22 +56,29 @@ export class Dictionaries implements DictionarySource {
     this.hot = hot;
   }
 
-  /** The store's dictionaries, read from the hot tier. */
+  /**
+   * The store's dictionaries, read from the hot tier. One that does not decode is left out rather than
+   * failing the open: only the chunks that name it fail to read (coded, naming it), and verify reports
+   * it. Its id still counts, so a new dictionary never takes it.
+   */
   static async load(hot: HotTier): Promise<Dictionaries> {
     const dicts = new Dictionaries(hot);
     const p = Buffer.of(P_DICT);
     for await (const batch of hot.entries({ gte: p, lt: prefixEnd(p) })) {
-      for (const [key, value] of batch) dicts.add(decodeDictionary(key, value));
+      for (const [key, value] of batch) {
+        if (key.length === 5) dicts.lastId = Math.max(dicts.lastId, key.readUInt32BE(1));
+        try {
+          dicts.add(decodeDictionary(key, value));
+        } catch (err) {
+          if (!(err instanceof CorruptStoreError)) throw err;
+        }
+      }
     }
     return dicts;
   }
 
   dictionary(id: number): Dictionary | undefined {
     return this.byId.get(id);
-  }
-
-  get size(): number {
-    return this.byId.size;
   }
 
   /**
@@ -93,12 +102,13 @@ export class Dictionaries implements DictionarySource {
 
   private async train(): Promise<void> {
     const bytes = trainDictionary(this.samples);
-    const id = Math.max(0, ...this.byId.keys()) + 1;
+    const id = this.lastId + 1;
     try {
       await this.hot.write([{ type: "put", key: dictKey(id), value: encodeDictionary(bytes) }], true);
     } catch {
       return; // tried again at the next staging (a full disk fails that staging's own write anyway)
     }
+    this.lastId = id;
     this.add({ id, bytes });
     this.samples = [];
   }

@@ -102,9 +102,9 @@ export class BodyStore {
     return new BodyStore(hot, chunking, cacheBytes, await Dictionaries.load(hot));
   }
 
-  /** How many compression dictionaries the store holds (stats). */
-  get dictionaries(): number {
-    return this.dicts.size;
+  /** Forgets the decoded texts of chunks being deleted (hex hashes): the cache follows what is stored. */
+  forgetChunks(hexes: Iterable<string>): void {
+    for (const hex of hexes) this.texts.delete(Buffer.from(hex, "hex").toString("latin1"));
   }
 
   /**

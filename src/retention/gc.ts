@@ -191,7 +191,7 @@ export class BodyCollector {
       const orphans = plan.orphans.filter((e) => !tracker.bodies.has(e.hex));
       const evicted = plan.evicted.filter((e) => !tracker.bodies.has(e.hex));
       const chunks = [...plan.chunks].filter(([hex]) => !keep.has(hex));
-      for (const [hex] of chunks) this.bodies.texts.delete(Buffer.from(hex, "hex").toString("latin1")); // memory follows what is stored
+      this.bodies.forgetChunks(chunks.map(([hex]) => hex));
       this.bodies.doomed = {
         bodies: new Set([...orphans, ...evicted].map((e) => e.hex)),
         chunks: new Set(chunks.map(([hex]) => hex)),
