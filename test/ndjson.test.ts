@@ -37,6 +37,26 @@ describe("NDJSON lines", () => {
     );
   });
 
+  it("reports a line longer than the limit as its error, keeps none of it, and goes on with the next", async () => {
+    const long = `{"a":"${"x".repeat(100)}"}`;
+    const text = `{"n":1}\n${long}\n{"n":3}\n${long}`;
+    const at = { line: 0, offset: 0 };
+    for (const size of [1, 7, 1000]) {
+      const chunks = [];
+      for (let i = 0; i < text.length; i += size) chunks.push(Buffer.from(text.slice(i, i + size)));
+      Object.assign(at, { line: 0, offset: 0 });
+      const lines = [];
+      for await (const l of ndjsonLines(chunks, undefined, at, 50)) lines.push(l);
+      expect(lines).toEqual([
+        { line: 1, value: { n: 1 } },
+        { line: 2, error: "longer than 50 bytes: skipped" },
+        { line: 3, value: { n: 3 } },
+        { line: 4, error: "longer than 50 bytes: skipped" },
+      ]);
+      expect(at).toEqual({ line: 4, offset: text.length });
+    }
+  });
+
   it("numbers a line that is not JSON and skips blank ones", async () => {
     const lines = await collect([Buffer.from('{"a":1}\n\n{oops\n  \n[2]')]);
     expect(lines).toEqual([
