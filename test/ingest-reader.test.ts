@@ -40,8 +40,7 @@ describe("packed prepared records", () => {
   it("come back as the records prepareRecord made, bodies and hashes byte for byte", () => {
     const records = [...everyKind(), ...multiDayTurns(1, 2).flat()];
     const prepared = records.map((r, i) => prepareRecord(r, i));
-    const lines = records.map((_, i) => i + 1);
-    const packed = packPrepared(prepared, lines);
+    const packed = packPrepared(prepared);
     // through a structured clone with the bytes transferred, as a worker posts them
     const { port1, port2 } = new MessageChannel();
     const received = new Promise<typeof packed>((resolve) => port2.once("message", resolve));
@@ -49,7 +48,6 @@ describe("packed prepared records", () => {
     return received.then((m) => {
       port1.close();
       expect(packed.bytes.byteLength).toBe(0); // transferred, not copied
-      expect(m.lines).toEqual(lines);
       const back = unpackPrepared(m);
       expect(back.map((p) => p.id)).toEqual(prepared.map((p) => p.id));
       expect(back.map((p) => p.record)).toEqual(prepared.map((p) => p.record));
@@ -62,5 +60,18 @@ describe("packed prepared records", () => {
         }
       }
     });
+  });
+
+  it("are refused, coded, when their lengths do not account for their bytes exactly", () => {
+    const packed = packPrepared([...everyKind()].map((r, i) => prepareRecord(r, i)));
+    const broken = [
+      { ...packed, lengths: packed.lengths.slice(1) },
+      { ...packed, lengths: packed.lengths.map((n, i) => (i === 0 ? n + 1_000_000 : n)) },
+      { ...packed, lengths: packed.lengths.map((n, i) => (i === 0 ? -5 : n)) },
+      { ...packed, bytes: new ArrayBuffer(packed.bytes.byteLength + 3) },
+      { ...packed, ids: packed.ids.slice(1) },
+    ];
+    for (const m of broken)
+      expect(() => unpackPrepared(m)).toThrow(expect.objectContaining({ code: "ERR_IO" }));
   });
 });

@@ -33,7 +33,7 @@ const OPS_PER_WRITE = 20_000;
 export async function upgrade(hot: HotTier, writes: WritePath, compactor: Compactor): Promise<void> {
   const layout = await hotLayout(hot);
   if (layout < LAYOUT_HOT_ONLY) await forgetColdRecords(hot, writes);
-  else if (layout < HOT_LAYOUT) await hot.write([layoutOp()], true);
+  else if (layout < HOT_LAYOUT) await writes.maintain((c) => ({ ops: [layoutOp()], counters: c }));
   try {
     await compactor.addFilters();
   } catch (err) {

@@ -9,6 +9,7 @@ import type { BodyInput } from "../bodies/store.js";
 import { sha256 } from "../bodies/store.js";
 import type { TraceRecord } from "../types.js";
 import { stableId } from "./stable-id.js";
+import { validateRecords } from "./validate.js";
 
 export interface Prepared {
   id: string;
@@ -40,4 +41,20 @@ export function prepareRecord(r: TraceRecord, index = -1): Prepared {
     body = { utf8, hash: sha256(utf8) };
   }
   return { id, record, encoded, body };
+}
+
+/**
+ * One record from outside (an NDJSON line), validated and prepared as insertRecords would, or the
+ * reason it is refused, worded for that line (without the "record 0" a one-record batch would name).
+ * Both of `tracetier ingest`'s readers judge a line with it, so a line gets the same verdict on either.
+ */
+export function prepareOne(value: unknown): Prepared | { error: string } {
+  try {
+    const one = [value];
+    validateRecords(one);
+    return prepareRecord(one[0]!, 0);
+  } catch (err) {
+    if (!(err instanceof InvalidRecordError)) throw err;
+    return { error: err.message.replace(/^record 0: /, "") };
+  }
 }

@@ -106,7 +106,7 @@ export class WritePath {
 
   async insert(records: readonly TraceRecord[]): Promise<InsertResult> {
     validateRecords(records);
-    if (this.failure) throw this.failure;
+    if (this.failure) throw this.failure; // before preparing: a failed store refuses even an empty call
     if (records.length === 0) return { inserted: 0, duplicates: 0 };
     return this.insertPrepared(records.map((r, i) => prepareRecord(r, i))); // may throw: this call's error only
   }

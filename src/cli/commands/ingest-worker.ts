@@ -8,10 +8,8 @@
  */
 import { createReadStream } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { InvalidRecordError } from "../../base/errors.js";
 import { type NdjsonCursor, ndjsonLines } from "../../base/ndjson.js";
-import { type Prepared, prepareRecord } from "../../records/prepare.js";
-import { validateRecords } from "../../records/validate.js";
+import { type Prepared, prepareOne } from "../../records/prepare.js";
 import { type PackedRecords, packPrepared } from "./ingest-pack.js";
 
 export interface ReaderBatch {
@@ -49,33 +47,24 @@ port.on("message", (m: ReaderRequest) => {
 });
 
 let prepared: Prepared[] = [];
-let lines: number[] = [];
 let bad: { line: number; error: string }[] = [];
 let bytes = 0;
 
 async function send(done: boolean): Promise<void> {
   while (credit === 0) await new Promise<void>((r) => (wake = r));
   credit--;
-  const packed = packPrepared(prepared, lines);
+  const packed = packPrepared(prepared);
   port.postMessage({ packed, bad, bytes, done } satisfies ReaderBatch, [packed.bytes]);
   prepared = [];
-  lines = [];
   bad = [];
   bytes = 0;
 }
 
 /** Validates and prepares one parsed line, as insertRecords would; a bad record is that line's error. */
 function take(value: unknown, line: number): void {
-  try {
-    const one = [value];
-    validateRecords(one);
-    prepared.push(prepareRecord(one[0]!, 0));
-  } catch (err) {
-    if (!(err instanceof InvalidRecordError)) throw err;
-    bad.push({ line, error: err.message.replace(/^record 0: /, "") });
-    return;
-  }
-  lines.push(line);
+  const p = prepareOne(value);
+  if ("error" in p) bad.push({ line, error: p.error });
+  else prepared.push(p);
 }
 
 async function main(): Promise<void> {

@@ -6,8 +6,7 @@ import { InvalidOptionError, InvalidRecordError, IoError, TracetierError } from 
 import { type NdjsonCursor, ndjsonLines } from "../../base/ndjson.js";
 import { mapLogs, mapTraces } from "../../collector/otlp/map.js";
 import type { LogsRequest, TraceRequest } from "../../collector/otlp/types.js";
-import type { Prepared } from "../../records/prepare.js";
-import { validateRecords } from "../../records/validate.js";
+import { type Prepared, prepareOne } from "../../records/prepare.js";
 import { insertPrepared, type TraceStore } from "../../store.js";
 import type { InsertResult, TraceRecord } from "../../types.js";
 import { type Command, EXIT, str, withStore } from "../command.js";
@@ -156,16 +155,19 @@ class Sink {
       await this.insert(batch.map((b) => b.record));
     } catch (err) {
       if (!(err instanceof InvalidRecordError)) throw err;
+      // Judged one by one as the reader thread judges its lines (prepareOne), so a line gets the same
+      // verdict on either path; what passes is stored prepared, not validated a second time
+      const prepared: Prepared[] = [];
       good = [];
       for (const b of batch) {
-        try {
-          validateRecords([b.record]);
+        const p = prepareOne(b.record);
+        if ("error" in p) this.reject(b.line, p.error);
+        else {
+          prepared.push(p);
           good.push(b);
-        } catch (e) {
-          this.reject(b.line, (e as Error).message.replace(/^record 0: /, ""));
         }
       }
-      await this.insert(good.map((b) => b.record));
+      if (prepared.length > 0) this.count(await insertPrepared(this.store, prepared));
     }
     this.stored(good.length);
   }
@@ -238,6 +240,9 @@ function forcedHandOver(): number | undefined {
 class ReaderThread {
   ready = false;
   private failure: { error: unknown } | undefined;
+  /** Its last batch is taken: an exit after that is the end, not a failure. */
+  private finished = false;
+  private settle: (ready: boolean) => void = () => {};
   private readonly readiness: Promise<boolean>;
   private onBatch: (b: ReaderBatch) => void = () => {};
   private onFailure: (err: unknown) => void = () => {};
@@ -246,22 +251,29 @@ class ReaderThread {
     readonly worker: Worker,
     path: string,
   ) {
-    let settle: (ready: boolean) => void = () => {};
     this.readiness = new Promise((resolve) => {
-      settle = resolve;
+      this.settle = resolve;
     });
     worker.on("message", (m: ReaderMessage) => {
       if (m !== "ready") return this.onBatch(m);
       this.ready = this.failure === undefined;
-      settle(this.ready);
+      this.settle(this.ready);
     });
     worker.on("error", (cause) => {
-      const err = cause instanceof TracetierError ? cause : new IoError(`reading ${path}`, cause);
-      this.ready = false;
-      this.failure ??= { error: err };
-      settle(false);
-      this.onFailure(err);
+      this.fail(cause instanceof TracetierError ? cause : new IoError(`reading ${path}`, cause));
     });
+    // A thread that ends without its last batch and without an error (killed, out of memory) failed too
+    worker.on("exit", (code) => {
+      if (!this.finished)
+        this.fail(new IoError(`reading ${path}`, new Error(`the reader thread exited with code ${code}`)));
+    });
+  }
+
+  private fail(err: TracetierError): void {
+    this.ready = false;
+    this.failure ??= { error: err };
+    this.settle(false);
+    this.onFailure(this.failure.error);
   }
 
   /** True once the thread is ready; false if it failed first. */
@@ -281,8 +293,10 @@ class ReaderThread {
             summary.bytes += b.bytes;
             for (const bad of b.bad) sink.reject(bad.line, bad.error);
             await sink.addPrepared(unpackPrepared(b.packed));
-            if (b.done) resolve();
-            else this.worker.postMessage("more" satisfies ReaderRequest);
+            if (b.done) {
+              this.finished = true;
+              resolve();
+            } else this.worker.postMessage("more" satisfies ReaderRequest);
           })
           .catch(reject);
       };
