@@ -27,7 +27,7 @@ import {
   tsRange,
 } from "./keys.js";
 import { type IndexFields, indexFields } from "./value-scan.js";
-import { bodyHashOf, decodeRecordValue, type HotRecord } from "./values.js";
+import { bodyHashOf, decodeRecordValue, deletesByKey, type HotRecord } from "./values.js";
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
@@ -616,12 +616,7 @@ export class HotTier {
 /** The deletes of a hot record (its primary key `pk`, its value) and of its index entries. */
 function pushRecordDeletes(ops: BatchOp[], pk: Buffer, value: Buffer): void {
   const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
-  ops.push(
-    { type: "del", key: pk },
-    { type: "del", key: sameTsSeq(P_TIME, undefined, pk) },
-    { type: "del", key: idKey(id) },
-  );
-  if (conversation !== undefined) ops.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
+  deletesByKey(pk, id, conversation, ops);
 }
 
 /** What `indexFields` reads, from a full decode (which reports a damaged value, coded). */
@@ -629,23 +624,6 @@ function decodedIndexFields(value: Buffer, pk: Buffer): IndexFields {
   const { id, record } = decodeRecordValue(value, pk);
   const c = record.conversationId;
   return { id, conversation: c === undefined ? undefined : Buffer.from(c, "utf8") };
-}
-
-/**
- * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index), or
- * `prefix | u32 len | name | ts | seq` (a group's index), the timestamp and seq copied from `pk`.
- */
-function sameTsSeq(prefix: number, name: Buffer | undefined, pk: Buffer): Buffer {
-  const head = name === undefined ? 1 : 5 + name.length;
-  const key = Buffer.allocUnsafe(head + 16);
-  key[0] = prefix;
-  if (name !== undefined) {
-    key.writeUInt32BE(name.length, 1);
-    key.set(name, 5);
-  }
-  // a byte loop: subarray() or copy() cost more than these 16 bytes (both build or check a view)
-  for (let i = 0, from = pk.length - 16; i < 16; i++) key[head + i] = pk[from + i]!;
-  return key;
 }
 
 /** A file's size; `undefined` when it is gone. Other failures come out coded, with the path. */

@@ -7,7 +7,7 @@ import { CorruptStoreError } from "../../src/base/errors.js";
 import { decodeStored, encode } from "../../src/base/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
 import type { TierRecord } from "../record.js";
-import { convKey, idKey, recordKey, timeKey } from "./keys.js";
+import { convKey, idKey, P_CONV, P_TIME, recordKey, timeKey } from "./keys.js";
 import type { BatchOp } from "./tier.js";
 
 export const RECORD_VALUE_VERSION = 1;
@@ -128,16 +128,47 @@ export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
 }
 
 /**
- * The deletes that remove a record and every index entry of it: what a move to the cold tier and a
- * prune by age both do (layout 2 keeps nothing of a record once it has left the hot tier).
+ * The deletes that remove a record and every index entry of it: what a move to the cold tier does
+ * (from the record) and a prune by age (from its key and value: tier.ts `bodyRefs`).
  */
 export function recordDeletes(r: HotRecord): BatchOp[] {
-  const { turnId, conversationId, timestamp } = r.record;
-  const ops: BatchOp[] = [
-    { type: "del", key: recordKey(turnId, timestamp, r.seq) },
-    { type: "del", key: timeKey(timestamp, r.seq) },
-    { type: "del", key: idKey(r.id) },
-  ];
-  if (conversationId !== undefined) ops.push({ type: "del", key: convKey(conversationId, timestamp, r.seq) });
-  return ops;
+  const pk = recordKey(r.record.turnId, r.record.timestamp, r.seq);
+  const c = r.record.conversationId;
+  return deletesByKey(pk, r.id, c === undefined ? undefined : Buffer.from(c, "utf8"));
+}
+
+/**
+ * The same deletes from the record's primary key `pk`, its id and its conversation id's UTF-8 bytes,
+ * appended to `into`: the index keys share `pk`'s timestamp and seq, copied from it.
+ */
+export function deletesByKey(
+  pk: Buffer,
+  id: string,
+  conversation: Buffer | undefined,
+  into: BatchOp[] = [],
+): BatchOp[] {
+  into.push(
+    { type: "del", key: pk },
+    { type: "del", key: sameTsSeq(P_TIME, undefined, pk) },
+    { type: "del", key: idKey(id) },
+  );
+  if (conversation !== undefined) into.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
+  return into;
+}
+
+/**
+ * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index), or
+ * `prefix | u32 len | name | ts | seq` (a group's index), the timestamp and seq copied from `pk`.
+ */
+function sameTsSeq(prefix: number, name: Buffer | undefined, pk: Buffer): Buffer {
+  const head = name === undefined ? 1 : 5 + name.length;
+  const key = Buffer.allocUnsafe(head + 16);
+  key[0] = prefix;
+  if (name !== undefined) {
+    key.writeUInt32BE(name.length, 1);
+    key.set(name, 5);
+  }
+  // a byte loop: subarray() or copy() cost more than these 16 bytes (both build or check a view)
+  for (let i = 0, from = pk.length - 16; i < 16; i++) key[head + i] = pk[from + i]!;
+  return key;
 }
