@@ -142,3 +142,103 @@ export interface ChunkingOptions {
   avgSize: number;
   maxSize: number;
 }
+
+/** Which turns `turns()` lists (GET /v1/turns); every filter is optional. */
+export interface TurnsQuery {
+  /** Turns that started at or after this time (ms since the epoch). */
+  from?: number;
+  /** Turns that started before this time (exclusive). */
+  to?: number;
+  extensionId?: string;
+  conversationId?: string;
+  /** Only turns with an error span or an error log. */
+  errors?: boolean;
+  /** Only turns with an LLM call to this model (`gen_ai.request.model` or `gen_ai.response.model`). */
+  model?: string;
+  /** Turns per page: default 50, at most 1,000. */
+  limit?: number;
+  /** By start time: newest first (`desc`, the default) or oldest first. */
+  order?: "asc" | "desc";
+  /** The `nextCursor` of the previous page: the page after it. */
+  cursor?: string;
+}
+
+/** One turn, summed over every record it has in both tiers. */
+export interface TurnSummary {
+  turnId: string;
+  extensionId: string;
+  conversationId?: string;
+  /** The root span's name (a span with no parent in the turn), when there is one. */
+  name?: string;
+  /** The first and last record's timestamps (ms). */
+  start: number;
+  end: number;
+  /** The root span's duration when it closed; otherwise `end - start`. */
+  durationMs: number;
+  records: number;
+  /** Distinct span ids. */
+  spans: number;
+  logs: number;
+  /** Spans closed with status `error`, and logs at level `error`. */
+  errors: number;
+  /** Models named by `gen_ai.request.model` / `gen_ai.response.model`, sorted. */
+  models: string[];
+  /** Sums of `gen_ai.usage.input_tokens` (or `prompt_tokens`) and `output_tokens` (or `completion_tokens`). */
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface TurnsPage {
+  turns: TurnSummary[];
+  /** Present when more turns match: pass it as `cursor` for the next page. */
+  nextCursor?: string;
+}
+
+/** Token usage by day (UTC) and model (GET /v1/usage). */
+export interface UsageQuery {
+  from?: number;
+  to?: number;
+  extensionId?: string;
+}
+
+export interface UsageRow {
+  /** YYYY-MM-DD, UTC. */
+  date: string;
+  model: string;
+  /** Records naming the model (LLM calls). */
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface UsageReport {
+  /** By date, then model. */
+  rows: UsageRow[];
+}
+
+/** One message of an LLM request, as the request diff shows it. */
+export interface DiffMessage {
+  /** Its position in its request's `messages`. */
+  index: number;
+  role: string;
+  /** The message as the request had it (text, or content parts, tool calls, tool results). */
+  message: unknown;
+}
+
+/** What an LLM request changed since the previous request in its conversation (GET /v1/records/:id/diff). */
+export interface RequestDiff {
+  recordId: string;
+  /** The previous request in the conversation, if there is one. */
+  previous?: { recordId: string; turnId?: string; timestamp: number };
+  /** `messages`: both bodies are LLM requests and are compared by message; `text`: compared as text. */
+  format: "messages" | "text";
+  added: DiffMessage[];
+  removed: DiffMessage[];
+  edited: Array<{ before: DiffMessage; after: DiffMessage }>;
+  /** Messages the two requests share unchanged. */
+  unchanged: number;
+  /** Top-level fields other than `messages` whose values differ (`model`, `system`, `tools`, …). */
+  changedFields: string[];
+  /** Text format only: the common prefix and suffix lengths (UTF-16 units) and the new middle. */
+  text?: { prefix: number; suffix: number; inserted: string; deleted: string };
+}
