@@ -5,10 +5,17 @@
  * error span, GenAI usage attributes, a turn of another extension and model, and a turn of 200 spans.
  * Each function returns what it exported (ids, times, durations, messages) for the tests to compare.
  */
-import { type Context, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, BatchSpanProcessor, type Tracer } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 
 /** A message in the OTel GenAI shape (`gen_ai.input.messages`). */
 export interface GenAiMessage {
