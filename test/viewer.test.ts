@@ -1,0 +1,354 @@
+/**
+ * The viewer in a real Chromium (playwright-core driving the installed browser) against a real
+ * `tracetier serve`, with turns ingested through the OpenTelemetry SDK. The page is read only through
+ * its data-testid hooks. Screenshots of the main views go to test-results/viewer/ (git-ignored), with
+ * the render times measured in the browser (timings.json).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { StoredRecord } from "../src/index.js";
+import { type Browser, launchBrowser, type WatchedPage } from "./support/browser.js";
+import { tempDir } from "./support/fixtures.js";
+import {
+  type ExportedTurn,
+  exportScenario,
+  exportWideTurn,
+  type GenAiMessage,
+  type Scenario,
+} from "./support/otel-turns.js";
+import { type ServeProcess, serveProcess } from "./support/serve-process.js";
+import { exited } from "./support/spawn.js";
+
+const RESULTS = fileURLToPath(new URL("../test-results/viewer/", import.meta.url));
+const TOKEN = "viewer-test-token-5d1c";
+const WIDE_SPANS = 200;
+
+let browser: Browser;
+let server: ServeProcess;
+let url: string;
+let scenario: Scenario;
+let wide: ExportedTurn;
+const timings: Record<string, number> = {};
+/** The pages the current test opened; afterEach checks that nothing went wrong on any of them. */
+let pages: WatchedPage[] = [];
+
+beforeAll(async () => {
+  mkdirSync(RESULTS, { recursive: true });
+  server = serveProcess(["--dir", tempDir()]);
+  [browser, url] = await Promise.all([launchBrowser(), server.url]);
+  // Recent turns (minutes ago), so any default time range of the list shows them.
+  const now = Date.now();
+  scenario = await exportScenario(url, now - 20 * 60_000);
+  wide = await exportWideTurn(url, now - 40 * 60_000, WIDE_SPANS);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (server) {
+    server.child.kill("SIGTERM");
+    await exited(server.child);
+    expect(server.crashes()).toEqual([]);
+  }
+  if (Object.keys(timings).length > 0)
+    writeFileSync(join(RESULTS, "timings.json"), `${JSON.stringify(timings, null, 2)}\n`);
+});
+
+afterEach(async () => {
+  const opened = pages;
+  pages = [];
+  for (const w of opened) await w.page.close();
+  // Every view loads without a console error, an uncaught exception, a failed request or an HTTP error.
+  expect(opened.flatMap((w) => w.problems)).toEqual([]);
+});
+
+/** A watched page at `path` of the viewer served by `base`. */
+async function open(path: string, base = url): Promise<WatchedPage> {
+  const w = await browser.open();
+  pages.push(w);
+  await w.page.goto(`${base}${path}`);
+  return w;
+}
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(RESULTS, `${name}.png`), fullPage: true });
+
+const attrs = (page: Page, selector: string, name: string) =>
+  page.locator(selector).evaluateAll((els, n) => els.map((e) => e.getAttribute(n)), name);
+
+const turnIdsShown = (page: Page) => attrs(page, '[data-testid="turn-row"]', "data-turn-id");
+
+/** Waits (up to 15 s) until the page shows exactly `n` elements matching `selector`. */
+async function waitForCount(page: Page, selector: string, n: number): Promise<void> {
+  await expect.poll(() => page.locator(selector).count(), { timeout: 15_000, message: selector }).toBe(n);
+}
+
+/** The few browser globals the in-page callbacks use (the project's type-check has no DOM library). */
+interface InPage {
+  document: { querySelectorAll(selector: string): { length: number } };
+  MutationObserver: new (
+    callback: () => void,
+  ) => { observe(target: unknown, options: { childList: boolean; subtree: boolean }): void };
+  __rendered?: number;
+}
+
+/**
+ * Records `performance.now()` (ms since navigation start) when the page first has `n` elements
+ * matching `selector`, as `__rendered`: a MutationObserver installed before the app's script runs.
+ */
+async function timeRender(page: Page, selector: string, n: number): Promise<void> {
+  await page.addInitScript(
+    ([s, c]) => {
+      const g = globalThis as unknown as InPage;
+      const check = () => {
+        if (g.__rendered === undefined && g.document.querySelectorAll(s).length >= c)
+          g.__rendered = performance.now();
+      };
+      new g.MutationObserver(check).observe(g.document, { childList: true, subtree: true });
+    },
+    [selector, n] as const,
+  );
+}
+
+/** The time `timeRender` recorded, once it has. */
+const rendered = (page: Page) =>
+  page
+    .waitForFunction(() => (globalThis as unknown as InPage).__rendered, undefined, { timeout: 15_000 })
+    .then((h) => h.jsonValue() as Promise<number>);
+
+/** A duration as the viewer shows it (`840 ms`, `1.23 s`), in ms, and half its last shown digit. */
+function parseDuration(text: string): { ms: number; within: number } {
+  const m = /^\s*(\d+)(?:\.(\d+))?\s*(ms|s)\s*$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${JSON.stringify(text)}`);
+  const unit = m[3] === "s" ? 1000 : 1;
+  const decimals = m[2]?.length ?? 0;
+  return { ms: Number(`${m[1]}.${m[2] ?? "0"}`) * unit, within: (unit * 10 ** -decimals) / 2 };
+}
+
+const textOf = (m: GenAiMessage) => m.parts.map((p) => p.content).join("");
+
+/** The record ids of a turn's span-opens by span id (the request bodies sit on them). */
+async function openRecordIds(turnId: string): Promise<Map<string, string>> {
+  const res = await fetch(`${url}/v1/turns/${turnId}?bodies=false`);
+  const records = (await res.json()) as StoredRecord[];
+  return new Map(records.filter((r) => r.kind === "span-open").map((r) => [r.spanId, r.id]));
+}
+
+/** Opens the second turn of the conversation and selects its LLM call's span. */
+async function openLlmSpan(): Promise<{ w: WatchedPage; recordId: string }> {
+  const turn = scenario.second;
+  const spanId = turn.llm!.spanId;
+  const recordId = (await openRecordIds(turn.turnId)).get(spanId)!;
+  const w = await open(`/turns/${turn.turnId}`);
+  await w.page.locator(`[data-testid="span-row"][data-span-id="${spanId}"]`).click();
+  return { w, recordId };
+}
+
+describe("the viewer in a real browser", () => {
+  it("lists the ingested turns, newest first", async () => {
+    const w = await browser.open();
+    pages.push(w);
+    await timeRender(w.page, '[data-testid="turn-row"]', 1);
+    await w.page.goto(`${url}/`);
+    await waitForCount(w.page, '[data-testid="turn-row"]', 4);
+    timings.turnsListFirstRowMs = Math.round(await rendered(w.page));
+    const newestFirst = [...scenario.turns].reverse().map((t) => t.turnId);
+    expect(await turnIdsShown(w.page)).toEqual([...newestFirst, wide.turnId]);
+    await shot(w.page, "list");
+  });
+
+  it("shows a clicked turn's spans in start order with their durations", async () => {
+    const turn = scenario.second;
+    const { page } = await open("/");
+    await page.locator(`[data-testid="turn-row"][data-turn-id="${turn.turnId}"]`).click();
+    await page.waitForURL(`**/turns/${turn.turnId}`);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    expect(await attrs(page, '[data-testid="span-row"]', "data-span-id")).toEqual(
+      turn.spans.map((s) => s.spanId),
+    );
+    const shown = await page
+      .locator('[data-testid="span-row"] [data-testid="span-duration"]')
+      .allTextContents();
+    expect(shown).toHaveLength(turn.spans.length);
+    shown.forEach((text, i) => {
+      const { ms, within } = parseDuration(text);
+      expect(Math.abs(ms - turn.spans[i]!.durationMs), `${turn.spans[i]!.name}: ${text}`).toBeLessThanOrEqual(
+        within,
+      );
+    });
+    const names = await page.locator('[data-testid="span-row"] [data-testid="span-name"]').allTextContents();
+    expect(names.map((n) => n.trim())).toEqual(turn.spans.map((s) => s.name));
+    await shot(page, "turn");
+  });
+
+  it("renders an LLM request body as a conversation of messages with their roles and text", async () => {
+    const { w, recordId } = await openLlmSpan();
+    const body = w.page.locator(`[data-testid="body-view"][data-record-id="${recordId}"]`);
+    await body.waitFor();
+    const input = scenario.second.llm!.input;
+    const messages = body.locator('[data-testid="message"]');
+    await expect.poll(() => messages.count()).toBe(input.length);
+    expect(await messages.evaluateAll((els) => els.map((e) => e.getAttribute("data-role")))).toEqual(
+      input.map((m) => m.role),
+    );
+    const texts = await messages.allTextContents();
+    for (const [i, m] of input.entries()) expect(texts[i]).toContain(textOf(m));
+    await body.scrollIntoViewIfNeeded();
+    await shot(w.page, "body");
+  });
+
+  it("shows exactly the appended messages in the request diff", async () => {
+    const { w } = await openLlmSpan();
+    const diff = w.page.locator('[data-testid="request-diff"]');
+    await diff.waitFor();
+    const added = diff.locator('[data-testid="diff-added"]');
+    await expect.poll(() => added.count()).toBe(scenario.appended.length);
+    expect(await added.evaluateAll((els) => els.map((e) => e.getAttribute("data-role")))).toEqual(
+      scenario.appended.map((m) => m.role),
+    );
+    const texts = await added.allTextContents();
+    for (const [i, m] of scenario.appended.entries()) expect(texts[i]).toContain(textOf(m));
+    // The repeated messages are neither added nor removed nor edited.
+    expect(await diff.locator('[data-testid="diff-removed"]').count()).toBe(0);
+    expect(await diff.locator('[data-testid="diff-edited"]').count()).toBe(0);
+    const diffText = (await diff.textContent()) ?? "";
+    for (const m of scenario.first.llm!.input) expect(diffText).not.toContain(textOf(m));
+    await diff.scrollIntoViewIfNeeded();
+    await shot(w.page, "diff");
+  });
+
+  it("marks the error span, and only it, as an error", async () => {
+    const turn = scenario.errorTurn;
+    const { page } = await open(`/turns/${turn.turnId}`);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    const statuses = await attrs(page, '[data-testid="span-row"]', "data-status");
+    expect(statuses.map((s) => s === "error")).toEqual(
+      turn.spans.map((s) => s.spanId === scenario.errorSpanId),
+    );
+  });
+
+  it("shows the same turn after a reload of its deep link", async () => {
+    const turn = scenario.first;
+    const { page } = await open(`/turns/${turn.turnId}`);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    await page.reload();
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    expect(await attrs(page, '[data-testid="span-row"]', "data-span-id")).toEqual(
+      turn.spans.map((s) => s.spanId),
+    );
+  });
+
+  it("shows a conversation's turns in order from its deep link, also after a reload", async () => {
+    const { page } = await open(`/conversations/${scenario.conversationId}`);
+    const inOrder = [scenario.first.turnId, scenario.second.turnId];
+    await waitForCount(page, '[data-testid="turn-row"]', inOrder.length);
+    expect(await turnIdsShown(page)).toEqual(inOrder);
+    await page.reload();
+    await waitForCount(page, '[data-testid="turn-row"]', inOrder.length);
+    expect(await turnIdsShown(page)).toEqual(inOrder);
+    await shot(page, "conversation");
+  });
+
+  it("returns from a turn to the list with the back button", async () => {
+    const turn = scenario.first;
+    const { page } = await open("/");
+    await waitForCount(page, '[data-testid="turn-row"]', 4);
+    await page.locator(`[data-testid="turn-row"][data-turn-id="${turn.turnId}"]`).click();
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    await page.goBack();
+    await page.waitForURL(`${url}/`);
+    await waitForCount(page, '[data-testid="turn-row"]', 4);
+    expect(await page.locator('[data-testid="span-row"]').count()).toBe(0);
+  });
+
+  it("draws the usage chart with bars for the ingested models", async () => {
+    const { page } = await open("/usage");
+    const chart = page.locator('svg[data-testid="usage-chart"]');
+    await chart.waitFor();
+    const bars = chart.locator("rect");
+    await expect.poll(() => bars.count()).toBeGreaterThan(0);
+    const heights = await bars.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+    expect(heights.some((h) => h > 0)).toBe(true);
+    const text = (await page.locator("body").textContent()) ?? "";
+    for (const model of scenario.models) expect(text).toContain(model);
+    await shot(page, "usage");
+  });
+
+  it(`renders a turn of ${WIDE_SPANS} spans in start order (the time is reported)`, async () => {
+    const w = await browser.open();
+    pages.push(w);
+    await timeRender(w.page, '[data-testid="span-row"]', WIDE_SPANS);
+    await w.page.goto(`${url}/turns/${wide.turnId}`);
+    const ms = await rendered(w.page);
+    timings[`turn${WIDE_SPANS}SpansMs`] = Math.round(ms);
+    console.log(`viewer: ${WIDE_SPANS} span rows rendered ${ms.toFixed(0)} ms after navigation start`);
+    expect(await attrs(w.page, '[data-testid="span-row"]', "data-span-id")).toEqual(
+      wide.spans.map((s) => s.spanId),
+    );
+  });
+});
+
+describe("the viewer with --token", () => {
+  let tokenServer: ServeProcess;
+  let tokenUrl: string;
+  let tokenScenario: Scenario;
+
+  beforeAll(async () => {
+    tokenServer = serveProcess(["--dir", tempDir(), "--token", TOKEN]);
+    tokenUrl = await tokenServer.url;
+    tokenScenario = await exportScenario(tokenUrl, Date.now() - 20 * 60_000, TOKEN);
+  });
+
+  afterAll(async () => {
+    tokenServer.child.kill("SIGTERM");
+    await exited(tokenServer.child);
+  });
+
+  it("shows only the token form before the token, and the turns after it", async () => {
+    const w = await browser.open();
+    pages.push(w);
+    const { page } = w;
+    const apiCalls: Array<{ url: string; auth: string | undefined }> = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname.startsWith("/v1/"))
+        apiCalls.push({ url: r.url(), auth: r.headers().authorization });
+    });
+    await page.goto(`${tokenUrl}/`);
+    const form = page.locator('[data-testid="token-form"]');
+    await form.waitFor();
+    const before = (await page.locator("html").evaluate((e) => e.outerHTML)) ?? "";
+    const secrets = tokenScenario.turns.flatMap((t) => [
+      t.turnId,
+      t.extensionId,
+      t.conversationId!,
+      ...t.llm!.input.map(textOf),
+    ]);
+    for (const s of secrets) expect(before).not.toContain(s);
+    expect(await page.locator('[data-testid="turn-row"]').count()).toBe(0);
+    await shot(page, "token-form");
+    const refused = apiCalls.length;
+
+    await form.locator('input[type="password"]').fill(TOKEN);
+    await form.locator('button[type="submit"], input[type="submit"]').first().click();
+    await waitForCount(page, '[data-testid="turn-row"]', tokenScenario.turns.length);
+    expect(await turnIdsShown(page)).toEqual([...tokenScenario.turns].reverse().map((t) => t.turnId));
+    expect(await form.count()).toBe(0);
+    // Every API call after the token was entered sent it.
+    const after = apiCalls.slice(refused);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((c) => c.auth !== `Bearer ${TOKEN}`)).toEqual([]);
+    // The calls before it were refused (401), which the browser logs too; nothing else went wrong.
+    const refusedUrls = apiCalls.slice(0, refused).map((c) => c.url);
+    const expected = (p: string) =>
+      refusedUrls.some(
+        (u) =>
+          p === `HTTP 401: GET ${u}` ||
+          (p.startsWith("console error: Failed to load resource") &&
+            p.includes(" 401 ") &&
+            p.endsWith(`(${u})`)),
+      );
+    w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !expected(p)));
+  });
+});
