@@ -63,6 +63,9 @@ export async function launchBrowser(): Promise<Browser> {
     rmSync(profile, { recursive: true, force: true });
     throw err;
   }
+  // A view that works appears in well under a second; one that does not should fail its test soon,
+  // not after playwright's default 30 s per step.
+  context.setDefaultTimeout(10_000);
   // The persistent context opens with one blank tab; tests open their own.
   for (const p of context.pages()) await p.close();
   return {
