@@ -12,6 +12,7 @@ import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding
 import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
 import { parseRecordsBody } from "./records-body.js";
 import { decodePart } from "./target.js";
+import { sendAsset, sendIndex, type ViewerAssets } from "./viewer.js";
 
 export interface RouteContext {
   store: TraceStore;
@@ -21,6 +22,8 @@ export interface RouteContext {
   bodyBudget: BodyBudget;
   /** The collector's log (server faults and mapper bugs; never a client's error). */
   log?: (line: string) => void;
+  /** The web viewer's files, read at start (viewer.ts). */
+  viewer: ViewerAssets;
 }
 
 type Handler = (
@@ -36,6 +39,8 @@ interface Route {
   pattern: RegExp;
   name: string;
   handler: Handler;
+  /** Answered without a token: health and the viewer's static files, which hold no data. */
+  public?: true;
 }
 
 const ROUTES: Route[] = [
@@ -67,8 +72,23 @@ const ROUTES: Route[] = [
     pattern: /^\/healthz$/,
     name: "healthz",
     handler: async (_c, _q, s) => sendJson(s, 200, { ok: true }),
+    public: true,
   },
   { method: "GET", pattern: /^\/metrics$/, name: "metrics", handler: getMetrics },
+  {
+    method: "GET",
+    pattern: /^\/(?:|usage|turns\/[^/]+|conversations\/[^/]+)$/,
+    name: "viewer",
+    handler: async (c, q, s) => sendIndex(c.viewer, q, s),
+    public: true,
+  },
+  {
+    method: "GET",
+    pattern: /^\/assets\/([^/]+)$/,
+    name: "viewer_asset",
+    handler: async (c, q, s, [name]) => sendAsset(c.viewer, name!, q, s),
+    public: true,
+  },
 ];
 
 /** The route for a request, with its path parameters; a known path with another method is a 405. */
