@@ -30,6 +30,7 @@ import {
 import { upgrade } from "./maintenance/upgrade.js";
 import { renderEasyView } from "./read/easy-view.js";
 import { Reader } from "./read/reader.js";
+import { requestDiff } from "./read/request-diff.js";
 import type { Prepared } from "./records/prepare.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
@@ -44,6 +45,7 @@ import type {
   ChunkingOptions,
   InsertResult,
   Query,
+  RequestDiff,
   StoredRecord,
   StoreOptions,
   StoreStats,
@@ -62,6 +64,11 @@ export interface TraceStore {
   getBody(recordId: string): Promise<string | undefined>;
   query(q: Query): Promise<StoredRecord[]>;
   easyView(turnId: string): Promise<string>;
+  /**
+   * What the record's body (an LLM request) changed since the previous request with a body in its
+   * conversation (the same kind and name); `undefined` for an unknown record or one without a body.
+   */
+  requestDiff(recordId: string): Promise<RequestDiff | undefined>;
   stats(): Promise<StoreStats>;
   /**
    * Moves hot records older than `now - olderThanMs` (default 24 h) into the cold tier's
@@ -194,7 +201,7 @@ class Store implements TraceStore {
   }
 
   getTurn(turnId: string, opts?: TurnOptions): Promise<StoredRecord[]> {
-    return this.read(() => this.reader.getTurn(turnId, opts?.bodies !== false));
+    return this.read(() => this.reader.getTurn(turnId, opts?.bodies));
   }
 
   getBody(recordId: string): Promise<string | undefined> {
@@ -209,16 +216,18 @@ class Store implements TraceStore {
     return this.read(() => this.renderTurn(turnId));
   }
 
+  requestDiff(recordId: string): Promise<RequestDiff | undefined> {
+    return this.read(() => requestDiff(this.reader, recordId));
+  }
+
   private async renderTurn(turnId: string): Promise<string> {
-    const records = await this.reader.turnRecords(turnId);
-    const sizes = await this.reader.bodySizes(records);
-    const thin = await this.reader.hydrate(records, false);
+    const records = await this.reader.sized(await this.reader.turnRecords(turnId));
     return renderEasyView(
-      thin.map((record, i) => {
-        const hash = records[i]!.bodyHash;
-        const size = hash ? sizes.get(Buffer.from(hash).toString("hex")) : undefined;
-        return { record, bodyBytes: size?.bytes, bodyEvicted: size?.evicted };
-      }),
+      records.map(({ bodyBytes, bodyEvicted, ...record }) => ({
+        record: record as StoredRecord,
+        bodyBytes,
+        bodyEvicted,
+      })),
     );
   }
 

@@ -61,6 +61,7 @@ const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
   { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
   { method: "GET", pattern: /^\/v1\/records\/([^/]+)\/body$/, name: "body", handler: getBody },
+  { method: "GET", pattern: /^\/v1\/records\/([^/]+)\/diff$/, name: "diff", handler: getDiff },
   {
     method: "GET",
     pattern: /^\/v1\/stats$/,
@@ -196,7 +197,28 @@ async function getTurn(
   [turnId]: string[],
   query: URLSearchParams,
 ): Promise<void> {
-  sendJson(res, 200, await ctx.store.getTurn(turnId!, { bodies: query.get("bodies") !== "false" }));
+  sendJson(res, 200, await ctx.store.getTurn(turnId!, { bodies: bodiesParam(query.get("bodies")) }));
+}
+
+/** `?bodies=`: `false` (thin records), `sizes` (thin, with each body's size), anything else: bodies. */
+function bodiesParam(v: string | null): boolean | "sizes" {
+  return v === "sizes" ? "sizes" : v !== "false";
+}
+
+async function getDiff(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  [id]: string[],
+): Promise<void> {
+  const diff = await ctx.store.requestDiff(id!);
+  if (diff === undefined)
+    throw new HttpError(
+      404,
+      "ERR_NOT_FOUND",
+      `record ${id} has no body here (unknown, bodiless, or evicted)`,
+    );
+  sendJson(res, 200, diff);
 }
 
 async function getView(
