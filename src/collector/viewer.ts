@@ -45,8 +45,7 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
  * from its source run through tsx (src/collector). The source folder `viewer/` also has an
  * index.html, so a candidate counts only with its `assets/` folder, which only the build makes.
  */
-export function findViewerDir(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
+export function findViewerDir(here = dirname(fileURLToPath(import.meta.url))): string | undefined {
   const candidates = [resolve(here, "../../viewer"), resolve(here, "../../dist/viewer")];
   return candidates.find((d) => existsSync(join(d, "index.html")) && existsSync(join(d, "assets")));
 }

@@ -15,6 +15,8 @@ import { LongText } from "./long-text.js";
 /** Bodies fetched lately, by record id (a body never changes once stored). */
 const cache = new Map<string, Promise<string>>();
 const CACHE_MAX = 64;
+/** Characters of one message part shown before "show all" (a system prompt can be many pages). */
+const TEXT_LIMIT = 1500;
 
 export function fetchBody(recordId: string): Promise<string> {
   let p = cache.get(recordId);
@@ -63,7 +65,7 @@ interface SectionProps {
   label: string;
   /** Fetch at once (the span was selected); otherwise on "load". */
   auto?: boolean;
-  /** Rendered under the body once it is parsed (the request diff for an LLM request). */
+  /** Rendered above the body once it is parsed (the request diff for an LLM request). */
   after?: (parsed: Parsed) => ComponentChildren;
 }
 
@@ -101,8 +103,8 @@ export function BodySection({ record, label, auto = true, after }: SectionProps)
   return html`<section class="body-section">${head}
     ${state.error ? html`<${ErrorBox} error=${state.error} />` : null}
     ${!state.parsed && !state.error ? html`<div class="muted">Loading body…</div>` : null}
-    ${state.parsed ? html`<${BodyView} recordId=${record.id} parsed=${state.parsed} />` : null}
     ${state.parsed && after ? after(state.parsed) : null}
+    ${state.parsed ? html`<${BodyView} recordId=${record.id} parsed=${state.parsed} />` : null}
   </section>`;
 }
 
@@ -134,7 +136,16 @@ export function BodyView({ recordId, parsed }: { recordId: string; parsed: Parse
 
 function ConversationView({ conversation }: { conversation: Conversation }) {
   return html`<div class="conversation">
-    ${conversation.model ? html`<div class="muted">model ${conversation.model}</div>` : null}
+    ${
+      conversation.model || conversation.tools
+        ? html`<div class="muted">${[
+            conversation.model ? `model ${conversation.model}` : "",
+            conversation.tools ? `${conversation.tools} tool${conversation.tools === 1 ? "" : "s"} offered` : "",
+          ]
+            .filter(Boolean)
+            .join(" · ")}</div>`
+        : null
+    }
     ${conversation.messages.map(
       (m, i) => html`<${MessageView} key=${i} role=${m.role} name=${m.name} parts=${m.parts} />`,
     )}
@@ -161,7 +172,7 @@ export function MessageView({ role, name, parts, testid = "message", extraClass 
 function PartView({ part }: { part: Part }) {
   switch (part.type) {
     case "text":
-      return html`<${LongText} text=${part.text} limit=${6000} />`;
+      return html`<${LongText} text=${part.text} limit=${TEXT_LIMIT} />`;
     case "tool_call":
       return html`<div class="tool-call">
         <div class="part-head">→ tool call <b>${part.name}</b>${part.id ? html` <span class="muted">${part.id}</span>` : null}</div>
@@ -180,7 +191,7 @@ function PartView({ part }: { part: Part }) {
 }
 
 function valueView(v: unknown) {
-  if (typeof v === "string") return html`<${LongText} text=${v} limit=${6000} />`;
+  if (typeof v === "string") return html`<${LongText} text=${v} limit=${TEXT_LIMIT} />`;
   if (v === undefined) return null;
   return html`<${JsonTree} value=${v} />`;
 }

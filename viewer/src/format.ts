@@ -3,6 +3,7 @@
 /** `840 ms`, `1.23 s`, `2 min 05 s`, as the tests and readers expect. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return "–";
+  if (ms === 0) return "0 ms";
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;

@@ -21,6 +21,8 @@ export interface Conversation {
   /** `request` when it has the messages sent to a model; `response` for a model's answer. */
   kind: "request" | "response";
   model?: string;
+  /** Tool definitions the request offered (their count). */
+  tools?: number;
   messages: Message[];
 }
 
@@ -47,7 +49,12 @@ export function toConversation(value: unknown): Conversation | undefined {
   }
   if (!isObj(value)) return undefined;
   const model = str(value.model);
-  const withModel = (c: Conversation): Conversation => (model ? { ...c, model } : c);
+  const tools = Array.isArray(value.tools) ? value.tools.length : undefined;
+  const withModel = (c: Conversation): Conversation => ({
+    ...c,
+    ...(model ? { model } : {}),
+    ...(tools ? { tools } : {}),
+  });
   const input = value["gen_ai.input.messages"] ?? value.messages ?? value.prompt;
   if (input !== undefined) {
     const messages = messageList(unwrap(input));
