@@ -140,7 +140,9 @@ function ConversationView({ conversation }: { conversation: Conversation }) {
       conversation.model || conversation.tools
         ? html`<div class="muted">${[
             conversation.model ? `model ${conversation.model}` : "",
-            conversation.tools ? `${conversation.tools} tool${conversation.tools === 1 ? "" : "s"} offered` : "",
+            conversation.tools
+              ? `${conversation.tools} tool${conversation.tools === 1 ? "" : "s"} offered`
+              : "",
           ]
             .filter(Boolean)
             .join(" · ")}</div>`
