@@ -3,9 +3,10 @@
  * bodies, stats, health, metrics). A route answers only once what it stored is durable.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { InvalidOptionError } from "../base/errors.js";
 import { parseTime } from "../base/units.js";
 import type { TraceStore } from "../store.js";
-import type { Query } from "../types.js";
+import type { Query, TurnsQuery, UsageQuery } from "../types.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
@@ -57,6 +58,8 @@ const ROUTES: Route[] = [
     name: "otlp_logs",
     handler: (c, q, s) => postOtlp(c, q, s, "logs"),
   },
+  { method: "GET", pattern: /^\/v1\/turns$/, name: "turns", handler: getTurns },
+  { method: "GET", pattern: /^\/v1\/usage$/, name: "usage", handler: getUsage },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)$/, name: "turn", handler: getTurn },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
   { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
@@ -266,6 +269,54 @@ async function getRecords(
   if (p.has("order")) q.order = p.get("order") as Query["order"];
   if (p.get("bodies") === "false") q.bodies = false;
   sendJson(res, 200, await ctx.store.query(q));
+}
+
+/** `from`, `to` (ms, ISO dates or `-1h`) and `extensionId`, shared by the turns list and usage. */
+function rangeParams(p: URLSearchParams): UsageQuery {
+  const q: UsageQuery = {};
+  if (p.has("from")) q.from = parseTime(p.get("from")!, "from");
+  if (p.has("to")) q.to = parseTime(p.get("to")!, "to");
+  if (p.has("extensionId")) q.extensionId = p.get("extensionId")!;
+  return q;
+}
+
+async function getTurns(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  p: URLSearchParams,
+): Promise<void> {
+  const q: TurnsQuery = rangeParams(p);
+  for (const f of ["conversationId", "model", "cursor"] as const) if (p.has(f)) q[f] = p.get(f)!;
+  if (p.has("errors")) {
+    const v = p.get("errors");
+    if (v !== "true" && v !== "false")
+      throw new InvalidOptionError("errors", `must be true or false, got "${v}"`);
+    q.errors = v === "true";
+  }
+  if (p.has("limit")) {
+    const v = p.get("limit")!;
+    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 1000)
+      throw new InvalidOptionError("limit", `must be an integer from 1 to 1000, got "${v}"`);
+    q.limit = Number(v);
+  }
+  if (p.has("order")) {
+    const v = p.get("order");
+    if (v !== "asc" && v !== "desc") throw new InvalidOptionError("order", `must be asc or desc, got "${v}"`);
+    q.order = v;
+  }
+  sendJson(res, 200, await ctx.store.turns(q));
+}
+
+async function getUsage(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  p: URLSearchParams,
+): Promise<void> {
+  sendJson(res, 200, await ctx.store.usage(rangeParams(p)));
 }
 
 async function getMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
