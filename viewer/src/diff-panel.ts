@@ -26,14 +26,11 @@ export function DiffPanel({ recordId }: { recordId: string }) {
     const p = data.previous;
     return html`
       <div class="diff-summary">
-        Since the request at <span title=${formatUtc(p.timestamp)}>${formatTime(p.timestamp)}</span>
-        ${p.turnId ? html` (<a href=${turnHref(p.turnId)}>its turn</a>)` : null}:
-        <b>${data.added.length}</b> added, <b>${data.removed.length}</b> removed, <b>${data.edited.length}</b> edited,
-        ${formatCount(data.unchanged)} unchanged${
-          data.changedFields.length > 0
-            ? html`; fields changed: <code>${data.changedFields.join(", ")}</code>`
-            : null
-        }
+        ${"Since the request at "}<span title=${formatUtc(p.timestamp)}>${formatTime(p.timestamp)}</span>
+        ${p.turnId ? html` (<a href=${turnHref(p.turnId)}>its turn</a>)` : null}${": "}
+        <b>${data.added.length}</b>${" added, "}<b>${data.removed.length}</b>${" removed, "}
+        <b>${data.edited.length}</b>${" edited, "}${formatCount(data.unchanged)}${" unchanged"}
+        ${data.changedFields.length > 0 ? html`${"; fields changed: "}<code>${data.changedFields.join(", ")}</code>` : null}
       </div>
       ${data.removed.map((m) => entry(m, "diff-removed", "removed"))}
       ${data.edited.map(
