@@ -59,7 +59,12 @@ export type TraceRecord = LogRecord | SpanOpenRecord | SpanCloseRecord;
 export type RecordKind = TraceRecord["kind"];
 
 /** A record as read back: the record as given, plus its id (and, once retention evicts it, no body). */
-export type StoredRecord = TraceRecord & { id: string; bodyEvicted?: true };
+export type StoredRecord = TraceRecord & {
+  id: string;
+  bodyEvicted?: true;
+  /** With `bodies: "sizes"`: the UTF-8 size of the record's body (evicted or not), which is not returned. */
+  bodyBytes?: number;
+};
 
 export interface InsertResult {
   inserted: number;
@@ -67,8 +72,11 @@ export interface InsertResult {
 }
 
 export interface TurnOptions {
-  /** Return bodies (default true). `false` gives thin records and does no body I/O at all. */
-  bodies?: boolean;
+  /**
+   * Return bodies (default true). `false` gives thin records and does no body I/O at all; `"sizes"`
+   * gives thin records with each body's size (`bodyBytes`, and `bodyEvicted`), read without its chunks.
+   */
+  bodies?: boolean | "sizes";
 }
 
 export interface Query {

@@ -338,6 +338,12 @@ const MAKERS: [number, string, Maker][] = [
         () => `/v1/records?${seg()}=${seg()}&turnId=${seg()}`,
         () => `/v1/records?kind=${seg()}&bodies=${seg()}`,
         () => `/v1/turns/${seg()}?bodies=${seg()}`,
+        () => `/v1/records/${seg()}/diff`,
+        () => `/v1/turns?${seg()}=${seg()}&limit=${seg()}&cursor=${seg()}`,
+        () => `/v1/turns?from=${seg()}&to=${seg()}&errors=${seg()}&order=${seg()}&model=${seg()}`,
+        () => `/v1/usage?from=${seg()}&extensionId=${seg()}`,
+        () => `/turns/${seg()}`,
+        () => `/assets/${seg()}`,
         () => `/${seg()}`,
       ])();
       return { kind: "escapes", request: { pieces: [rawRequest("GET", target, {})] } };
@@ -355,6 +361,11 @@ const MAKERS: [number, string, Maker][] = [
         "/healthz",
         "/metrics",
         "/v1/turns/x",
+        "/v1/turns",
+        "/v1/usage",
+        "/v1/records/0123456789abcdef/diff",
+        "/",
+        "/usage",
         "/nope",
       ]);
       return {

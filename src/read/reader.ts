@@ -14,7 +14,7 @@ import type { HotTier } from "../../tiers/hot/tier.js";
 import type { HotRecord } from "../../tiers/hot/values.js";
 import { InvalidOptionError } from "../base/errors.js";
 import type { BodyStore } from "../bodies/store.js";
-import type { Query, StoredRecord, TraceRecord } from "../types.js";
+import type { Query, StoredRecord, TraceRecord, TurnOptions } from "../types.js";
 
 const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversationId"] as const;
 
@@ -42,20 +42,37 @@ export class Reader {
     return this.cold.turnRecords(turnId);
   }
 
-  async getTurn(turnId: string, bodies = true): Promise<StoredRecord[]> {
-    return this.hydrate(await this.turnRecords(turnId), bodies);
+  async getTurn(turnId: string, bodies: TurnOptions["bodies"] = true): Promise<StoredRecord[]> {
+    const records = await this.turnRecords(turnId);
+    return bodies === "sizes" ? this.sized(records) : this.hydrate(records, bodies !== false);
   }
 
   async getBody(recordId: string): Promise<string | undefined> {
+    const r = await this.recordById(recordId);
+    return r ? this.bodyOf(r) : undefined;
+  }
+
+  /** A record by id from either tier; undefined for an unknown or malformed id. */
+  async recordById(recordId: string): Promise<HotRecord | undefined> {
     if (typeof recordId !== "string" || !/^[0-9a-f]{16}$/.test(recordId)) return undefined;
     if (!this.hot.isOpen) await this.hot.opened();
-    const r = this.hot.byId(recordId) ?? (await this.cold.recordById(recordId));
-    if (r?.bodyHash == null) return undefined;
+    return this.hot.byId(recordId) ?? (await this.cold.recordById(recordId));
+  }
+
+  /** The record's body; undefined when it has none or it was evicted. */
+  async bodyOf(r: HotRecord): Promise<string | undefined> {
+    if (r.bodyHash == null) return undefined;
     if (!this.hot.isOpen) await this.hot.opened();
     return this.bodies.read([r.bodyHash]).values().next().value ?? undefined; // null: evicted
   }
 
   async query(q: Query): Promise<StoredRecord[]> {
+    const records = await this.queryRecords(q);
+    return this.hydrate(records, q.bodies !== false);
+  }
+
+  /** The query's records as stored (body hashes, seq), in the query's order. */
+  async queryRecords(q: Query): Promise<HotRecord[]> {
     checkQuery(q);
     const reverse = q.order === "desc";
     const limit = q.limit ?? Number.POSITIVE_INFINITY;
@@ -69,7 +86,7 @@ export class Reader {
     if (reverse) hot.reverse(); // union works in ascending order
     const merged = union(hot, await this.coldQuery(q, limit));
     if (reverse) merged.reverse();
-    return this.hydrate(merged.slice(0, limit), q.bodies !== false);
+    return merged.slice(0, limit);
   }
 
   /**
@@ -113,6 +130,22 @@ export class Reader {
       return this.hot.byConversation(q.conversationId, from, to, reverse);
     }
     return this.hot.byTime(from, to, reverse);
+  }
+
+  /**
+   * Thin records, each record with a body carrying its UTF-8 size (and `bodyEvicted`), read from the
+   * body manifests and eviction markers only: no chunk is read.
+   */
+  async sized(records: HotRecord[]): Promise<StoredRecord[]> {
+    const sizes = await this.bodySizes(records);
+    const out = await this.hydrate(records, false);
+    records.forEach((r, i) => {
+      const size = r.bodyHash ? sizes.get(Buffer.from(r.bodyHash).toString("hex")) : undefined;
+      if (size === undefined) return;
+      out[i]!.bodyBytes = size.bytes;
+      if (size.evicted) out[i]!.bodyEvicted = true;
+    });
+    return out;
   }
 
   async hydrate(records: HotRecord[], withBodies: boolean): Promise<StoredRecord[]> {

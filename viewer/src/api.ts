@@ -1,0 +1,102 @@
+/**
+ * The collector's JSON API as the viewer reads it. Every call sends the session's token (if any); a 401
+ * clears it and tells the app (`onUnauthorized`), which shows the token form instead of any data.
+ */
+import type { RequestDiff, StoredRecord, TurnsPage, UsageReport } from "../../src/types.js";
+
+export type { DiffMessage, TurnSummary, UsageRow } from "../../src/types.js";
+export type { RequestDiff, StoredRecord, TurnsPage, UsageReport };
+
+/** A record of `GET /v1/turns/:id?bodies=sizes`: no body, but its size (and whether it was evicted). */
+export type ThinRecord = StoredRecord & { bodyBytes?: number };
+
+const TOKEN_KEY = "tracetier.token";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const listeners = new Set<() => void>();
+
+/** Called on every 401; returns the unsubscribe function. */
+export function onUnauthorized(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function getToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null; // storage disabled: the token lasts only as long as the page
+  }
+}
+
+export function setToken(token: string | null): void {
+  try {
+    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+    else sessionStorage.setItem(TOKEN_KEY, token);
+  } catch {
+    // storage disabled: nothing to keep
+  }
+}
+
+type Params = Record<string, string | number | boolean | undefined | null>;
+
+export function apiUrl(path: string, params: Params = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "" && v !== false) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+async function request(path: string, params: Params, signal?: AbortSignal): Promise<Response> {
+  const token = getToken();
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(apiUrl(path, params), { headers, ...(signal ? { signal } : {}) });
+  if (res.ok) return res;
+  let code = `HTTP_${res.status}`;
+  let message = res.statusText;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    code = body.error?.code ?? code;
+    message = body.error?.message ?? message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  if (res.status === 401) for (const fn of listeners) fn();
+  throw new ApiError(res.status, code, message);
+}
+
+export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
+  return (await (await request(path, params, signal)).json()) as T;
+}
+
+export async function getText(path: string, params: Params = {}, signal?: AbortSignal): Promise<string> {
+  return (await request(path, params, signal)).text();
+}
+
+/** Whether a token works: true when the API accepts it (or needs none). */
+export async function checkToken(token: string): Promise<boolean> {
+  const res = await fetch("/v1/stats", { headers: { authorization: `Bearer ${token}` } });
+  return res.ok;
+}
+
+export const api = {
+  turns: (params: Params, signal?: AbortSignal) => getJson<TurnsPage>("/v1/turns", params, signal),
+  turn: (id: string, signal?: AbortSignal) =>
+    getJson<ThinRecord[]>(`/v1/turns/${encodeURIComponent(id)}`, { bodies: "sizes" }, signal),
+  body: (recordId: string, signal?: AbortSignal) =>
+    getText(`/v1/records/${encodeURIComponent(recordId)}/body`, {}, signal),
+  diff: (recordId: string, signal?: AbortSignal) =>
+    getJson<RequestDiff>(`/v1/records/${encodeURIComponent(recordId)}/diff`, {}, signal),
+  usage: (params: Params, signal?: AbortSignal) => getJson<UsageReport>("/v1/usage", params, signal),
+};

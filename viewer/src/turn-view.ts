@@ -1,0 +1,169 @@
+/**
+ * One turn: its header, the span waterfall, and the details of the selected span or log (attributes,
+ * bodies loaded on selection, and for an LLM request the changes since the previous request). The
+ * selection is in the URL (`?span=` / `?log=`), so it is shareable and the back button restores it.
+ */
+import { useMemo } from "preact/hooks";
+import { api, type ThinRecord } from "./api.js";
+import { BodySection, hasBody } from "./body.js";
+import { DiffPanel } from "./diff-panel.js";
+import { formatDuration, formatTime, formatUtc } from "./format.js";
+import { html } from "./html.js";
+import { ErrorBox, useLoad } from "./load.js";
+import { conversationHref, navigate, turnHref } from "./router.js";
+import { buildTurn, type SpanNode, type TurnModel } from "./spans.js";
+import { useListKeys } from "./turns-table.js";
+import { type Selection, Waterfall } from "./waterfall.js";
+
+export function TurnView({ id, query }: { id: string; query: URLSearchParams }) {
+  const { data, error, loading } = useLoad((signal) => api.turn(id, signal), [id]);
+  const model = useMemo(() => (data ? buildTurn(data) : undefined), [data]);
+  const spanId = query.get("span");
+  const logId = query.get("log");
+  const selection: Selection = spanId
+    ? { kind: "span", id: spanId }
+    : logId
+      ? { kind: "log", id: logId }
+      : undefined;
+  const select = (s: Selection) => {
+    const q = s ? `?${s.kind}=${encodeURIComponent(s.id)}` : "";
+    navigate(`${turnHref(id)}${q}`, true);
+  };
+  const index =
+    model && selection?.kind === "span" ? model.rows.findIndex((s) => s.spanId === selection.id) : -1;
+  useListKeys(
+    model?.rows.length ?? 0,
+    index,
+    (i) => model && select({ kind: "span", id: model.rows[i]!.spanId }),
+    () => {},
+  );
+  if (error) return html`<section class="page"><h1>Turn ${id}</h1><${ErrorBox} error=${error} /></section>`;
+  if (loading || !model || !data)
+    return html`<section class="page"><h1>Turn ${id}</h1><p class="muted">Loading…</p></section>`;
+  if (data.length === 0) {
+    return html`<section class="page"><h1>Turn ${id}</h1><p class="empty">No records for this turn.</p></section>`;
+  }
+  return html`<section class="page turn-page">
+    <${TurnHeader} id=${id} records=${data} model=${model} />
+    <div class="turn-layout">
+      <div class="turn-main"><${Waterfall} model=${model} selection=${selection} select=${select} /></div>
+      <aside class="turn-details">
+        ${selection ? html`<${Details} model=${model} records=${data} selection=${selection} select=${select} />` : html`<p class="muted">Select a span or a log (click, or j/k) to see its attributes and bodies.</p>`}
+      </aside>
+    </div>
+  </section>`;
+}
+
+function TurnHeader({ id, records, model }: { id: string; records: ThinRecord[]; model: TurnModel }) {
+  const first = records[0]!;
+  const errors = model.rows.filter((s) => s.status === "error").length;
+  return html`<header class="turn-header">
+    <h1>${model.rows[0]?.name ?? "Turn"} <span class="muted mono">${id}</span></h1>
+    <dl class="facts">
+      <dt>Started</dt><dd title=${formatUtc(model.start)}>${formatTime(model.start)}</dd>
+      <dt>Duration</dt><dd>${formatDuration(model.end - model.start)}</dd>
+      <dt>Extension</dt><dd>${first.extensionId}</dd>
+      ${
+        first.conversationId
+          ? html`<dt>Conversation</dt><dd><a href=${conversationHref(first.conversationId)}>${first.conversationId}</a></dd>`
+          : null
+      }
+      <dt>Spans</dt><dd>${model.rows.length}</dd>
+      <dt>Records</dt><dd>${records.length}</dd>
+      ${errors > 0 ? html`<dt>Errors</dt><dd><span class="err-mark">✖ ${errors}</span></dd>` : null}
+    </dl>
+  </header>`;
+}
+
+interface DetailsProps {
+  model: TurnModel;
+  records: ThinRecord[];
+  selection: NonNullable<Selection>;
+  select: (s: Selection) => void;
+}
+
+function Details({ model, records, selection, select }: DetailsProps) {
+  if (selection.kind === "span") {
+    const s = model.byId.get(selection.id);
+    if (!s) return html`<p class="muted">No span ${selection.id} in this turn.</p>`;
+    return html`<${SpanDetails} key=${s.spanId} span=${s} select=${select} />`;
+  }
+  const log = records.find((r) => r.id === selection.id);
+  if (log?.kind !== "log") return html`<p class="muted">No log ${selection.id} in this turn.</p>`;
+  return html`<div class="details" key=${log.id}>
+    <h2><span class=${`log-level level-${log.level}`}>${log.level}</span> ${log.msg}</h2>
+    <table class="kv">
+      <tr><th>time</th><td title=${formatUtc(log.timestamp)}>${formatTime(log.timestamp)}</td></tr>
+      ${
+        log.spanId
+          ? html`<tr><th>span</th><td class="mono"><a href="#" onClick=${(e: Event) => {
+              e.preventDefault();
+              select({ kind: "span", id: log.spanId! });
+            }}>${log.spanId}</a></td></tr>`
+          : null
+      }
+      <tr><th>record</th><td class="mono">${log.id}</td></tr>
+    </table>
+    <${Attributes} attrs=${log.attributes} />
+    ${hasBody(log) ? html`<${BodySection} record=${log} label="Body" />` : null}
+  </div>`;
+}
+
+function SpanDetails({ span, select }: { span: SpanNode; select: (s: Selection) => void }) {
+  const attrs = { ...span.open?.attributes, ...span.close?.attributes };
+  const linksOf = (r: ThinRecord | undefined) => (r && r.kind !== "log" ? r.links : undefined);
+  const links = linksOf(span.close) ?? linksOf(span.open);
+  return html`<div class="details">
+    <h2>${span.status === "error" ? html`<span class="err-mark">✖ </span>` : null}${span.name}</h2>
+    <table class="kv">
+      <tr><th>status</th><td class=${span.status === "error" ? "err-text" : ""}>${span.status}</td></tr>
+      <tr><th>start</th><td title=${formatUtc(span.start)}>${formatTime(span.start)}</td></tr>
+      <tr><th>duration</th><td>${span.durationMs !== undefined ? formatDuration(span.durationMs) : "still open"}</td></tr>
+      <tr><th>span id</th><td class="mono">${span.spanId}</td></tr>
+      ${
+        span.parentSpanId
+          ? html`<tr><th>parent</th><td class="mono"><a href="#" onClick=${(e: Event) => {
+              e.preventDefault();
+              select({ kind: "span", id: span.parentSpanId! });
+            }}>${span.parentSpanId}</a></td></tr>`
+          : null
+      }
+    </table>
+    <${Attributes} attrs=${attrs} />
+    ${links && links.length > 0 ? html`<h3>Links</h3><pre class="mono">${JSON.stringify(links, null, 2)}</pre>` : null}
+    ${
+      span.open && hasBody(span.open)
+        ? html`<${BodySection}
+            record=${span.open}
+            label="Request"
+            after=${(p: { conversation?: { kind: string } }) =>
+              p.conversation?.kind === "request" ? html`<${DiffPanel} recordId=${span.open!.id} />` : null}
+          />`
+        : null
+    }
+    ${span.close && hasBody(span.close) ? html`<${BodySection} record=${span.close} label="Response" />` : null}
+    ${
+      span.logs.length > 0
+        ? html`<h3>Logs</h3><ul class="log-list">${span.logs.map(
+            (l) =>
+              html`<li><a href="#" onClick=${(e: Event) => {
+                e.preventDefault();
+                select({ kind: "log", id: l.id });
+              }}>${l.kind === "log" ? `${l.level}: ${l.msg}` : l.id}</a></li>`,
+          )}</ul>`
+        : null
+    }
+  </div>`;
+}
+
+function Attributes({ attrs }: { attrs: Record<string, unknown> | undefined }) {
+  const entries = Object.entries(attrs ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return null;
+  return html`<h3>Attributes</h3>
+    <table class="kv attrs">
+      ${entries.map(
+        ([k, v]) =>
+          html`<tr key=${k}><th>${k}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
+      )}
+    </table>`;
+}
