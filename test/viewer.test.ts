@@ -75,6 +75,12 @@ async function open(path: string, base = url): Promise<WatchedPage> {
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: join(RESULTS, `${name}.png`), fullPage: true });
 
+/** A screenshot in a taller window, for a turn's detail panel (it scrolls within the window). */
+async function tallShot(page: Page, name: string): Promise<void> {
+  await page.setViewportSize({ width: 1280, height: 1500 });
+  await page.screenshot({ path: join(RESULTS, `${name}.png`) });
+}
+
 const attrs = (page: Page, selector: string, name: string) =>
   page.locator(selector).evaluateAll((els, n) => els.map((e) => e.getAttribute(n)), name);
 
@@ -195,8 +201,7 @@ describe("the viewer in a real browser", () => {
     );
     const texts = await messages.allTextContents();
     for (const [i, m] of input.entries()) expect(texts[i]).toContain(textOf(m));
-    await body.scrollIntoViewIfNeeded();
-    await shot(w.page, "body");
+    await tallShot(w.page, "body");
   });
 
   it("shows exactly the appended messages in the request diff", async () => {
@@ -215,8 +220,7 @@ describe("the viewer in a real browser", () => {
     expect(await diff.locator('[data-testid="diff-edited"]').count()).toBe(0);
     const diffText = (await diff.textContent()) ?? "";
     for (const m of scenario.first.llm!.input) expect(diffText).not.toContain(textOf(m));
-    await diff.scrollIntoViewIfNeeded();
-    await shot(w.page, "diff");
+    await tallShot(w.page, "diff");
   });
 
   it("marks the error span, and only it, as an error", async () => {
@@ -227,6 +231,21 @@ describe("the viewer in a real browser", () => {
     expect(statuses.map((s) => s === "error")).toEqual(
       turn.spans.map((s) => s.spanId === scenario.errorSpanId),
     );
+  });
+
+  it("shows a log inside its span, right below the span's row", async () => {
+    const { turn, spanId, msg } = scenario.log;
+    const { page } = await open(`/turns/${turn.turnId}`);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    const rows = await page
+      .locator('[data-testid="span-row"], [data-testid="log-row"]')
+      .evaluateAll((els) =>
+        els.map((e) => `${e.getAttribute("data-testid")} ${e.getAttribute("data-span-id") ?? e.textContent}`),
+      );
+    const at = rows.indexOf(`span-row ${spanId}`);
+    expect(rows.filter((r) => r.startsWith("log-row"))).toHaveLength(1);
+    expect(rows[at + 1]).toMatch(/^log-row /);
+    expect(rows[at + 1]).toContain(msg);
   });
 
   it("shows the same turn after a reload of its deep link", async () => {
@@ -263,16 +282,30 @@ describe("the viewer in a real browser", () => {
     expect(await page.locator('[data-testid="span-row"]').count()).toBe(0);
   });
 
-  it("draws the usage chart with bars for the ingested models", async () => {
+  it("draws the usage chart with bars for each ingested model, their heights in proportion to its tokens", async () => {
     const { page } = await open("/usage");
     const chart = page.locator('svg[data-testid="usage-chart"]');
     await chart.waitFor();
     const bars = chart.locator("rect");
     await expect.poll(() => bars.count()).toBeGreaterThan(0);
-    const heights = await bars.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
-    expect(heights.some((h) => h > 0)).toBe(true);
-    const text = (await page.locator("body").textContent()) ?? "";
-    for (const model of scenario.models) expect(text).toContain(model);
+    // A bar names its model in its title (tooltip) or a data-model attribute.
+    const drawn = await bars.evaluateAll((els) =>
+      els.map((e) => ({
+        model: `${e.getAttribute("data-model") ?? ""} ${e.textContent ?? ""}`,
+        height: e.getBoundingClientRect().height,
+      })),
+    );
+    const heightOf = (model: string) =>
+      drawn.filter((b) => b.model.includes(model)).reduce((sum, b) => sum + b.height, 0);
+    const tokensOf = (model: string) =>
+      scenario.turns
+        .filter((t) => t.llm?.model === model)
+        .reduce((sum, t) => sum + t.llm!.tokens[0] + t.llm!.tokens[1], 0);
+    const [a, b] = scenario.models as [string, string];
+    expect(heightOf(a)).toBeGreaterThan(0);
+    expect(heightOf(b)).toBeGreaterThan(0);
+    // One linear axis: each model's bars (input plus output, on one day) are as tall as its tokens.
+    expect(heightOf(a) / heightOf(b)).toBeCloseTo(tokensOf(a) / tokensOf(b), 0);
     await shot(page, "usage");
   });
 
@@ -306,49 +339,93 @@ describe("the viewer with --token", () => {
     await exited(tokenServer.child);
   });
 
-  it("shows only the token form before the token, and the turns after it", async () => {
-    const w = await browser.open();
-    pages.push(w);
-    const { page } = w;
-    const apiCalls: Array<{ url: string; auth: string | undefined }> = [];
+  /** The API calls the page makes, with the Authorization header each sent. */
+  function trackApi(page: Page): Array<{ url: string; auth: string | undefined }> {
+    const calls: Array<{ url: string; auth: string | undefined }> = [];
     page.on("request", (r) => {
       if (new URL(r.url()).pathname.startsWith("/v1/"))
-        apiCalls.push({ url: r.url(), auth: r.headers().authorization });
+        calls.push({ url: r.url(), auth: r.headers().authorization });
     });
-    await page.goto(`${tokenUrl}/`);
-    const form = page.locator('[data-testid="token-form"]');
-    await form.waitFor();
-    const before = (await page.locator("html").evaluate((e) => e.outerHTML)) ?? "";
-    const secrets = tokenScenario.turns.flatMap((t) => [
-      t.turnId,
-      t.extensionId,
-      t.conversationId!,
-      ...t.llm!.input.map(textOf),
-    ]);
-    for (const s of secrets) expect(before).not.toContain(s);
-    expect(await page.locator('[data-testid="turn-row"]').count()).toBe(0);
-    await shot(page, "token-form");
-    const refused = apiCalls.length;
+    return calls;
+  }
 
-    await form.locator('input[type="password"]').fill(TOKEN);
-    await form.locator('button[type="submit"], input[type="submit"]').first().click();
-    await waitForCount(page, '[data-testid="turn-row"]', tokenScenario.turns.length);
-    expect(await turnIdsShown(page)).toEqual([...tokenScenario.turns].reverse().map((t) => t.turnId));
-    expect(await form.count()).toBe(0);
-    // Every API call after the token was entered sent it.
-    const after = apiCalls.slice(refused);
-    expect(after.length).toBeGreaterThan(0);
-    expect(after.filter((c) => c.auth !== `Bearer ${TOKEN}`)).toEqual([]);
-    // The calls before it were refused (401), which the browser logs too; nothing else went wrong.
-    const refusedUrls = apiCalls.slice(0, refused).map((c) => c.url);
+  /**
+   * Drops from the page's problems the 401 answers to `refused` (calls made before the token was
+   * entered: refusing them is the point) and the console lines the browser logs for them.
+   */
+  function forgiveRefused(w: WatchedPage, refused: Array<{ url: string }>): void {
     const expected = (p: string) =>
-      refusedUrls.some(
-        (u) =>
+      refused.some(
+        ({ url: u }) =>
           p === `HTTP 401: GET ${u}` ||
           (p.startsWith("console error: Failed to load resource") &&
             p.includes(" 401 ") &&
             p.endsWith(`(${u})`)),
       );
     w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !expected(p)));
+  }
+
+  /** Texts of the ingested data that must not be in the page before the token is accepted. */
+  const secrets = () =>
+    tokenScenario.turns.flatMap((t) => [
+      t.turnId,
+      t.extensionId,
+      t.conversationId!,
+      ...t.spans.map((s) => s.name),
+      ...t.llm!.input.map(textOf),
+    ]);
+
+  const html = (page: Page) => page.locator("html").evaluate((e) => e.outerHTML as string);
+
+  async function enterToken(page: Page): Promise<void> {
+    const form = page.locator('[data-testid="token-form"]');
+    await form.locator('input[type="password"]').fill(TOKEN);
+    await form.locator('button[type="submit"], input[type="submit"]').first().click();
+  }
+
+  it("shows only the token form before the token, and the turns after it, every API call sending it", async () => {
+    const w = await browser.open();
+    pages.push(w);
+    const { page } = w;
+    const calls = trackApi(page);
+    await page.goto(`${tokenUrl}/`);
+    const form = page.locator('[data-testid="token-form"]');
+    await form.waitFor();
+    const before = await html(page);
+    for (const s of secrets()) expect(before).not.toContain(s);
+    expect(await page.locator('[data-testid="turn-row"]').count()).toBe(0);
+    await shot(page, "token-form");
+    const refused = calls.length;
+
+    await enterToken(page);
+    await waitForCount(page, '[data-testid="turn-row"]', tokenScenario.turns.length);
+    expect(await turnIdsShown(page)).toEqual([...tokenScenario.turns].reverse().map((t) => t.turnId));
+    expect(await form.count()).toBe(0);
+    const after = calls.slice(refused);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((c) => c.auth !== `Bearer ${TOKEN}`)).toEqual([]);
+    forgiveRefused(w, calls.slice(0, refused));
+  });
+
+  it("asks for the token on a turn's deep link too, then keeps it for the tab's session across a reload", async () => {
+    const turn = tokenScenario.second;
+    const w = await browser.open();
+    pages.push(w);
+    const { page } = w;
+    const calls = trackApi(page);
+    await page.goto(`${tokenUrl}/turns/${turn.turnId}`);
+    await page.locator('[data-testid="token-form"]').waitFor();
+    expect(await page.locator('[data-testid="span-row"]').count()).toBe(0);
+    const before = await html(page);
+    for (const s of secrets().filter((x) => x !== turn.turnId)) expect(before).not.toContain(s);
+    const refused = calls.length;
+
+    await enterToken(page);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    await page.reload();
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+    expect(await page.locator('[data-testid="token-form"]').count()).toBe(0);
+    expect(calls.slice(refused).filter((c) => c.auth !== `Bearer ${TOKEN}`)).toEqual([]);
+    forgiveRefused(w, calls.slice(0, refused));
   });
 });

@@ -40,7 +40,7 @@ export interface ExportedTurn {
   /** In start order. */
   spans: ExportedSpan[];
   /** The turn's LLM call, if it has one: its span and its request's messages. */
-  llm?: { spanId: string; model: string; input: GenAiMessage[]; output: GenAiMessage[] };
+  llm?: { spanId: string } & LlmCall;
 }
 
 export interface Scenario {
@@ -54,6 +54,8 @@ export interface Scenario {
   /** The turn with an error span, and that span. */
   errorTurn: ExportedTurn;
   errorSpanId: string;
+  /** A log (a span event) inside the first turn's LLM call span. */
+  log: { turn: ExportedTurn; spanId: string; msg: string };
   models: string[];
 }
 
@@ -83,6 +85,14 @@ function tracerFor(
       await provider.shutdown();
     },
   };
+}
+
+/** An LLM call: its model, request and response messages, and [input, output] token counts. */
+export interface LlmCall {
+  model: string;
+  input: GenAiMessage[];
+  output: GenAiMessage[];
+  tokens: [number, number];
 }
 
 /** Builds one turn's spans from a plan, ending each at its start + duration. */
@@ -128,12 +138,7 @@ class TurnBuilder {
   }
 
   /** An LLM call span with GenAI attributes; its request and response become the records' bodies. */
-  llm(
-    start: number,
-    durationMs: number,
-    parent: Span,
-    call: { model: string; input: GenAiMessage[]; output: GenAiMessage[]; tokens: [number, number] },
-  ): Span {
+  llm(start: number, durationMs: number, parent: Span, call: LlmCall): Span {
     return this.span(`chat ${call.model}`, start, durationMs, {
       parent,
       kind: 2, // client
@@ -168,6 +173,7 @@ const SYSTEM = text("system", "You are a careful coding agent working in the tra
 const ASK = text("user", "Why is the build red on main?");
 const ANSWER = text("assistant", "The tokenizer change broke three tests in parser.test.ts.");
 const FOLLOW_UP = text("user", "Fix the tokenizer and rerun the tests.");
+const RETRY = "rate limited, retrying";
 const FIXED = text("assistant", "I fixed the tokenizer; the tests still fail on Windows line endings.");
 
 /**
@@ -181,8 +187,10 @@ export async function exportScenario(url: string, base: number, token?: string):
   // Turn 1: the question; a file read nested two deep.
   const a = new TurnBuilder(coder.tracer, conversationId);
   const aRoot = a.span("agent.turn", base, 3000);
-  const aInput = [SYSTEM, ASK];
-  a.llm(base + 10, 850, aRoot, { model: CLAUDE, input: aInput, output: [ANSWER], tokens: [1200, 90] });
+  const aCall: LlmCall = { model: CLAUDE, input: [SYSTEM, ASK], output: [ANSWER], tokens: [1200, 90] };
+  const aChat = a.llm(base + 10, 850, aRoot, aCall);
+  // A span event: the collector stores it as a log record inside the span.
+  aChat.addEvent(RETRY, { attempt: 2 }, base + 20);
   const read = a.span("tool.read_file", base + 900, 400, { parent: aRoot });
   a.span("fs.read", base + 950, 120, { parent: read });
   a.end();
@@ -192,8 +200,14 @@ export async function exportScenario(url: string, base: number, token?: string):
   const t2 = base + 5 * 60_000;
   const b = new TurnBuilder(coder.tracer, conversationId);
   const bRoot = b.span("agent.turn", t2, 4200);
-  const bInput = [...aInput, ANSWER, FOLLOW_UP];
-  b.llm(t2 + 15, 1230, bRoot, { model: CLAUDE, input: bInput, output: [FIXED], tokens: [1800, 140] });
+  const appended = [ANSWER, FOLLOW_UP];
+  const bCall: LlmCall = {
+    model: CLAUDE,
+    input: [...aCall.input, ...appended],
+    output: [FIXED],
+    tokens: [1800, 140],
+  };
+  b.llm(t2 + 15, 1230, bRoot, bCall);
   const tests = b.span("tool.run_tests", t2 + 1300, 2400, { parent: bRoot, error: "3 failed" });
   b.span("process.spawn", t2 + 1310, 2300, { parent: tests });
   b.end();
@@ -204,43 +218,40 @@ export async function exportScenario(url: string, base: number, token?: string):
   const reviewer = tracerFor(url, "review-bot", token);
   const c = new TurnBuilder(reviewer.tracer, "conv-pr-42");
   const cRoot = c.span("review.turn", t3, 900);
-  const cInput = [text("user", "Summarize pull request 42 in one sentence.")];
-  const cOutput = [text("assistant", "It speeds up the parser by caching tokens.")];
-  c.llm(t3 + 5, 640, cRoot, { model: GPT, input: cInput, output: cOutput, tokens: [300, 25] });
+  const cCall: LlmCall = {
+    model: GPT,
+    input: [text("user", "Summarize pull request 42 in one sentence.")],
+    output: [text("assistant", "It speeds up the parser by caching tokens.")],
+    tokens: [300, 25],
+  };
+  c.llm(t3 + 5, 640, cRoot, cCall);
   c.end();
   await reviewer.flush();
 
-  const turn = (
-    builder: TurnBuilder,
-    extensionId: string,
-    conv: string,
-    start: number,
-    model: string,
-    input: GenAiMessage[],
-    output: GenAiMessage[],
-  ): ExportedTurn => {
+  const turn = (builder: TurnBuilder, extensionId: string, conv: string, start: number, call: LlmCall) => {
     const spans = builder.inStartOrder();
-    const llmSpan = spans.find((s) => s.name === `chat ${model}`)!;
+    const llmSpan = spans.find((s) => s.name === `chat ${call.model}`)!;
     return {
       turnId: builder.turnId(),
       extensionId,
       conversationId: conv,
       start,
       spans,
-      llm: { spanId: llmSpan.spanId, model, input, output },
+      llm: { spanId: llmSpan.spanId, ...call },
     };
   };
-  const first = turn(a, "coder-agent", conversationId, base, CLAUDE, aInput, [ANSWER]);
-  const second = turn(b, "coder-agent", conversationId, t2, CLAUDE, bInput, [FIXED]);
-  const third = turn(c, "review-bot", "conv-pr-42", t3, GPT, cInput, cOutput);
+  const first = turn(a, "coder-agent", conversationId, base, aCall);
+  const second = turn(b, "coder-agent", conversationId, t2, bCall);
+  const third = turn(c, "review-bot", "conv-pr-42", t3, cCall);
   return {
     turns: [first, second, third],
     conversationId,
     first,
     second,
-    appended: [ANSWER, FOLLOW_UP],
+    appended,
     errorTurn: second,
     errorSpanId: second.spans.find((s) => s.name === "tool.run_tests")!.spanId,
+    log: { turn: first, spanId: first.llm.spanId, msg: RETRY },
     models: [CLAUDE, GPT],
   };
 }
