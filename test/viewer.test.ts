@@ -15,6 +15,7 @@ import { tempDir } from "./support/fixtures.js";
 import {
   type ExportedTurn,
   exportScenario,
+  exportSmallTurns,
   exportWideTurn,
   type GenAiMessage,
   type Scenario,
@@ -309,6 +310,44 @@ describe("the viewer in a real browser", () => {
     await shot(page, "usage");
   });
 
+  const filters: Array<[name: string, value: string | "check", expected: () => ExportedTurn[]]> = [
+    ["errors", "check", () => [scenario.errorTurn]],
+    ["model", "gpt-4o-mini", () => scenario.turns.filter((t) => t.llm?.model === "gpt-4o-mini")],
+    ["extension", "review-bot", () => scenario.turns.filter((t) => t.extensionId === "review-bot")],
+    ["conversation", "conv-build-red", () => [scenario.second, scenario.first]],
+  ];
+  for (const [name, value, expected] of filters) {
+    it(`filters the list by ${name}, keeping the filter in the URL`, async () => {
+      const { page } = await open("/");
+      await waitForCount(page, '[data-testid="turn-row"]', 4);
+      const input = page.locator(`[data-testid="filter-${name}"]`);
+      if (value === "check") await input.check();
+      else {
+        await input.fill(value);
+        await input.press("Enter");
+      }
+      const ids = expected().map((t) => t.turnId);
+      await waitForCount(page, '[data-testid="turn-row"]', ids.length);
+      expect(await turnIdsShown(page)).toEqual(ids);
+      // The filtered list is a link: a reload shows the same turns.
+      expect(page.url()).not.toBe(`${url}/`);
+      await page.reload();
+      await waitForCount(page, '[data-testid="turn-row"]', ids.length);
+      expect(await turnIdsShown(page)).toEqual(ids);
+    });
+  }
+
+  it("opens the turn selected with the keyboard (j to move down, Enter to open)", async () => {
+    const { page } = await open("/");
+    await waitForCount(page, '[data-testid="turn-row"]', 4);
+    await page.keyboard.press("j");
+    await page.keyboard.press("j");
+    await page.keyboard.press("Enter");
+    const turn = scenario.second; // the second newest
+    await page.waitForURL(`**/turns/${turn.turnId}`);
+    await waitForCount(page, '[data-testid="span-row"]', turn.spans.length);
+  });
+
   it(`renders a turn of ${WIDE_SPANS} spans in start order (the time is reported)`, async () => {
     const w = await browser.open();
     pages.push(w);
@@ -320,6 +359,59 @@ describe("the viewer in a real browser", () => {
     expect(await attrs(w.page, '[data-testid="span-row"]', "data-span-id")).toEqual(
       wide.spans.map((s) => s.spanId),
     );
+  });
+});
+
+describe("the viewer over many turns", () => {
+  let many: ServeProcess;
+  let manyUrl: string;
+  let recent: ExportedTurn[];
+  let old: ExportedTurn[];
+
+  beforeAll(async () => {
+    many = serveProcess(["--dir", tempDir()]);
+    manyUrl = await many.url;
+    const now = Date.now();
+    // 3 turns in the last hour, 117 two to four days ago (newest first: recent, then old).
+    recent = await exportSmallTurns(
+      manyUrl,
+      [3, 2, 1].map((m) => now - m * 10 * 60_000),
+    );
+    old = await exportSmallTurns(
+      manyUrl,
+      Array.from({ length: 117 }, (_, i) => now - 2 * 86_400_000 - (117 - i) * 30 * 60_000),
+    );
+  });
+
+  afterAll(async () => {
+    many.child.kill("SIGTERM");
+    await exited(many.child);
+  });
+
+  const newestFirst = () => [...recent, ...old].sort((a, b) => b.start - a.start).map((t) => t.turnId);
+
+  it("pages through all the turns, newest first, with the next-page button", async () => {
+    const { page } = await open("/", manyUrl);
+    const all = newestFirst();
+    await page.locator('[data-testid="turn-row"]').first().waitFor();
+    let shown = await turnIdsShown(page);
+    expect(shown.length).toBeLessThan(all.length);
+    while (shown.length < all.length) {
+      const before = shown.length;
+      await page.locator('[data-testid="next-page"]').click();
+      await expect.poll(() => page.locator('[data-testid="turn-row"]').count()).toBeGreaterThan(before);
+      shown = await turnIdsShown(page);
+    }
+    expect(shown).toEqual(all);
+    expect(await page.locator('[data-testid="next-page"]').count()).toBe(0);
+  });
+
+  it("shows only the last 24 hours' turns with the -24h range", async () => {
+    const { page } = await open("/", manyUrl);
+    await page.locator('[data-testid="turn-row"]').first().waitFor();
+    await page.locator('[data-testid="filter-range"]').selectOption("-24h");
+    await waitForCount(page, '[data-testid="turn-row"]', recent.length);
+    expect(await turnIdsShown(page)).toEqual(newestFirst().slice(0, recent.length));
   });
 });
 

@@ -274,3 +274,16 @@ export async function exportWideTurn(url: string, start: number, count: number):
   await t.flush();
   return { turnId: w.turnId(), extensionId: "load-test", start, spans: w.inStartOrder() };
 }
+
+/** One single-span turn per start time (extension `cron-agent`), for paging and time-range filters. */
+export async function exportSmallTurns(url: string, starts: number[]): Promise<ExportedTurn[]> {
+  const t = tracerFor(url, "cron-agent", undefined);
+  const turns = starts.map((start, i) => {
+    const b = new TurnBuilder(t.tracer, undefined);
+    b.span(`cron.run ${i}`, start, 20);
+    b.end();
+    return { turnId: b.turnId(), extensionId: "cron-agent", start, spans: b.inStartOrder() };
+  });
+  await t.flush();
+  return turns;
+}
