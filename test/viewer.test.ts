@@ -26,6 +26,8 @@ import { exited } from "./support/spawn.js";
 const RESULTS = fileURLToPath(new URL("../test-results/viewer/", import.meta.url));
 const TOKEN = "viewer-test-token-5d1c";
 const WIDE_SPANS = 200;
+/** The browser's time zone: not UTC (and not a whole hour off it), so local time and UTC differ. */
+const TIME_ZONE = "Asia/Kolkata";
 
 let browser: Browser;
 let server: ServeProcess;
@@ -39,7 +41,7 @@ let pages: WatchedPage[] = [];
 beforeAll(async () => {
   mkdirSync(RESULTS, { recursive: true });
   server = serveProcess(["--dir", tempDir()]);
-  [browser, url] = await Promise.all([launchBrowser(), server.url]);
+  [browser, url] = await Promise.all([launchBrowser({ timezoneId: TIME_ZONE }), server.url]);
   // Recent turns (minutes ago), so any default time range of the list shows them.
   const now = Date.now();
   scenario = await exportScenario(url, now - 20 * 60_000);
@@ -164,6 +166,25 @@ describe("the viewer in a real browser", () => {
     const newestFirst = [...scenario.turns].reverse().map((t) => t.turnId);
     expect(await turnIdsShown(w.page)).toEqual([...newestFirst, wide.turnId]);
     await shot(w.page, "list");
+  });
+
+  it("shows a turn's start in the browser's local time, with UTC on hover", async () => {
+    const turn = scenario.turns[2]!;
+    const { page } = await open("/");
+    const row = page.locator(`[data-testid="turn-row"][data-turn-id="${turn.turnId}"]`);
+    await row.waitFor();
+    const hhmm = (timeZone: string) =>
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone,
+        hour: "2-digit",
+        minute: "2-digit",
+        hourCycle: "h23",
+      }).format(turn.start);
+    const [local, utc] = [hhmm(TIME_ZONE), hhmm("UTC")];
+    expect(local).not.toBe(utc);
+    const titled = row.locator("[title*='UTC']").first();
+    expect(await titled.getAttribute("title")).toContain(utc);
+    expect(await titled.textContent()).toContain(local);
   });
 
   it("shows a clicked turn's spans in start order with their durations", async () => {

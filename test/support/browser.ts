@@ -46,7 +46,8 @@ export function chromiumExecutable(): string {
   return found;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `timezoneId`: the pages' local time zone (an IANA name), for tests of local-time display. */
+export async function launchBrowser(opts: { timezoneId?: string } = {}): Promise<Browser> {
   const executable = chromiumExecutable();
   // A profile of its own: nothing from a user's Chromium profile leaks in, and none is left behind.
   const profile = mkdtempSync(join(tmpdir(), "tracetier-chromium-"));
@@ -58,6 +59,7 @@ export async function launchBrowser(): Promise<Browser> {
       args: ARGS,
       viewport: { width: 1280, height: 800 },
       timeout: 30_000,
+      ...(opts.timezoneId !== undefined ? { timezoneId: opts.timezoneId } : {}),
     });
   } catch (err) {
     rmSync(profile, { recursive: true, force: true });
