@@ -72,7 +72,10 @@ async function request(path: string, params: Params, signal?: AbortSignal): Prom
   } catch {
     // not JSON: keep the status line
   }
-  if (res.status === 401) for (const fn of listeners) fn();
+  if (res.status === 401) {
+    setToken(null); // refused: ask again rather than resend it
+    for (const fn of listeners) fn();
+  }
   throw new ApiError(res.status, code, message);
 }
 
