@@ -2,13 +2,9 @@
  * The collector's JSON API as the viewer reads it. Every call sends the session's token (if any); a 401
  * clears it and tells the app (`onUnauthorized`), which shows the token form instead of any data.
  */
-import type { RequestDiff, StoredRecord, TurnsPage, UsageReport } from "../../src/types.js";
+import type { RequestDiff, ThinRecord, TurnsPage, UsageReport } from "./types.js";
 
-export type { DiffMessage, TurnSummary, UsageRow } from "../../src/types.js";
-export type { RequestDiff, StoredRecord, TurnsPage, UsageReport };
-
-/** A record of `GET /v1/turns/:id?bodies=sizes`: no body, but its size (and whether it was evicted). */
-export type ThinRecord = StoredRecord & { bodyBytes?: number };
+export type * from "./types.js";
 
 const TOKEN_KEY = "tracetier.token";
 
