@@ -174,7 +174,13 @@ function Attributes({ attrs }: { attrs: Record<string, unknown> | undefined }) {
     <table class="kv attrs">
       ${entries.map(
         ([k, v]) =>
-          html`<tr key=${k}><th>${k}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
+          html`<tr key=${k}><th>${breakAtDots(k)}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
       )}
     </table>`;
+}
+
+/** A dotted attribute name with line-break opportunities after its dots (`gen_ai.usage.` …), as text. */
+function breakAtDots(key: string) {
+  const parts = key.split(".");
+  return parts.map((p, i) => (i < parts.length - 1 ? html`${p}.<wbr />` : p));
 }
