@@ -44,7 +44,8 @@ async function prepare(): Promise<void> {
 
 /** The SQLite baseline's turns list: one GROUP BY over its records table, newest first. */
 function sqliteTurns(db: Database.Database) {
-  const page = db.prepare(`SELECT turnId, MIN(extensionId) AS extensionId, MIN(conversationId) AS conversationId,
+  const page =
+    db.prepare(`SELECT turnId, MIN(extensionId) AS extensionId, MIN(conversationId) AS conversationId,
       MIN(timestamp) AS start, MAX(timestamp) AS end, COUNT(*) AS records,
       COUNT(DISTINCT CASE WHEN kind != 'log' THEN spanId END) AS spans,
       SUM(kind = 'log') AS logs,
@@ -72,7 +73,12 @@ async function measure(): Promise<void> {
   const filteredModel = await latency(20, 2, () => store.turns({ limit: 50, model: "claude-sonnet-4-5" }));
   const filteredErrors = await latency(20, 2, () => store.turns({ limit: 50, errors: true }));
   const filteredRange = await latency(20, 2, () =>
-    store.turns({ limit: 50, from: MONTH_START + 10 * DAY, to: MONTH_START + 11 * DAY, extensionId: "coder" }),
+    store.turns({
+      limit: 50,
+      from: MONTH_START + 10 * DAY,
+      to: MONTH_START + 11 * DAY,
+      extensionId: "coder",
+    }),
   );
   // the cursor of page 19, then page 20 timed
   let cursor: string | undefined;
@@ -83,7 +89,10 @@ async function measure(): Promise<void> {
   const writes: number[] = [];
   for (let n = 0; n < 10; n++) {
     const timestamp = MONTH_START + DAYS * DAY + n;
-    await store.insertRecords([{ kind: "log", level: "info", msg: "tick", timestamp, extensionId: "coder" }]);
+    // a live turn grows, a record at a time (its part is re-read; the rest are kept)
+    await store.insertRecords([
+      { kind: "log", level: "info", msg: "tick", timestamp, extensionId: "coder", turnId: `live-${n % 3}` },
+    ]);
     writes.push((await timed(() => store.turns({ limit: 50 }))) * 1000);
   }
   writes.sort((a, b) => a - b);
