@@ -351,6 +351,26 @@ describe("the turns list", () => {
     );
   });
 
+  it("keeps up with records arriving in batches, late records of listed turns among them", async () => {
+    const { store } = await tempStore();
+    const records = workload(8);
+    const rnd = new Random(8);
+    // shuffled, so that batches add records to turns already listed (and to turns already compacted)
+    const shuffled = records
+      .map((r) => ({ r, k: rnd.next() }))
+      .sort((a, b) => a.k - b.k)
+      .map((x) => x.r);
+    const sofar: TraceRecord[] = [];
+    for (let i = 0; i < shuffled.length; i += 40) {
+      const batch = shuffled.slice(i, i + 40);
+      await store.insertRecords(batch);
+      sofar.push(...batch);
+      if (i === 120) await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+      expect(await allPages(store, { limit: 50 })).toEqual(bruteList(sofar, {}));
+    }
+    expect((await store.usage()).rows).toEqual(bruteUsage(records));
+  });
+
   it("does not repeat or skip an older turn when records arrive between two pages", async () => {
     const { store } = await tempStore();
     const records = workload(5);

@@ -4,8 +4,10 @@
  * Each source (a cold file, the hot tier) has a part: its turns summed as if it held them whole
  * (turn-parts.ts). A cold file's part is computed once, from a few of its columns, and kept while the
  * manifest lists the file (files are immutable); the parts of all listed files are merged into the cold
- * index, kept for the manifest generation. The hot tier's part is kept until the next write touching
- * hot records (HotTier.recordWriteCount), which compaction's and retention's deletes are too.
+ * index, kept for the manifest generation. The hot tier's part is kept up to date turn by turn: every
+ * write names the turns whose records it puts or deletes (HotTier.onTurnWrite; compaction's and
+ * retention's deletes too), and the next request re-reads just those turns (a full scan after a reopen
+ * or a write of very many turns).
  *
  * A turn held by one source is exactly its part. A turn held by several is ordered and filtered by its
  * merged parts (start, extension, conversation, errors and models merge exactly) and, where its counts
@@ -32,8 +34,11 @@ export const DEFAULT_TURNS_LIMIT = 50;
 export const MAX_TURNS_LIMIT = 1000;
 /** The source name of the hot tier among a turn's sources (cold files are named by their file name). */
 const HOT = "hot";
+const DAY_MS = 86_400_000;
 /** Recomputed turns kept (each a summary and its calls: well under a KB). */
 const EXACT_CACHE_TURNS = 50_000;
+/** Past this many turns written since the last request, the hot part is read again whole. */
+const FULL_SCAN_TURNS = 2000;
 
 /** One turn as the index knows it: its merged parts. */
 interface Entry {
@@ -47,6 +52,8 @@ interface Entry {
   sources: string[];
   /** Its part, when one source holds it (then it is exact). */
   part?: TurnPart;
+  /** Its hot part, if the hot tier holds it (a recomputation holds while this does). */
+  hot?: TurnPart;
 }
 
 interface ColdIndex {
@@ -61,15 +68,18 @@ export class TurnLister {
   private readonly cold: ColdTier;
   private readonly reader: Reader;
   private readonly fileParts = new Map<string, Promise<SourcePart>>();
-  private hotCache: { writes: number; part: Promise<SourcePart> } | undefined;
+  private readonly hotTurns: HotTurns;
   private coldCache: { manifest: Manifest; index: Promise<ColdIndex> } | undefined;
-  private readonly exact = new Map<string, { sources: string; writes: number; part: TurnPart }>();
+  /** The merged view of both tiers, for a cold index and a hot version. */
+  private view: { cold: ColdIndex; hotVersion: number; entries: Entry[]; loose: Call[] } | undefined;
+  private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
   private closed = false;
 
   constructor(hot: HotTier, cold: ColdTier, reader: Reader) {
     this.hot = hot;
     this.cold = cold;
     this.reader = reader;
+    this.hotTurns = new HotTurns(hot);
   }
 
   /** The store is closing: an index being built stops at its next file. */
@@ -102,27 +112,10 @@ export class TurnLister {
   async usage(q: UsageQuery): Promise<UsageReport> {
     checkUsageQuery(q);
     const { entries, loose } = await this.snapshot();
-    const rows = new Map<string, UsageRow>();
-    const add = (c: Call) => {
-      if (q.extensionId !== undefined && c.extensionId !== q.extensionId) return;
-      if ((q.from !== undefined && c.ts < q.from) || (q.to !== undefined && c.ts >= q.to)) return;
-      const date = dateOf(c.ts);
-      const key = `${date}\u0000${c.model}`;
-      let row = rows.get(key);
-      if (row === undefined) {
-        row = { date, model: c.model, calls: 0, inputTokens: 0, outputTokens: 0 };
-        rows.set(key, row);
-      }
-      row.calls++;
-      row.inputTokens += c.inputTokens;
-      row.outputTokens += c.outputTokens;
-    };
-    for (const c of loose) add(c);
-    for (const e of entries) for (const c of (await this.partOf(e)).calls) add(c);
-    const sorted = [...rows.values()].sort((a, b) =>
-      a.date === b.date ? compareText(a.model, b.model) : compareText(a.date, b.date),
-    );
-    return { rows: sorted };
+    const rows = new UsageRows(q);
+    for (const c of loose) rows.add(c);
+    for (const e of entries) for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+    return { rows: rows.sorted() };
   }
 
   /**
@@ -137,42 +130,13 @@ export class TurnLister {
   /** Every turn of both tiers, by (start, turnId) ascending, and the loose calls of both. */
   private async snapshot(): Promise<{ entries: Entry[]; loose: Call[] }> {
     // the hot part first: see the module comment
-    const hot = await this.hotSnapshot();
+    const hot = await this.hotTurns.current();
     const cold = await this.coldIndex();
-    if (hot.turns.size === 0) return { entries: cold.entries, loose: [...cold.loose, ...hot.loose] };
-    const merged: Entry[] = [];
-    for (const [turnId, part] of hot.turns) {
-      const known = cold.byTurn.get(turnId);
-      const own = entryOf(turnId, HOT, part);
-      merged.push(
-        known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
-      );
-    }
-    merged.sort(compareEntries);
-    const shadowed = new Set(merged.map((e) => e.turnId));
-    const entries = mergeSorted(
-      cold.entries.filter((e) => !shadowed.has(e.turnId)),
-      merged,
-    );
-    return { entries, loose: [...cold.loose, ...hot.loose] };
-  }
-
-  private hotSnapshot(): Promise<SourcePart> {
-    const writes = this.hot.recordWriteCount;
-    if (this.hotCache?.writes === writes) return this.hotCache.part;
-    const part = hotPart(this.hot);
-    const cache = { writes, part };
-    this.hotCache = cache;
-    // kept only if no write touched records while it was read (it may have seen either side of one)
-    part.then(
-      () => {
-        if (this.hot.recordWriteCount !== writes && this.hotCache === cache) this.hotCache = undefined;
-      },
-      () => {
-        if (this.hotCache === cache) this.hotCache = undefined;
-      },
-    );
-    return part;
+    const view = this.view;
+    if (view?.cold === cold && view.hotVersion === hot.version) return view;
+    const next = { cold, hotVersion: hot.version, ...mergeHot(cold, hot.turns, hot.loose) };
+    this.view = next;
+    return next;
   }
 
   private coldIndex(): Promise<ColdIndex> {
@@ -222,18 +186,151 @@ export class TurnLister {
   private async partOf(e: Entry): Promise<TurnPart> {
     if (e.part) return e.part;
     const sources = e.sources.join("\u0000");
-    const writes = e.sources.includes(HOT) ? this.hot.recordWriteCount : 0;
     const known = this.exact.get(e.turnId);
-    if (known && known.sources === sources && known.writes === writes) return known.part;
+    if (known && known.sources === sources && known.hot === e.hot) return known.part;
     const records = await this.reader.turnRecords(e.turnId);
     const part: TurnPart =
       records.length > 0
         ? { summary: summarize(e.turnId, records), calls: callsOf(records) }
         : { summary: emptySummary(e), calls: [] }; // all of it deleted since the snapshot
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
-    this.exact.set(e.turnId, { sources, writes, part });
+    this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
   }
+}
+
+/** Usage rows by (day, model), as calls are added (a day's date text is made once). */
+class UsageRows {
+  private readonly q: UsageQuery;
+  private readonly byDay = new Map<number, Map<string, UsageRow>>();
+
+  constructor(q: UsageQuery) {
+    this.q = q;
+  }
+
+  add(c: Call): void {
+    const q = this.q;
+    if (q.extensionId !== undefined && c.extensionId !== q.extensionId) return;
+    if ((q.from !== undefined && c.ts < q.from) || (q.to !== undefined && c.ts >= q.to)) return;
+    const day = Math.floor(c.ts / DAY_MS);
+    let models = this.byDay.get(day);
+    if (models === undefined) {
+      models = new Map();
+      this.byDay.set(day, models);
+    }
+    let row = models.get(c.model);
+    if (row === undefined) {
+      row = { date: dateOf(c.ts), model: c.model, calls: 0, inputTokens: 0, outputTokens: 0 };
+      models.set(c.model, row);
+    }
+    row.calls++;
+    row.inputTokens += c.inputTokens;
+    row.outputTokens += c.outputTokens;
+  }
+
+  sorted(): UsageRow[] {
+    const rows = [...this.byDay.values()].flatMap((m) => [...m.values()]);
+    return rows.sort((a, b) => compareText(a.date, b.date) || compareText(a.model, b.model));
+  }
+}
+
+/**
+ * The hot tier's turns, kept current: writes mark the turns they touch (HotTier.onTurnWrite), and
+ * `current()` re-reads those before it answers. A request waits only for the marks made before it
+ * started (`marked`), so a steady stream of writes cannot keep it waiting.
+ */
+class HotTurns {
+  private readonly hot: HotTier;
+  private turns = new Map<string, TurnPart>();
+  private loose: Call[] = [];
+  private readonly dirty = new Set<string>();
+  /** Everything must be read again (nothing read yet, a reopen, a failed update, too many marks). */
+  private all = true;
+  /** Marks made, and marks whose turns have been read since. */
+  private marked = 1;
+  private applied = 0;
+  /** Bumped whenever the turns change (the merged view is kept per version). */
+  version = 0;
+  private updating: Promise<void> | undefined;
+
+  constructor(hot: HotTier) {
+    this.hot = hot;
+    hot.onTurnWrite = (turnId) => {
+      this.marked++;
+      if (turnId === undefined || this.dirty.size >= FULL_SCAN_TURNS) {
+        this.all = true;
+        this.dirty.clear();
+      } else if (!this.all) this.dirty.add(turnId);
+    };
+  }
+
+  async current(): Promise<{ version: number; turns: Map<string, TurnPart>; loose: Call[] }> {
+    const wanted = this.marked;
+    while (this.applied < wanted) {
+      this.updating ??= this.update().finally(() => {
+        this.updating = undefined;
+      });
+      await this.updating;
+    }
+    return { version: this.version, turns: this.turns, loose: this.loose };
+  }
+
+  private async update(): Promise<void> {
+    const upTo = this.marked;
+    const all = this.all;
+    const dirty = [...this.dirty];
+    this.all = false;
+    this.dirty.clear();
+    try {
+      if (all) {
+        const part = await hotPart(this.hot);
+        this.turns = part.turns;
+        this.loose = part.loose;
+      } else {
+        const turns = new Map(this.turns); // a view handed out keeps the map it was built from
+        for (const turnId of dirty) await this.reread(turnId, turns);
+        this.turns = turns;
+      }
+    } catch (err) {
+      this.all = true; // the marks taken are lost: read everything next time
+      throw err;
+    }
+    this.applied = upTo;
+    this.version++;
+  }
+
+  private async reread(turnId: string, turns: Map<string, TurnPart>): Promise<void> {
+    const records = [];
+    for await (const r of this.hot.turn(turnId)) records.push(r);
+    if (turnId === "") this.loose = callsOf(records);
+    else if (records.length === 0) turns.delete(turnId);
+    else turns.set(turnId, { summary: summarize(turnId, records), calls: callsOf(records) });
+  }
+}
+
+/** The cold index with the hot tier's turns merged in (a turn in both is recomputed where shown). */
+function mergeHot(
+  cold: ColdIndex,
+  hot: Map<string, TurnPart>,
+  hotLoose: Call[],
+): { entries: Entry[]; loose: Call[] } {
+  const loose = hotLoose.length === 0 ? cold.loose : [...cold.loose, ...hotLoose];
+  if (hot.size === 0) return { entries: cold.entries, loose };
+  const merged: Entry[] = [];
+  for (const [turnId, part] of hot) {
+    const known = cold.byTurn.get(turnId);
+    const own = entryOf(turnId, HOT, part);
+    own.hot = part;
+    merged.push(
+      known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
+    );
+  }
+  merged.sort(compareEntries);
+  const entries = mergeSorted(
+    cold.entries.filter((e) => !hot.has(e.turnId)),
+    merged,
+  );
+  return { entries, loose };
 }
 
 function emptySummary(e: Entry): TurnSummary {
@@ -284,6 +381,7 @@ function mergeEntry(a: Entry, b: Entry): Entry {
   a.errors += b.errors;
   a.models = [...new Set([...a.models, ...b.models])].sort();
   a.sources.push(...b.sources);
+  a.hot ??= b.hot;
   a.part = undefined;
   return a;
 }

@@ -2,13 +2,9 @@
  * The collector's JSON API as the viewer reads it. Every call sends the session's token (if any); a 401
  * clears it and tells the app (`onUnauthorized`), which shows the token form instead of any data.
  */
-import type { RequestDiff, StoredRecord, TurnsPage, UsageReport } from "../../src/types.js";
+import type { RequestDiff, ThinRecord, TurnsPage, UsageReport } from "./types.js";
 
-export type { DiffMessage, TurnSummary, UsageRow } from "../../src/types.js";
-export type { RequestDiff, StoredRecord, TurnsPage, UsageReport };
-
-/** A record of `GET /v1/turns/:id?bodies=sizes`: no body, but its size (and whether it was evicted). */
-export type ThinRecord = StoredRecord & { bodyBytes?: number };
+export type * from "./types.js";
 
 const TOKEN_KEY = "tracetier.token";
 
@@ -72,7 +68,10 @@ async function request(path: string, params: Params, signal?: AbortSignal): Prom
   } catch {
     // not JSON: keep the status line
   }
-  if (res.status === 401) for (const fn of listeners) fn();
+  if (res.status === 401) {
+    setToken(null); // refused: ask again rather than resend it
+    for (const fn of listeners) fn();
+  }
   throw new ApiError(res.status, code, message);
 }
 

@@ -3,7 +3,7 @@
  * nested by `parentSpanId`, children in start order, and each log under its span. Pure data, so the
  * waterfall only renders.
  */
-import type { ThinRecord } from "./api.js";
+import type { ThinRecord } from "./types.js";
 
 export interface SpanNode {
   spanId: string;

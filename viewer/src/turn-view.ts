@@ -3,7 +3,7 @@
  * bodies loaded on selection, and for an LLM request the changes since the previous request). The
  * selection is in the URL (`?span=` / `?log=`), so it is shareable and the back button restores it.
  */
-import { useMemo } from "preact/hooks";
+import { useLayoutEffect, useMemo } from "preact/hooks";
 import { api, type ThinRecord } from "./api.js";
 import { BodySection, hasBody } from "./body.js";
 import { DiffPanel } from "./diff-panel.js";
@@ -16,8 +16,19 @@ import { useListKeys } from "./turns-table.js";
 import { type Selection, Waterfall } from "./waterfall.js";
 
 export function TurnView({ id, query }: { id: string; query: URLSearchParams }) {
-  const { data, error, loading } = useLoad((signal) => api.turn(id, signal), [id]);
+  const { data, error, loading } = useLoad(
+    async (signal) => {
+      const records = await api.turn(id, signal);
+      performance.mark("tracetier:turn-data");
+      return records;
+    },
+    [id],
+  );
   const model = useMemo(() => (data ? buildTurn(data) : undefined), [data]);
+  useLayoutEffect(() => {
+    // The waterfall is in the DOM: how long it took from the data's arrival (the browser test reads it).
+    if (model) performance.measure("tracetier:turn-render", "tracetier:turn-data");
+  }, [model]);
   const spanId = query.get("span");
   const logId = query.get("log");
   const selection: Selection = spanId
@@ -163,7 +174,13 @@ function Attributes({ attrs }: { attrs: Record<string, unknown> | undefined }) {
     <table class="kv attrs">
       ${entries.map(
         ([k, v]) =>
-          html`<tr key=${k}><th>${k}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
+          html`<tr key=${k}><th>${breakAtDots(k)}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
       )}
     </table>`;
+}
+
+/** A dotted attribute name with line-break opportunities after its dots (`gen_ai.usage.` …), as text. */
+function breakAtDots(key: string) {
+  const parts = key.split(".");
+  return parts.map((p, i) => (i < parts.length - 1 ? html`${p}.<wbr />` : p));
 }

@@ -10,7 +10,8 @@ import { ErrorBox } from "./load.js";
 import { navigate } from "./router.js";
 import { TurnsTable } from "./turns-table.js";
 
-const FILTER_KEYS = ["from", "to", "extensionId", "conversationId", "errors", "model"] as const;
+/** The list's state in the URL: the filters, and `limit` (a page's size; no control, but a link may set it). */
+const FILTER_KEYS = ["from", "to", "extensionId", "conversationId", "errors", "model", "limit"] as const;
 const PRESETS = ["-1h", "-24h", "-7d"];
 
 /** The API's parameters from the page's query string (only the filters it knows). */

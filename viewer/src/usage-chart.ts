@@ -53,11 +53,11 @@ export function UsageView({ query }: { query: URLSearchParams }) {
     </form>
     ${error ? html`<${ErrorBox} error=${error} />` : null}
     ${loading ? html`<p class="muted">Loading…</p>` : null}
-    ${data && !loading ? html`<${Chart} rows=${data.rows} mode=${mode} /><${Totals} rows=${data.rows} />` : null}
+    ${data && !loading ? html`<${Chart} rows=${data.rows} mode=${mode} from=${from} /><${Totals} rows=${data.rows} />` : null}
   </section>`;
 }
 
-function Chart({ rows, mode }: { rows: UsageRow[]; mode: "stacked" | "grouped" }) {
+function Chart({ rows, mode, from }: { rows: UsageRow[]; mode: "stacked" | "grouped"; from: string }) {
   if (rows.length === 0) {
     return html`<svg data-testid="usage-chart" class="usage-chart" viewBox="0 0 900 60" role="img" aria-label="no usage">
       <text x="450" y="35" text-anchor="middle" class="chart-empty">No token usage in this range.</text>
@@ -65,7 +65,7 @@ function Chart({ rows, mode }: { rows: UsageRow[]; mode: "stacked" | "grouped" }
   }
   const models = [...new Set(rows.map((r) => r.model))].sort();
   const color = (m: string) => COLORS[models.indexOf(m) % COLORS.length]!;
-  const days = dayRange(rows);
+  const days = dayRange(rows, from);
   const byDay = new Map<string, UsageRow[]>();
   for (const r of rows) byDay.set(r.date, [...(byDay.get(r.date) ?? []), r]);
   const W = 900;
@@ -76,7 +76,7 @@ function Chart({ rows, mode }: { rows: UsageRow[]; mode: "stacked" | "grouped" }
   const plotH = H - bottom - 10;
   const slot = plotW / days.length;
   const barsPerDay = mode === "stacked" ? 2 : models.length * 2;
-  const barW = Math.max(1, (slot * 0.8) / barsPerDay);
+  const barW = Math.min(24, Math.max(1, (slot * 0.8) / barsPerDay));
   let max = 0;
   for (const d of days) {
     const day = byDay.get(d) ?? [];
@@ -88,7 +88,7 @@ function Chart({ rows, mode }: { rows: UsageRow[]; mode: "stacked" | "grouped" }
   const y = (v: number) => 10 + plotH - (v / max) * plotH;
   const bars: unknown[] = [];
   days.forEach((d, i) => {
-    const x0 = left + i * slot + slot * 0.1;
+    const x0 = left + i * slot + (slot - barW * barsPerDay) / 2;
     const day = byDay.get(d) ?? [];
     if (mode === "stacked") {
       (["inputTokens", "outputTokens"] as const).forEach((metric, k) => {
@@ -177,11 +177,17 @@ function Totals({ rows }: { rows: UsageRow[] }) {
 
 const sum = (rows: UsageRow[], k: "inputTokens" | "outputTokens") => rows.reduce((n, r) => n + r[k], 0);
 
-/** Every day from the first to the last row's date (the newest MAX_DAYS), so gaps show as gaps. */
-function dayRange(rows: UsageRow[]): string[] {
+/**
+ * Every day of the range (for `-<n>d`, the n days to today; otherwise from the first to the last row's
+ * date), the newest MAX_DAYS of them, so that days without usage show as gaps.
+ */
+function dayRange(rows: UsageRow[], from: string): string[] {
   const dates = rows.map((r) => Date.parse(`${r.date}T00:00:00Z`)).filter(Number.isFinite);
-  const last = Math.max(...dates);
-  const first = Math.max(Math.min(...dates), last - (MAX_DAYS - 1) * DAY);
+  const relative = /^-(\d+)d$/.exec(from);
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const last = Math.max(...dates, relative ? today : Number.NEGATIVE_INFINITY);
+  const lowest = relative ? Math.min(today - (Number(relative[1]) - 1) * DAY, ...dates) : Math.min(...dates);
+  const first = Math.max(lowest, last - (MAX_DAYS - 1) * DAY);
   const out: string[] = [];
   for (let t = first; t <= last; t += DAY) out.push(new Date(t).toISOString().slice(0, 10));
   return out;

@@ -1,0 +1,128 @@
+/**
+ * The turns list and usage (issue 13), run as child processes by run.ts (`--only turns`):
+ *   tsx bench/turns.ts <dir> <records> prepare   the month (bench/month.ts) into a store, everything but
+ *                                                its last day compacted to cold; the same records into the
+ *                                                SQLite baseline's records table (<dir>/baseline.db)
+ *   tsx bench/turns.ts <dir> <records> measure   a fresh process: open, the first page cold, then warm
+ *                                                pages, filtered pages, page 20, usage; the SQLite
+ *                                                turns list side by side; JSON out
+ * Server time only (the store's calls, no HTTP).
+ */
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
+import { warmTurns } from "../src/store.js";
+import { openBaseline } from "./baseline-sqlite.js";
+import { DAY, MONTH_START, monthOfTurns } from "./month.js";
+import { interleaved, latency, percentile, timed } from "./stats.js";
+
+const [dir, countArg, mode] = process.argv.slice(2) as [string, string, string];
+const COUNT = Number(countArg);
+const DAYS = 30;
+
+async function prepare(): Promise<void> {
+  const store = await openStore({ dir: join(dir, "store"), durability: "none" });
+  const base = openBaseline(join(dir, "baseline.db"), "fast");
+  let batch: TraceRecord[] = [];
+  const flush = async () => {
+    await store.insertRecords(batch);
+    base.insertRecords(batch);
+    batch = [];
+  };
+  for (const t of monthOfTurns(COUNT)) {
+    batch.push(...t);
+    if (batch.length >= 5000) await flush();
+  }
+  await flush();
+  base.close();
+  // the last day stays hot: a collector's store has a hot remainder
+  const moved = await store.compact({ now: MONTH_START + DAYS * DAY, olderThanMs: DAY });
+  const stats = await store.stats();
+  await store.close();
+  process.stdout.write(JSON.stringify({ moved: moved.recordsMoved, stats }));
+}
+
+/** The SQLite baseline's turns list: one GROUP BY over its records table, newest first. */
+function sqliteTurns(db: Database.Database) {
+  const page =
+    db.prepare(`SELECT turnId, MIN(extensionId) AS extensionId, MIN(conversationId) AS conversationId,
+      MIN(timestamp) AS start, MAX(timestamp) AS end, COUNT(*) AS records,
+      COUNT(DISTINCT CASE WHEN kind != 'log' THEN spanId END) AS spans,
+      SUM(kind = 'log') AS logs,
+      SUM((kind = 'span-close' AND status = 'error') OR (kind = 'log' AND level = 'error')) AS errors,
+      SUM(COALESCE(json_extract(attributes, '$."gen_ai.usage.input_tokens"'), 0)) AS inputTokens,
+      SUM(COALESCE(json_extract(attributes, '$."gen_ai.usage.output_tokens"'), 0)) AS outputTokens
+    FROM records WHERE turnId IS NOT NULL GROUP BY turnId ORDER BY start DESC, turnId DESC LIMIT 50`);
+  return () => page.all();
+}
+
+async function measure(): Promise<void> {
+  let store!: TraceStore;
+  const openMs = (await timed(async () => (store = await openStore({ dir: join(dir, "store") })))) * 1000;
+  const firstMs = (await timed(() => store.turns({ limit: 50 }))) * 1000;
+  const rss = process.memoryUsage();
+  // a second fresh view of the same work: warmTurns alone (what the collector does at start), reopened
+  await store.close();
+  store = await openStore({ dir: join(dir, "store") });
+  const warmMs = (await timed(() => warmTurns(store))) * 1000;
+  const afterWarmMs = (await timed(() => store.turns({ limit: 50 }))) * 1000;
+
+  const db = new Database(join(dir, "baseline.db"), { readonly: true });
+  const sqlite = sqliteTurns(db);
+  const [first, sql] = await interleaved(20, 2, [() => store.turns({ limit: 50 }), sqlite]);
+  const filteredModel = await latency(20, 2, () => store.turns({ limit: 50, model: "claude-sonnet-4-5" }));
+  const filteredErrors = await latency(20, 2, () => store.turns({ limit: 50, errors: true }));
+  const filteredRange = await latency(20, 2, () =>
+    store.turns({
+      limit: 50,
+      from: MONTH_START + 10 * DAY,
+      to: MONTH_START + 11 * DAY,
+      extensionId: "coder",
+    }),
+  );
+  // the cursor of page 19, then page 20 timed
+  let cursor: string | undefined;
+  for (let p = 0; p < 19; p++) cursor = (await store.turns({ limit: 50, cursor })).nextCursor;
+  const page20 = await latency(20, 2, () => store.turns({ limit: 50, cursor }));
+  const usage = await latency(10, 1, () => store.usage({}));
+  // a collector keeps writing: each write to the hot tier makes the next list recompute the hot part
+  const writes: number[] = [];
+  for (let n = 0; n < 10; n++) {
+    const timestamp = MONTH_START + DAYS * DAY + n;
+    // a live turn grows, a record at a time (its part is re-read; the rest are kept)
+    await store.insertRecords([
+      { kind: "log", level: "info", msg: "tick", timestamp, extensionId: "coder", turnId: `live-${n % 3}` },
+    ]);
+    writes.push((await timed(() => store.turns({ limit: 50 }))) * 1000);
+  }
+  writes.sort((a, b) => a - b);
+  const afterWrite = { p50: percentile(writes, 50), p99: percentile(writes, 99) };
+  const stats = await store.stats();
+  await store.close();
+  db.close();
+  process.stdout.write(
+    JSON.stringify({
+      stats: { hot: stats.hotRecords, cold: stats.coldRecords, files: stats.coldPartitions },
+      openMs,
+      firstMs,
+      heapMB: rss.heapUsed / 2 ** 20,
+      rssMB: rss.rss / 2 ** 20,
+      warmMs,
+      afterWarmMs,
+      first,
+      sql,
+      filteredModel,
+      filteredErrors,
+      filteredRange,
+      page20,
+      usage,
+      afterWrite,
+    }),
+  );
+}
+
+const modes: Record<string, () => Promise<void>> = { prepare, measure };
+modes[mode]!().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exitCode = 1;
+});
