@@ -34,6 +34,7 @@ let server: ServeProcess;
 let url: string;
 let scenario: Scenario;
 let wide: ExportedTurn;
+/** Render and API times measured in the browser (ms), written to timings.json. */
 const timings: Record<string, number> = {};
 /** The pages the current test opened; afterEach checks that nothing went wrong on any of them. */
 let pages: WatchedPage[] = [];
@@ -56,7 +57,10 @@ afterAll(async () => {
     expect(server.crashes()).toEqual([]);
   }
   if (Object.keys(timings).length > 0)
-    writeFileSync(join(RESULTS, "timings.json"), `${JSON.stringify(timings, null, 2)}\n`);
+    writeFileSync(
+      join(RESULTS, "timings.json"),
+      `${JSON.stringify({ unit: "ms", measuredAt: new Date().toISOString(), ...rounded(timings) }, null, 2)}\n`,
+    );
 });
 
 afterEach(async () => {
@@ -66,6 +70,9 @@ afterEach(async () => {
   // Every view loads without a console error, an uncaught exception, a failed request or an HTTP error.
   expect(opened.flatMap((w) => w.problems)).toEqual([]);
 });
+
+const rounded = (t: Record<string, number>) =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
 
 /** A watched page at `path` of the viewer served by `base`. */
 async function open(path: string, base = url): Promise<WatchedPage> {
@@ -127,6 +134,15 @@ const rendered = (page: Page) =>
     .waitForFunction(() => (globalThis as unknown as InPage).__rendered, undefined, { timeout: 15_000 })
     .then((h) => h.jsonValue() as Promise<number>);
 
+/** How long the page's (first) request to `path` took, from its start to the response's end (ms). */
+async function apiTime(page: Page, path: string): Promise<number> {
+  return page.evaluate((p) => {
+    const entry = performance.getEntriesByType("resource").find((e) => new URL(e.name).pathname === p);
+    if (entry === undefined) throw new Error(`no request to ${p}`);
+    return entry.duration;
+  }, path);
+}
+
 /** A duration as the viewer shows it (`840 ms`, `1.23 s`), in ms, and half its last shown digit. */
 function parseDuration(text: string): { ms: number; within: number } {
   const m = /^\s*(\d+)(?:\.(\d+))?\s*(ms|s)\s*$/.exec(text);
@@ -162,7 +178,8 @@ describe("the viewer in a real browser", () => {
     await timeRender(w.page, '[data-testid="turn-row"]', 1);
     await w.page.goto(`${url}/`);
     await waitForCount(w.page, '[data-testid="turn-row"]', 4);
-    timings.turnsListFirstRowMs = Math.round(await rendered(w.page));
+    timings.turnsListFirstRow = await rendered(w.page);
+    timings.turnsListApi = await apiTime(w.page, "/v1/turns");
     const newestFirst = [...scenario.turns].reverse().map((t) => t.turnId);
     expect(await turnIdsShown(w.page)).toEqual([...newestFirst, wide.turnId]);
     await shot(w.page, "list");
@@ -375,8 +392,18 @@ describe("the viewer in a real browser", () => {
     await timeRender(w.page, '[data-testid="span-row"]', WIDE_SPANS);
     await w.page.goto(`${url}/turns/${wide.turnId}`);
     const ms = await rendered(w.page);
-    timings[`turn${WIDE_SPANS}SpansMs`] = Math.round(ms);
-    console.log(`viewer: ${WIDE_SPANS} span rows rendered ${ms.toFixed(0)} ms after navigation start`);
+    const api = await apiTime(w.page, `/v1/turns/${wide.turnId}`);
+    // The viewer's own measure, from the data's arrival to the waterfall in the DOM (docs/viewer.md).
+    const render = await w.page.evaluate(
+      () => performance.getEntriesByName("tracetier:turn-render")[0]?.duration,
+    );
+    timings[`turn${WIDE_SPANS}Spans`] = ms;
+    timings[`turn${WIDE_SPANS}SpansApi`] = api;
+    if (render !== undefined) timings[`turn${WIDE_SPANS}SpansDataToDom`] = render;
+    console.log(
+      `viewer: ${WIDE_SPANS} span rows rendered ${ms.toFixed(0)} ms after navigation start ` +
+        `(API ${api.toFixed(0)} ms, data to DOM ${render?.toFixed(0) ?? "?"} ms)`,
+    );
     expect(await attrs(w.page, '[data-testid="span-row"]', "data-span-id")).toEqual(
       wide.spans.map((s) => s.spanId),
     );
