@@ -107,6 +107,7 @@ interface InPage {
   MutationObserver: new (
     callback: () => void,
   ) => { observe(target: unknown, options: { childList: boolean; subtree: boolean }): void };
+  requestAnimationFrame(callback: () => void): number;
   __rendered?: number;
 }
 
@@ -378,8 +379,16 @@ describe("the viewer in a real browser", () => {
   it("opens the turn selected with the keyboard (j to move down, Enter to open)", async () => {
     const { page } = await open("/");
     await waitForCount(page, '[data-testid="turn-row"]', 4);
+    // The rows are drawn; the key listener goes in with the effects, after the next frame.
+    await page.evaluate(
+      () =>
+        new Promise((r) => (globalThis as unknown as InPage).requestAnimationFrame(() => setTimeout(r, 0))),
+    );
+    const selected = () => attrs(page, '[data-testid="turn-row"]', "aria-selected");
     await page.keyboard.press("j");
+    await expect.poll(selected).toEqual(["true", "false", "false", "false"]);
     await page.keyboard.press("j");
+    await expect.poll(selected).toEqual(["false", "true", "false", "false"]);
     await page.keyboard.press("Enter");
     const turn = scenario.second; // the second newest
     await page.waitForURL(`**/turns/${turn.turnId}`);
