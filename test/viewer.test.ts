@@ -19,6 +19,7 @@ import {
   exportWideTurn,
   type GenAiMessage,
   type Scenario,
+  type ShownRequest,
 } from "./support/otel-turns.js";
 import { type ServeProcess, serveProcess } from "./support/serve-process.js";
 import { exited } from "./support/spawn.js";
@@ -155,21 +156,44 @@ function parseDuration(text: string): { ms: number; within: number } {
 
 const textOf = (m: GenAiMessage) => m.parts.map((p) => p.content).join("");
 
-/** The record ids of a turn's span-opens by span id (the request bodies sit on them). */
-async function openRecordIds(turnId: string): Promise<Map<string, string>> {
+/** The record ids of a turn's span records by `<kind> <spanId>` (request bodies sit on the span-open). */
+async function recordIds(turnId: string): Promise<Map<string, string>> {
   const res = await fetch(`${url}/v1/turns/${turnId}?bodies=false`);
   const records = (await res.json()) as StoredRecord[];
-  return new Map(records.filter((r) => r.kind === "span-open").map((r) => [r.spanId, r.id]));
+  return new Map(
+    records.flatMap((r) => (r.kind === "log" ? [] : [[`${r.kind} ${r.spanId}`, r.id] as const])),
+  );
+}
+
+/** Opens a turn and selects one of its spans; the ids of the span's open and close records. */
+async function openSpan(
+  turnId: string,
+  spanId: string,
+): Promise<{ w: WatchedPage; openId: string; closeId: string }> {
+  const ids = await recordIds(turnId);
+  const w = await open(`/turns/${turnId}`);
+  await w.page.locator(`[data-testid="span-row"][data-span-id="${spanId}"]`).click();
+  return { w, openId: ids.get(`span-open ${spanId}`)!, closeId: ids.get(`span-close ${spanId}`)! };
 }
 
 /** Opens the second turn of the conversation and selects its LLM call's span. */
 async function openLlmSpan(): Promise<{ w: WatchedPage; recordId: string }> {
-  const turn = scenario.second;
-  const spanId = turn.llm!.spanId;
-  const recordId = (await openRecordIds(turn.turnId)).get(spanId)!;
-  const w = await open(`/turns/${turn.turnId}`);
-  await w.page.locator(`[data-testid="span-row"][data-span-id="${spanId}"]`).click();
-  return { w, recordId };
+  const { w, openId } = await openSpan(scenario.second.turnId, scenario.second.llm!.spanId);
+  return { w, recordId: openId };
+}
+
+/** The span's request body is shown as these messages: roles in order, each containing its text. */
+async function expectConversation(shown: ShownRequest): Promise<void> {
+  const { w, openId } = await openSpan(scenario.shapes.turn.turnId, shown.spanId);
+  const body = w.page.locator(`[data-testid="body-view"][data-record-id="${openId}"]`);
+  await body.waitFor();
+  const messages = body.locator('[data-testid="message"]');
+  await expect.poll(() => messages.count()).toBe(shown.messages.length);
+  expect(await messages.evaluateAll((els) => els.map((e) => e.getAttribute("data-role")))).toEqual(
+    shown.messages.map((m) => m.role),
+  );
+  const texts = await messages.allTextContents();
+  for (const [i, m] of shown.messages.entries()) expect(texts[i]).toContain(m.text);
 }
 
 describe("the viewer in a real browser", () => {
@@ -242,6 +266,34 @@ describe("the viewer in a real browser", () => {
     const texts = await messages.allTextContents();
     for (const [i, m] of input.entries()) expect(texts[i]).toContain(textOf(m));
     await tallShot(w.page, "body");
+  });
+
+  it("renders an OpenAI chat request, with its tool call and tool result, as a conversation", async () => {
+    await expectConversation(scenario.shapes.openai);
+  });
+
+  it("renders an Anthropic messages request, with its system prompt and tool blocks, as a conversation", async () => {
+    await expectConversation(scenario.shapes.anthropic);
+  });
+
+  it("renders a plain-text body as text and a JSON body as a collapsible tree, not as conversations", async () => {
+    const { spanId, command, result } = scenario.shapes.tool;
+    const { w, openId, closeId } = await openSpan(scenario.shapes.turn.turnId, spanId);
+    const request = w.page.locator(`[data-testid="body-view"][data-record-id="${openId}"]`);
+    const response = w.page.locator(`[data-testid="body-view"][data-record-id="${closeId}"]`);
+    await request.waitFor();
+    await response.waitFor();
+    expect(await request.getAttribute("data-format")).toBe("text");
+    expect((await request.textContent())?.trim()).toBe(command);
+    expect(await response.getAttribute("data-format")).toBe("json");
+    // Collapsible: its nodes have expand/collapse controls; opening every closed one shows every value.
+    expect(await response.locator("[aria-expanded]").count()).toBeGreaterThan(0);
+    const closed = response.locator('[aria-expanded="false"]');
+    while ((await closed.count()) > 0) await closed.first().click();
+    const shown = (await response.textContent()) ?? "";
+    for (const p of result.problems) for (const v of Object.values(p)) expect(shown).toContain(String(v));
+    expect(await w.page.locator('[data-testid="message"]').count()).toBe(0);
+    await tallShot(w.page, "json-body");
   });
 
   it("shows exactly the appended messages in the request diff", async () => {

@@ -54,6 +54,8 @@ export interface Scenario {
   /** The turn with an error span, and that span. */
   errorTurn: ExportedTurn;
   errorSpanId: string;
+  /** Bodies of other shapes, in the third turn: OpenAI and Anthropic requests, JSON and plain text. */
+  shapes: { turn: ExportedTurn } & Shapes;
   /** A log (a span event) inside the first turn's LLM call span. */
   log: { turn: ExportedTurn; spanId: string; msg: string };
   models: string[];
@@ -225,6 +227,7 @@ export async function exportScenario(url: string, base: number, token?: string):
     tokens: [300, 25],
   };
   c.llm(t3 + 5, 640, cRoot, cCall);
+  const shapes = exportShapes(c, cRoot, t3 + 650);
   c.end();
   await reviewer.flush();
 
@@ -252,7 +255,110 @@ export async function exportScenario(url: string, base: number, token?: string):
     errorTurn: second,
     errorSpanId: second.spans.find((s) => s.name === "tool.run_tests")!.spanId,
     log: { turn: first, spanId: first.llm.spanId, msg: RETRY },
+    shapes: { turn: third, ...shapes(third) },
     models: [CLAUDE, GPT],
+  };
+}
+
+/** A request body as the viewer should show it: each message's role and a text it contains. */
+export interface ShownRequest {
+  spanId: string;
+  messages: Array<{ role: string; text: string }>;
+}
+
+export interface Shapes {
+  openai: ShownRequest;
+  anthropic: ShownRequest;
+  /** A tool span whose request body is plain text and whose response body is a JSON object. */
+  tool: {
+    spanId: string;
+    command: string;
+    result: { ok: boolean; problems: Array<Record<string, unknown>> };
+  };
+}
+
+/**
+ * Spans carrying bodies in the older `gen_ai.prompt` / `gen_ai.completion` attributes (the collector
+ * stores such a string as the body, verbatim): an OpenAI chat request with a tool call and its result,
+ * an Anthropic messages request with a tool_use and its tool_result, and a tool span with a plain-text
+ * request and a JSON response. Returns, once the turn is built, what the viewer should show.
+ */
+function exportShapes(t: TurnBuilder, parent: Span, start: number): (turn: ExportedTurn) => Shapes {
+  const openaiRequest = {
+    model: GPT,
+    messages: [
+      { role: "system", content: "You review pull requests." },
+      { role: "user", content: "Does PR 42 pass lint?" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "call_1", type: "function", function: { name: "run_lint", arguments: '{"path":"src/"}' } },
+        ],
+      },
+      { role: "tool", tool_call_id: "call_1", content: "2 problems in src/parser.ts" },
+    ],
+  };
+  t.span("openai.chat.completions", start, 100, {
+    parent,
+    attributes: {
+      "gen_ai.prompt": JSON.stringify(openaiRequest),
+      "gen_ai.completion": JSON.stringify({
+        choices: [{ index: 0, message: { role: "assistant", content: "No: two lint problems remain." } }],
+      }),
+    },
+  });
+  const anthropicRequest = {
+    model: "claude-haiku-4-5",
+    system: "You summarize diffs.",
+    messages: [
+      { role: "user", content: [{ type: "text", text: "Summarize the parser diff." }] },
+      {
+        role: "assistant",
+        content: [{ type: "tool_use", id: "tu_1", name: "read_diff", input: { file: "parser.ts" } }],
+      },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "tu_1", content: "+ cache tokens" }] },
+    ],
+  };
+  t.span("anthropic.messages", start + 110, 80, {
+    parent,
+    attributes: { "gen_ai.prompt": JSON.stringify(anthropicRequest) },
+  });
+  const command = "biome lint src/ --max-diagnostics=2";
+  const result = {
+    ok: false,
+    problems: [
+      { file: "src/parser.ts", line: 12, rule: "noVar" },
+      { file: "src/parser.ts", line: 40, rule: "useConst" },
+    ],
+  };
+  t.span("tool.lint", start + 200, 30, {
+    parent,
+    attributes: { "gen_ai.prompt": command, "gen_ai.completion": JSON.stringify(result) },
+  });
+  return (turn) => {
+    const id = (name: string) => turn.spans.find((s) => s.name === name)!.spanId;
+    return {
+      openai: {
+        spanId: id("openai.chat.completions"),
+        messages: [
+          { role: "system", text: "You review pull requests." },
+          { role: "user", text: "Does PR 42 pass lint?" },
+          { role: "assistant", text: "run_lint" },
+          { role: "tool", text: "2 problems in src/parser.ts" },
+        ],
+      },
+      anthropic: {
+        spanId: id("anthropic.messages"),
+        messages: [
+          { role: "system", text: "You summarize diffs." },
+          { role: "user", text: "Summarize the parser diff." },
+          { role: "assistant", text: "read_diff" },
+          { role: "user", text: "+ cache tokens" },
+        ],
+      },
+      tool: { spanId: id("tool.lint"), command, result },
+    };
   };
 }
 
