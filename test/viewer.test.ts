@@ -4,16 +4,17 @@
  * its data-testid hooks. Screenshots of the main views go to test-results/viewer/ (git-ignored), with
  * the render times measured in the browser (timings.json).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { StoredRecord } from "../src/index.js";
 import { type Browser, launchBrowser, type WatchedPage } from "./support/browser.js";
-import { tempDir } from "./support/fixtures.js";
 import {
   type ExportedTurn,
+  exportLlmTurn,
   exportScenario,
   exportSmallTurns,
   exportWideTurn,
@@ -42,7 +43,7 @@ let pages: WatchedPage[] = [];
 
 beforeAll(async () => {
   mkdirSync(RESULTS, { recursive: true });
-  server = serveProcess(["--dir", tempDir()]);
+  server = serveProcess(["--dir", serverDir()]);
   [browser, url] = await Promise.all([launchBrowser({ timezoneId: TIME_ZONE }), server.url]);
   // Recent turns (minutes ago), so any default time range of the list shows them.
   const now = Date.now();
@@ -57,6 +58,7 @@ afterAll(async () => {
     await exited(server.child);
     expect(server.crashes()).toEqual([]);
   }
+  for (const d of serverDirs) rmSync(d, { recursive: true, force: true });
   if (Object.keys(timings).length > 0)
     writeFileSync(
       join(RESULTS, "timings.json"),
@@ -74,6 +76,17 @@ afterEach(async () => {
 
 const rounded = (t: Record<string, number>) =>
   Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+
+/**
+ * A store directory for a server that lives across a describe's tests (fixtures' tempDir is removed
+ * after each test), removed at the end of the file, once the servers have stopped.
+ */
+const serverDirs: string[] = [];
+function serverDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "tracetier-viewer-"));
+  serverDirs.push(dir);
+  return dir;
+}
 
 /** A watched page at `path` of the viewer served by `base`. */
 async function open(path: string, base = url): Promise<WatchedPage> {
@@ -143,6 +156,15 @@ async function apiTime(page: Page, path: string): Promise<number> {
     if (entry === undefined) throw new Error(`no request to ${p}`);
     return entry.duration;
   }, path);
+}
+
+/** Polls `check` every 100 ms until it holds; fails after 20 s (expect.poll works only inside tests). */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A duration as the viewer shows it (`840 ms`, `1.23 s`), in ms, and half its last shown digit. */
@@ -471,26 +493,49 @@ describe("the viewer in a real browser", () => {
   });
 });
 
-describe("the viewer over many turns", () => {
+describe("the viewer over many turns, in both tiers", () => {
   let many: ServeProcess;
   let manyUrl: string;
   let recent: ExportedTurn[];
   let old: ExportedTurn[];
+  /** An old turn whose bodies retention evicted. */
+  let evicted: ExportedTurn;
 
   beforeAll(async () => {
-    many = serveProcess(["--dir", tempDir()]);
+    // Compaction and retention every second: records over a day old move to the cold tier, and
+    // their bodies are evicted.
+    const everySecond = "* * * * * *";
+    many = serveProcess([
+      "--dir",
+      serverDir(),
+      ...["--compact-schedule", everySecond, "--compact-older-than", "1d"],
+      ...["--prune-schedule", everySecond, "--max-body-age", "1d"],
+    ]);
     manyUrl = await many.url;
     const now = Date.now();
-    // 3 turns in the last hour, 117 two to four days ago (newest first: recent, then old).
+    const twoDaysAgo = now - 2 * 86_400_000;
+    // 3 turns in the last hour; 118 two to four days ago (newest first: recent, then old).
     recent = await exportSmallTurns(
       manyUrl,
       [3, 2, 1].map((m) => now - m * 10 * 60_000),
     );
     old = await exportSmallTurns(
       manyUrl,
-      Array.from({ length: 117 }, (_, i) => now - 2 * 86_400_000 - (117 - i) * 30 * 60_000),
+      Array.from({ length: 117 }, (_, i) => twoDaysAgo - (117 - i) * 30 * 60_000),
     );
-  });
+    evicted = await exportLlmTurn(manyUrl, twoDaysAgo + 60_000);
+    old.push(evicted);
+    // Wait for both: the old records in the cold tier, the old turn's request body evicted.
+    const openRecord = async () => {
+      const res = await fetch(`${manyUrl}/v1/turns/${evicted.turnId}?bodies=sizes`);
+      const records = (await res.json()) as Array<StoredRecord & { bodyEvicted?: boolean }>;
+      return records.find((r) => r.kind === "span-open" && r.spanId === evicted.llm!.spanId);
+    };
+    const stats = async () =>
+      (await (await fetch(`${manyUrl}/v1/stats`)).json()) as { coldRecords: number; hotRecords: number };
+    await until("old records in the cold tier", async () => (await stats()).coldRecords > 0);
+    await until("the old turn's body evicted", async () => (await openRecord())?.bodyEvicted === true);
+  }, 60_000);
 
   afterAll(async () => {
     many.child.kill("SIGTERM");
@@ -515,6 +560,15 @@ describe("the viewer over many turns", () => {
     expect(await page.locator('[data-testid="next-page"]').count()).toBe(0);
   });
 
+  it("shows an evicted body as evicted, not as a conversation", async () => {
+    const { page } = await open(`/turns/${evicted.turnId}`, manyUrl);
+    await page.locator(`[data-testid="span-row"][data-span-id="${evicted.llm!.spanId}"]`).click();
+    await page.locator('[data-testid="body-evicted"]').first().waitFor();
+    expect(await page.locator('[data-testid="message"]').count()).toBe(0);
+    const text = (await page.locator("body").textContent()) ?? "";
+    for (const m of [...evicted.llm!.input, ...evicted.llm!.output]) expect(text).not.toContain(textOf(m));
+  });
+
   it("shows only the last 24 hours' turns with the -24h range", async () => {
     const { page } = await open("/", manyUrl);
     await page.locator('[data-testid="turn-row"]').first().waitFor();
@@ -530,7 +584,7 @@ describe("the viewer with --token", () => {
   let tokenScenario: Scenario;
 
   beforeAll(async () => {
-    tokenServer = serveProcess(["--dir", tempDir(), "--token", TOKEN]);
+    tokenServer = serveProcess(["--dir", serverDir(), "--token", TOKEN]);
     tokenUrl = await tokenServer.url;
     tokenScenario = await exportScenario(tokenUrl, Date.now() - 20 * 60_000, TOKEN);
   });

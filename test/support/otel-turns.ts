@@ -393,3 +393,22 @@ export async function exportSmallTurns(url: string, starts: number[]): Promise<E
   await t.flush();
   return turns;
 }
+
+/** A turn of one LLM call (extension `cron-agent`), its request and response stored as bodies. */
+export async function exportLlmTurn(url: string, start: number): Promise<ExportedTurn> {
+  const t = tracerFor(url, "cron-agent", undefined);
+  const b = new TurnBuilder(t.tracer, undefined);
+  const root = b.span("cron.summarize", start, 500);
+  const call: LlmCall = {
+    model: GPT,
+    input: [text("user", "Summarize last night's failed jobs.")],
+    output: [text("assistant", "Two backups timed out.")],
+    tokens: [80, 12],
+  };
+  b.llm(start + 10, 400, root, call);
+  b.end();
+  await t.flush();
+  const spans = b.inStartOrder();
+  const llm = { spanId: spans.find((s) => s.name === `chat ${GPT}`)!.spanId, ...call };
+  return { turnId: b.turnId(), extensionId: "cron-agent", start, spans, llm };
+}
