@@ -53,11 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (server) {
-    server.child.kill("SIGTERM");
-    await exited(server.child);
-    expect(server.crashes()).toEqual([]);
-  }
+  if (server) await stop(server);
   for (const d of serverDirs) rmSync(d, { recursive: true, force: true });
   if (Object.keys(timings).length > 0)
     writeFileSync(
@@ -86,6 +82,13 @@ function serverDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "tracetier-viewer-"));
   serverDirs.push(dir);
   return dir;
+}
+
+/** Stops a server: it shuts down cleanly (exit 0), having crashed on nothing the tests did. */
+async function stop(s: ServeProcess): Promise<void> {
+  s.child.kill("SIGTERM");
+  expect(await exited(s.child)).toBe(0);
+  expect(s.crashes()).toEqual([]);
 }
 
 /** A watched page at `path` of the viewer served by `base`. */
@@ -538,8 +541,7 @@ describe("the viewer over many turns, in both tiers", () => {
   }, 60_000);
 
   afterAll(async () => {
-    many.child.kill("SIGTERM");
-    await exited(many.child);
+    await stop(many);
   });
 
   const newestFirst = () => [...recent, ...old].sort((a, b) => b.start - a.start).map((t) => t.turnId);
@@ -590,8 +592,7 @@ describe("the viewer with --token", () => {
   });
 
   afterAll(async () => {
-    tokenServer.child.kill("SIGTERM");
-    await exited(tokenServer.child);
+    await stop(tokenServer);
   });
 
   /** The API calls the page makes, with the Authorization header each sent. */
