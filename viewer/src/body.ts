@@ -17,6 +17,8 @@ const cache = new Map<string, Promise<string>>();
 const CACHE_MAX = 64;
 /** Characters of one message part shown before "show all" (a system prompt can be many pages). */
 const TEXT_LIMIT = 1500;
+/** Bodies up to this many bytes load as soon as their span is selected; larger ones on a click. */
+const AUTO_MAX = 2 * 1024 * 1024;
 
 export function fetchBody(recordId: string): Promise<string> {
   let p = cache.get(recordId);
@@ -72,12 +74,14 @@ interface SectionProps {
 /** A titled body: its size, evicted or loading state, then the rendered body. */
 export function BodySection({ record, label, auto = true, after }: SectionProps) {
   const size = bodySize(record);
-  const [wanted, setWanted] = useState(auto);
+  // A body past AUTO_MAX waits for a click: fetching and parsing many megabytes would stall the page.
+  const eager = auto && (size ?? 0) <= AUTO_MAX;
+  const [wanted, setWanted] = useState(eager);
   const [state, setState] = useState<{ parsed?: Parsed; error?: Error }>({});
   useEffect(() => {
     setState({});
-    setWanted(auto);
-  }, [record.id, auto]);
+    setWanted(eager);
+  }, [record.id, eager]);
   useEffect(() => {
     if (!wanted || record.bodyEvicted) return;
     let live = true;
@@ -98,7 +102,9 @@ export function BodySection({ record, label, auto = true, after }: SectionProps)
   }
   if (!wanted) {
     return html`<section class="body-section">${head}
-      <button type="button" onClick=${() => setWanted(true)}>Load body</button></section>`;
+      <button type="button" data-testid="load-body" onClick=${() => setWanted(true)}>
+        Load body${size !== undefined ? ` (${formatBytes(size)})` : ""}
+      </button></section>`;
   }
   return html`<section class="body-section">${head}
     ${state.error ? html`<${ErrorBox} error=${state.error} />` : null}
