@@ -93,14 +93,16 @@ function install() {
 
 function main() {
   let found = findChromium();
+  let installed = false;
   if (found === undefined && process.platform === "linux" && isDebian() && process.getuid?.() === 0) {
     install();
+    installed = true;
     found = findChromium();
   }
   if (found === undefined) {
     console.error(
       "browser-install: the viewer's browser tests need Chromium or Google Chrome, and none was found " +
-        `(looked for ${NAMES.join(", ")} on PATH).\n` +
+        `(looked for ${NAMES.join(", ")} on PATH${installed ? ", also after installing the chromium package" : ""}).\n` +
         "Install one (Debian/Ubuntu: `apt-get install chromium`; macOS: Google Chrome or `brew install --cask chromium`), " +
         "or set CHROME_PATH to a Chromium or Chrome executable.",
     );
