@@ -321,6 +321,30 @@ describe("the viewer in a real browser", () => {
     await tallShot(w.page, "json-body");
   });
 
+  it("loads a body over 2 MiB only when asked to", async () => {
+    const { spanId, bytes, head } = scenario.shapes.big;
+    expect(bytes).toBeGreaterThan(2 * 1024 * 1024);
+    const ids = await recordIds(scenario.shapes.turn.turnId);
+    const openId = ids.get(`span-open ${spanId}`)!;
+    const w = await open(`/turns/${scenario.shapes.turn.turnId}`);
+    const fetched: string[] = [];
+    w.page.on("request", (r) => fetched.push(new URL(r.url()).pathname));
+    await w.page.locator(`[data-testid="span-row"][data-span-id="${spanId}"]`).click();
+    const load = w.page.locator('[data-testid="load-body"]');
+    await load.waitFor();
+    const body = w.page.locator(`[data-testid="body-view"][data-record-id="${openId}"]`);
+    expect(await body.count()).toBe(0);
+    expect(fetched.filter((p) => p.startsWith(`/v1/records/${openId}`))).toEqual([]);
+    await load.click();
+    await body.waitFor();
+    expect(fetched).toContain(`/v1/records/${openId}/body`);
+    const messages = body.locator('[data-testid="message"]');
+    expect(await messages.evaluateAll((els) => els.map((e) => e.getAttribute("data-role")))).toEqual([
+      "user",
+    ]);
+    expect(await messages.first().textContent()).toContain(head);
+  });
+
   it("shows exactly the appended messages in the request diff", async () => {
     const { w } = await openLlmSpan();
     const diff = w.page.locator('[data-testid="request-diff"]');

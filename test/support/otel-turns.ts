@@ -275,13 +275,15 @@ export interface Shapes {
     command: string;
     result: { ok: boolean; problems: Array<Record<string, unknown>> };
   };
+  /** An LLM call whose request (one user message, `bytes` long, starting with `head`) is over 2 MiB. */
+  big: { spanId: string; bytes: number; head: string };
 }
 
 /**
  * Spans carrying bodies in the older `gen_ai.prompt` / `gen_ai.completion` attributes (the collector
  * stores such a string as the body, verbatim): an OpenAI chat request with a tool call and its result,
- * an Anthropic messages request with a tool_use and its tool_result, and a tool span with a plain-text
- * request and a JSON response. Returns, once the turn is built, what the viewer should show.
+ * an Anthropic messages request with a tool_use and its tool_result, a tool span with a plain-text
+ * request and a JSON response, and an LLM call with a 3 MiB request. Returns, once the turn is built, what the viewer should show.
  */
 function exportShapes(t: TurnBuilder, parent: Span, start: number): (turn: ExportedTurn) => Shapes {
   const openaiRequest = {
@@ -336,6 +338,12 @@ function exportShapes(t: TurnBuilder, parent: Span, start: number): (turn: Expor
     parent,
     attributes: { "gen_ai.prompt": command, "gen_ai.completion": JSON.stringify(result) },
   });
+  // A request over the viewer's 2 MiB eager-load limit: 3 MiB of a file pasted into the prompt.
+  const bigText = `BIG-START ${"const x = 1; // line of a large file\n".repeat(88_000)} BIG-END`;
+  t.span("chat big-context", start + 235, 10, {
+    parent,
+    attributes: { "gen_ai.input.messages": JSON.stringify([text("user", bigText)]) },
+  });
   return (turn) => {
     const id = (name: string) => turn.spans.find((s) => s.name === name)!.spanId;
     return {
@@ -358,6 +366,7 @@ function exportShapes(t: TurnBuilder, parent: Span, start: number): (turn: Expor
         ],
       },
       tool: { spanId: id("tool.lint"), command, result },
+      big: { spanId: id("chat big-context"), bytes: Buffer.byteLength(bigText), head: "BIG-START" },
     };
   };
 }
