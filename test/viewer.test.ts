@@ -278,6 +278,23 @@ describe("the viewer in a real browser", () => {
     await shot(page, "turn");
   });
 
+  it("shows a selected span's attributes", async () => {
+    const { w } = await openLlmSpan();
+    const { model, tokens } = scenario.second.llm!;
+    const expected: Array<[string, string]> = [
+      ["gen_ai.request.model", model],
+      ["gen_ai.usage.input_tokens", String(tokens[0])],
+      ["gen_ai.usage.output_tokens", String(tokens[1])],
+    ];
+    // Each attribute's name is shown, its value beside it (in the element holding both).
+    for (const [name, value] of expected) {
+      const label = w.page.getByText(name, { exact: true });
+      await label.first().waitFor();
+      expect(await label.count()).toBe(1);
+      expect(await label.locator("..").textContent()).toContain(value);
+    }
+  });
+
   it("renders an LLM request body as a conversation of messages with their roles and text", async () => {
     const { w, recordId } = await openLlmSpan();
     const body = w.page.locator(`[data-testid="body-view"][data-record-id="${recordId}"]`);
