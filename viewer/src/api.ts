@@ -69,8 +69,10 @@ async function request(path: string, params: Params, signal?: AbortSignal): Prom
     // not JSON: keep the status line
   }
   if (res.status === 401) {
-    setToken(null); // refused: ask again rather than resend it
-    for (const fn of listeners) fn();
+    // Refused: ask again rather than resend it. Only the token this request sent is forgotten: a 401
+    // answering an older request must not erase a token accepted since it was sent.
+    if (getToken() === token) setToken(null);
+    if (getToken() === null) for (const fn of listeners) fn();
   }
   throw new ApiError(res.status, code, message);
 }
@@ -81,6 +83,11 @@ export async function getJson<T>(path: string, params: Params = {}, signal?: Abo
 
 export async function getText(path: string, params: Params = {}, signal?: AbortSignal): Promise<string> {
   return (await request(path, params, signal)).text();
+}
+
+/** Whether a token can be sent at all: a header carries Latin-1 only (fetch throws on anything else). */
+export function tokenSendable(token: string): boolean {
+  return /^[\t\x20-\xff]*$/.test(token);
 }
 
 /** Whether a token works: true when the API accepts it (or needs none). */
