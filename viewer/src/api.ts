@@ -96,10 +96,22 @@ export async function checkToken(token: string): Promise<boolean> {
   return res.ok;
 }
 
+/**
+ * Where a turn's records (without bodies, with their sizes) are read. An id of dots only cannot be a
+ * path segment (`fetch` removes dot-segments, escaped or not), so it goes in the query string of
+ * `/v1/records`, which answers the same records in the same order.
+ */
+export function turnRequest(id: string): [string, Params] {
+  if (/^\.+$/.test(id)) return ["/v1/records", { turnId: id, bodies: "sizes" }];
+  return [`/v1/turns/${encodeURIComponent(id)}`, { bodies: "sizes" }];
+}
+
 export const api = {
   turns: (params: Params, signal?: AbortSignal) => getJson<TurnsPage>("/v1/turns", params, signal),
-  turn: (id: string, signal?: AbortSignal) =>
-    getJson<ThinRecord[]>(`/v1/turns/${encodeURIComponent(id)}`, { bodies: "sizes" }, signal),
+  turn: (id: string, signal?: AbortSignal) => {
+    const [path, params] = turnRequest(id);
+    return getJson<ThinRecord[]>(path, params, signal);
+  },
   body: (recordId: string, signal?: AbortSignal) =>
     getText(`/v1/records/${encodeURIComponent(recordId)}/body`, {}, signal),
   diff: (recordId: string, signal?: AbortSignal) =>

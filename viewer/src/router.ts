@@ -19,7 +19,7 @@ export function parseRoute(loc: { pathname: string; search: string }): Route {
   if (path === "/usage") return { view: "usage", query };
   const m = /^\/(turns|conversations)\/([^/]+)$/.exec(path);
   if (m) {
-    const id = safeDecode(m[2]!);
+    const id = idOfSegment(safeDecode(m[2]!));
     return m[1] === "turns" ? { view: "turn", id, query } : { view: "conversation", id, query };
   }
   return { view: "missing", path };
@@ -33,8 +33,23 @@ function safeDecode(s: string): string {
   }
 }
 
-export const turnHref = (id: string) => `/turns/${encodeURIComponent(id)}`;
-export const conversationHref = (id: string) => `/conversations/${encodeURIComponent(id)}`;
+/**
+ * An id as one path segment of a viewer URL. An id of dots only (`.`, `..`) would be a dot-segment,
+ * which the browser's URL parser removes (also when escaped as `%2E`), so such an id gets a `~` in
+ * front; so does an id that starts with `~`, so that the `~` read back is always this escape.
+ */
+export function idSegment(id: string): string {
+  const escaped = /^(\.+|~.*)$/s.test(id) ? `~${id}` : id;
+  return encodeURIComponent(escaped);
+}
+
+/** The id a (decoded) path segment names: the inverse of idSegment. */
+export function idOfSegment(segment: string): string {
+  return segment.startsWith("~") ? segment.slice(1) : segment;
+}
+
+export const turnHref = (id: string) => `/turns/${idSegment(id)}`;
+export const conversationHref = (id: string) => `/conversations/${idSegment(id)}`;
 
 const listeners = new Set<() => void>();
 
