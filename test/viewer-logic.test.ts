@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { api, getToken, setToken, tokenSendable, turnRequest } from "../viewer/src/api.js";
 import { formatAxis, formatDuration } from "../viewer/src/format.js";
 import { toConversation } from "../viewer/src/llm.js";
-import { idOfSegment, idSegment, parseRoute, turnHref } from "../viewer/src/router.js";
+import { idOfSegment, idSegment, parseRoute, turnHref } from "../viewer/src/paths.js";
 import { buildTurn, visibleRows } from "../viewer/src/spans.js";
 import type { ThinRecord, UsageRow } from "../viewer/src/types.js";
 import { MAX_DAYS, OTHER, TOP_MODELS, usageChart } from "../viewer/src/usage-data.js";
@@ -277,7 +277,9 @@ describe("the API client's token", () => {
     vi.stubGlobal("fetch", () => new Promise<Response>((resolve) => (answer = resolve)));
     const stale = api.turns({});
     setToken("new"); // the user entered a new token meanwhile
-    answer(new Response(JSON.stringify({ error: { code: "ERR_UNAUTHORIZED", message: "no" } }), { status: 401 }));
+    answer(
+      new Response(JSON.stringify({ error: { code: "ERR_UNAUTHORIZED", message: "no" } }), { status: 401 }),
+    );
     await expect(stale).rejects.toMatchObject({ status: 401 });
     expect(getToken()).toBe("new");
   });
@@ -313,7 +315,9 @@ describe("usage shaped for the chart", () => {
     expect(c.models.slice(0, 3)).toEqual(["m19", "m18", "m17"]);
     expect(c.models.at(-1)).toBe(OTHER);
     const other = c.totals.find(([m]) => m === OTHER)![1];
-    expect(other.inputTokens).toBe(rows.slice(0, 20 - (TOP_MODELS - 1)).reduce((n, r) => n + r.inputTokens, 0));
+    expect(other.inputTokens).toBe(
+      rows.slice(0, 20 - (TOP_MODELS - 1)).reduce((n, r) => n + r.inputTokens, 0),
+    );
     expect(c.byDay.get("2026-11-01")!.get(OTHER)!.calls).toBe(20 - (TOP_MODELS - 1));
   });
 

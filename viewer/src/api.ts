@@ -8,6 +8,14 @@ export type * from "./types.js";
 
 const TOKEN_KEY = "tracetier.token";
 
+/** The tab's sessionStorage, typed without the DOM library (the unit tests run this module in Node). */
+interface SessionStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+const store = () => (globalThis as { sessionStorage?: SessionStore }).sessionStorage;
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -28,7 +36,7 @@ export function onUnauthorized(fn: () => void): () => void {
 
 export function getToken(): string | null {
   try {
-    return sessionStorage.getItem(TOKEN_KEY);
+    return store()?.getItem(TOKEN_KEY) ?? null;
   } catch {
     return null; // storage disabled: the token lasts only as long as the page
   }
@@ -36,8 +44,8 @@ export function getToken(): string | null {
 
 export function setToken(token: string | null): void {
   try {
-    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
-    else sessionStorage.setItem(TOKEN_KEY, token);
+    if (token === null) store()?.removeItem(TOKEN_KEY);
+    else store()?.setItem(TOKEN_KEY, token);
   } catch {
     // storage disabled: nothing to keep
   }
