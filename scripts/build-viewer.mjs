@@ -3,7 +3,7 @@
 // gzipped size and fails over the bundle budget (issue 13: 150 KB gzipped, all assets together).
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, extname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -17,8 +17,10 @@ const assets = join(out, "assets");
 rmSync(out, { recursive: true, force: true });
 mkdirSync(assets, { recursive: true });
 
+// Each entry's key is the name the page uses for it: app -> /assets/app.js, style -> /assets/style.css.
+const entryPoints = { app: join(src, "src", "main.ts"), style: join(src, "style.css") };
 const result = await build({
-  entryPoints: { app: join(src, "src", "main.ts"), style: join(src, "style.css") },
+  entryPoints,
   outdir: assets,
   entryNames: "[name]-[hash]",
   assetNames: "[name]-[hash]",
@@ -35,10 +37,13 @@ const result = await build({
 
 // The page names its entry files by their hashed names (the only edit the build makes to index.html).
 const named = {};
+// The metafile names an output's entry point by its path relative to the working directory (root).
+const keyOf = new Map(Object.entries(entryPoints).map(([key, path]) => [relative(root, path), key]));
 for (const [file, meta] of Object.entries(result.metafile.outputs)) {
   if (!meta.entryPoint) continue;
-  const entry = basename(meta.entryPoint).replace(/\.(ts|css)$/, "");
-  named[entry === "main" ? "app.js" : `${entry}.css`] = basename(file);
+  const key = keyOf.get(meta.entryPoint);
+  if (key === undefined) throw new Error(`esbuild wrote ${file} for an unknown entry ${meta.entryPoint}`);
+  named[`${key}${extname(file)}`] = basename(file);
 }
 // Static files the page links to directly, hashed here the same way.
 for (const name of ["favicon.svg"]) {

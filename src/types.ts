@@ -95,7 +95,8 @@ export interface Query {
   limit?: number;
   /** By (timestamp, seq) ascending (default) or descending. */
   order?: "asc" | "desc";
-  bodies?: boolean;
+  /** As in `TurnOptions`: bodies (default), `false` for none, `"sizes"` for each body's size only. */
+  bodies?: boolean | "sizes";
 }
 
 export interface StoreStats {

@@ -130,6 +130,18 @@ describe("request diff", () => {
     expect(diff?.text).toEqual({ prefix: 10, suffix: 4, inserted: "red", deleted: "brown" });
   });
 
+  it("compares as text when a message nests too deep to compare by message", async () => {
+    const { store } = await tempStore();
+    const deep = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
+    await store.insertRecords([
+      request(1, { messages: [user("a")] }),
+      request(2, `{"messages":[{"role":"user","content":"a"},{"role":"tool","content":${deep}}]}`),
+    ]);
+    const diff = await store.requestDiff(await idOf(store, "turn-2"));
+    expect(diff?.format).toBe("text");
+    expect(diff?.text?.inserted.length).toBeGreaterThan(100_000);
+  });
+
   it("gives undefined for an unknown record, a malformed id and a record without a body", async () => {
     const { store } = await tempStore();
     await store.insertRecords([{ ...request(1, ""), body: undefined } as TraceRecord]);
@@ -210,5 +222,7 @@ describe("GET /v1/records/:id/diff and ?bodies=sizes", () => {
     expect(byMsg((r) => r.spanId === "s2")).toMatchObject({ bodyBytes: 5 });
     expect(byMsg((r) => r.spanId === "s2").bodyEvicted).toBeUndefined();
     expect(byMsg((r) => r.kind === "log").bodyBytes).toBeUndefined();
+    const queried = await (await fetch(`${url}/v1/records?turnId=t&bodies=sizes`)).json();
+    expect(queried).toEqual(records);
   });
 });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Collector, startCollector } from "../src/collector/server.js";
-import { acceptsGzip, findViewerDir } from "../src/collector/viewer.js";
+import { acceptsGzip, findViewerDir, VIEWER_CSP } from "../src/collector/viewer.js";
 import { tempDir, tempStore } from "./support/fixtures.js";
 import { rawRequest, sendRaw } from "./support/raw-http.js";
 
@@ -65,7 +65,15 @@ describe("the collector serving the web viewer", () => {
     expect(await res.text()).toBe(APP);
     expect(res.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
-    expect(res.headers.get("content-security-policy")).toBe("default-src 'self'");
+    expect(res.headers.get("content-security-policy")).toBe(VIEWER_CSP);
+    for (const directive of [
+      "default-src 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "object-src 'none'",
+    ]) {
+      expect(VIEWER_CSP).toContain(directive);
+    }
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     const css = await fetch(`${url}/assets/style-9c8d7e.css`);
     expect(css.headers.get("content-type")).toBe("text/css; charset=utf-8");
@@ -83,6 +91,34 @@ describe("the collector serving the web viewer", () => {
     });
     expect(refused.headers["content-encoding"]).toBeUndefined();
     expect(refused.body.toString()).toBe(APP);
+  });
+
+  it("answers HEAD on the page and an asset with the GET headers and no body", async () => {
+    const url = await collector();
+    for (const target of ["/turns/t1", "/assets/app-3f2a1b.js"]) {
+      const res = await fetch(`${url}${target}`, {
+        method: "HEAD",
+        headers: { "accept-encoding": "identity" },
+      });
+      expect(res.status, target).toBe(200);
+      const get = await fetch(`${url}${target}`, { headers: { "accept-encoding": "identity" } });
+      expect(res.headers.get("content-length"), target).toBe(get.headers.get("content-length"));
+      expect(res.headers.get("content-type"), target).toBe(get.headers.get("content-type"));
+      expect(await res.text(), target).toBe("");
+    }
+  });
+
+  it("answers 405 ERR_METHOD_NOT_ALLOWED to other methods on the viewer's paths", async () => {
+    const url = await collector();
+    for (const [method, target] of [
+      ["POST", "/"],
+      ["PUT", "/turns/t1"],
+      ["DELETE", "/assets/app-3f2a1b.js"],
+    ] as const) {
+      const res = await fetch(`${url}${target}`, { method });
+      expect(res.status, `${method} ${target}`).toBe(405);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ERR_METHOD_NOT_ALLOWED");
+    }
   });
 
   it("answers 404 ERR_NOT_FOUND for an asset the build did not make", async () => {
@@ -149,6 +185,9 @@ describe("the collector serving the web viewer", () => {
     expect(acceptsGzip("GZIP;q=0.5")).toBe(true);
     expect(acceptsGzip("*")).toBe(true);
     expect(acceptsGzip("gzip;q=0")).toBe(false);
+    expect(acceptsGzip("*;q=0, gzip")).toBe(true); // the explicit gzip entry wins over *
+    expect(acceptsGzip("*, gzip;q=0")).toBe(false);
+    expect(acceptsGzip("br, *;q=0")).toBe(false);
     expect(acceptsGzip("br, deflate")).toBe(false);
     expect(acceptsGzip(undefined)).toBe(false);
   });

@@ -1,10 +1,14 @@
 // The viewer's pure logic, run in Node: LLM bodies as conversations (viewer/src/llm.ts) and a turn's
 // records as a span tree (viewer/src/spans.ts). The browser tests check the rendering; these check the
 // shapes the rendering relies on, one body format at a time.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { api, getToken, setToken, tokenSendable, turnRequest } from "../viewer/src/api.js";
+import { formatAxis, formatDuration } from "../viewer/src/format.js";
 import { toConversation } from "../viewer/src/llm.js";
-import { buildTurn } from "../viewer/src/spans.js";
-import type { ThinRecord } from "../viewer/src/types.js";
+import { idOfSegment, idSegment, parseRoute, turnHref } from "../viewer/src/paths.js";
+import { buildTurn, visibleRows } from "../viewer/src/spans.js";
+import type { ThinRecord, UsageRow } from "../viewer/src/types.js";
+import { MAX_DAYS, OTHER, TOP_MODELS, usageChart } from "../viewer/src/usage-data.js";
 
 const roles = (v: unknown) => toConversation(v)?.messages.map((m) => m.role);
 const partTypes = (v: unknown) =>
@@ -118,6 +122,16 @@ describe("LLM bodies as conversations", () => {
     expect(roles(events)).toEqual(["system", "user"]);
   });
 
+  it("renders a text block with no text as empty text, and one with a non-string text as a value", () => {
+    const body = {
+      messages: [{ role: "user", content: [{ type: "text" }, { type: "text", text: { nested: 1 } }] }],
+    };
+    expect(toConversation(body)!.messages[0]!.parts).toEqual([
+      { type: "text", text: "" },
+      { type: "other", label: "text", value: { nested: 1 } },
+    ]);
+  });
+
   it("leaves JSON that is not a conversation alone", () => {
     expect(toConversation({ error: { type: "overloaded_error" } })).toBeUndefined();
     expect(toConversation([1, 2, 3])).toBeUndefined();
@@ -179,8 +193,160 @@ describe("a turn's records as a span tree", () => {
     expect(m.looseLogs.map((l) => (l.kind === "log" ? l.msg : ""))).toEqual(["loose", "elsewhere"]);
   });
 
+  it("walks a chain of 10,000 spans, each the parent of the next, without overflowing the stack", () => {
+    const n = 10_000;
+    const records = Array.from({ length: n }, (_, i) => open(`s${i}`, i, i > 0 ? `s${i - 1}` : undefined));
+    const m = buildTurn(records);
+    expect(m.rows).toHaveLength(n);
+    expect(m.rows[n - 1]).toMatchObject({ spanId: `s${n - 1}`, depth: n - 1 });
+  });
+
+  it("hides the rows under a folded span, down to its next sibling", () => {
+    const m = buildTurn([open("root", 0), open("a", 1, "root"), open("a1", 2, "a"), open("b", 3, "root")]);
+    const ids = (collapsed: string[]) => visibleRows(m.rows, new Set(collapsed)).map((s) => s.spanId);
+    expect(ids([])).toEqual(["root", "a", "a1", "b"]);
+    expect(ids(["a"])).toEqual(["root", "a", "b"]);
+    expect(ids(["root"])).toEqual(["root"]);
+  });
+
   it("shows every span once even when bad data makes parents a cycle", () => {
     const m = buildTurn([open("x", 0, "y"), open("y", 1, "x"), open("z", 2)]);
     expect(m.rows.map((s) => s.spanId).sort()).toEqual(["x", "y", "z"]);
+  });
+});
+
+describe("durations as the viewer prints them", () => {
+  it("prints a negative duration with a minus sign and the usual units", () => {
+    expect(formatDuration(-5000)).toBe("−5.00 s");
+    expect(formatDuration(-840)).toBe("−840 ms");
+    expect(formatDuration(840)).toBe("840 ms");
+    expect(formatDuration(1234)).toBe("1.23 s");
+  });
+
+  it("keeps axis labels short however long the turn", () => {
+    expect(formatAxis(250)).toBe("250 ms");
+    expect(formatAxis(1500)).toBe("1.5 s");
+    expect(formatAxis(12 * 60_000)).toBe("12 min");
+    expect(formatAxis(3.25 * 3_600_000)).toBe("3.3 h");
+    expect(formatAxis(400 * 86_400_000)).toBe("400 d");
+    for (const ms of [0.5, 999, 59_999, 10 ** 12]) expect(formatAxis(ms).length).toBeLessThanOrEqual(8);
+  });
+});
+
+describe("ids in viewer URLs and API calls", () => {
+  const route = (href: string) => {
+    // as the browser resolves it: dot-segments removed, then the app parses the path
+    const url = new URL(href, "http://127.0.0.1:4318/");
+    return parseRoute({ pathname: url.pathname, search: url.search });
+  };
+
+  it("opens every turn id from its link, dot-only ids and ids starting with ~ included", () => {
+    for (const id of [".", "..", "...", "~", "~..", "a/b", "50%", "t-1", "é ü"]) {
+      expect(route(turnHref(id)), id).toMatchObject({ view: "turn", id });
+      expect(idOfSegment(decodeURIComponent(idSegment(id))), id).toBe(id);
+    }
+    expect(turnHref("abc")).toBe("/turns/abc"); // ordinary ids keep their plain links
+  });
+
+  it("asks /v1/records by query for a dot-only turn id, which no path segment can carry", () => {
+    for (const id of [".", ".."]) {
+      const [path, params] = turnRequest(id);
+      expect(new URL(path, "http://x/").pathname).toBe("/v1/records");
+      expect(params).toEqual({ turnId: id, bodies: "sizes" });
+    }
+    expect(turnRequest("t/1")).toEqual(["/v1/turns/t%2F1", { bodies: "sizes" }]);
+  });
+});
+
+describe("the API client's token", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  function stubStorage() {
+    const items = new Map<string, string>();
+    vi.stubGlobal("sessionStorage", {
+      getItem: (k: string) => items.get(k) ?? null,
+      setItem: (k: string, v: string) => items.set(k, v),
+      removeItem: (k: string) => items.delete(k),
+    });
+  }
+
+  it("keeps a token accepted while an older request was out, when that request comes back 401", async () => {
+    stubStorage();
+    setToken("old");
+    let answer: (r: Response) => void = () => {};
+    vi.stubGlobal("fetch", () => new Promise<Response>((resolve) => (answer = resolve)));
+    const stale = api.turns({});
+    setToken("new"); // the user entered a new token meanwhile
+    answer(
+      new Response(JSON.stringify({ error: { code: "ERR_UNAUTHORIZED", message: "no" } }), { status: 401 }),
+    );
+    await expect(stale).rejects.toMatchObject({ status: 401 });
+    expect(getToken()).toBe("new");
+  });
+
+  it("forgets the token a 401 answered", async () => {
+    stubStorage();
+    setToken("bad");
+    vi.stubGlobal("fetch", async () => new Response("{}", { status: 401 }));
+    await expect(api.turns({})).rejects.toMatchObject({ status: 401 });
+    expect(getToken()).toBeNull();
+  });
+
+  it("tells a token a header can carry (Latin-1) from one it cannot", () => {
+    expect(tokenSendable("s3cret-ÿ")).toBe(true);
+    expect(tokenSendable("пароль")).toBe(false);
+    expect(tokenSendable("a\nb")).toBe(false);
+  });
+});
+
+describe("usage shaped for the chart", () => {
+  const row = (date: string, model: string, inputTokens: number, outputTokens = 0): UsageRow => ({
+    date,
+    model,
+    calls: 1,
+    inputTokens,
+    outputTokens,
+  });
+
+  it("draws the top models by tokens in their own colour and sums the rest as one", () => {
+    const rows = Array.from({ length: 20 }, (_, i) => row("2026-11-01", `m${i}`, 100 + i));
+    const c = usageChart(rows, "", Date.parse("2026-11-02"));
+    expect(c.models).toHaveLength(TOP_MODELS);
+    expect(c.models.slice(0, 3)).toEqual(["m19", "m18", "m17"]);
+    expect(c.models.at(-1)).toBe(OTHER);
+    const other = c.totals.find(([m]) => m === OTHER)![1];
+    expect(other.inputTokens).toBe(
+      rows.slice(0, 20 - (TOP_MODELS - 1)).reduce((n, r) => n + r.inputTokens, 0),
+    );
+    expect(c.byDay.get("2026-11-01")!.get(OTHER)!.calls).toBe(20 - (TOP_MODELS - 1));
+  });
+
+  it("handles 150,000 rows of 5,000 models in linear time, drawing the newest days", () => {
+    const rows: UsageRow[] = [];
+    for (let d = 0; d < 30; d++) {
+      const date = new Date(Date.UTC(2026, 0, 1) + d * 86_400_000).toISOString().slice(0, 10);
+      for (let m = 0; m < 5000; m++) rows.push(row(date, `model-${m}`, m, 1));
+    }
+    const t0 = performance.now();
+    const c = usageChart(rows, "", Date.UTC(2026, 5, 1));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(c.days).toHaveLength(30);
+    expect(c.models).toHaveLength(TOP_MODELS);
+    expect(c.byDay.get("2026-01-30")!.size).toBe(TOP_MODELS);
+  });
+
+  it("spans the relative range to today, newest MAX_DAYS days at most", () => {
+    const today = Date.UTC(2026, 10, 29, 12);
+    expect(usageChart([], "-7d", today).days).toEqual([
+      "2026-11-23",
+      "2026-11-24",
+      "2026-11-25",
+      "2026-11-26",
+      "2026-11-27",
+      "2026-11-28",
+      "2026-11-29",
+    ]);
+    expect(usageChart([row("2020-01-01", "m", 1)], "", today).days).toEqual(["2020-01-01"]);
+    expect(usageChart([row("2020-01-01", "m", 1)], "-7d", today).days).toHaveLength(MAX_DAYS);
   });
 });

@@ -267,7 +267,7 @@ async function getRecords(
   if (p.has("to")) q.to = parseTime(p.get("to")!, "to");
   if (p.has("limit")) q.limit = Number(p.get("limit"));
   if (p.has("order")) q.order = p.get("order") as Query["order"];
-  if (p.get("bodies") === "false") q.bodies = false;
+  q.bodies = bodiesParam(p.get("bodies"));
   sendJson(res, 200, await ctx.store.query(q));
 }
 

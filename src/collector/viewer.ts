@@ -29,14 +29,18 @@ export interface ViewerAssets {
   assets: Map<string, ViewerFile>;
 }
 
+/** The types of the files scripts/build-viewer.mjs writes (it emits no source maps or other files). */
 const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
   ".svg": "image/svg+xml",
-  ".json": "application/json; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
-  ".txt": "text/plain; charset=utf-8",
 };
+
+/**
+ * The page loads only its own files, runs no inline code, cannot be framed (clickjacking), and cannot
+ * have its base URL or plugins swapped in.
+ */
+export const VIEWER_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -105,7 +109,7 @@ function sendFile(f: ViewerFile, req: IncomingMessage, res: ServerResponse): voi
     "content-type": f.contentType,
     "content-length": body.length,
     "cache-control": f.cacheControl,
-    "content-security-policy": "default-src 'self'",
+    "content-security-policy": VIEWER_CSP,
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     vary: "Accept-Encoding",
@@ -114,14 +118,20 @@ function sendFile(f: ViewerFile, req: IncomingMessage, res: ServerResponse): voi
   res.end(body);
 }
 
-/** Whether an Accept-Encoding header takes gzip (and does not refuse it with q=0). */
+/**
+ * Whether an Accept-Encoding header takes gzip: an explicit `gzip` entry decides by its q (0 refuses),
+ * wherever it stands; without one, `*` decides the same way (RFC 9110 §12.5.3).
+ */
 export function acceptsGzip(header: string | string[] | undefined): boolean {
   const value = Array.isArray(header) ? header.join(",") : (header ?? "");
+  let star: boolean | undefined;
   for (const part of value.split(",")) {
     const [coding, ...params] = part.trim().toLowerCase().split(";");
     if (coding !== "gzip" && coding !== "*") continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
-    return q === undefined || Number(q.slice(2)) > 0;
+    const ok = q === undefined || Number(q.slice(2)) > 0;
+    if (coding === "gzip") return ok;
+    star ??= ok;
   }
-  return false;
+  return star ?? false;
 }

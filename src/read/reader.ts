@@ -68,7 +68,7 @@ export class Reader {
 
   async query(q: Query): Promise<StoredRecord[]> {
     const records = await this.queryRecords(q);
-    return this.hydrate(records, q.bodies !== false);
+    return q.bodies === "sizes" ? this.sized(records) : this.hydrate(records, q.bodies !== false);
   }
 
   /** The query's records as stored (body hashes, seq), in the query's order. */

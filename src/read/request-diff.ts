@@ -30,7 +30,7 @@ export async function requestDiff(reader: Reader, recordId: string): Promise<Req
     if (before === undefined) continue;
     const previous = { recordId: prev.id, turnId: prev.record.turnId, timestamp: prev.record.timestamp };
     const old = parseRequest(before);
-    if (current && old) return { recordId, previous, ...compareRequests(old, current) };
+    if (current && old) return { recordId, previous, ...compareParsed(old, current, before, body) };
     if (!current && !old) return { recordId, previous, ...compareText(before, body) };
   }
   const none = { added: [], removed: [], edited: [], unchanged: 0, changedFields: [] };
@@ -100,6 +100,24 @@ function roleOf(m: unknown): string {
   const o = m as Record<string, unknown>;
   const role = o.role ?? o.type ?? o.event;
   return typeof role === "string" ? role : "unknown";
+}
+
+/**
+ * By message, unless a message nests too deep to stringify (JSON.parse takes depths that
+ * JSON.stringify's recursion does not): then as text, rather than fail the request.
+ */
+function compareParsed(
+  old: Request,
+  cur: Request,
+  before: string,
+  after: string,
+): Omit<RequestDiff, "recordId" | "previous"> {
+  try {
+    return compareRequests(old, cur);
+  } catch (err) {
+    if (err instanceof RangeError) return compareText(before, after);
+    throw err;
+  }
 }
 
 export function compareRequests(old: Request, cur: Request): Omit<RequestDiff, "recordId" | "previous"> {

@@ -8,6 +8,14 @@ export type * from "./types.js";
 
 const TOKEN_KEY = "tracetier.token";
 
+/** The tab's sessionStorage, typed without the DOM library (the unit tests run this module in Node). */
+interface SessionStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+const store = () => (globalThis as { sessionStorage?: SessionStore }).sessionStorage;
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -28,7 +36,7 @@ export function onUnauthorized(fn: () => void): () => void {
 
 export function getToken(): string | null {
   try {
-    return sessionStorage.getItem(TOKEN_KEY);
+    return store()?.getItem(TOKEN_KEY) ?? null;
   } catch {
     return null; // storage disabled: the token lasts only as long as the page
   }
@@ -36,8 +44,8 @@ export function getToken(): string | null {
 
 export function setToken(token: string | null): void {
   try {
-    if (token === null) sessionStorage.removeItem(TOKEN_KEY);
-    else sessionStorage.setItem(TOKEN_KEY, token);
+    if (token === null) store()?.removeItem(TOKEN_KEY);
+    else store()?.setItem(TOKEN_KEY, token);
   } catch {
     // storage disabled: nothing to keep
   }
@@ -69,8 +77,10 @@ async function request(path: string, params: Params, signal?: AbortSignal): Prom
     // not JSON: keep the status line
   }
   if (res.status === 401) {
-    setToken(null); // refused: ask again rather than resend it
-    for (const fn of listeners) fn();
+    // Refused: ask again rather than resend it. Only the token this request sent is forgotten: a 401
+    // answering an older request must not erase a token accepted since it was sent.
+    if (getToken() === token) setToken(null);
+    if (getToken() === null) for (const fn of listeners) fn();
   }
   throw new ApiError(res.status, code, message);
 }
@@ -83,16 +93,33 @@ export async function getText(path: string, params: Params = {}, signal?: AbortS
   return (await request(path, params, signal)).text();
 }
 
+/** Whether a token can be sent at all: a header carries Latin-1 only (fetch throws on anything else). */
+export function tokenSendable(token: string): boolean {
+  return /^[\t\x20-\xff]*$/.test(token);
+}
+
 /** Whether a token works: true when the API accepts it (or needs none). */
 export async function checkToken(token: string): Promise<boolean> {
   const res = await fetch("/v1/stats", { headers: { authorization: `Bearer ${token}` } });
   return res.ok;
 }
 
+/**
+ * Where a turn's records (without bodies, with their sizes) are read. An id of dots only cannot be a
+ * path segment (`fetch` removes dot-segments, escaped or not), so it goes in the query string of
+ * `/v1/records`, which answers the same records in the same order.
+ */
+export function turnRequest(id: string): [string, Params] {
+  if (/^\.+$/.test(id)) return ["/v1/records", { turnId: id, bodies: "sizes" }];
+  return [`/v1/turns/${encodeURIComponent(id)}`, { bodies: "sizes" }];
+}
+
 export const api = {
   turns: (params: Params, signal?: AbortSignal) => getJson<TurnsPage>("/v1/turns", params, signal),
-  turn: (id: string, signal?: AbortSignal) =>
-    getJson<ThinRecord[]>(`/v1/turns/${encodeURIComponent(id)}`, { bodies: "sizes" }, signal),
+  turn: (id: string, signal?: AbortSignal) => {
+    const [path, params] = turnRequest(id);
+    return getJson<ThinRecord[]>(path, params, signal);
+  },
   body: (recordId: string, signal?: AbortSignal) =>
     getText(`/v1/records/${encodeURIComponent(recordId)}/body`, {}, signal),
   diff: (recordId: string, signal?: AbortSignal) =>

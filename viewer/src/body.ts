@@ -8,27 +8,47 @@ import { api, type ThinRecord } from "./api.js";
 import { formatBytes } from "./format.js";
 import { html } from "./html.js";
 import { JsonTree } from "./json-tree.js";
-import { type Conversation, type Part, roleOf, toConversation } from "./llm.js";
-import { ErrorBox } from "./load.js";
-import { LongText } from "./long-text.js";
+import { type Conversation, type Message, type Part, roleOf, toConversation } from "./llm.js";
+import { ErrorBox, Guard } from "./load.js";
+import { LongText, PagedList } from "./long-text.js";
 
-/** Bodies fetched lately, by record id (a body never changes once stored). */
-const cache = new Map<string, Promise<string>>();
-const CACHE_MAX = 64;
+/**
+ * Bodies fetched lately, by record id (a body never changes once stored), least recently used first,
+ * capped by their size (UTF-16 code units, 2 bytes each, as the page holds them) rather than count.
+ */
+const cache = new Map<string, { text: Promise<string>; bytes: number }>();
+const CACHE_BYTES = 32 * 1024 * 1024;
+let cachedBytes = 0;
 /** Characters of one message part shown before "show all" (a system prompt can be many pages). */
 const TEXT_LIMIT = 1500;
 /** Bodies up to this many bytes load as soon as their span is selected; larger ones on a click. */
 const AUTO_MAX = 2 * 1024 * 1024;
 
 export function fetchBody(recordId: string): Promise<string> {
-  let p = cache.get(recordId);
-  if (!p) {
-    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-    p = api.body(recordId);
-    p.catch(() => cache.delete(recordId));
-    cache.set(recordId, p);
+  const hit = cache.get(recordId);
+  if (hit) {
+    cache.delete(recordId); // to the end: most recently used
+    cache.set(recordId, hit);
+    return hit.text;
   }
-  return p;
+  const entry = { text: api.body(recordId), bytes: 0 };
+  cache.set(recordId, entry);
+  entry.text.then(
+    (text) => {
+      if (cache.get(recordId) !== entry) return;
+      entry.bytes = text.length * 2;
+      cachedBytes += entry.bytes;
+      for (const [id, e] of cache) {
+        if (cachedBytes <= CACHE_BYTES) break;
+        cache.delete(id);
+        cachedBytes -= e.bytes;
+      }
+    },
+    () => {
+      if (cache.get(recordId) === entry) cache.delete(recordId); // failed: ask again next time
+    },
+  );
+  return entry.text;
 }
 
 /** A body's size in UTF-8 bytes as the turn endpoint reported it (or as the body itself measures). */
@@ -67,21 +87,16 @@ interface SectionProps {
   label: string;
   /** Fetch at once (the span was selected); otherwise on "load". */
   auto?: boolean;
-  /** Rendered above the body once it is parsed (the request diff for an LLM request). */
-  after?: (parsed: Parsed) => ComponentChildren;
 }
 
 /** A titled body: its size, evicted or loading state, then the rendered body. */
-export function BodySection({ record, label, auto = true, after }: SectionProps) {
+export function BodySection({ record, label, auto = true }: SectionProps) {
   const size = bodySize(record);
   // A body past AUTO_MAX waits for a click: fetching and parsing many megabytes would stall the page.
   const eager = auto && (size ?? 0) <= AUTO_MAX;
+  // A section shows one record: its parent keys it by record (a span's details by span id).
   const [wanted, setWanted] = useState(eager);
   const [state, setState] = useState<{ parsed?: Parsed; error?: Error }>({});
-  useEffect(() => {
-    setState({});
-    setWanted(eager);
-  }, [record.id, eager]);
   useEffect(() => {
     if (!wanted || record.bodyEvicted) return;
     let live = true;
@@ -109,8 +124,11 @@ export function BodySection({ record, label, auto = true, after }: SectionProps)
   return html`<section class="body-section">${head}
     ${state.error ? html`<${ErrorBox} error=${state.error} />` : null}
     ${!state.parsed && !state.error ? html`<div class="muted">Loading body…</div>` : null}
-    ${state.parsed && after ? after(state.parsed) : null}
-    ${state.parsed ? html`<${BodyView} recordId=${record.id} parsed=${state.parsed} />` : null}
+    ${
+      state.parsed
+        ? html`<${Guard} what="this body"><${BodyView} recordId=${record.id} parsed=${state.parsed} /></${Guard}>`
+        : null
+    }
   </section>`;
 }
 
@@ -120,7 +138,7 @@ export function BodyView({ recordId, parsed }: { recordId: string; parsed: Parse
   let kind: string;
   if (parsed.conversation && !raw) {
     kind = "conversation";
-    content = html`<${ConversationView} conversation=${parsed.conversation} />`;
+    content = html`<${MessagesView} conversation=${parsed.conversation} />`;
   } else if (parsed.isJson) {
     kind = "json";
     content = html`<${JsonTree} value=${parsed.json} />`;
@@ -140,7 +158,8 @@ export function BodyView({ recordId, parsed }: { recordId: string; parsed: Parse
   </div>`;
 }
 
-function ConversationView({ conversation }: { conversation: Conversation }) {
+/** A body's conversation: its model, then its messages (a page at a time: a body may hold thousands). */
+function MessagesView({ conversation }: { conversation: Conversation }) {
   return html`<div class="conversation">
     ${
       conversation.model || conversation.tools
@@ -154,9 +173,10 @@ function ConversationView({ conversation }: { conversation: Conversation }) {
             .join(" · ")}</div>`
         : null
     }
-    ${conversation.messages.map(
-      (m, i) => html`<${MessageView} key=${i} role=${m.role} name=${m.name} parts=${m.parts} />`,
-    )}
+    <${PagedList}
+      items=${conversation.messages}
+      render=${(m: Message, i: number) => html`<${MessageView} key=${i} role=${m.role} name=${m.name} parts=${m.parts} />`}
+    />
   </div>`;
 }
 

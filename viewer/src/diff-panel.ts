@@ -1,7 +1,8 @@
 /**
  * "Changes since previous request": what an LLM request added to (or removed from, or edited in) the
  * previous request of its conversation, as the server computed it from the stored bodies
- * (`GET /v1/records/:id/diff`).
+ * (`GET /v1/records/:id/diff`). Shown for requests the server compared by message; a text comparison
+ * (bodies that are not LLM requests) is not shown.
  */
 import { ApiError, api, type DiffMessage } from "./api.js";
 import { MessageView } from "./body.js";
@@ -9,16 +10,18 @@ import { formatCount, formatTime, formatUtc } from "./format.js";
 import { html } from "./html.js";
 import { asMessage } from "./llm.js";
 import { ErrorBox, useLoad } from "./load.js";
-import { LongText } from "./long-text.js";
+import { PagedList } from "./long-text.js";
 import { turnHref } from "./router.js";
 
 export function DiffPanel({ recordId }: { recordId: string }) {
   const { data, error, loading } = useLoad((signal) => api.diff(recordId, signal), [recordId]);
+  // Asked for every span with a request body, before (and whatever the size of) the body itself: the
+  // panel shows only once the server says the body is an LLM request (`messages`), so a span of another
+  // kind, or a record without a stored body (404), shows no panel at all.
+  if (loading) return null;
+  if (error instanceof ApiError && error.status === 404) return null;
+  if (!error && data?.format !== "messages") return null;
   const body = () => {
-    if (loading) return html`<div class="muted">Comparing with the previous request…</div>`;
-    if (error instanceof ApiError && error.status === 404) {
-      return html`<div class="muted">No comparison available for this request.</div>`;
-    }
     if (error) return html`<${ErrorBox} error=${error} />`;
     if (!data) return null;
     if (!data.previous)
@@ -32,22 +35,14 @@ export function DiffPanel({ recordId }: { recordId: string }) {
         <b>${data.edited.length}</b>${" edited, "}${formatCount(data.unchanged)}${" unchanged"}
         ${data.changedFields.length > 0 ? html`${"; fields changed: "}<code>${data.changedFields.join(", ")}</code>` : null}
       </div>
-      ${data.removed.map((m) => entry(m, "diff-removed", "removed"))}
+      <${PagedList} items=${data.removed} render=${(m: DiffMessage) => entry(m, "diff-removed", "removed")} />
       ${data.edited.map(
         (e) => html`<div class="diff-edit">
           ${entry(e.before, "diff-edited-before", "before")}
           ${entry(e.after, "diff-edited", "edited")}
         </div>`,
       )}
-      ${data.added.map((m) => entry(m, "diff-added", "added"))}
-      ${
-        data.text
-          ? html`<div class="diff-text">
-              ${data.text.deleted ? html`<div class="diff-removed-text"><b>− deleted</b><${LongText} text=${data.text.deleted} limit=${6000} /></div>` : null}
-              ${data.text.inserted ? html`<div class="diff-added-text"><b>+ inserted</b><${LongText} text=${data.text.inserted} limit=${6000} /></div>` : null}
-            </div>`
-          : null
-      }`;
+      <${PagedList} items=${data.added} render=${(m: DiffMessage) => entry(m, "diff-added", "added")} />`;
   };
   return html`<section class="request-diff" data-testid="request-diff">
     <h3>Changes since previous request</h3>

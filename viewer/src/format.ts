@@ -3,6 +3,8 @@
 /** `840 ms`, `1.23 s`, `2 min 05 s`, as the tests and readers expect. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return "–";
+  // Bad data (a close before its open) gives negative durations: shown as such, not as `-5000.00 ms`.
+  if (ms < 0) return `−${formatDuration(-ms)}`;
   if (ms === 0) return "0 ms";
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -12,6 +14,28 @@ export function formatDuration(ms: number): string {
   if (min < 60) return `${min} min ${String(s).padStart(2, "0")} s`;
   return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, "0")} min`;
 }
+
+/**
+ * A short duration for the waterfall's axis labels (`250 ms`, `1.5 s`, `12 min`, `3.2 h`, `41 d`):
+ * five of them share the track's width, so none may grow with the turn's length.
+ */
+export function formatAxis(ms: number): string {
+  if (!Number.isFinite(ms)) return "–";
+  if (ms < 0) return `−${formatAxis(-ms)}`;
+  const units: Array<[number, string]> = [
+    [86_400_000, "d"],
+    [3_600_000, "h"],
+    [60_000, "min"],
+    [1000, "s"],
+  ];
+  for (const [size, unit] of units) {
+    if (ms >= size) return `${short(ms / size)} ${unit}`;
+  }
+  return `${short(ms)} ms`;
+}
+
+/** 3 significant digits at most, no trailing zeros: 1.5, 12, 250, 41000. */
+const short = (v: number) => (v >= 100 ? String(Math.round(v)) : String(Number(v.toPrecision(2))));
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 

@@ -172,7 +172,7 @@ function blocks(list: unknown[]): Part[] {
       case "text":
       case "input_text":
       case "output_text":
-        return { type: "text", text: str(b.text) ?? str(b.content) ?? JSON.stringify(b.text ?? b.content) };
+        return textPart(b);
       case "thinking":
       case "reasoning":
         return { type: "other", label: type, value: b.thinking ?? b.content ?? b.text };
@@ -198,6 +198,19 @@ function blocks(list: unknown[]): Part[] {
         return { type: "other", label: type || "part", value: b };
     }
   });
+}
+
+/**
+ * A text block's text. A block with no string text (none at all, or an object) must still give a part
+ * the view can render: an empty text, or the value as an `other` part.
+ */
+function textPart(b: Obj): Part {
+  const text = str(b.text) ?? str(b.content);
+  if (text !== undefined) return { type: "text", text };
+  const value = b.text ?? b.content;
+  return value === undefined || value === null
+    ? { type: "text", text: "" }
+    : { type: "other", label: "text", value };
 }
 
 /** A tool result's content: text blocks joined as text, anything else as it is. */

@@ -1,4 +1,8 @@
-/** Text that may be very large: the first `limit` characters, and a "show all" button for the rest. */
+/**
+ * Content that may be very large, shown in part with a button for more: text (the first `limit`
+ * characters) and lists (the first `page` items).
+ */
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { formatCount } from "./format.js";
 import { html } from "./html.js";
@@ -22,4 +26,25 @@ export function LongText({
     : null;
   if (inline) return html`<span class="long-text">${shown}${more}</span>`;
   return html`<div class="long-text"><pre>${shown}</pre>${more}</div>`;
+}
+
+/** Items of a long list (a conversation's messages): the first `page`, and a button for `page` more. */
+export function PagedList<T>({
+  items,
+  render,
+  page = 200,
+}: {
+  items: T[];
+  render: (item: T, index: number) => ComponentChildren;
+  page?: number;
+}) {
+  const [shown, setShown] = useState(page);
+  const rest = items.length - shown;
+  return html`${items.slice(0, shown).map(render)}${
+    rest > 0
+      ? html`<button type="button" class="link show-more" data-testid="show-more" onClick=${() => setShown(shown + page)}>
+          show ${formatCount(Math.min(page, rest))} more of ${formatCount(rest)}
+        </button>`
+      : null
+  }`;
 }

@@ -5,36 +5,16 @@
  */
 import { useEffect, useState } from "preact/hooks";
 
-export type Route =
-  | { view: "turns"; query: URLSearchParams }
-  | { view: "turn"; id: string; query: URLSearchParams }
-  | { view: "conversation"; id: string; query: URLSearchParams }
-  | { view: "usage"; query: URLSearchParams }
-  | { view: "missing"; path: string };
+export {
+  conversationHref,
+  idOfSegment,
+  idSegment,
+  parseRoute,
+  type Route,
+  turnHref,
+} from "./paths.js";
 
-export function parseRoute(loc: { pathname: string; search: string }): Route {
-  const query = new URLSearchParams(loc.search);
-  const path = loc.pathname;
-  if (path === "/" || path === "") return { view: "turns", query };
-  if (path === "/usage") return { view: "usage", query };
-  const m = /^\/(turns|conversations)\/([^/]+)$/.exec(path);
-  if (m) {
-    const id = safeDecode(m[2]!);
-    return m[1] === "turns" ? { view: "turn", id, query } : { view: "conversation", id, query };
-  }
-  return { view: "missing", path };
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-export const turnHref = (id: string) => `/turns/${encodeURIComponent(id)}`;
-export const conversationHref = (id: string) => `/conversations/${encodeURIComponent(id)}`;
+import { parseRoute, type Route } from "./paths.js";
 
 const listeners = new Set<() => void>();
 

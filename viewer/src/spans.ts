@@ -90,14 +90,23 @@ export function buildTurn(records: ThinRecord[]): TurnModel {
   }
   const rows: SpanNode[] = [];
   const seen = new Set<string>();
+  const sortSiblings = (list: SpanNode[]) => list.sort((a, b) => a.start - b.start || a.order - b.order);
+  // Depth-first with an explicit stack, not recursion: a chain of many thousand spans (each the parent
+  // of the next) must not overflow the call stack. Siblings are pushed last-first so the first pops first.
   const walk = (list: SpanNode[], depth: number) => {
-    list.sort((a, b) => a.start - b.start || a.order - b.order);
-    for (const s of list) {
+    const stack: Array<[SpanNode, number]> = [];
+    const push = (children: SpanNode[], d: number) => {
+      sortSiblings(children);
+      for (let i = children.length - 1; i >= 0; i--) stack.push([children[i]!, d]);
+    };
+    push(list, depth);
+    while (stack.length > 0) {
+      const [s, d] = stack.pop()!;
       if (seen.has(s.spanId)) continue; // a parent cycle in bad data must not loop
       seen.add(s.spanId);
-      s.depth = depth;
+      s.depth = d;
       rows.push(s);
-      walk(s.children, depth + 1);
+      push(s.children, d + 1);
     }
   };
   walk(roots, 0);
@@ -122,4 +131,20 @@ export function buildTurn(records: ThinRecord[]): TurnModel {
   }
   if (!Number.isFinite(start)) start = end = 0;
   return { rows, byId, looseLogs, start, end };
+}
+
+/**
+ * The rows a waterfall shows when the spans in `collapsed` are folded: rows are depth-first, so a
+ * folded span hides the rows after it that are deeper than it, up to the next one that is not.
+ */
+export function visibleRows(rows: SpanNode[], collapsed: ReadonlySet<string>): SpanNode[] {
+  if (collapsed.size === 0) return rows;
+  const out: SpanNode[] = [];
+  let hideBelow = Number.POSITIVE_INFINITY;
+  for (const s of rows) {
+    if (s.depth > hideBelow) continue;
+    hideBelow = collapsed.has(s.spanId) ? s.depth : Number.POSITIVE_INFINITY;
+    out.push(s);
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
  * the API, then kept in sessionStorage (for this tab's session) and sent with every call.
  */
 import { useState } from "preact/hooks";
-import { checkToken, setToken } from "./api.js";
+import { checkToken, setToken, tokenSendable } from "./api.js";
 import { html } from "./html.js";
 
 export function TokenForm({ onAccepted }: { onAccepted: () => void }) {
@@ -12,6 +12,11 @@ export function TokenForm({ onAccepted }: { onAccepted: () => void }) {
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (!tokenSendable(value)) {
+      // fetch would throw before sending, which reads like a network failure: say what is wrong instead
+      setMessage("That token has characters an HTTP header cannot carry (only Latin-1 text can be sent).");
+      return;
+    }
     setBusy(true);
     setMessage(undefined);
     try {

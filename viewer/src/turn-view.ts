@@ -1,18 +1,20 @@
 /**
  * One turn: its header, the span waterfall, and the details of the selected span or log (attributes,
  * bodies loaded on selection, and for an LLM request the changes since the previous request). The
- * selection is in the URL (`?span=` / `?log=`), so it is shareable and the back button restores it.
+ * selection is in the URL (`?span=` / `?log=`), so it is shareable and survives a reload; it replaces the
+ * history entry rather than adding one, so the back button leaves the turn instead of replaying clicks.
  */
-import { useLayoutEffect, useMemo } from "preact/hooks";
+import { useCallback, useLayoutEffect, useMemo, useState } from "preact/hooks";
 import { api, type ThinRecord } from "./api.js";
 import { BodySection, hasBody } from "./body.js";
 import { DiffPanel } from "./diff-panel.js";
 import { formatDuration, formatTime, formatUtc } from "./format.js";
 import { html } from "./html.js";
-import { ErrorBox, useLoad } from "./load.js";
+import { useListKeys } from "./keys.js";
+import { ErrorBox, Guard, useLoad } from "./load.js";
+import { LongText } from "./long-text.js";
 import { conversationHref, navigate, turnHref } from "./router.js";
-import { buildTurn, type SpanNode, type TurnModel } from "./spans.js";
-import { useListKeys } from "./turns-table.js";
+import { buildTurn, type SpanNode, type TurnModel, visibleRows } from "./spans.js";
 import { type Selection, Waterfall } from "./waterfall.js";
 
 export function TurnView({ id, query }: { id: string; query: URLSearchParams }) {
@@ -26,9 +28,28 @@ export function TurnView({ id, query }: { id: string; query: URLSearchParams }) 
   );
   const model = useMemo(() => (data ? buildTurn(data) : undefined), [data]);
   useLayoutEffect(() => {
-    // The waterfall is in the DOM: how long it took from the data's arrival (the browser test reads it).
-    if (model) performance.measure("tracetier:turn-render", "tracetier:turn-data");
+    if (!model) return;
+    // From the data's arrival to the waterfall painted (the browser test reads it): the next frame's
+    // callback runs before its style, layout and paint, and a task queued from it runs after them.
+    let live = true;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        if (live) performance.measure("tracetier:turn-render", "tracetier:turn-data");
+      }, 0),
+    );
+    return () => {
+      live = false;
+    };
   }, [model]);
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(() => new Set());
+  const toggle = useCallback((spanId: string) => {
+    setCollapsed((prev) => {
+      const next = new Set(prev);
+      if (!next.delete(spanId)) next.add(spanId);
+      return next;
+    });
+  }, []);
+  const rows = useMemo(() => (model ? visibleRows(model.rows, collapsed) : []), [model, collapsed]);
   const spanId = query.get("span");
   const logId = query.get("log");
   const selection: Selection = spanId
@@ -36,16 +57,20 @@ export function TurnView({ id, query }: { id: string; query: URLSearchParams }) 
     : logId
       ? { kind: "log", id: logId }
       : undefined;
-  const select = (s: Selection) => {
-    const q = s ? `?${s.kind}=${encodeURIComponent(s.id)}` : "";
-    navigate(`${turnHref(id)}${q}`, true);
-  };
-  const index =
-    model && selection?.kind === "span" ? model.rows.findIndex((s) => s.spanId === selection.id) : -1;
+  // A selection replaces the history entry (moving through spans is not a trail to walk back through).
+  const select = useCallback(
+    (s: Selection) => {
+      const q = s ? `?${s.kind}=${encodeURIComponent(s.id)}` : "";
+      navigate(`${turnHref(id)}${q}`, true);
+    },
+    [id],
+  );
+  // j/k walk the rows shown: a span folded away is skipped.
+  const index = selection?.kind === "span" ? rows.findIndex((s) => s.spanId === selection.id) : -1;
   useListKeys(
-    model?.rows.length ?? 0,
+    rows.length,
     index,
-    (i) => model && select({ kind: "span", id: model.rows[i]!.spanId }),
+    (i: number) => select({ kind: "span", id: rows[i]!.spanId }),
     () => {},
   );
   if (error) return html`<section class="page"><h1>Turn ${id}</h1><${ErrorBox} error=${error} /></section>`;
@@ -57,7 +82,8 @@ export function TurnView({ id, query }: { id: string; query: URLSearchParams }) 
   return html`<section class="page turn-page">
     <${TurnHeader} id=${id} records=${data} model=${model} />
     <div class="turn-layout">
-      <div class="turn-main"><${Waterfall} model=${model} selection=${selection} select=${select} /></div>
+      <div class="turn-main"><${Waterfall} model=${model} rows=${rows} collapsed=${collapsed} toggle=${toggle}
+        selection=${selection} select=${select} /></div>
       <aside class="turn-details">
         ${selection ? html`<${Details} model=${model} records=${data} selection=${selection} select=${select} />` : html`<p class="muted">Select a span or a log (click, or j/k) to see its attributes and bodies.</p>`}
       </aside>
@@ -143,15 +169,11 @@ function SpanDetails({ span, select }: { span: SpanNode; select: (s: Selection) 
     <${Attributes} attrs=${attrs} />
     ${links && links.length > 0 ? html`<h3>Links</h3><pre class="mono">${JSON.stringify(links, null, 2)}</pre>` : null}
     ${
-      span.open && hasBody(span.open)
-        ? html`<${BodySection}
-            record=${span.open}
-            label="Request"
-            after=${(p: { conversation?: { kind: string } }) =>
-              p.conversation?.kind === "request" ? html`<${DiffPanel} recordId=${span.open!.id} />` : null}
-          />`
+      span.open && hasBody(span.open) && !span.open.bodyEvicted
+        ? html`<${Guard} what="the request diff"><${DiffPanel} recordId=${span.open.id} /></${Guard}>`
         : null
     }
+    ${span.open && hasBody(span.open) ? html`<${BodySection} record=${span.open} label="Request" />` : null}
     ${span.close && hasBody(span.close) ? html`<${BodySection} record=${span.close} label="Response" />` : null}
     ${
       span.logs.length > 0
@@ -167,6 +189,9 @@ function SpanDetails({ span, select }: { span: SpanNode; select: (s: Selection) 
   </div>`;
 }
 
+/** Characters of one attribute value shown before "show all" (a value may be a whole document). */
+const ATTR_LIMIT = 2000;
+
 function Attributes({ attrs }: { attrs: Record<string, unknown> | undefined }) {
   const entries = Object.entries(attrs ?? {}).sort(([a], [b]) => a.localeCompare(b));
   if (entries.length === 0) return null;
@@ -174,7 +199,7 @@ function Attributes({ attrs }: { attrs: Record<string, unknown> | undefined }) {
     <table class="kv attrs">
       ${entries.map(
         ([k, v]) =>
-          html`<tr key=${k}><th>${breakAtDots(k)}</th><td>${typeof v === "string" ? v : JSON.stringify(v)}</td></tr>`,
+          html`<tr key=${k}><th>${breakAtDots(k)}</th><td><${LongText} text=${typeof v === "string" ? v : String(JSON.stringify(v))} limit=${ATTR_LIMIT} inline=${true} /></td></tr>`,
       )}
     </table>`;
 }

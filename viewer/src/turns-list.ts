@@ -3,10 +3,10 @@
  * list is a link) and a "next page" button that follows the API's cursor.
  */
 import { useEffect, useState } from "preact/hooks";
-import { api, type TurnSummary } from "./api.js";
 import { fromLocalInput, toLocalInput } from "./format.js";
 import { html } from "./html.js";
 import { ErrorBox } from "./load.js";
+import { usePagedTurns } from "./paged-turns.js";
 import { navigate } from "./router.js";
 import { TurnsTable } from "./turns-table.js";
 
@@ -34,32 +34,7 @@ function hrefFor(filters: Record<string, string>): string {
 export function TurnsList({ query }: { query: URLSearchParams }) {
   const filters = filtersOf(query);
   const key = hrefFor(filters);
-  const [turns, setTurns] = useState<TurnSummary[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>();
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<Error | undefined>();
-
-  const load = async (after: string | undefined, signal?: AbortSignal) => {
-    setLoading(true);
-    setError(undefined);
-    try {
-      const page = await api.turns({ ...filters, cursor: after }, signal);
-      if (signal?.aborted) return;
-      setTurns((prev) => (after ? [...prev, ...page.turns] : page.turns));
-      setCursor(page.nextCursor);
-    } catch (err) {
-      if (!signal?.aborted) setError(err as Error);
-    } finally {
-      if (!signal?.aborted) setLoading(false);
-    }
-  };
-  useEffect(() => {
-    const ctl = new AbortController();
-    setTurns([]);
-    setCursor(undefined);
-    void load(undefined, ctl.signal);
-    return () => ctl.abort();
-  }, [key]);
+  const { turns, cursor, loading, error, next } = usePagedTurns(filters, key);
 
   const set = (k: string, v: string | undefined) => navigate(hrefFor({ ...filters, [k]: v ?? "" }));
   return html`<section class="page">
@@ -70,11 +45,7 @@ export function TurnsList({ query }: { query: URLSearchParams }) {
     ${!loading && !error && turns.length === 0 ? html`<p class="empty">No turns match.</p>` : null}
     <div class="pager">
       ${loading ? html`<span class="muted">Loading…</span>` : null}
-      ${
-        cursor && !loading
-          ? html`<button data-testid="next-page" onClick=${() => load(cursor)}>Next page</button>`
-          : null
-      }
+      ${cursor && !loading ? html`<button data-testid="next-page" onClick=${next}>Next page</button>` : null}
       <span class="muted">${turns.length} turn${turns.length === 1 ? "" : "s"} shown · j/k or ↑/↓ to move, Enter to open</span>
     </div>
   </section>`;
@@ -90,6 +61,9 @@ function Filters({ filters, set, setMany }: FiltersProps) {
   const from = filters.from ?? "";
   const range = from === "" && !filters.to ? "" : PRESETS.includes(from) && !filters.to ? from : "custom";
   const [custom, setCustom] = useState(range === "custom");
+  // The URL is the state: when it changes the range (back, forward, a link), the inputs follow it. A
+  // "custom" chosen but with no dates yet leaves the URL as it was, so it stays until a date is set.
+  useEffect(() => setCustom(range === "custom"), [range]);
   const mode = custom ? "custom" : range;
   const onRange = (v: string) => {
     setCustom(v === "custom");

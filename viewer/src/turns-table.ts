@@ -6,6 +6,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { TurnSummary } from "./api.js";
 import { formatDuration, formatTime, formatTokens, formatUtc } from "./format.js";
 import { html } from "./html.js";
+import { useListKeys } from "./keys.js";
 import { conversationHref, navigate, turnHref } from "./router.js";
 
 interface Props {
@@ -68,42 +69,4 @@ export function TurnsTable({ turns, showConversation = true }: Props) {
       )}
     </tbody>
   </table>`;
-}
-
-/**
- * j/k/arrows/Enter on the page, unless the focus is in a form field. The listener reads the latest
- * props through a ref, so fast repeated keys each move one step (no stale selection between renders).
- */
-export function useListKeys(
-  count: number,
-  selected: number,
-  setSelected: (i: number) => void,
-  open: (i: number) => void,
-): void {
-  const latest = useRef({ count, selected, setSelected, open });
-  latest.current = { count, selected, setSelected, open };
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.metaKey || e.ctrlKey || e.altKey) return;
-      const el = e.target as HTMLElement | null;
-      if (el && (el.isContentEditable || /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(el.tagName))) return;
-      if (e.key === "Enter" && el?.closest("a")) return; // a focused link opens itself
-      const cur = latest.current;
-      let next = cur.selected;
-      if (e.key === "j" || e.key === "ArrowDown") next = Math.min(cur.count - 1, cur.selected + 1);
-      else if (e.key === "k" || e.key === "ArrowUp") next = Math.max(0, cur.selected - 1);
-      else if (e.key === "Enter" && cur.selected >= 0 && cur.selected < cur.count) {
-        e.preventDefault();
-        cur.open(cur.selected);
-        return;
-      } else return;
-      e.preventDefault();
-      if (next === cur.selected) return;
-      // Seen by the next key even before the re-render.
-      latest.current = { ...cur, selected: next };
-      cur.setSelected(next);
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, []);
 }
