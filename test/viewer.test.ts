@@ -351,7 +351,8 @@ describe("the viewer in a real browser", () => {
     await load.waitFor();
     const body = w.page.locator(`[data-testid="body-view"][data-record-id="${openId}"]`);
     expect(await body.count()).toBe(0);
-    expect(fetched.filter((p) => p.startsWith(`/v1/records/${openId}`))).toEqual([]);
+    // Not fetched (the request diff, a small answer computed by the server, may be).
+    expect(fetched).not.toContain(`/v1/records/${openId}/body`);
     await load.click();
     await body.waitFor();
     expect(fetched).toContain(`/v1/records/${openId}/body`);
