@@ -51,4 +51,10 @@ export type {
   StoreStats,
   TraceRecord,
   TurnOptions,
+  TurnSummary,
+  TurnsPage,
+  TurnsQuery,
+  UsageQuery,
+  UsageReport,
+  UsageRow,
 } from "./types.js";

@@ -31,6 +31,7 @@ import { upgrade } from "./maintenance/upgrade.js";
 import { renderEasyView } from "./read/easy-view.js";
 import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
+import { TurnLister } from "./read/turns.js";
 import type { Prepared } from "./records/prepare.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
@@ -51,6 +52,10 @@ import type {
   StoreStats,
   TraceRecord,
   TurnOptions,
+  TurnsPage,
+  TurnsQuery,
+  UsageQuery,
+  UsageReport,
 } from "./types.js";
 import { countersOp, loadCounters } from "./write/counters.js";
 import { WritePath } from "./write/path.js";
@@ -63,6 +68,13 @@ export interface TraceStore {
   /** The record's body; `undefined` for an unknown record or one without a body. */
   getBody(recordId: string): Promise<string | undefined>;
   query(q: Query): Promise<StoredRecord[]>;
+  /**
+   * Turns summed over every record they have in both tiers, newest first by default, a page at a time
+   * (pass a page's `nextCursor` as `cursor` for the next one).
+   */
+  turns(q?: TurnsQuery): Promise<TurnsPage>;
+  /** LLM token usage by UTC day (of each call's start) and model, over both tiers. */
+  usage(q?: UsageQuery): Promise<UsageReport>;
   easyView(turnId: string): Promise<string>;
   /**
    * What the record's body (an LLM request) changed since the previous request with a body in its
@@ -91,6 +103,8 @@ export interface TraceStore {
 
 /** The store's entry for prepared records; not reachable from the public API (src/index.ts). */
 const INSERT_PREPARED = Symbol("insertPrepared");
+/** The store's entry for warming the turns list; not reachable from the public API either. */
+const WARM_TURNS = Symbol("warmTurns");
 
 const DEFAULTS = {
   durability: "sync",
@@ -125,6 +139,7 @@ class Store implements TraceStore {
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
   private readonly reader: Reader;
+  private readonly lister: TurnLister;
   private readonly cold: ColdTier;
   private readonly compactor: Compactor;
   private maintenance: Promise<unknown> = Promise.resolve();
@@ -148,6 +163,7 @@ class Store implements TraceStore {
     this.wal = wal;
     this.writes = writes;
     this.reader = new Reader(hot, bodies, cold);
+    this.lister = new TurnLister(hot, cold, this.reader);
     this.cold = cold;
     const quiesce = () => this.quiesceReads();
     this.compactor = new Compactor(hot, cold, writes, quiesce);
@@ -210,6 +226,19 @@ class Store implements TraceStore {
 
   query(q: Query): Promise<StoredRecord[]> {
     return this.read(() => this.reader.query(q));
+  }
+
+  turns(q: TurnsQuery = {}): Promise<TurnsPage> {
+    return this.read(() => this.lister.turns(q));
+  }
+
+  usage(q: UsageQuery = {}): Promise<UsageReport> {
+    return this.read(() => this.lister.usage(q));
+  }
+
+  /** See `warmTurns` below. */
+  [WARM_TURNS](): Promise<void> {
+    return this.read(() => this.lister.warm());
   }
 
   easyView(turnId: string): Promise<string> {
@@ -293,6 +322,7 @@ class Store implements TraceStore {
   }
 
   private async shutdown(): Promise<void> {
+    this.lister.close(); // a warm-up stops at its next file
     try {
       for (const jobs of this.jobs) await jobs.stop(); // no new runs; a run in progress finishes
       // Calls accepted before close() finish first: their records are acknowledged and durable.
@@ -356,6 +386,16 @@ class Store implements TraceStore {
 export function insertPrepared(store: TraceStore, prepared: Prepared[]): Promise<InsertResult> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[INSERT_PREPARED](prepared);
+}
+
+/**
+ * Internal (the collector calls it at start, in the background): computes what `turns` and `usage`
+ * keep in memory (every cold file's part of the turns list), so that the first request after an open
+ * does not pay for it. A close stops it between files (it then rejects with ERR_CLOSED).
+ */
+export function warmTurns(store: TraceStore): Promise<void> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[WARM_TURNS]();
 }
 
 /** Keeps `run` in `set` while it is pending. */

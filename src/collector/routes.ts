@@ -3,15 +3,17 @@
  * bodies, stats, health, metrics). A route answers only once what it stored is durable.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { InvalidOptionError } from "../base/errors.js";
 import { parseTime } from "../base/units.js";
 import type { TraceStore } from "../store.js";
-import type { Query } from "../types.js";
+import type { Query, TurnsQuery, UsageQuery } from "../types.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
 import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
 import { parseRecordsBody } from "./records-body.js";
 import { decodePart } from "./target.js";
+import { sendAsset, sendIndex, type ViewerAssets } from "./viewer.js";
 
 export interface RouteContext {
   store: TraceStore;
@@ -21,6 +23,8 @@ export interface RouteContext {
   bodyBudget: BodyBudget;
   /** The collector's log (server faults and mapper bugs; never a client's error). */
   log?: (line: string) => void;
+  /** The web viewer's files, read at start (viewer.ts). */
+  viewer: ViewerAssets;
 }
 
 type Handler = (
@@ -36,6 +40,8 @@ interface Route {
   pattern: RegExp;
   name: string;
   handler: Handler;
+  /** Answered without a token: health and the viewer's static files, which hold no data. */
+  public?: true;
 }
 
 const ROUTES: Route[] = [
@@ -52,6 +58,8 @@ const ROUTES: Route[] = [
     name: "otlp_logs",
     handler: (c, q, s) => postOtlp(c, q, s, "logs"),
   },
+  { method: "GET", pattern: /^\/v1\/turns$/, name: "turns", handler: getTurns },
+  { method: "GET", pattern: /^\/v1\/usage$/, name: "usage", handler: getUsage },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)$/, name: "turn", handler: getTurn },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
   { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
@@ -68,8 +76,23 @@ const ROUTES: Route[] = [
     pattern: /^\/healthz$/,
     name: "healthz",
     handler: async (_c, _q, s) => sendJson(s, 200, { ok: true }),
+    public: true,
   },
   { method: "GET", pattern: /^\/metrics$/, name: "metrics", handler: getMetrics },
+  {
+    method: "GET",
+    pattern: /^\/(?:|usage|turns\/[^/]+|conversations\/[^/]+)$/,
+    name: "viewer",
+    handler: async (c, q, s) => sendIndex(c.viewer, q, s),
+    public: true,
+  },
+  {
+    method: "GET",
+    pattern: /^\/assets\/([^/]+)$/,
+    name: "viewer_asset",
+    handler: async (c, q, s, [name]) => sendAsset(c.viewer, name!, q, s),
+    public: true,
+  },
 ];
 
 /** The route for a request, with its path parameters; a known path with another method is a 405. */
@@ -246,6 +269,54 @@ async function getRecords(
   if (p.has("order")) q.order = p.get("order") as Query["order"];
   q.bodies = bodiesParam(p.get("bodies"));
   sendJson(res, 200, await ctx.store.query(q));
+}
+
+/** `from`, `to` (ms, ISO dates or `-1h`) and `extensionId`, shared by the turns list and usage. */
+function rangeParams(p: URLSearchParams): UsageQuery {
+  const q: UsageQuery = {};
+  if (p.has("from")) q.from = parseTime(p.get("from")!, "from");
+  if (p.has("to")) q.to = parseTime(p.get("to")!, "to");
+  if (p.has("extensionId")) q.extensionId = p.get("extensionId")!;
+  return q;
+}
+
+async function getTurns(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  p: URLSearchParams,
+): Promise<void> {
+  const q: TurnsQuery = rangeParams(p);
+  for (const f of ["conversationId", "model", "cursor"] as const) if (p.has(f)) q[f] = p.get(f)!;
+  if (p.has("errors")) {
+    const v = p.get("errors");
+    if (v !== "true" && v !== "false")
+      throw new InvalidOptionError("errors", `must be true or false, got "${v}"`);
+    q.errors = v === "true";
+  }
+  if (p.has("limit")) {
+    const v = p.get("limit")!;
+    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 1000)
+      throw new InvalidOptionError("limit", `must be an integer from 1 to 1000, got "${v}"`);
+    q.limit = Number(v);
+  }
+  if (p.has("order")) {
+    const v = p.get("order");
+    if (v !== "asc" && v !== "desc") throw new InvalidOptionError("order", `must be asc or desc, got "${v}"`);
+    q.order = v;
+  }
+  sendJson(res, 200, await ctx.store.turns(q));
+}
+
+async function getUsage(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  p: URLSearchParams,
+): Promise<void> {
+  sendJson(res, 200, await ctx.store.usage(rangeParams(p)));
 }
 
 async function getMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {

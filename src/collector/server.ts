@@ -14,6 +14,7 @@ import { CollectorMetrics } from "./metrics.js";
 import { encodeStatus, encodingOf } from "./otlp/decode.js";
 import { findRoute, type RouteContext, sendOtlp } from "./routes.js";
 import { parseTarget } from "./target.js";
+import { loadViewer } from "./viewer.js";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -24,7 +25,7 @@ export interface CollectorOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** When set, every endpoint but /healthz requires `Authorization: Bearer <token>`. */
+  /** When set, every endpoint but /healthz and the viewer's static files requires `Authorization: Bearer <token>`. */
   token?: string;
   /** Largest request body, before and after decompression. Default 64 MiB. */
   bodyLimit?: number;
@@ -36,6 +37,8 @@ export interface CollectorOptions {
   metrics?: CollectorMetrics;
   /** Where the detail of a server-side failure goes (a client only sees a generic 500). Default stderr. */
   log?: (line: string) => void;
+  /** The built web viewer (index.html and assets/). Default: dist/viewer, found from this module. */
+  viewerDir?: string;
 }
 
 export interface Collector {
@@ -70,6 +73,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       Math.max(opts.maxBytesInFlight ?? Math.max(4 * bodyLimit, 256 * 1024 * 1024), bodyLimit),
     ),
     log,
+    viewer: loadViewer(opts.viewerDir),
   };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
@@ -128,7 +132,7 @@ async function handle(
     const { route, params } = findRoute(req.method ?? "GET", target.path);
     routeName = route.name;
     if (!token) checkHost(req);
-    if (token && route.name !== "healthz") authorize(req, token);
+    if (token && !route.public) authorize(req, token);
     await route.handler(ctx, req, res, params, target.query);
   } catch (err) {
     answerError(ctx, routeName, req, res, err, log);

@@ -6,7 +6,7 @@
  */
 import { join, resolve } from "node:path";
 import type { MaintenanceRun } from "../maintenance/schedule.js";
-import { openStore, type TraceStore } from "../store.js";
+import { openStore, type TraceStore, warmTurns } from "../store.js";
 import type { ServeConfig } from "./config.js";
 import { JournalTailer } from "./journal.js";
 import { CollectorMetrics } from "./metrics.js";
@@ -51,6 +51,12 @@ export async function runCollector(
       metrics,
       log,
     });
+    // The turns list's per-file summaries, computed in the background: the first request then finds them.
+    const warming = Date.now();
+    warmTurns(store).then(
+      () => log(`turns list: summaries ready in ${Date.now() - warming} ms`),
+      (err: Error) => log(`turns list: summaries not computed at start: ${err.message}`),
+    );
     for (const path of config.journals) {
       const t = await JournalTailer.open({ path, store, stateDir: join(dir, "collector"), metrics, log });
       t.start();

@@ -1,0 +1,75 @@
+/**
+ * A source's part of the turns list: what one cold file, or the hot tier, holds of each turn, summed
+ * as if the source held the whole turn (TurnSummary, and its LLM calls). A turn held by one source
+ * only is exactly its part; a turn spread over several (an hour boundary between files, late records
+ * in the hot tier, a record in both tiers mid-compaction) is recomputed from its records (turns.ts).
+ */
+import { P_RECORD, parseRecordKey, prefixEnd } from "../../tiers/hot/keys.js";
+import type { HotTier } from "../../tiers/hot/tier.js";
+import { decodeRecordValue } from "../../tiers/hot/values.js";
+import type { TurnSummary } from "../types.js";
+import { type Call, callsOf, summarize, type Thin } from "./turn-summary.js";
+
+export interface TurnPart {
+  summary: TurnSummary;
+  calls: Call[];
+}
+
+export interface SourcePart {
+  turns: Map<string, TurnPart>;
+  /** The LLM calls of records without a turn. */
+  loose: Call[];
+  /** About the bytes it holds (for the cache's accounting). */
+  bytes: number;
+}
+
+/** Builds a part from records that arrive grouped by turn, each group in (timestamp, seq) order. */
+export class PartBuilder {
+  private readonly part: SourcePart = { turns: new Map(), loose: [], bytes: 0 };
+  private turnId: string | undefined;
+  private group: Thin[] = [];
+
+  add(turnId: string, r: Thin): void {
+    if (turnId !== this.turnId) this.flush();
+    this.turnId = turnId;
+    this.group.push(r);
+  }
+
+  private flush(): void {
+    const turnId = this.turnId;
+    const group = this.group;
+    this.group = [];
+    if (turnId === undefined || group.length === 0) return;
+    if (turnId === "") {
+      // records without a turn: each its own call at most (callsOf does not join them by span)
+      this.part.loose.push(...callsOf(group));
+      this.part.bytes += 64 * group.length;
+      return;
+    }
+    // both sources give a turn's records as one run (cold rows and hot keys sort by turn first)
+    const part: TurnPart = { summary: summarize(turnId, group), calls: callsOf(group) };
+    this.part.turns.set(turnId, part);
+    this.part.bytes += 200 + 64 * part.calls.length + 32 * part.summary.models.length;
+  }
+
+  finish(): SourcePart {
+    this.flush();
+    return this.part;
+  }
+}
+
+/**
+ * The hot tier's part: its records in key order (grouped by turn, each turn in (timestamp, seq)
+ * order), read a page at a time and decoded. Keys, not the time index: a turn is one key range.
+ */
+export async function hotPart(hot: HotTier): Promise<SourcePart> {
+  const builder = new PartBuilder();
+  const p = Buffer.of(P_RECORD);
+  for await (const page of hot.entries({ gte: p, lt: prefixEnd(p) })) {
+    for (const [key, value] of page) {
+      const r = decodeRecordValue(value, key);
+      builder.add(parseRecordKey(key).turnId, r);
+    }
+  }
+  return builder.finish();
+}

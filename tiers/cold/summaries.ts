@@ -1,0 +1,41 @@
+/**
+ * A cold file's part of the turns list (src/read/turn-parts.ts), from only the columns summaries need:
+ * no ids, messages, links or body hashes. The file is read whole and checked against its manifest
+ * entry first (readParquetColumns), so a damaged file fails the read with ERR_CORRUPT_STORE naming it.
+ * A listed file never changes, so its part holds for as long as the manifest lists it.
+ */
+import { CorruptStoreError } from "../../src/base/errors.js";
+import { PartBuilder, type SourcePart } from "../../src/read/turn-parts.js";
+import type { ColdFile } from "./manifest.js";
+import { decoding, readParquetColumns } from "./parquet.js";
+import { fromRow } from "./schema.js";
+import type { ColdTier } from "./tier.js";
+
+const SUMMARY_COLUMNS = [
+  "seq",
+  "kind",
+  "timestamp",
+  "extensionId",
+  "conversationId",
+  "turnId",
+  "spanId",
+  "parentSpanId",
+  "name",
+  "level",
+  "durationMs",
+  "status",
+  "attributes",
+];
+
+export async function coldFilePart(cold: ColdTier, f: ColdFile): Promise<SourcePart> {
+  const path = cold.path(f.name);
+  const rows = await readParquetColumns(path, SUMMARY_COLUMNS, f);
+  if (rows === undefined)
+    throw new CorruptStoreError(`cold file ${path} is listed in the manifest but missing`);
+  const builder = new PartBuilder();
+  // rows are sorted by (turnId, timestamp, seq): each turn is one run (schema.ts)
+  await decoding(path, () => {
+    for (const row of rows) builder.add(typeof row.turnId === "string" ? row.turnId : "", fromRow(row));
+  });
+  return builder.finish();
+}
