@@ -298,6 +298,46 @@ describe("the turns list", () => {
     }
   });
 
+  it("gives the finished index's pages while the cold index is still being built after a reopen", async () => {
+    const { store, dir } = await tempStore();
+    // newest of all, in cold files: a turn whose first record is in the hour before the others
+    // (unread when the newest file is read), and one wholly in the newest hour that started after it
+    const h = T0 + 5 * DAY;
+    const log = (turnId: string, timestamp: number): TraceRecord => ({
+      kind: "log",
+      level: "info",
+      msg: "m",
+      timestamp,
+      extensionId: "a",
+      turnId,
+    });
+    const records = [
+      ...workload(9),
+      log("straddles", h - 1000),
+      log("straddles", h + 1000),
+      log("inside", h + 500),
+      log("inside", h + 600),
+    ];
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: 0 });
+    await store.close();
+    const again = await openStore({ dir });
+    try {
+      // all asked at once, before the first file is read: each is answered from the files read so far
+      const limits = [1, 2, 3, 5, 8, 13];
+      const firsts = await Promise.all(limits.map((limit) => again.turns({ limit })));
+      const errors = await again.turns({ limit: 2, errors: true });
+      limits.forEach((limit, i) => {
+        expect(firsts[i]!.turns).toEqual(bruteList(records, {}).slice(0, limit));
+      });
+      expect(errors.turns).toEqual(bruteList(records, { errors: true }).slice(0, 2));
+      const second = await again.turns({ limit: 3, cursor: firsts[2]!.nextCursor });
+      expect(second.turns).toEqual(bruteList(records, {}).slice(3, 6));
+    } finally {
+      await again.close();
+    }
+  });
+
   it("agrees with the store's remaining records after a prune drops the oldest", async () => {
     const { store } = await tempStore();
     await store.insertRecords(workload(3));

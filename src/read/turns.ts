@@ -20,7 +20,7 @@
  */
 
 import { dateOf } from "../../tiers/cold/layout.js";
-import type { Manifest } from "../../tiers/cold/manifest.js";
+import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
 import { coldFilePart } from "../../tiers/cold/summaries.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
@@ -69,7 +69,7 @@ export class TurnLister {
   private readonly reader: Reader;
   private readonly fileParts = new Map<string, Promise<SourcePart>>();
   private readonly hotTurns: HotTurns;
-  private coldCache: { manifest: Manifest; index: Promise<ColdIndex> } | undefined;
+  private build: Build | undefined;
   /** The merged view of both tiers, for a cold index and a hot version. */
   private view: { cold: ColdIndex; hotVersion: number; entries: Entry[]; loose: Call[] } | undefined;
   private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
@@ -92,6 +92,11 @@ export class TurnLister {
     const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
     const desc = q.order !== "asc";
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const build = this.coldBuild();
+    if (!build.finished && desc && q.from === undefined && q.to === undefined) {
+      const page = await this.partialPage(q, build);
+      if (page) return page;
+    }
     const { entries } = await this.snapshot();
     const picked: Entry[] = [];
     let more = false;
@@ -140,34 +145,103 @@ export class TurnLister {
   }
 
   private coldIndex(): Promise<ColdIndex> {
-    const manifest = this.cold.manifest;
-    if (this.coldCache?.manifest === manifest) return this.coldCache.index;
-    const listed = new Set(manifest.files.map((f) => f.name));
-    for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
-    const index = this.buildColdIndex(manifest);
-    const cache = { manifest, index };
-    this.coldCache = cache;
-    index.catch(() => {
-      if (this.coldCache === cache) this.coldCache = undefined;
-    });
-    return index;
+    return this.coldBuild().index;
   }
 
-  private async buildColdIndex(manifest: Manifest): Promise<ColdIndex> {
-    const byTurn = new Map<string, Entry>();
-    const loose: Call[] = [];
-    for (const f of manifest.files) {
-      if (this.closed) throw new ClosedError();
-      const part = await this.filePart(f.name, manifest);
-      loose.push(...part.loose);
-      for (const [turnId, p] of part.turns) {
-        const own = entryOf(turnId, f.name, p);
-        const known = byTurn.get(turnId);
-        byTurn.set(turnId, known ? mergeEntry(known, own) : own);
+  /** The cold index of the current manifest, built (or being built) newest file first. */
+  private coldBuild(): Build {
+    const manifest = this.cold.manifest;
+    if (this.build?.manifest === manifest) return this.build;
+    const listed = new Set(manifest.files.map((f) => f.name));
+    for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
+    const build = new Build(manifest);
+    this.build = build;
+    build.index = this.buildColdIndex(build);
+    build.index.catch(() => {
+      if (this.build === build) this.build = undefined;
+    });
+    return build;
+  }
+
+  private async buildColdIndex(build: Build): Promise<ColdIndex> {
+    const { byTurn, loose } = build;
+    try {
+      for (const f of build.order) {
+        if (this.closed) throw new ClosedError();
+        const part = await this.filePart(f.name, build.manifest);
+        loose.push(...part.loose);
+        for (const [turnId, p] of part.turns) {
+          const own = entryOf(turnId, f.name, p);
+          const known = byTurn.get(turnId);
+          byTurn.set(turnId, known ? mergeEntry(known, own) : own);
+        }
+        build.advance();
       }
+    } catch (err) {
+      build.fail(err);
+      throw err;
     }
     const entries = [...byTurn.values()].sort(compareEntries);
-    return { entries, byTurn, loose };
+    build.finished = { entries, byTurn, loose };
+    build.advance();
+    return build.finished;
+  }
+
+  /**
+   * A newest-first page while the cold index is still being built (the first request after an open):
+   * files are read newest first, so once every file whose records reach past U is read, a turn that
+   * started after U is whole, unless its turn filter says an unread file may hold some of it (then it
+   * may have started earlier, and the page waits for more files). A page made only of whole turns that
+   * rank before every doubtful one is the page the finished index gives.
+   */
+  private async partialPage(q: TurnsQuery, build: Build): Promise<TurnsPage | undefined> {
+    const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    for (;;) {
+      if (build.finished) return undefined;
+      const tick = build.tick;
+      const hot = await this.hotTurns.current();
+      const bound = build.bound();
+      const unread = build.order.slice(build.done);
+      const candidates: Entry[] = [];
+      const seen = new Set<string>();
+      const consider = (e: Entry) => {
+        if (e.start <= bound) return;
+        if (after && (e.start - after.start || compareText(e.turnId, after.turnId)) >= 0) return;
+        candidates.push(e);
+      };
+      for (const [turnId, part] of hot.turns) {
+        seen.add(turnId);
+        const known = build.byTurn.get(turnId);
+        const own = entryOf(turnId, HOT, part);
+        own.hot = part;
+        consider(
+          known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
+        );
+      }
+      for (const e of build.byTurn.values()) if (!seen.has(e.turnId)) consider(e);
+      candidates.sort((a, b) => compareEntries(b, a));
+      const picked: Entry[] = [];
+      let doubtful = false;
+      for (const e of candidates) {
+        if (this.cold.filesOfTurn(e.turnId, unread).length > 0) {
+          doubtful = true;
+          break;
+        }
+        if (!matchesTurn(e, q)) continue;
+        picked.push(e);
+        if (picked.length > limit) break;
+      }
+      if (!doubtful && (picked.length > limit || bound === Number.NEGATIVE_INFINITY)) {
+        const turns: TurnSummary[] = [];
+        for (const e of picked.slice(0, limit)) turns.push((await this.partOf(e)).summary);
+        const last = picked[limit - 1];
+        return picked.length > limit && last
+          ? { turns, nextCursor: encodeCursor(last.start, last.turnId) }
+          : { turns };
+      }
+      await tick; // another file read (or the build done, or failed)
+    }
   }
 
   private filePart(name: string, manifest: Manifest): Promise<SourcePart> {
@@ -196,6 +270,52 @@ export class TurnLister {
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
+  }
+}
+
+/** A cold index being built, newest file first: what is read so far, and a promise per file read. */
+class Build {
+  readonly manifest: Manifest;
+  /** The listed files by their newest record, newest first. */
+  readonly order: ColdFile[];
+  /** Files of `order` read so far. */
+  done = 0;
+  readonly byTurn = new Map<string, Entry>();
+  readonly loose: Call[] = [];
+  index!: Promise<ColdIndex>;
+  finished: ColdIndex | undefined;
+  /** Settles when another file has been read (or the build failed). */
+  tick: Promise<void>;
+  private settle!: { resolve: () => void; reject: (err: unknown) => void };
+
+  constructor(manifest: Manifest) {
+    this.manifest = manifest;
+    this.order = [...manifest.files].sort((a, b) => b.maxTs - a.maxTs);
+    this.tick = this.nextTick();
+  }
+
+  private nextTick(): Promise<void> {
+    const tick = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    tick.catch(() => {}); // a failed build is reported by its index
+    return tick;
+  }
+
+  advance(): void {
+    if (!this.finished) this.done++;
+    const { resolve } = this.settle;
+    this.tick = this.nextTick();
+    resolve();
+  }
+
+  fail(err: unknown): void {
+    this.settle.reject(err);
+  }
+
+  /** No unread file holds a record newer than this. */
+  bound(): number {
+    return this.order[this.done]?.maxTs ?? Number.NEGATIVE_INFINITY;
   }
 }
 
