@@ -190,49 +190,29 @@ export class TurnLister {
   /**
    * A newest-first page while the cold index is still being built (the first request after an open):
    * files are read newest first, so once every file whose records reach past U is read, a turn that
-   * started after U is whole, unless its turn filter says an unread file may hold some of it (then it
-   * may have started earlier, and the page waits for more files). A page made only of whole turns that
-   * rank before every doubtful one is the page the finished index gives.
+   * started after U is whole unless an unread file holds some of it. Its turn filters name the unread
+   * files that may (a false positive now and then): those are read out of turn (their parts are kept
+   * for the build) and merged in; a turn they hold started before U and leaves the page. The page is
+   * the finished index's page once `limit + 1` whole turns after U match; otherwise it waits for more
+   * files (twice as many each time, so the retries cost no more than the build).
    */
   private async partialPage(q: TurnsQuery, build: Build): Promise<TurnsPage | undefined> {
     const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     for (;;) {
       if (build.finished) return undefined;
-      const tick = build.tick;
+      const done = build.done;
       const hot = await this.hotTurns.current();
       const bound = build.bound();
-      const unread = build.order.slice(build.done);
-      const candidates: Entry[] = [];
-      const seen = new Set<string>();
-      const consider = (e: Entry) => {
-        if (e.start <= bound) return;
-        if (after && (e.start - after.start || compareText(e.turnId, after.turnId)) >= 0) return;
-        candidates.push(e);
-      };
-      for (const [turnId, part] of hot.turns) {
-        seen.add(turnId);
-        const known = build.byTurn.get(turnId);
-        const own = entryOf(turnId, HOT, part);
-        own.hot = part;
-        consider(
-          known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
-        );
-      }
-      for (const e of build.byTurn.values()) if (!seen.has(e.turnId)) consider(e);
-      candidates.sort((a, b) => compareEntries(b, a));
+      const unread = build.order.slice(done);
       const picked: Entry[] = [];
-      let doubtful = false;
-      for (const e of candidates) {
-        if (this.cold.filesOfTurn(e.turnId, unread).length > 0) {
-          doubtful = true;
-          break;
-        }
-        if (!matchesTurn(e, q)) continue;
-        picked.push(e);
+      for (const e of this.partialCandidates(build, hot.turns, bound, after)) {
+        const whole = await this.withUnread(e, unread, build.manifest);
+        if (whole.start <= bound || !matchesTurn(whole, q)) continue;
+        picked.push(whole);
         if (picked.length > limit) break;
       }
-      if (!doubtful && (picked.length > limit || bound === Number.NEGATIVE_INFINITY)) {
+      if (picked.length > limit || bound === Number.NEGATIVE_INFINITY) {
         const turns: TurnSummary[] = [];
         for (const e of picked.slice(0, limit)) turns.push((await this.partOf(e)).summary);
         const last = picked[limit - 1];
@@ -240,8 +220,44 @@ export class TurnLister {
           ? { turns, nextCursor: encodeCursor(last.start, last.turnId) }
           : { turns };
       }
-      await tick; // another file read (or the build done, or failed)
+      const until = Math.max(done + 1, done * 2);
+      while (!build.finished && build.done < until) await build.tick;
     }
+  }
+
+  /** Turns (merged with their hot parts) that started after `bound` and before the cursor, newest first. */
+  private partialCandidates(
+    build: Build,
+    hot: Map<string, TurnPart>,
+    bound: number,
+    after: Cursor | undefined,
+  ): Entry[] {
+    const out: Entry[] = [];
+    const consider = (e: Entry) => {
+      if (e.start <= bound) return;
+      if (after && (e.start - after.start || compareText(e.turnId, after.turnId)) >= 0) return;
+      out.push(e);
+    };
+    for (const [turnId, part] of hot) {
+      const known = build.byTurn.get(turnId);
+      const own = entryOf(turnId, HOT, part);
+      own.hot = part;
+      consider(known ? mergeEntry(copyEntry(known), own) : own);
+    }
+    for (const e of build.byTurn.values()) if (!hot.has(e.turnId)) consider(e);
+    return out.sort((a, b) => compareEntries(b, a));
+  }
+
+  /** The entry with the parts of the unread files its turn filters name (read now, kept for the build). */
+  private async withUnread(e: Entry, unread: readonly ColdFile[], manifest: Manifest): Promise<Entry> {
+    let whole = e;
+    for (const f of this.cold.filesOfTurn(e.turnId, unread)) {
+      const part = (await this.filePart(f.name, manifest)).turns.get(e.turnId);
+      if (part === undefined) continue; // a false positive of the filter
+      if (whole === e) whole = copyEntry(e);
+      mergeEntry(whole, entryOf(e.turnId, f.name, part));
+    }
+    return whole;
   }
 
   private filePart(name: string, manifest: Manifest): Promise<SourcePart> {
@@ -451,6 +467,10 @@ function mergeHot(
     merged,
   );
   return { entries, loose };
+}
+
+function copyEntry(e: Entry): Entry {
+  return { ...e, models: [...e.models], sources: [...e.sources] };
 }
 
 function emptySummary(e: Entry): TurnSummary {
