@@ -357,6 +357,9 @@ describe("the turns list", () => {
     await store.compact({ now: NOW, olderThanMs: 3 * DAY });
     const queries: TurnsQuery[] = [
       { from: T0 + DAY, to: T0 + 3 * DAY },
+      { from: T0 + DAY, to: T0 + 3 * DAY, order: "asc" },
+      { from: T0 + 2 * DAY + 5 * HOUR, order: "asc" },
+      { to: T0 + 2 * DAY + 5 * HOUR },
       { extensionId: "a" },
       { conversationId: "c1" },
       { errors: true },

@@ -100,7 +100,9 @@ export class TurnLister {
     const { entries } = await this.snapshot();
     const picked: Entry[] = [];
     let more = false;
-    for (const e of walk(entries, desc, after)) {
+    for (const e of walk(entries, desc, startAt(after, q, desc))) {
+      // past the range's far end (start order): nothing further matches
+      if (desc ? q.from !== undefined && e.start < q.from : q.to !== undefined && e.start >= q.to) break;
       if (!matchesTurn(e, q)) continue;
       if (picked.length === limit) {
         more = true;
@@ -571,6 +573,20 @@ function* walk(entries: Entry[], desc: boolean, after: Cursor | undefined): Gene
       start--;
   }
   for (let i = start; i >= 0; i--) yield entries[i]!;
+}
+
+/**
+ * Where the walk starts: after the cursor, or at the range's near end if that comes first (turn ids
+ * are never empty, so (to, "") sorts before every turn that started at `to`, and (from, "") before
+ * every turn that started at `from`).
+ */
+function startAt(after: Cursor | undefined, q: TurnsQuery, desc: boolean): Cursor | undefined {
+  const edge = desc ? q.to : q.from;
+  if (edge === undefined || Number.isNaN(edge)) return after;
+  const at = { start: edge, turnId: "" };
+  if (after === undefined) return at;
+  const c = after.start - at.start || compareText(after.turnId, at.turnId);
+  return desc === c < 0 ? after : at;
 }
 
 function matchesTurn(e: Entry, q: TurnsQuery): boolean {
