@@ -205,6 +205,8 @@ export class TurnLister {
       if (build.finished) return undefined;
       const done = build.done;
       const hot = await this.hotTurns.current();
+      // the hot part must be taken before the manifest (module comment): a commit since, and the full path answers
+      if (this.cold.manifest !== build.manifest) return undefined;
       const bound = build.bound();
       const unread = build.order.slice(done);
       const picked: Entry[] = [];
