@@ -2,6 +2,8 @@
  * The turns list and token usage, held to a brute force over the same records: every turn summed from
  * its records, every page walked by cursor, before and after compaction, after a reopen and a prune.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -18,6 +20,7 @@ import {
 } from "../src/index.js";
 import { Random } from "../src/workload/random.js";
 import { tempCollector } from "./support/collector.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
 const HOUR = 3_600_000;
@@ -336,6 +339,24 @@ describe("the turns list", () => {
     } finally {
       await again.close();
     }
+  });
+
+  it("counts a record held by both tiers once (a compaction whose hot-tier step failed)", async () => {
+    const fs = installFaultFs();
+    const { store, dir } = await tempStore();
+    const records = workload(10);
+    await store.insertRecords(records);
+    await store.turns({}); // the hot part is in memory: the failed step must not leave it stale either
+    fs.inject({ op: "leveldb.write", kind: "ENOSPC" }); // step 3: files listed, records still hot
+    await expect(store.compact({ now: NOW, olderThanMs: 3 * DAY })).rejects.toMatchObject({
+      code: "ERR_DISK_FULL",
+    });
+    fs.clear();
+    expect((await store.stats()).hotRecords).toBe(records.length);
+    expect(JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")).files.length).toBeGreaterThan(
+      0,
+    );
+    await expectSame(store, records, 4);
   });
 
   it("agrees with the store's remaining records after a prune drops the oldest", async () => {

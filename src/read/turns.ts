@@ -454,7 +454,10 @@ function mergeHot(
   hot: Map<string, TurnPart>,
   hotLoose: Call[],
 ): { entries: Entry[]; loose: Call[] } {
-  const loose = hotLoose.length === 0 ? cold.loose : [...cold.loose, ...hotLoose];
+  // a record without a turn in both tiers (between compaction's steps 2 and 3) counts once
+  const coldSeqs = new Set(cold.loose.map((c) => c.seq));
+  const hotOnly = hotLoose.filter((c) => !coldSeqs.has(c.seq));
+  const loose = hotOnly.length === 0 ? cold.loose : [...cold.loose, ...hotOnly];
   if (hot.size === 0) return { entries: cold.entries, loose };
   const merged: Entry[] = [];
   for (const [turnId, part] of hot) {
