@@ -29,6 +29,7 @@ interface Measured {
   page20: P;
   usage: P;
   afterWrite: P;
+  afterCompaction: { firstMs: number; refreshMs: number };
 }
 
 export async function turnsTable(records: number): Promise<string[]> {
@@ -71,6 +72,7 @@ export async function turnsTable(records: number): Promise<string[]> {
     `| filtered page: one day, one extension | ${ms(m.filteredRange)} | ≤ 300 ms |`,
     `| page 20 by cursor | ${ms(m.page20)} | ≤ 300 ms |`,
     `| first page right after a write to a live turn | ${ms(m.afterWrite)} | ≤ 300 ms |`,
+    `| first page right after a compaction of 6 hot hours (ms), and the index's refresh in all (ms) | ${fmt(m.afterCompaction.firstMs)}, ${fmt(m.afterCompaction.refreshMs)} | ≤ 300 ms |`,
     `| usage by day and model, the whole month | ${ms(m.usage)} | |`,
     `| JS heap / RSS once warm (MB) | ${fmt(m.heapMB)} / ${fmt(m.rssMB)} | |`,
   ];

@@ -9,6 +9,7 @@
  *                                                turns list side by side; JSON out
  * Server time only (the store's calls, no HTTP).
  */
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
@@ -116,6 +117,7 @@ async function measure(): Promise<void> {
   const stats = await store.stats();
   await store.close();
   db.close();
+  const afterCompaction = await compactionRefresh();
   process.stdout.write(
     JSON.stringify({
       stats: { hot: stats.hotRecords, cold: stats.coldRecords, files: stats.coldPartitions },
@@ -133,8 +135,33 @@ async function measure(): Promise<void> {
       page20,
       usage,
       afterWrite,
+      afterCompaction,
     }),
   );
+}
+
+/**
+ * On a copy of the store (the prepared one stays as it is): the list used, then six hours of the hot
+ * day compacted (new files, a new manifest): how long the store's background refresh of the index takes,
+ * and the first page asked right after the compaction returned.
+ */
+async function compactionRefresh(): Promise<{ firstMs: number; refreshMs: number }> {
+  const copy = join(dir, "store-copy");
+  await rm(copy, { recursive: true, force: true });
+  await cp(join(dir, "store"), copy, { recursive: true });
+  const store = await openStore({ dir: copy });
+  try {
+    await warmTurns(store);
+    await store.compact({ now: MONTH_START + DAYS * DAY + 6 * 3_600_000, olderThanMs: DAY });
+    const t0 = performance.now();
+    await store.turns({ limit: 50 });
+    const firstMs = performance.now() - t0;
+    await warmTurns(store); // waits for the refresh the compaction started
+    return { firstMs, refreshMs: performance.now() - t0 };
+  } finally {
+    await store.close();
+    await rm(copy, { recursive: true, force: true });
+  }
 }
 
 const modes: Record<string, () => Promise<void>> = { prepare, "prepare-sqlite": prepareSqlite, measure };

@@ -134,6 +134,15 @@ export class TurnLister {
     for (const e of entries) if (e.part === undefined) await this.partOf(e);
   }
 
+  /**
+   * After maintenance changed the cold tier: brings the index up to the new manifest (reading the new
+   * files' parts) before a request asks, if the list has been used since the open (a store whose
+   * turns are never listed never reads the columns).
+   */
+  async refresh(): Promise<void> {
+    if (this.build !== undefined) await this.warm();
+  }
+
   /** Every turn of both tiers, by (start, turnId) ascending, and the loose calls of both. */
   private async snapshot(): Promise<{ entries: Entry[]; loose: Call[] }> {
     // the hot part first: see the module comment
