@@ -108,7 +108,15 @@ async function measure(): Promise<void> {
     const timestamp = MONTH_START + DAYS * DAY + n;
     // a live turn grows, a record at a time (its part is re-read; the rest are kept)
     await store.insertRecords([
-      { kind: "log", level: "info", msg: "tick", timestamp, extensionId: "coder", turnId: `live-${n % 3}` },
+      // a message of its own: a rerun on a kept directory must not send the same records (duplicates)
+      {
+        kind: "log",
+        level: "info",
+        msg: `tick ${Date.now()} ${n}`,
+        timestamp,
+        extensionId: "coder",
+        turnId: `live-${n % 3}`,
+      },
     ]);
     writes.push((await timed(() => store.turns({ limit: 50 }))) * 1000);
   }

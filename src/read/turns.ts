@@ -39,6 +39,8 @@ const DAY_MS = 86_400_000;
 const EXACT_CACHE_TURNS = 50_000;
 /** Past this many turns written since the last request, the hot part is read again whole. */
 const FULL_SCAN_TURNS = 2000;
+/** Marked turns re-read at once. */
+const REREAD_AT_ONCE = 16;
 
 /** One turn as the index knows it: its merged parts. */
 interface Entry {
@@ -437,7 +439,9 @@ class HotTurns {
         this.loose = part.loose;
       } else {
         const turns = new Map(this.turns); // a view handed out keeps the map it was built from
-        for (const turnId of dirty) await this.reread(turnId, turns);
+        // a few reads at a time: LevelDB serves them on its thread pool (a compaction marks hundreds)
+        for (let i = 0; i < dirty.length; i += REREAD_AT_ONCE)
+          await Promise.all(dirty.slice(i, i + REREAD_AT_ONCE).map((t) => this.reread(t, turns)));
         this.turns = turns;
       }
     } catch (err) {
