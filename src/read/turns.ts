@@ -66,7 +66,6 @@ interface ColdIndex {
 }
 
 export class TurnLister {
-  private readonly hot: HotTier;
   private readonly cold: ColdTier;
   private readonly reader: Reader;
   private readonly fileParts = new Map<string, Promise<SourcePart>>();
@@ -78,7 +77,6 @@ export class TurnLister {
   private closed = false;
 
   constructor(hot: HotTier, cold: ColdTier, reader: Reader) {
-    this.hot = hot;
     this.cold = cold;
     this.reader = reader;
     this.hotTurns = new HotTurns(hot);

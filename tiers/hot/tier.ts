@@ -101,14 +101,6 @@ export class HotTier {
   /** Bumped when a write that touches record keys starts and when it ends (see `turnRecords`). */
   private recordWrites = 0;
 
-  /**
-   * Changes whenever a write touching records starts or ends (and at a reopen): a summary of the hot
-   * records computed while it stayed the same still holds while it stays the same (src/read/turns.ts).
-   */
-  get recordWriteCount(): number {
-    return this.recordWrites;
-  }
-
   private constructor(db: Db, path: string, dir: string) {
     this.db = db;
     this.path = path;
