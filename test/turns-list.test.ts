@@ -595,6 +595,71 @@ describe("GET /v1/turns and /v1/usage", () => {
     });
   });
 
+  it("list a turn ingested through OTLP with its model, tokens and root span, and its usage", async () => {
+    const { url } = await tempCollector();
+    const traceId = "5b8efff798038103d269b633813fc60c";
+    const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+    const attr = (key: string, value: object) => ({ key, value });
+    const span = (spanId: string, name: string, from: number, to: number, extra: object = {}) => ({
+      traceId,
+      spanId,
+      name,
+      startTimeUnixNano: ns(from),
+      endTimeUnixNano: ns(to),
+      ...extra,
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [attr("service.name", { stringValue: "agent" })] },
+          scopeSpans: [
+            {
+              spans: [
+                span("eee19b7ec3c1b174", "turn", T0, T0 + 5000),
+                span("eee19b7ec3c1b175", "chat", T0 + 10, T0 + 4000, {
+                  parentSpanId: "eee19b7ec3c1b174",
+                  attributes: [
+                    attr("gen_ai.request.model", { stringValue: "gpt-x" }),
+                    attr("gen_ai.usage.input_tokens", { intValue: "120" }),
+                    attr("gen_ai.usage.output_tokens", { intValue: "30" }),
+                  ],
+                  status: { code: 2, message: "overloaded" },
+                }),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const posted = await fetch(`${url}/v1/traces`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(posted.status).toBe(200);
+    const page = (await (await fetch(`${url}/v1/turns`)).json()) as TurnsPage;
+    expect(page.turns).toEqual([
+      {
+        turnId: traceId,
+        extensionId: "agent",
+        name: "turn",
+        start: T0,
+        end: T0 + 5000,
+        durationMs: 5000,
+        records: 4,
+        spans: 2,
+        logs: 0,
+        errors: 1,
+        models: ["gpt-x"],
+        inputTokens: 120,
+        outputTokens: 30,
+      },
+    ]);
+    expect(await (await fetch(`${url}/v1/usage?to=${T0 + DAY}`)).json()).toEqual({
+      rows: [{ date: "2026-10-01", model: "gpt-x", calls: 1, inputTokens: 120, outputTokens: 30 }],
+    });
+  });
+
   it("answer 400 naming the parameter for a bad value", async () => {
     const { url } = await tempCollector();
     const bad: [string, string][] = [
