@@ -63,6 +63,8 @@ interface ColdIndex {
   entries: Entry[];
   byTurn: Map<string, Entry>;
   loose: Call[];
+  /** The seqs of `loose` (records without a turn), made when first needed. */
+  looseSeqs?: Set<number | undefined>;
 }
 
 export class TurnLister {
@@ -72,7 +74,7 @@ export class TurnLister {
   private readonly hotTurns: HotTurns;
   private build: Build | undefined;
   /** The merged view of both tiers, for a cold index and a hot version. */
-  private view: { cold: ColdIndex; hotVersion: number; entries: Entry[]; loose: Call[] } | undefined;
+  private view: { index: ColdIndex; hotVersion: number; view: View } | undefined;
   private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
   private closed = false;
 
@@ -97,10 +99,10 @@ export class TurnLister {
       const page = await this.partialPage(q, build);
       if (page) return page;
     }
-    const { entries } = await this.snapshot();
+    const view = await this.snapshot();
     const picked: Entry[] = [];
     let more = false;
-    for (const e of walk(entries, desc, startAt(after, q, desc))) {
+    for (const e of walkView(view, desc, startAt(after, q, desc))) {
       // past the range's far end (start order): nothing further matches
       if (desc ? q.from !== undefined && e.start < q.from : q.to !== undefined && e.start >= q.to) break;
       if (!matchesTurn(e, q)) continue;
@@ -118,10 +120,10 @@ export class TurnLister {
 
   async usage(q: UsageQuery): Promise<UsageReport> {
     checkUsageQuery(q);
-    const { entries, loose } = await this.snapshot();
+    const view = await this.snapshot();
     const rows = new UsageRows(q);
-    for (const c of loose) rows.add(c);
-    for (const e of entries) for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+    for (const c of view.loose) rows.add(c);
+    for (const e of everyEntry(view)) for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
     return { rows: rows.sorted() };
   }
 
@@ -130,8 +132,7 @@ export class TurnLister {
    * background): every cold file's part and the turns spread over several files.
    */
   async warm(): Promise<void> {
-    const { entries } = await this.snapshot();
-    for (const e of entries) if (e.part === undefined) await this.partOf(e);
+    for (const e of everyEntry(await this.snapshot())) if (e.part === undefined) await this.partOf(e);
   }
 
   /**
@@ -143,16 +144,16 @@ export class TurnLister {
     if (this.build !== undefined) await this.warm();
   }
 
-  /** Every turn of both tiers, by (start, turnId) ascending, and the loose calls of both. */
-  private async snapshot(): Promise<{ entries: Entry[]; loose: Call[] }> {
+  /** Every turn of both tiers, and the loose calls of both. */
+  private async snapshot(): Promise<View> {
     // the hot part first: see the module comment
     const hot = await this.hotTurns.current();
-    const cold = await this.coldIndex();
-    const view = this.view;
-    if (view?.cold === cold && view.hotVersion === hot.version) return view;
-    const next = { cold, hotVersion: hot.version, ...mergeHot(cold, hot.turns, hot.loose) };
-    this.view = next;
-    return next;
+    const index = await this.coldIndex();
+    const known = this.view;
+    if (known?.index === index && known.hotVersion === hot.version) return known.view;
+    const view = mergeHot(index, hot.turns, hot.loose);
+    this.view = { index, hotVersion: hot.version, view };
+    return view;
   }
 
   private coldIndex(): Promise<ColdIndex> {
@@ -459,17 +460,25 @@ class HotTurns {
   }
 }
 
-/** The cold index with the hot tier's turns merged in (a turn in both is recomputed where shown). */
-function mergeHot(
-  cold: ColdIndex,
-  hot: Map<string, TurnPart>,
-  hotLoose: Call[],
-): { entries: Entry[]; loose: Call[] } {
+/**
+ * Both tiers' turns: the cold index as it is, less the turns the hot tier also holds (`shadowed`), and
+ * those turns, merged with their cold parts, sorted apart (`hot`). A write costs a sort of the hot
+ * turns, not a copy of the cold index; a walk merges the two lists as it goes (walkView).
+ */
+interface View {
+  /** By (start, turnId) ascending. */
+  cold: Entry[];
+  hot: Entry[];
+  shadowed: Map<string, unknown>;
+  loose: Call[];
+}
+
+function mergeHot(cold: ColdIndex, hot: Map<string, TurnPart>, hotLoose: Call[]): View {
   // a record without a turn in both tiers (between compaction's steps 2 and 3) counts once
-  const coldSeqs = new Set(cold.loose.map((c) => c.seq));
-  const hotOnly = hotLoose.filter((c) => !coldSeqs.has(c.seq));
+  cold.looseSeqs ??= new Set(cold.loose.map((c) => c.seq));
+  const seqs = cold.looseSeqs;
+  const hotOnly = hotLoose.filter((c) => !seqs.has(c.seq));
   const loose = hotOnly.length === 0 ? cold.loose : [...cold.loose, ...hotOnly];
-  if (hot.size === 0) return { entries: cold.entries, loose };
   const merged: Entry[] = [];
   for (const [turnId, part] of hot) {
     const known = cold.byTurn.get(turnId);
@@ -480,11 +489,34 @@ function mergeHot(
     );
   }
   merged.sort(compareEntries);
-  const entries = mergeSorted(
-    cold.entries.filter((e) => !hot.has(e.turnId)),
-    merged,
-  );
-  return { entries, loose };
+  return { cold: cold.entries, hot: merged, shadowed: hot, loose };
+}
+
+/** Every turn of a view, in no particular order. */
+function* everyEntry(v: View): Generator<Entry> {
+  for (const e of v.cold) if (!v.shadowed.has(e.turnId)) yield e;
+  yield* v.hot;
+}
+
+/** A view's turns after the cursor position, in the query's order: its two lists merged as it goes. */
+function* walkView(v: View, desc: boolean, after: Cursor | undefined): Generator<Entry> {
+  const cold = walk(v.cold, desc, after);
+  const hot = walk(v.hot, desc, after);
+  const nextCold = () => {
+    for (let c = cold.next(); ; c = cold.next()) if (c.done || !v.shadowed.has(c.value.turnId)) return c;
+  };
+  let a = nextCold();
+  let b = hot.next();
+  while (!a.done || !b.done) {
+    const takeCold = b.done || (!a.done && compareEntries(a.value, b.value) < 0 !== desc);
+    if (takeCold) {
+      yield a.value as Entry;
+      a = nextCold();
+    } else {
+      yield b.value as Entry;
+      b = hot.next();
+    }
+  }
 }
 
 function copyEntry(e: Entry): Entry {
@@ -550,17 +582,6 @@ function compareEntries(a: Entry, b: Entry): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function mergeSorted(a: Entry[], b: Entry[]): Entry[] {
-  const out: Entry[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && compareEntries(a[i]!, b[j]!) <= 0)) out.push(a[i++]!);
-    else out.push(b[j++]!);
-  }
-  return out;
 }
 
 /** The entries after the cursor position, in the query's order (binary search to the first). */
