@@ -341,6 +341,28 @@ describe("the turns list", () => {
     }
   });
 
+  it("sums a turn whose records reached the cold tier in two compactions, the list read in between", async () => {
+    const { store } = await tempStore();
+    const records = workload(11);
+    // a long turn: records over two days, so that each compaction moves some of it
+    const long = (h: number): TraceRecord => ({
+      kind: "log",
+      level: h === 30 ? "error" : "info",
+      msg: `h${h}`,
+      timestamp: T0 + h * HOUR,
+      extensionId: "a",
+      turnId: "long",
+    });
+    records.push(long(2), long(30), long(60));
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: NOW - T0 - DAY }); // the first day
+    await expectSame(store, records, 6);
+    await store.compact({ now: NOW, olderThanMs: NOW - T0 - 2 * DAY }); // the second
+    await expectSame(store, records, 6);
+    await store.compact({ now: NOW, olderThanMs: 0 });
+    await expectSame(store, records, 6);
+  });
+
   it("counts a record held by both tiers once (a compaction whose hot-tier step failed)", async () => {
     const fs = installFaultFs();
     const { store, dir } = await tempStore();

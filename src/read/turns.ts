@@ -73,6 +73,8 @@ export class TurnLister {
   private readonly fileParts = new Map<string, Promise<SourcePart>>();
   private readonly hotTurns: HotTurns;
   private build: Build | undefined;
+  /** The last index finished, and its manifest: the next one is made from it (updateColdIndex). */
+  private last: { manifest: Manifest; index: ColdIndex } | undefined;
   /** The merged view of both tiers, for a cold index and a hot version. */
   private view: { index: ColdIndex; hotVersion: number; view: View } | undefined;
   private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
@@ -95,7 +97,7 @@ export class TurnLister {
     const desc = q.order !== "asc";
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const build = this.coldBuild();
-    if (!build.finished && desc && q.from === undefined && q.to === undefined) {
+    if (!build.finished && !build.incremental && desc && q.from === undefined && q.to === undefined) {
       const page = await this.partialPage(q, build);
       if (page) return page;
     }
@@ -168,11 +170,74 @@ export class TurnLister {
     for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
     const build = new Build(manifest);
     this.build = build;
-    build.index = this.buildColdIndex(build);
+    const last = this.last;
+    build.incremental = last !== undefined;
+    build.index = last ? this.updateColdIndex(last, build) : this.buildColdIndex(build);
+    build.index.then(
+      (index) => {
+        if (this.build === build) this.last = { manifest, index };
+      },
+      () => {},
+    );
     build.index.catch(() => {
       if (this.build === build) this.build = undefined;
     });
     return build;
+  }
+
+  /**
+   * The index of a new manifest from the previous one: the turns of the files added or removed are
+   * merged again from the parts of their sources (files are immutable: every other turn is as it was),
+   * and the sorted list is the old one less those turns, merged with them. A compaction every few
+   * minutes then costs its own files, not the month's.
+   */
+  private async updateColdIndex(
+    last: { manifest: Manifest; index: ColdIndex },
+    build: Build,
+  ): Promise<ColdIndex> {
+    const { manifest } = build;
+    const before = new Set(last.manifest.files.map((f) => f.name));
+    const listed = new Set(manifest.files.map((f) => f.name));
+    const removed = new Set([...before].filter((n) => !listed.has(n)));
+    const added = manifest.files.filter((f) => !before.has(f.name));
+    const affected = new Map<string, string[]>(); // turn -> its sources now
+    for (const f of added) {
+      if (this.closed) throw new ClosedError();
+      for (const turnId of (await this.filePart(f.name, manifest)).turns.keys()) {
+        const sources =
+          affected.get(turnId) ?? last.index.byTurn.get(turnId)?.sources.filter((n) => listed.has(n)) ?? [];
+        affected.set(turnId, [...sources, f.name]);
+      }
+    }
+    if (removed.size > 0)
+      for (const e of last.index.entries)
+        if (!affected.has(e.turnId) && e.sources.some((n) => removed.has(n)))
+          affected.set(
+            e.turnId,
+            e.sources.filter((n) => listed.has(n)),
+          );
+    const byTurn = new Map(last.index.byTurn);
+    const changed: Entry[] = [];
+    for (const [turnId, sources] of affected) {
+      let entry: Entry | undefined;
+      for (const name of sources) {
+        const part = (await this.filePart(name, manifest)).turns.get(turnId);
+        if (part === undefined) continue;
+        const own = entryOf(turnId, name, part);
+        entry = entry ? mergeEntry(entry, own) : own;
+      }
+      if (entry === undefined) byTurn.delete(turnId);
+      else {
+        byTurn.set(turnId, entry);
+        changed.push(entry);
+      }
+    }
+    const loose: Call[] = [];
+    for (const f of manifest.files) loose.push(...(await this.filePart(f.name, manifest)).loose);
+    const kept = last.index.entries.filter((e) => !affected.has(e.turnId));
+    const entries = mergeSorted(kept, changed.sort(compareEntries));
+    build.finished = { entries, byTurn, loose };
+    return build.finished;
   }
 
   private async buildColdIndex(build: Build): Promise<ColdIndex> {
@@ -310,6 +375,8 @@ class Build {
   readonly order: ColdFile[];
   /** Files of `order` read so far. */
   done = 0;
+  /** Made from the previous index (updateColdIndex): no file-by-file progress, no partial pages. */
+  incremental = false;
   readonly byTurn = new Map<string, Entry>();
   readonly loose: Call[] = [];
   index!: Promise<ColdIndex>;
@@ -582,6 +649,17 @@ function compareEntries(a: Entry, b: Entry): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function mergeSorted(a: Entry[], b: Entry[]): Entry[] {
+  const out: Entry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && compareEntries(a[i]!, b[j]!) <= 0)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }
 
 /** The entries after the cursor position, in the query's order (binary search to the first). */
