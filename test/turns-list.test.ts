@@ -354,6 +354,8 @@ describe("the turns list", () => {
       turnId: "long",
     });
     records.push(long(2), long(30), long(60));
+    // and one wholly hot until the second compaction moves half of it
+    records.push({ ...long(40), turnId: "pair" }, { ...long(55), turnId: "pair" });
     await store.insertRecords(records);
     await store.compact({ now: NOW, olderThanMs: NOW - T0 - DAY }); // the first day
     await expectSame(store, records, 6);

@@ -27,7 +27,7 @@ import type { HotTier } from "../../tiers/hot/tier.js";
 import { ClosedError, InvalidOptionError } from "../base/errors.js";
 import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport, UsageRow } from "../types.js";
 import type { Reader } from "./reader.js";
-import { hotPart, type SourcePart, type TurnPart } from "./turn-parts.js";
+import { hotPart, type SourcePart, type TurnPart, turnPart } from "./turn-parts.js";
 import { type Call, callsOf, summarize } from "./turn-summary.js";
 
 export const DEFAULT_TURNS_LIMIT = 50;
@@ -460,7 +460,8 @@ class HotTurns {
   private readonly hot: HotTier;
   private turns = new Map<string, TurnPart>();
   private loose: Call[] = [];
-  private readonly dirty = new Set<string>();
+  /** Turns written since the last update: whether a record was put, and the seqs deleted. */
+  private readonly dirty = new Map<string, { put: boolean; deleted: Set<number> }>();
   /** Everything must be read again (nothing read yet, a reopen, a failed update, too many marks). */
   private all = true;
   /** Marks made, and marks whose turns have been read since. */
@@ -472,12 +473,20 @@ class HotTurns {
 
   constructor(hot: HotTier) {
     this.hot = hot;
-    hot.onTurnWrite = (turnId) => {
+    hot.onTurnWrite = (write) => {
       this.marked++;
-      if (turnId === undefined || this.dirty.size >= FULL_SCAN_TURNS) {
+      if (write === undefined || this.dirty.size >= FULL_SCAN_TURNS) {
         this.all = true;
         this.dirty.clear();
-      } else if (!this.all) this.dirty.add(turnId);
+      } else if (!this.all) {
+        let d = this.dirty.get(write.turnId);
+        if (d === undefined) {
+          d = { put: false, deleted: new Set() };
+          this.dirty.set(write.turnId, d);
+        }
+        if (write.put) d.put = true;
+        else d.deleted.add(write.seq);
+      }
     };
   }
 
@@ -506,8 +515,10 @@ class HotTurns {
       } else {
         const turns = new Map(this.turns); // a view handed out keeps the map it was built from
         // a few reads at a time: LevelDB serves them on its thread pool (a compaction marks hundreds)
-        for (let i = 0; i < dirty.length; i += REREAD_AT_ONCE)
-          await Promise.all(dirty.slice(i, i + REREAD_AT_ONCE).map((t) => this.reread(t, turns)));
+        // a turn whose every record was deleted (compaction moved it) is gone: no read
+        const reads = dirty.filter(([turnId, d]) => !this.allDeleted(turns.get(turnId), d, turns, turnId));
+        for (let i = 0; i < reads.length; i += REREAD_AT_ONCE)
+          await Promise.all(reads.slice(i, i + REREAD_AT_ONCE).map(([t]) => this.reread(t, turns)));
         this.turns = turns;
       }
     } catch (err) {
@@ -518,12 +529,24 @@ class HotTurns {
     this.version++;
   }
 
+  /** True (and the turn dropped from `turns`) when the write deleted every record the part holds. */
+  private allDeleted(
+    part: TurnPart | undefined,
+    d: { put: boolean; deleted: Set<number> },
+    turns: Map<string, TurnPart>,
+    turnId: string,
+  ): boolean {
+    if (d.put || part?.seqs === undefined || !part.seqs.every((seq) => d.deleted.has(seq))) return false;
+    turns.delete(turnId);
+    return true;
+  }
+
   private async reread(turnId: string, turns: Map<string, TurnPart>): Promise<void> {
     const records = [];
     for await (const r of this.hot.turn(turnId)) records.push(r);
     if (turnId === "") this.loose = callsOf(records);
     else if (records.length === 0) turns.delete(turnId);
-    else turns.set(turnId, { summary: summarize(turnId, records), calls: callsOf(records) });
+    else turns.set(turnId, turnPart(turnId, records, true));
   }
 }
 
