@@ -19,53 +19,47 @@
  * moved records from the hot tier (step 3), so every record is in one snapshot or the other.
  */
 
-import { dateOf } from "../../tiers/cold/layout.js";
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
 import { coldFilePart } from "../../tiers/cold/summaries.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
-import { ClosedError, InvalidOptionError } from "../base/errors.js";
-import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport, UsageRow } from "../types.js";
+import { ClosedError } from "../base/errors.js";
+import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport } from "../types.js";
 import type { Reader } from "./reader.js";
-import { hotPart, type SourcePart, type TurnPart, turnPart } from "./turn-parts.js";
+import type { SourcePart, TurnPart } from "./turn-parts.js";
 import { type Call, callsOf, summarize } from "./turn-summary.js";
+import { HotTurns } from "./turns-hot.js";
+import {
+  Build,
+  type ColdIndex,
+  compareEntries,
+  copyEntry,
+  type Entry,
+  emptySummary,
+  entryOf,
+  everyEntry,
+  HOT,
+  matchesTurn,
+  mergeEntry,
+  mergeHot,
+  mergeSorted,
+  startAt,
+  type View,
+  walkView,
+} from "./turns-index.js";
+import {
+  type Cursor,
+  checkTurnsQuery,
+  checkUsageQuery,
+  compareText,
+  DEFAULT_TURNS_LIMIT,
+  decodeCursor,
+  encodeCursor,
+  UsageRows,
+} from "./turns-query.js";
 
-export const DEFAULT_TURNS_LIMIT = 50;
-export const MAX_TURNS_LIMIT = 1000;
-/** The source name of the hot tier among a turn's sources (cold files are named by their file name). */
-const HOT = "hot";
-const DAY_MS = 86_400_000;
 /** Recomputed turns kept (each a summary and its calls: well under a KB). */
 const EXACT_CACHE_TURNS = 50_000;
-/** Past this many turns written since the last request, the hot part is read again whole. */
-const FULL_SCAN_TURNS = 2000;
-/** Marked turns re-read at once. */
-const REREAD_AT_ONCE = 16;
-
-/** One turn as the index knows it: its merged parts. */
-interface Entry {
-  turnId: string;
-  start: number;
-  extensionId: string;
-  conversationId?: string;
-  errors: number;
-  models: string[];
-  /** The sources holding it (cold file names, HOT), in the order they were merged. */
-  sources: string[];
-  /** Its part, when one source holds it (then it is exact). */
-  part?: TurnPart;
-  /** Its hot part, if the hot tier holds it (a recomputation holds while this does). */
-  hot?: TurnPart;
-}
-
-interface ColdIndex {
-  /** By (start, turnId) ascending. */
-  entries: Entry[];
-  byTurn: Map<string, Entry>;
-  loose: Call[];
-  /** The seqs of `loose` (records without a turn), made when first needed. */
-  looseSeqs?: Set<number | undefined>;
-}
 
 export class TurnLister {
   private readonly cold: ColdTier;
@@ -366,429 +360,4 @@ export class TurnLister {
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
   }
-}
-
-/** A cold index being built, newest file first: what is read so far, and a promise per file read. */
-class Build {
-  readonly manifest: Manifest;
-  /** The listed files by their newest record, newest first. */
-  readonly order: ColdFile[];
-  /** Files of `order` read so far. */
-  done = 0;
-  /** Made from the previous index (updateColdIndex): no file-by-file progress, no partial pages. */
-  incremental = false;
-  readonly byTurn = new Map<string, Entry>();
-  readonly loose: Call[] = [];
-  index!: Promise<ColdIndex>;
-  finished: ColdIndex | undefined;
-  /** Settles when another file has been read (or the build failed). */
-  tick: Promise<void>;
-  private settle!: { resolve: () => void; reject: (err: unknown) => void };
-
-  constructor(manifest: Manifest) {
-    this.manifest = manifest;
-    this.order = [...manifest.files].sort((a, b) => b.maxTs - a.maxTs);
-    this.tick = this.nextTick();
-  }
-
-  private nextTick(): Promise<void> {
-    const tick = new Promise<void>((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-    tick.catch(() => {}); // a failed build is reported by its index
-    return tick;
-  }
-
-  advance(): void {
-    if (!this.finished) this.done++;
-    const { resolve } = this.settle;
-    this.tick = this.nextTick();
-    resolve();
-  }
-
-  fail(err: unknown): void {
-    this.settle.reject(err);
-  }
-
-  /** No unread file holds a record newer than this. */
-  bound(): number {
-    return this.order[this.done]?.maxTs ?? Number.NEGATIVE_INFINITY;
-  }
-}
-
-/** Usage rows by (day, model), as calls are added (a day's date text is made once). */
-class UsageRows {
-  private readonly q: UsageQuery;
-  private readonly byDay = new Map<number, Map<string, UsageRow>>();
-
-  constructor(q: UsageQuery) {
-    this.q = q;
-  }
-
-  add(c: Call): void {
-    const q = this.q;
-    if (q.extensionId !== undefined && c.extensionId !== q.extensionId) return;
-    if ((q.from !== undefined && c.ts < q.from) || (q.to !== undefined && c.ts >= q.to)) return;
-    const day = Math.floor(c.ts / DAY_MS);
-    let models = this.byDay.get(day);
-    if (models === undefined) {
-      models = new Map();
-      this.byDay.set(day, models);
-    }
-    let row = models.get(c.model);
-    if (row === undefined) {
-      row = { date: dateOf(c.ts), model: c.model, calls: 0, inputTokens: 0, outputTokens: 0 };
-      models.set(c.model, row);
-    }
-    row.calls++;
-    row.inputTokens += c.inputTokens;
-    row.outputTokens += c.outputTokens;
-  }
-
-  sorted(): UsageRow[] {
-    const rows = [...this.byDay.values()].flatMap((m) => [...m.values()]);
-    return rows.sort((a, b) => compareText(a.date, b.date) || compareText(a.model, b.model));
-  }
-}
-
-/**
- * The hot tier's turns, kept current: writes mark the turns they touch (HotTier.onTurnWrite), and
- * `current()` re-reads those before it answers. A request waits only for the marks made before it
- * started (`marked`), so a steady stream of writes cannot keep it waiting.
- */
-class HotTurns {
-  private readonly hot: HotTier;
-  private turns = new Map<string, TurnPart>();
-  private loose: Call[] = [];
-  /** Turns written since the last update: whether a record was put, and the seqs deleted. */
-  private readonly dirty = new Map<string, { put: boolean; deleted: Set<number> }>();
-  /** Everything must be read again (nothing read yet, a reopen, a failed update, too many marks). */
-  private all = true;
-  /** Marks made, and marks whose turns have been read since. */
-  private marked = 1;
-  private applied = 0;
-  /** Bumped whenever the turns change (the merged view is kept per version). */
-  version = 0;
-  private updating: Promise<void> | undefined;
-
-  constructor(hot: HotTier) {
-    this.hot = hot;
-    hot.onTurnWrite = (write) => {
-      this.marked++;
-      if (write === undefined || this.dirty.size >= FULL_SCAN_TURNS) {
-        this.all = true;
-        this.dirty.clear();
-      } else if (!this.all) {
-        let d = this.dirty.get(write.turnId);
-        if (d === undefined) {
-          d = { put: false, deleted: new Set() };
-          this.dirty.set(write.turnId, d);
-        }
-        if (write.put) d.put = true;
-        else d.deleted.add(write.seq);
-      }
-    };
-  }
-
-  async current(): Promise<{ version: number; turns: Map<string, TurnPart>; loose: Call[] }> {
-    const wanted = this.marked;
-    while (this.applied < wanted) {
-      this.updating ??= this.update().finally(() => {
-        this.updating = undefined;
-      });
-      await this.updating;
-    }
-    return { version: this.version, turns: this.turns, loose: this.loose };
-  }
-
-  private async update(): Promise<void> {
-    const upTo = this.marked;
-    const all = this.all;
-    const dirty = [...this.dirty];
-    this.all = false;
-    this.dirty.clear();
-    try {
-      if (all) {
-        const part = await hotPart(this.hot);
-        this.turns = part.turns;
-        this.loose = part.loose;
-      } else {
-        const turns = new Map(this.turns); // a view handed out keeps the map it was built from
-        // a few reads at a time: LevelDB serves them on its thread pool (a compaction marks hundreds)
-        // a turn whose every record was deleted (compaction moved it) is gone: no read
-        const reads = dirty.filter(([turnId, d]) => !this.allDeleted(turns.get(turnId), d, turns, turnId));
-        for (let i = 0; i < reads.length; i += REREAD_AT_ONCE)
-          await Promise.all(reads.slice(i, i + REREAD_AT_ONCE).map(([t]) => this.reread(t, turns)));
-        this.turns = turns;
-      }
-    } catch (err) {
-      this.all = true; // the marks taken are lost: read everything next time
-      throw err;
-    }
-    this.applied = upTo;
-    this.version++;
-  }
-
-  /** True (and the turn dropped from `turns`) when the write deleted every record the part holds. */
-  private allDeleted(
-    part: TurnPart | undefined,
-    d: { put: boolean; deleted: Set<number> },
-    turns: Map<string, TurnPart>,
-    turnId: string,
-  ): boolean {
-    if (d.put || part?.seqs === undefined || !part.seqs.every((seq) => d.deleted.has(seq))) return false;
-    turns.delete(turnId);
-    return true;
-  }
-
-  private async reread(turnId: string, turns: Map<string, TurnPart>): Promise<void> {
-    const records = [];
-    for await (const r of this.hot.turn(turnId)) records.push(r);
-    if (turnId === "") this.loose = callsOf(records);
-    else if (records.length === 0) turns.delete(turnId);
-    else turns.set(turnId, turnPart(turnId, records, true));
-  }
-}
-
-/**
- * Both tiers' turns: the cold index as it is, less the turns the hot tier also holds (`shadowed`), and
- * those turns, merged with their cold parts, sorted apart (`hot`). A write costs a sort of the hot
- * turns, not a copy of the cold index; a walk merges the two lists as it goes (walkView).
- */
-interface View {
-  /** By (start, turnId) ascending. */
-  cold: Entry[];
-  hot: Entry[];
-  shadowed: Map<string, unknown>;
-  loose: Call[];
-}
-
-function mergeHot(cold: ColdIndex, hot: Map<string, TurnPart>, hotLoose: Call[]): View {
-  // a record without a turn in both tiers (between compaction's steps 2 and 3) counts once
-  cold.looseSeqs ??= new Set(cold.loose.map((c) => c.seq));
-  const seqs = cold.looseSeqs;
-  const hotOnly = hotLoose.filter((c) => !seqs.has(c.seq));
-  const loose = hotOnly.length === 0 ? cold.loose : [...cold.loose, ...hotOnly];
-  const merged: Entry[] = [];
-  for (const [turnId, part] of hot) {
-    const known = cold.byTurn.get(turnId);
-    const own = entryOf(turnId, HOT, part);
-    own.hot = part;
-    merged.push(
-      known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
-    );
-  }
-  merged.sort(compareEntries);
-  return { cold: cold.entries, hot: merged, shadowed: hot, loose };
-}
-
-/** Every turn of a view, in no particular order. */
-function* everyEntry(v: View): Generator<Entry> {
-  for (const e of v.cold) if (!v.shadowed.has(e.turnId)) yield e;
-  yield* v.hot;
-}
-
-/** A view's turns after the cursor position, in the query's order: its two lists merged as it goes. */
-function* walkView(v: View, desc: boolean, after: Cursor | undefined): Generator<Entry> {
-  const cold = walk(v.cold, desc, after);
-  const hot = walk(v.hot, desc, after);
-  const nextCold = () => {
-    for (let c = cold.next(); ; c = cold.next()) if (c.done || !v.shadowed.has(c.value.turnId)) return c;
-  };
-  let a = nextCold();
-  let b = hot.next();
-  while (!a.done || !b.done) {
-    const takeCold = b.done || (!a.done && compareEntries(a.value, b.value) < 0 !== desc);
-    if (takeCold) {
-      yield a.value as Entry;
-      a = nextCold();
-    } else {
-      yield b.value as Entry;
-      b = hot.next();
-    }
-  }
-}
-
-function copyEntry(e: Entry): Entry {
-  return { ...e, models: [...e.models], sources: [...e.sources] };
-}
-
-function emptySummary(e: Entry): TurnSummary {
-  return {
-    turnId: e.turnId,
-    extensionId: e.extensionId,
-    start: e.start,
-    end: e.start,
-    durationMs: 0,
-    records: 0,
-    spans: 0,
-    logs: 0,
-    errors: 0,
-    models: [],
-    inputTokens: 0,
-    outputTokens: 0,
-  };
-}
-
-function entryOf(turnId: string, source: string, part: TurnPart): Entry {
-  const s = part.summary;
-  const e: Entry = {
-    turnId,
-    start: s.start,
-    extensionId: s.extensionId,
-    errors: s.errors,
-    models: s.models,
-    sources: [source],
-    part,
-  };
-  if (s.conversationId !== undefined) e.conversationId = s.conversationId;
-  return e;
-}
-
-/**
- * Merges `b` into `a` (mutating `a`): the earliest part names the extension (a turn's first record
- * does), the earliest with a conversation names it; errors and models add up (a record in both tiers
- * may count twice, but only whether there are any is read from the index).
- */
-function mergeEntry(a: Entry, b: Entry): Entry {
-  const bFirst = b.start < a.start;
-  if (bFirst) {
-    a.start = b.start;
-    a.extensionId = b.extensionId;
-  }
-  if (b.conversationId !== undefined && (a.conversationId === undefined || bFirst))
-    a.conversationId = b.conversationId;
-  a.errors += b.errors;
-  a.models = [...new Set([...a.models, ...b.models])].sort();
-  a.sources.push(...b.sources);
-  a.hot ??= b.hot;
-  a.part = undefined;
-  return a;
-}
-
-function compareEntries(a: Entry, b: Entry): number {
-  return a.start - b.start || compareText(a.turnId, b.turnId);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function mergeSorted(a: Entry[], b: Entry[]): Entry[] {
-  const out: Entry[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && compareEntries(a[i]!, b[j]!) <= 0)) out.push(a[i++]!);
-    else out.push(b[j++]!);
-  }
-  return out;
-}
-
-/** The entries after the cursor position, in the query's order (binary search to the first). */
-function* walk(entries: Entry[], desc: boolean, after: Cursor | undefined): Generator<Entry> {
-  // first index whose key is > cursor (ascending order)
-  let lo = 0;
-  let hi = entries.length;
-  if (after !== undefined) {
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const e = entries[mid]!;
-      const c = e.start - after.start || compareText(e.turnId, after.turnId);
-      if (c <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-  }
-  if (!desc) {
-    for (let i = after === undefined ? 0 : lo; i < entries.length; i++) yield entries[i]!;
-    return;
-  }
-  // descending: the last index whose key is < cursor
-  let start = entries.length - 1;
-  if (after !== undefined) {
-    start = lo - 1;
-    while (start >= 0 && entries[start]!.start === after.start && entries[start]!.turnId === after.turnId)
-      start--;
-  }
-  for (let i = start; i >= 0; i--) yield entries[i]!;
-}
-
-/**
- * Where the walk starts: after the cursor, or at the range's near end if that comes first (turn ids
- * are never empty, so (to, "") sorts before every turn that started at `to`, and (from, "") before
- * every turn that started at `from`).
- */
-function startAt(after: Cursor | undefined, q: TurnsQuery, desc: boolean): Cursor | undefined {
-  const edge = desc ? q.to : q.from;
-  if (edge === undefined || Number.isNaN(edge)) return after;
-  const at = { start: edge, turnId: "" };
-  if (after === undefined) return at;
-  const c = after.start - at.start || compareText(after.turnId, at.turnId);
-  return desc === c < 0 ? after : at;
-}
-
-function matchesTurn(e: Entry, q: TurnsQuery): boolean {
-  if (q.from !== undefined && e.start < q.from) return false;
-  if (q.to !== undefined && e.start >= q.to) return false;
-  if (q.extensionId !== undefined && e.extensionId !== q.extensionId) return false;
-  if (q.conversationId !== undefined && e.conversationId !== q.conversationId) return false;
-  if (q.errors === true && e.errors === 0) return false;
-  return q.model === undefined || e.models.includes(q.model);
-}
-
-interface Cursor {
-  start: number;
-  turnId: string;
-}
-
-/** The position after a turn, opaque to callers: base64url of `[start, turnId]`. */
-function encodeCursor(start: number, turnId: string): string {
-  return Buffer.from(JSON.stringify([start, turnId])).toString("base64url");
-}
-
-function decodeCursor(text: string): Cursor {
-  let v: unknown;
-  try {
-    v = /^[A-Za-z0-9_-]+$/.test(text)
-      ? JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-      : undefined;
-  } catch {
-    v = undefined;
-  }
-  if (!Array.isArray(v) || v.length !== 2 || !Number.isFinite(v[0]) || typeof v[1] !== "string")
-    throw new InvalidOptionError(
-      "query.cursor",
-      "is not a cursor this store gave (pass a page's nextCursor)",
-    );
-  return { start: v[0] as number, turnId: v[1] };
-}
-
-function checkBounds(q: { from?: unknown; to?: unknown; extensionId?: unknown }): void {
-  for (const bound of ["from", "to"] as const) {
-    const v = q[bound];
-    if (v !== undefined && (typeof v !== "number" || Number.isNaN(v)))
-      throw new InvalidOptionError(`query.${bound}`, "must be a number of ms since the epoch");
-  }
-  if (q.extensionId !== undefined && typeof q.extensionId !== "string")
-    throw new InvalidOptionError("query.extensionId", "must be a string");
-}
-
-function checkTurnsQuery(q: TurnsQuery): void {
-  if (typeof q !== "object" || q === null) throw new InvalidOptionError("query", "must be an object");
-  checkBounds(q);
-  for (const f of ["conversationId", "model", "cursor"] as const) {
-    if (q[f] !== undefined && typeof q[f] !== "string")
-      throw new InvalidOptionError(`query.${f}`, "must be a string");
-  }
-  if (q.errors !== undefined && typeof q.errors !== "boolean")
-    throw new InvalidOptionError("query.errors", "must be true or false");
-  if (q.limit !== undefined && !(Number.isInteger(q.limit) && q.limit >= 1 && q.limit <= MAX_TURNS_LIMIT))
-    throw new InvalidOptionError("query.limit", `must be an integer from 1 to ${MAX_TURNS_LIMIT}`);
-  if (q.order !== undefined && q.order !== "asc" && q.order !== "desc")
-    throw new InvalidOptionError("query.order", 'must be "asc" or "desc"');
-}
-
-function checkUsageQuery(q: UsageQuery): void {
-  if (typeof q !== "object" || q === null) throw new InvalidOptionError("query", "must be an object");
-  checkBounds(q);
 }
