@@ -25,10 +25,11 @@ export interface Baseline {
   close(): void;
 }
 
-export function openBaseline(path: string, idImpl: "seed" | "fast"): Baseline {
+/** `durable: false` (synchronous=OFF) only to fill a store that is then read (bench/turns.ts). */
+export function openBaseline(path: string, idImpl: "seed" | "fast", durable = true): Baseline {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
+  db.pragma(durable ? "synchronous = FULL" : "synchronous = OFF");
   schema(db);
   const idOf = idImpl === "seed" ? seedStableId : stableId;
   const recStmt = db.prepare(`INSERT OR IGNORE INTO records (id, kind, level, msg, name, spanId, parentSpanId,

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   if (first && want("decisions")) await runDecisions(first.records, quick);
   const spans = coldSpans();
   if (spans.length > 0) process.stdout.write(`${coldTables(spans).join("\n")}\n`);
-  if (want("turns")) process.stdout.write(`${turnsTable(quick ? 100_000 : 1_000_000).join("\n")}\n`);
+  if (want("turns")) process.stdout.write(`${(await turnsTable(quick ? 100_000 : 1_000_000)).join("\n")}\n`);
 }
 
 function coldSpans(): ColdSpan[] {

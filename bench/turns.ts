@@ -1,13 +1,15 @@
 /**
  * The turns list and usage (issue 13), run as child processes by run.ts (`--only turns`):
  *   tsx bench/turns.ts <dir> <records> prepare   the month (bench/month.ts) into a store, everything but
- *                                                its last day compacted to cold; the same records into the
- *                                                SQLite baseline's records table (<dir>/baseline.db)
+ *                                                its last day compacted to cold
+ *   tsx bench/turns.ts <dir> <records> prepare-sqlite   the same records into the SQLite baseline's
+ *                                                records table (<dir>/baseline.db); run beside `prepare`
  *   tsx bench/turns.ts <dir> <records> measure   a fresh process: open, the first page cold, then warm
  *                                                pages, filtered pages, page 20, usage; the SQLite
  *                                                turns list side by side; JSON out
  * Server time only (the store's calls, no HTTP).
  */
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
@@ -20,26 +22,41 @@ const [dir, countArg, mode] = process.argv.slice(2) as [string, string, string];
 const COUNT = Number(countArg);
 const DAYS = 30;
 
+/** The month into the store, everything but its last day compacted (run beside `prepare-sqlite`). */
 async function prepare(): Promise<void> {
   const store = await openStore({ dir: join(dir, "store"), durability: "none" });
-  const base = openBaseline(join(dir, "baseline.db"), "fast");
   let batch: TraceRecord[] = [];
-  const flush = async () => {
-    await store.insertRecords(batch);
-    base.insertRecords(batch);
-    batch = [];
-  };
+  const t0 = performance.now();
   for (const t of monthOfTurns(COUNT)) {
     batch.push(...t);
-    if (batch.length >= 5000) await flush();
+    if (batch.length >= 5000) {
+      await store.insertRecords(batch);
+      batch = [];
+    }
   }
-  await flush();
-  base.close();
+  await store.insertRecords(batch);
+  const t1 = performance.now();
   // the last day stays hot: a collector's store has a hot remainder
   const moved = await store.compact({ now: MONTH_START + DAYS * DAY, olderThanMs: DAY });
   const stats = await store.stats();
   await store.close();
-  process.stdout.write(JSON.stringify({ moved: moved.recordsMoved, stats }));
+  const secs = { ingest: (t1 - t0) / 1000, compact: (performance.now() - t1) / 1000 };
+  process.stdout.write(JSON.stringify({ moved: moved.recordsMoved, stats, secs }));
+}
+
+/** The same records into the SQLite baseline (not durable: it is only read afterwards). */
+async function prepareSqlite(): Promise<void> {
+  const base = openBaseline(join(dir, "baseline.db"), "fast", false);
+  let batch: TraceRecord[] = [];
+  for (const t of monthOfTurns(COUNT)) {
+    batch.push(...t);
+    if (batch.length >= 20_000) {
+      base.insertRecords(batch);
+      batch = [];
+    }
+  }
+  base.insertRecords(batch);
+  base.close();
 }
 
 /** The SQLite baseline's turns list: one GROUP BY over its records table, newest first. */
@@ -60,12 +77,12 @@ async function measure(): Promise<void> {
   let store!: TraceStore;
   const openMs = (await timed(async () => (store = await openStore({ dir: join(dir, "store") })))) * 1000;
   const firstMs = (await timed(() => store.turns({ limit: 50 }))) * 1000;
-  const rss = process.memoryUsage();
   // a second fresh view of the same work: warmTurns alone (what the collector does at start), reopened
   await store.close();
   store = await openStore({ dir: join(dir, "store") });
   const warmMs = (await timed(() => warmTurns(store))) * 1000;
   const afterWarmMs = (await timed(() => store.turns({ limit: 50 }))) * 1000;
+  const rss = process.memoryUsage();
 
   const db = new Database(join(dir, "baseline.db"), { readonly: true });
   const sqlite = sqliteTurns(db);
@@ -91,7 +108,15 @@ async function measure(): Promise<void> {
     const timestamp = MONTH_START + DAYS * DAY + n;
     // a live turn grows, a record at a time (its part is re-read; the rest are kept)
     await store.insertRecords([
-      { kind: "log", level: "info", msg: "tick", timestamp, extensionId: "coder", turnId: `live-${n % 3}` },
+      // a message of its own: a rerun on a kept directory must not send the same records (duplicates)
+      {
+        kind: "log",
+        level: "info",
+        msg: `tick ${Date.now()} ${n}`,
+        timestamp,
+        extensionId: "coder",
+        turnId: `live-${n % 3}`,
+      },
     ]);
     writes.push((await timed(() => store.turns({ limit: 50 }))) * 1000);
   }
@@ -100,6 +125,7 @@ async function measure(): Promise<void> {
   const stats = await store.stats();
   await store.close();
   db.close();
+  const afterCompaction = await compactionRefresh();
   process.stdout.write(
     JSON.stringify({
       stats: { hot: stats.hotRecords, cold: stats.coldRecords, files: stats.coldPartitions },
@@ -117,11 +143,36 @@ async function measure(): Promise<void> {
       page20,
       usage,
       afterWrite,
+      afterCompaction,
     }),
   );
 }
 
-const modes: Record<string, () => Promise<void>> = { prepare, measure };
+/**
+ * On a copy of the store (the prepared one stays as it is): the list used, then six hours of the hot
+ * day compacted (new files, a new manifest): how long the store's background refresh of the index takes,
+ * and the first page asked right after the compaction returned.
+ */
+async function compactionRefresh(): Promise<{ firstMs: number; refreshMs: number }> {
+  const copy = join(dir, "store-copy");
+  await rm(copy, { recursive: true, force: true });
+  await cp(join(dir, "store"), copy, { recursive: true });
+  const store = await openStore({ dir: copy });
+  try {
+    await warmTurns(store);
+    await store.compact({ now: MONTH_START + DAYS * DAY + 6 * 3_600_000, olderThanMs: DAY });
+    const t0 = performance.now();
+    await store.turns({ limit: 50 });
+    const firstMs = performance.now() - t0;
+    await warmTurns(store); // waits for the refresh the compaction started
+    return { firstMs, refreshMs: performance.now() - t0 };
+  } finally {
+    await store.close();
+    await rm(copy, { recursive: true, force: true });
+  }
+}
+
+const modes: Record<string, () => Promise<void>> = { prepare, "prepare-sqlite": prepareSqlite, measure };
 modes[mode]!().catch((err: unknown) => {
   process.stderr.write(`${(err as Error).stack}\n`);
   process.exitCode = 1;

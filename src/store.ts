@@ -283,14 +283,22 @@ class Store implements TraceStore {
   }
 
   compact(opts?: CompactOptions): Promise<CompactResult> {
-    return this.call(() => this.exclusive(() => this.compactor.compact(opts)));
+    return this.call(() => this.exclusive(() => this.compactor.compact(opts))).finally(() =>
+      this.refreshTurns(),
+    );
   }
 
   prune(policy: RetentionPolicy, opts: PruneOptions = {}): Promise<PruneResult> {
     return this.call(async () => {
       checkPolicy(policy, opts);
       return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()));
-    });
+    }).finally(() => this.refreshTurns());
+  }
+
+  /** The turns list's index follows the cold tier in the background (a failure waits for a request). */
+  private refreshTurns(): void {
+    if (this.closing) return;
+    this.read(() => this.lister.refresh()).catch(() => {});
   }
 
   gc(): Promise<GcResult> {

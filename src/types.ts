@@ -214,7 +214,7 @@ export interface UsageRow {
   /** YYYY-MM-DD, UTC. */
   date: string;
   model: string;
-  /** Records naming the model (LLM calls). */
+  /** LLM calls: spans (turn and span id) whose records name the model or carry tokens, dated by their start. */
   calls: number;
   inputTokens: number;
   outputTokens: number;

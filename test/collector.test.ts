@@ -223,6 +223,26 @@ describe("the collector's HTTP boundary", () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it("without a token, refuses a request addressed to a name that is not loopback (DNS rebinding)", async () => {
+    const { url } = await tempCollector();
+    for (const host of ["evil.example", "evil.example:4318", "127.0.0.1.evil.example", "[::2]:80"]) {
+      const a = await sendRaw(url, { pieces: [rawRequest("GET", "/v1/stats", { host })] });
+      expect(a.status, host).toBe(403);
+      expect(errorOf(a.body)).toMatchObject({ code: "ERR_FORBIDDEN_HOST" });
+    }
+    for (const host of ["localhost:4318", "127.0.0.1", "[::1]:9", "app.localhost", "LOCALHOST"]) {
+      const a = await sendRaw(url, { pieces: [rawRequest("GET", "/v1/stats", { host })] });
+      expect(a.status, host).toBe(200);
+      expect(a.headers["x-content-type-options"]).toBe("nosniff");
+    }
+  });
+
+  it("with a token, answers any Host once the token is given", async () => {
+    const { url } = await tempCollector({ token: "t" });
+    const headers = { host: "collector.internal", authorization: "Bearer t" };
+    expect((await sendRaw(url, { pieces: [rawRequest("GET", "/v1/stats", headers)] })).status).toBe(200);
+  });
+
   it("answers CONNECT, which Node routes around the request handler, with a JSON 405", async () => {
     const { url } = await tempCollector();
     const a = await sendRaw(url, {

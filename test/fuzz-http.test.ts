@@ -307,15 +307,15 @@ const MAKERS: [number, string, Maker][] = [
       ];
       const line = g.pick(lines);
       const headers = g.pick([
-        "host: x\r\n",
-        "host: x\r\nbad header\r\n",
-        "host: x\r\ncontent-length: abc\r\n",
-        "host: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n",
-        "host: x\r\n folded: yes\r\n",
-        "host: x\r\ntransfer-encoding: chunked, gzip\r\n",
-        "host: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n",
-        "host: x\r\nconnection: upgrade\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\n",
-        `host: x\r\nx-big: ${"a".repeat(g.pick([10, 20_000]))}\r\n`,
+        "host: localhost\r\n",
+        "host: localhost\r\nbad header\r\n",
+        "host: localhost\r\ncontent-length: abc\r\n",
+        "host: localhost\r\ncontent-length: 1\r\ncontent-length: 2\r\n",
+        "host: localhost\r\n folded: yes\r\n",
+        "host: localhost\r\ntransfer-encoding: chunked, gzip\r\n",
+        "host: localhost\r\nconnection: upgrade\r\nupgrade: websocket\r\n",
+        "host: localhost\r\nconnection: upgrade\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\n",
+        `host: localhost\r\nx-big: ${"a".repeat(g.pick([10, 20_000]))}\r\n`,
       ]);
       return {
         kind: "bad request line",

@@ -28,6 +28,21 @@ describe("package", () => {
     expect(out.trim()).toBe("function function");
   });
 
+  it("ships the built viewer: its page and every asset the page names", () => {
+    const [packed] = JSON.parse(
+      execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+        cwd: root,
+        encoding: "utf8",
+      }),
+    ) as Array<{ files: Array<{ path: string }> }>;
+    const files = new Set(packed!.files.map((f) => f.path));
+    expect(files.has("dist/viewer/index.html")).toBe(true);
+    const page = readFileSync(new URL("../dist/viewer/index.html", import.meta.url), "utf8");
+    const assets = [...page.matchAll(/(?:src|href)="\/(assets\/[^"]+)"/g)].map((m) => `dist/viewer/${m[1]}`);
+    expect(assets.some((a) => a.endsWith(".js"))).toBe(true);
+    for (const a of assets) expect(files.has(a), a).toBe(true);
+  });
+
   it("has a tracetier bin that prints its help", () => {
     const out = execFileSync(
       process.execPath,

@@ -2,6 +2,8 @@
  * The turns list and token usage, held to a brute force over the same records: every turn summed from
  * its records, every page walked by cursor, before and after compaction, after a reopen and a prune.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -18,6 +20,7 @@ import {
 } from "../src/index.js";
 import { Random } from "../src/workload/random.js";
 import { tempCollector } from "./support/collector.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
 const HOUR = 3_600_000;
@@ -298,6 +301,88 @@ describe("the turns list", () => {
     }
   });
 
+  it("gives the finished index's pages while the cold index is still being built after a reopen", async () => {
+    const { store, dir } = await tempStore();
+    // newest of all, in cold files: a turn whose first record is in the hour before the others
+    // (unread when the newest file is read), and one wholly in the newest hour that started after it
+    const h = T0 + 5 * DAY;
+    const log = (turnId: string, timestamp: number): TraceRecord => ({
+      kind: "log",
+      level: "info",
+      msg: "m",
+      timestamp,
+      extensionId: "a",
+      turnId,
+    });
+    const records = [
+      ...workload(9),
+      log("straddles", h - 1000),
+      log("straddles", h + 1000),
+      log("inside", h + 500),
+      log("inside", h + 600),
+    ];
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: 0 });
+    await store.close();
+    const again = await openStore({ dir });
+    try {
+      // all asked at once, before the first file is read: each is answered from the files read so far
+      const limits = [1, 2, 3, 5, 8, 13];
+      const firsts = await Promise.all(limits.map((limit) => again.turns({ limit })));
+      const errors = await again.turns({ limit: 2, errors: true });
+      limits.forEach((limit, i) => {
+        expect(firsts[i]!.turns).toEqual(bruteList(records, {}).slice(0, limit));
+      });
+      expect(errors.turns).toEqual(bruteList(records, { errors: true }).slice(0, 2));
+      const second = await again.turns({ limit: 3, cursor: firsts[2]!.nextCursor });
+      expect(second.turns).toEqual(bruteList(records, {}).slice(3, 6));
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("sums a turn whose records reached the cold tier in two compactions, the list read in between", async () => {
+    const { store } = await tempStore();
+    const records = workload(11);
+    // a long turn: records over two days, so that each compaction moves some of it
+    const long = (h: number): TraceRecord => ({
+      kind: "log",
+      level: h === 30 ? "error" : "info",
+      msg: `h${h}`,
+      timestamp: T0 + h * HOUR,
+      extensionId: "a",
+      turnId: "long",
+    });
+    records.push(long(2), long(30), long(60));
+    // and one wholly hot until the second compaction moves half of it
+    records.push({ ...long(40), turnId: "pair" }, { ...long(55), turnId: "pair" });
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: NOW - T0 - DAY }); // the first day
+    await expectSame(store, records, 6);
+    await store.compact({ now: NOW, olderThanMs: NOW - T0 - 2 * DAY }); // the second
+    await expectSame(store, records, 6);
+    await store.compact({ now: NOW, olderThanMs: 0 });
+    await expectSame(store, records, 6);
+  });
+
+  it("counts a record held by both tiers once (a compaction whose hot-tier step failed)", async () => {
+    const fs = installFaultFs();
+    const { store, dir } = await tempStore();
+    const records = workload(10);
+    await store.insertRecords(records);
+    await store.turns({}); // the hot part is in memory: the failed step must not leave it stale either
+    fs.inject({ op: "leveldb.write", kind: "ENOSPC" }); // step 3: files listed, records still hot
+    await expect(store.compact({ now: NOW, olderThanMs: 3 * DAY })).rejects.toMatchObject({
+      code: "ERR_DISK_FULL",
+    });
+    fs.clear();
+    expect((await store.stats()).hotRecords).toBe(records.length);
+    expect(JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")).files.length).toBeGreaterThan(
+      0,
+    );
+    await expectSame(store, records, 4);
+  });
+
   it("agrees with the store's remaining records after a prune drops the oldest", async () => {
     const { store } = await tempStore();
     await store.insertRecords(workload(3));
@@ -317,6 +402,9 @@ describe("the turns list", () => {
     await store.compact({ now: NOW, olderThanMs: 3 * DAY });
     const queries: TurnsQuery[] = [
       { from: T0 + DAY, to: T0 + 3 * DAY },
+      { from: T0 + DAY, to: T0 + 3 * DAY, order: "asc" },
+      { from: T0 + 2 * DAY + 5 * HOUR, order: "asc" },
+      { to: T0 + 2 * DAY + 5 * HOUR },
       { extensionId: "a" },
       { conversationId: "c1" },
       { errors: true },
@@ -528,6 +616,71 @@ describe("GET /v1/turns and /v1/usage", () => {
     const from = new Date(T0 + DAY).toISOString();
     expect(await (await fetch(`${url}/v1/usage?from=${from}`)).json()).toEqual({
       rows: bruteUsage(records, { from: T0 + DAY }),
+    });
+  });
+
+  it("list a turn ingested through OTLP with its model, tokens and root span, and its usage", async () => {
+    const { url } = await tempCollector();
+    const traceId = "5b8efff798038103d269b633813fc60c";
+    const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+    const attr = (key: string, value: object) => ({ key, value });
+    const span = (spanId: string, name: string, from: number, to: number, extra: object = {}) => ({
+      traceId,
+      spanId,
+      name,
+      startTimeUnixNano: ns(from),
+      endTimeUnixNano: ns(to),
+      ...extra,
+    });
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [attr("service.name", { stringValue: "agent" })] },
+          scopeSpans: [
+            {
+              spans: [
+                span("eee19b7ec3c1b174", "turn", T0, T0 + 5000),
+                span("eee19b7ec3c1b175", "chat", T0 + 10, T0 + 4000, {
+                  parentSpanId: "eee19b7ec3c1b174",
+                  attributes: [
+                    attr("gen_ai.request.model", { stringValue: "gpt-x" }),
+                    attr("gen_ai.usage.input_tokens", { intValue: "120" }),
+                    attr("gen_ai.usage.output_tokens", { intValue: "30" }),
+                  ],
+                  status: { code: 2, message: "overloaded" },
+                }),
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const posted = await fetch(`${url}/v1/traces`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(posted.status).toBe(200);
+    const page = (await (await fetch(`${url}/v1/turns`)).json()) as TurnsPage;
+    expect(page.turns).toEqual([
+      {
+        turnId: traceId,
+        extensionId: "agent",
+        name: "turn",
+        start: T0,
+        end: T0 + 5000,
+        durationMs: 5000,
+        records: 4,
+        spans: 2,
+        logs: 0,
+        errors: 1,
+        models: ["gpt-x"],
+        inputTokens: 120,
+        outputTokens: 30,
+      },
+    ]);
+    expect(await (await fetch(`${url}/v1/usage?to=${T0 + DAY}`)).json()).toEqual({
+      rows: [{ date: "2026-10-01", model: "gpt-x", calls: 1, inputTokens: 120, outputTokens: 30 }],
     });
   });
 

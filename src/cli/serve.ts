@@ -68,6 +68,7 @@ export async function serve(argv: string[]): Promise<number> {
     `  read:    GET  ${running.url}/v1/turns/<turnId>[/view]   /v1/records?from=-1h&kind=...   /v1/records/<id>/body`,
   );
   out(`  ops:     GET  ${running.url}/v1/stats   /metrics   /healthz`);
+  out(`  viewer:  ${running.url}/   (turns, conversations, request diffs, token usage)`);
   for (const j of running.journals) out(`  tailing: ${j.path}`);
   out(
     `  maintenance: compact ${config.compact ? `"${config.compact.schedule}"` : "off"}, prune ${config.prune ? `"${config.prune.schedule}" ${JSON.stringify(config.prune.policy)}` : "off"}`,

@@ -16,6 +16,7 @@ export type HttpErrorCode =
   | "ERR_TOO_LARGE"
   | "ERR_UNSUPPORTED_MEDIA_TYPE"
   | "ERR_UNAUTHORIZED"
+  | "ERR_FORBIDDEN_HOST"
   | "ERR_NOT_FOUND"
   | "ERR_METHOD_NOT_ALLOWED"
   | "ERR_BUSY";
@@ -135,7 +136,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 export function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+  // nosniff: a body is a client's text; a browser must never run it as a script or style.
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    "x-content-type-options": "nosniff",
+  });
   res.end(body);
 }
 

@@ -131,6 +131,7 @@ async function handle(
     const target = parseTarget(req.url);
     const { route, params } = findRoute(req.method ?? "GET", target.path);
     routeName = route.name;
+    if (!token) checkHost(req);
     if (token && !route.public) authorize(req, token);
     await route.handler(ctx, req, res, params, target.query);
   } catch (err) {
@@ -139,6 +140,23 @@ async function handle(
     ctx.metrics.requests.inc({ route: routeName, status: String(res.statusCode) });
     ctx.metrics.requestSeconds.observe({ route: routeName }, (performance.now() - started) / 1000);
   }
+}
+
+/**
+ * Without a token, only requests addressed to a loopback name are answered. A web page elsewhere can
+ * make a browser send requests to 127.0.0.1 under its own host name (DNS rebinding) and read the
+ * answers; the Host header it must send gives it away. A request without one (HTTP/1.0) is no browser's.
+ */
+function checkHost(req: IncomingMessage): void {
+  const header = req.headers.host;
+  if (header === undefined) return;
+  const name = /^\[[^\]]*\]|^[^:]*/.exec(header)![0].toLowerCase();
+  if (isLoopback(name) || name.endsWith(".localhost")) return;
+  throw new HttpError(
+    403,
+    "ERR_FORBIDDEN_HOST",
+    `Host ${JSON.stringify(header.slice(0, 100))} is not a loopback name: without a token the collector answers only requests addressed to localhost or 127.0.0.1 (a guard against DNS rebinding); use --token to serve other names`,
+  );
 }
 
 function authorize(req: IncomingMessage, token: string): void {

@@ -13,6 +13,8 @@ import { type Call, callsOf, summarize, type Thin } from "./turn-summary.js";
 export interface TurnPart {
   summary: TurnSummary;
   calls: Call[];
+  /** The hot tier's parts only: the seqs of its records (a delete of them all needs no read). */
+  seqs?: number[];
 }
 
 export interface SourcePart {
@@ -28,6 +30,11 @@ export class PartBuilder {
   private readonly part: SourcePart = { turns: new Map(), loose: [], bytes: 0 };
   private turnId: string | undefined;
   private group: Thin[] = [];
+  private readonly withSeqs: boolean;
+
+  constructor(withSeqs = false) {
+    this.withSeqs = withSeqs;
+  }
 
   add(turnId: string, r: Thin): void {
     if (turnId !== this.turnId) this.flush();
@@ -47,7 +54,7 @@ export class PartBuilder {
       return;
     }
     // both sources give a turn's records as one run (cold rows and hot keys sort by turn first)
-    const part: TurnPart = { summary: summarize(turnId, group), calls: callsOf(group) };
+    const part = turnPart(turnId, group, this.withSeqs);
     this.part.turns.set(turnId, part);
     this.part.bytes += 200 + 64 * part.calls.length + 32 * part.summary.models.length;
   }
@@ -58,12 +65,18 @@ export class PartBuilder {
   }
 }
 
+export function turnPart(turnId: string, records: readonly Thin[], withSeqs: boolean): TurnPart {
+  const part: TurnPart = { summary: summarize(turnId, records), calls: callsOf(records) };
+  if (withSeqs) part.seqs = records.map((r) => r.seq);
+  return part;
+}
+
 /**
  * The hot tier's part: its records in key order (grouped by turn, each turn in (timestamp, seq)
  * order), read a page at a time and decoded. Keys, not the time index: a turn is one key range.
  */
 export async function hotPart(hot: HotTier): Promise<SourcePart> {
-  const builder = new PartBuilder();
+  const builder = new PartBuilder(true);
   const p = Buffer.of(P_RECORD);
   for await (const page of hot.entries({ gte: p, lt: prefixEnd(p) })) {
     for (const [key, value] of page) {

@@ -123,6 +123,8 @@ export interface Call {
   model: string;
   inputTokens: number;
   outputTokens: number;
+  /** A record without a turn is a call of its own: its seq (both tiers may hold it mid-compaction). */
+  seq?: number;
 }
 
 /**
@@ -132,12 +134,15 @@ export interface Call {
 export function callsOf(records: readonly Thin[]): Call[] {
   const bySpan = new Map<string, { call: Call; used: boolean; named: boolean; opened: boolean }>();
   const out: Call[] = [];
-  for (const { record: r } of records) {
+  for (const { record: r, seq } of records) {
     const models = modelsOf(r.attributes);
     const used = models.length > 0 || hasTokenKey(r.attributes);
     const spanId = r.turnId === undefined ? undefined : r.spanId;
     if (spanId === undefined) {
-      if (used) out.push(callOf(r.timestamp, r.extensionId, models, r.attributes));
+      if (!used) continue;
+      const call = callOf(r.timestamp, r.extensionId, models, r.attributes);
+      if (r.turnId === undefined) call.seq = seq;
+      out.push(call);
       continue;
     }
     let s = bySpan.get(spanId);

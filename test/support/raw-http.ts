@@ -110,7 +110,7 @@ export function rawRequest(
   body?: Buffer | string,
 ): Buffer {
   const b = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
-  const all = { host: "collector", ...headers };
+  const all = { host: "localhost", ...headers };
   if (
     b &&
     !Object.keys(all).some(

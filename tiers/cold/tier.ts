@@ -159,10 +159,13 @@ export class ColdTier {
     return n + this.idFilterBytes;
   }
 
-  /** The listed files that may hold the turn: those whose turn filter says so, and those without one. */
-  filesOfTurn(turnId: string): ColdFile[] {
+  /**
+   * The listed files (or those of `among`) that may hold the turn: those whose turn filter says so, and
+   * those without one (a file no longer listed has none here: it may hold anything).
+   */
+  filesOfTurn(turnId: string, among: readonly ColdFile[] = this.manifest.files): ColdFile[] {
     const key = textHash(turnId);
-    return this.manifest.files.filter((f) => this.turnFilters.get(f.name)?.mayHave(key) ?? true);
+    return among.filter((f) => this.turnFilters.get(f.name)?.mayHave(key) ?? true);
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   P_TIME,
   prefixEnd,
   recordKey,
+  recordKeySeq,
   recordKeyTs,
   tsRange,
 } from "./keys.js";
@@ -100,14 +101,6 @@ export class HotTier {
   );
   /** Bumped when a write that touches record keys starts and when it ends (see `turnRecords`). */
   private recordWrites = 0;
-
-  /**
-   * Changes whenever a write touching records starts or ends (and at a reopen): a summary of the hot
-   * records computed while it stayed the same still holds while it stays the same (src/read/turns.ts).
-   */
-  get recordWriteCount(): number {
-    return this.recordWrites;
-  }
 
   private constructor(db: Db, path: string, dir: string) {
     this.db = db;
@@ -316,25 +309,25 @@ export class HotTier {
   private dropTurns(ops: BatchOp[]): boolean {
     let touched = false;
     const watch = this.onTurnWrite;
-    for (const { key } of ops) {
-      if (key[0] !== P_RECORD) continue;
+    for (const op of ops) {
+      if (op.key[0] !== P_RECORD) continue;
       touched = true;
       if (this.turns.empty && watch === undefined) break;
-      const k = asBuffer(key);
+      const k = asBuffer(op.key);
       const len = k.readUInt32BE(1);
       this.turns.delete(k.toString("latin1", 0, 5 + len));
-      watch?.(k.toString("utf8", 5, 5 + len));
+      watch?.({ turnId: k.toString("utf8", 5, 5 + len), put: op.type === "put", seq: recordKeySeq(k) });
     }
     if (touched) this.recordWrites++;
     return touched;
   }
 
   /**
-   * Told the turn id of every record key a write puts or deletes, when the write starts and again when
-   * it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may differ): the
-   * turns list keeps the hot tier's summaries up to date with it (src/read/turns.ts).
+   * Told every record key a write puts or deletes (its turn and seq), when the write starts and again
+   * when it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may
+   * differ): the turns list keeps the hot tier's summaries up to date with it (src/read/turns.ts).
    */
-  onTurnWrite: ((turnId: string | undefined) => void) | undefined;
+  onTurnWrite: ((write: { turnId: string; put: boolean; seq: number } | undefined) => void) | undefined;
 
   /** Empties the turn cache (the database is being closed for a reopen). */
   private forgetTurns(): void {
