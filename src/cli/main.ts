@@ -71,8 +71,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return EXIT.ok;
   }
-  if (name === "serve")
-    return rest.includes("--help") ? (process.stdout.write(SERVE_HELP), EXIT.ok) : serve(rest);
+  if (name === "serve") {
+    if (!rest.includes("--help")) return serve(rest);
+    process.stdout.write(SERVE_HELP);
+    return EXIT.ok;
+  }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command "${name}" (see tracetier --help)`);
   const { values, positionals } = parseArgs({
