@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type Attributes,
   InvalidOptionError,
@@ -19,6 +19,7 @@ import {
   type UsageRow,
 } from "../src/index.js";
 import { Random } from "../src/workload/random.js";
+import { HotTier } from "../tiers/hot/tier.js";
 import { tempCollector } from "./support/collector.js";
 import { installFaultFs } from "./support/fault-fs.js";
 import { multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
@@ -582,6 +583,56 @@ describe("token usage", () => {
     const [turn] = (await store.turns({})).turns;
     expect(turn).toEqual(bruteTurns(records)[0]);
     expect(turn).toMatchObject({ name: "turn", records: 6, spans: 4, inputTokens: 108, outputTokens: 12 });
+  });
+
+  it("reads a record without a turn written after a report alone, not every record without a turn again", async () => {
+    const { store } = await tempStore();
+    const loose = (i: number): TraceRecord => ({
+      kind: "log",
+      level: "info",
+      msg: `loose ${i}`,
+      timestamp: T0 + i * HOUR,
+      extensionId: "a",
+      attributes: { "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": i },
+    });
+    const records = [...workload(9), ...Array.from({ length: 30 }, (_, i) => loose(i))];
+    await store.insertRecords(records);
+    expect((await store.usage()).rows).toEqual(bruteUsage(records));
+    const reads = vi.spyOn(HotTier.prototype, "turn");
+    try {
+      const more = [loose(40), loose(41)];
+      await store.insertRecords(more);
+      records.push(...more);
+      expect((await store.usage()).rows).toEqual(bruteUsage(records));
+      expect(reads.mock.calls.filter(([turnId]) => turnId === "")).toEqual([]);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
+  it("drops the calls of records without a turn that leave the hot tier, and keeps them once in the cold tier", async () => {
+    const { store } = await tempStore();
+    const records = [
+      ...workload(10),
+      ...Array.from(
+        { length: 20 },
+        (_, i): TraceRecord => ({
+          kind: "log",
+          level: "info",
+          msg: `loose ${i}`,
+          timestamp: T0 + i * 5 * HOUR,
+          extensionId: "b",
+          attributes: { "gen_ai.request.model": "m2", "gen_ai.usage.output_tokens": i + 1 },
+        }),
+      ),
+    ];
+    await store.insertRecords(records);
+    expect((await store.usage()).rows).toEqual(bruteUsage(records));
+    await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+    expect((await store.usage()).rows).toEqual(bruteUsage(records));
+    await store.prune({ maxAgeMs: 4 * DAY }, { now: NOW });
+    const left = records.filter((r) => r.timestamp >= NOW - 4 * DAY);
+    expect((await store.usage()).rows).toEqual(bruteUsage(left));
   });
 
   it("filters usage by time and extension as the brute force does", async () => {
