@@ -417,6 +417,68 @@ describe("the turns list", () => {
       expect(await allPages(store, { ...q, limit: 3 }), JSON.stringify(q)).toEqual(bruteList(records, q));
   });
 
+  it("names and filters a turn by its earliest record with a conversation even when a later part starts after another's start", async () => {
+    const { store } = await tempStore();
+    const at = (min: number) => T0 + 10 * HOUR + min * 60_000;
+    const records: TraceRecord[] = [
+      { kind: "log", level: "info", msg: "first", timestamp: at(10), extensionId: "a", turnId: "t" },
+      {
+        kind: "log",
+        level: "info",
+        msg: "named",
+        timestamp: at(50),
+        extensionId: "a",
+        turnId: "t",
+        conversationId: "c1",
+      },
+    ];
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+    // a late record, in the hot tier, before the cold part's first record with a conversation
+    const late: TraceRecord = {
+      kind: "log",
+      level: "info",
+      msg: "late",
+      timestamp: at(20),
+      extensionId: "a",
+      turnId: "t",
+      conversationId: "c2",
+    };
+    await store.insertRecords([late]);
+    records.push(late);
+    for (const conversationId of ["c1", "c2"])
+      expect((await store.turns({ conversationId })).turns, conversationId).toEqual(
+        bruteList(records, { conversationId }),
+      );
+    expect((await store.turns({ conversationId: "c2" })).turns.map((t) => t.conversationId)).toEqual(["c2"]);
+  });
+
+  it("names a turn's extension by its first record in (timestamp, seq) order when two files' parts start at the same time", async () => {
+    const { store, dir } = await tempStore();
+    const x = T0 + 10 * HOUR;
+    const rec = (extensionId: string, timestamp: number): TraceRecord => ({
+      kind: "log",
+      level: "info",
+      msg: extensionId,
+      timestamp,
+      extensionId,
+      turnId: "t",
+    });
+    const records = [rec("a", x)];
+    await store.insertRecords(records);
+    await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+    // a second file for the same hour, newer by its last record: an index built anew reads it first
+    records.push(rec("b", x), rec("b", x + 600_000));
+    await store.insertRecords(records.slice(1));
+    await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+    await store.close();
+    const reopened = (await tempStore({ dir })).store;
+    for (const extensionId of ["a", "b"])
+      expect((await reopened.turns({ extensionId })).turns, extensionId).toEqual(
+        bruteList(records, { extensionId }),
+      );
+  });
+
   it("holds to the brute force for random cut-offs and page sizes (property)", async () => {
     await fc.assert(
       fc.asyncProperty(

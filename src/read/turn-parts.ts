@@ -10,9 +10,18 @@ import { decodeRecordValue } from "../../tiers/hot/values.js";
 import type { TurnSummary } from "../types.js";
 import { type Call, callsOf, summarize, type Thin } from "./turn-summary.js";
 
+/** A record's place in a turn's (timestamp, seq) order. */
+export interface At {
+  ts: number;
+  seq: number;
+}
+
 export interface TurnPart {
   summary: TurnSummary;
   calls: Call[];
+  /** Its first record's place (parts merge their extension by it), and its first with a conversation's. */
+  first: At;
+  conversationAt?: At;
   /** The hot tier's parts only: the seqs of its records (a delete of them all needs no read). */
   seqs?: number[];
 }
@@ -66,7 +75,14 @@ export class PartBuilder {
 }
 
 export function turnPart(turnId: string, records: readonly Thin[], withSeqs: boolean): TurnPart {
-  const part: TurnPart = { summary: summarize(turnId, records), calls: callsOf(records) };
+  const first = records[0]!;
+  const part: TurnPart = {
+    summary: summarize(turnId, records),
+    calls: callsOf(records),
+    first: { ts: first.record.timestamp, seq: first.seq },
+  };
+  const named = records.find((r) => r.record.conversationId !== undefined);
+  if (named !== undefined) part.conversationAt = { ts: named.record.timestamp, seq: named.seq };
   if (withSeqs) part.seqs = records.map((r) => r.seq);
   return part;
 }

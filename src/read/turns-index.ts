@@ -4,7 +4,7 @@
  */
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
 import type { TurnSummary, TurnsQuery } from "../types.js";
-import type { TurnPart } from "./turn-parts.js";
+import type { At, TurnPart } from "./turn-parts.js";
 import type { Call } from "./turn-summary.js";
 import { type Cursor, compareText } from "./turns-query.js";
 
@@ -17,6 +17,9 @@ export interface Entry {
   start: number;
   extensionId: string;
   conversationId?: string;
+  /** Where its first record is, and its first record with a conversation: merged parts agree with the turn's records. */
+  first: At;
+  conversationAt?: At;
   errors: number;
   models: string[];
   /** The sources holding it (cold file names, HOT), in the order they were merged. */
@@ -108,9 +111,7 @@ export function mergeHot(cold: ColdIndex, hot: Map<string, TurnPart>, hotLoose: 
     const known = cold.byTurn.get(turnId);
     const own = entryOf(turnId, HOT, part);
     own.hot = part;
-    merged.push(
-      known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
-    );
+    merged.push(known ? mergeEntry(copyEntry(known), own) : own);
   }
   merged.sort(compareEntries);
   return { cold: cold.entries, hot: merged, shadowed: hot, loose };
@@ -170,34 +171,49 @@ export function entryOf(turnId: string, source: string, part: TurnPart): Entry {
     turnId,
     start: s.start,
     extensionId: s.extensionId,
+    first: part.first,
     errors: s.errors,
     models: s.models,
     sources: [source],
     part,
   };
-  if (s.conversationId !== undefined) e.conversationId = s.conversationId;
+  if (s.conversationId !== undefined && part.conversationAt !== undefined) {
+    e.conversationId = s.conversationId;
+    e.conversationAt = part.conversationAt;
+  }
   return e;
 }
 
 /**
- * Merges `b` into `a` (mutating `a`): the earliest part names the extension (a turn's first record
- * does), the earliest with a conversation names it; errors and models add up (a record in both tiers
- * may count twice, but only whether there are any is read from the index).
+ * Merges `b` into `a` (mutating `a`): the part whose first record comes first in (timestamp, seq)
+ * order names the extension (a turn's first record does); the part whose first record *with* a
+ * conversation comes first names the conversation (a part's may come after its start, so the two
+ * are merged apart, as summarize() reads them from all the records); errors and models add up (a
+ * record in both tiers may count twice, but only whether there are any is read from the index).
  */
 export function mergeEntry(a: Entry, b: Entry): Entry {
-  const bFirst = b.start < a.start;
-  if (bFirst) {
+  if (before(b.first, a.first)) {
     a.start = b.start;
+    a.first = b.first;
     a.extensionId = b.extensionId;
   }
-  if (b.conversationId !== undefined && (a.conversationId === undefined || bFirst))
+  if (
+    b.conversationAt !== undefined &&
+    (a.conversationAt === undefined || before(b.conversationAt, a.conversationAt))
+  ) {
     a.conversationId = b.conversationId;
+    a.conversationAt = b.conversationAt;
+  }
   a.errors += b.errors;
   a.models = [...new Set([...a.models, ...b.models])].sort();
   a.sources.push(...b.sources);
   a.hot ??= b.hot;
   a.part = undefined;
   return a;
+}
+
+function before(x: At, y: At): boolean {
+  return x.ts < y.ts || (x.ts === y.ts && x.seq < y.seq);
 }
 
 export function compareEntries(a: Entry, b: Entry): number {

@@ -26,8 +26,8 @@ import type { HotTier } from "../../tiers/hot/tier.js";
 import { ClosedError } from "../base/errors.js";
 import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport } from "../types.js";
 import type { Reader } from "./reader.js";
-import type { SourcePart, TurnPart } from "./turn-parts.js";
-import { type Call, callsOf, summarize } from "./turn-summary.js";
+import { type SourcePart, type TurnPart, turnPart } from "./turn-parts.js";
+import type { Call } from "./turn-summary.js";
 import { HotTurns } from "./turns-hot.js";
 import {
   Build,
@@ -354,8 +354,8 @@ export class TurnLister {
     const records = await this.reader.turnRecords(e.turnId);
     const part: TurnPart =
       records.length > 0
-        ? { summary: summarize(e.turnId, records), calls: callsOf(records) }
-        : { summary: emptySummary(e), calls: [] }; // all of it deleted since the snapshot
+        ? turnPart(e.turnId, records, false)
+        : { summary: emptySummary(e), calls: [], first: e.first }; // all of it deleted since the snapshot
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
