@@ -72,6 +72,10 @@ export class TurnLister {
   /** The merged view of both tiers, for a cold index and a hot version. */
   private view: { index: ColdIndex; hotVersion: number; view: View } | undefined;
   private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
+  /** The names the current manifest lists (a part of a file it does not list is never kept). */
+  private listed: { manifest: Manifest; names: Set<string> } | undefined;
+  /** The warm-up in progress, for its manifest (a refresh during it joins it). */
+  private warming: { manifest: Manifest; run: Promise<void> } | undefined;
   private closed = false;
 
   constructor(hot: HotTier, cold: ColdTier, reader: Reader) {
@@ -80,7 +84,7 @@ export class TurnLister {
     this.hotTurns = new HotTurns(hot);
   }
 
-  /** The store is closing: an index being built stops at its next file. */
+  /** The store is closing: an index being built, a warm-up or a usage report stops at its next step. */
   close(): void {
     this.closed = true;
   }
@@ -92,7 +96,11 @@ export class TurnLister {
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const build = this.coldBuild();
     if (!build.finished && !build.incremental && desc && q.from === undefined && q.to === undefined) {
-      const page = await this.partialPage(q, build);
+      const page = await this.partialPage(q, build).catch((err: unknown) => {
+        // a build the manifest has moved past may have lost a file: the full path answers
+        if (this.closed || this.cold.manifest === build.manifest) throw err;
+        return undefined;
+      });
       if (page) return page;
     }
     const view = await this.snapshot();
@@ -119,16 +127,41 @@ export class TurnLister {
     const view = await this.snapshot();
     const rows = new UsageRows(q);
     for (const c of view.loose) rows.add(c);
-    for (const e of everyEntry(view)) for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+    for (const e of everyEntry(view)) {
+      if (e.part === undefined && this.closed) throw new ClosedError();
+      for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+    }
     return { rows: rows.sorted() };
   }
 
   /**
    * Computes what the next request needs, so that it is fast (the collector calls it at start, in the
-   * background): every cold file's part and the turns spread over several files.
+   * background, outside any request): every cold file's part and the turns spread over several files.
+   * It stops, quietly, once maintenance has changed the manifest (the refresh that follows warms the
+   * new one), and with ERR_CLOSED once the store is closing.
    */
-  async warm(): Promise<void> {
-    for (const e of everyEntry(await this.snapshot())) if (e.part === undefined) await this.partOf(e);
+  warm(): Promise<void> {
+    const manifest = this.cold.manifest;
+    if (this.warming?.manifest === manifest) return this.warming.run;
+    const run = this.warmFor(manifest).finally(() => {
+      if (this.warming?.run === run) this.warming = undefined;
+    });
+    this.warming = { manifest, run };
+    return run;
+  }
+
+  private async warmFor(manifest: Manifest): Promise<void> {
+    try {
+      for (const e of everyEntry(await this.snapshot())) {
+        if (this.closed) throw new ClosedError();
+        if (this.cold.manifest !== manifest) return;
+        if (e.part === undefined) await this.partOf(e);
+      }
+    } catch (err) {
+      if (this.closed) throw new ClosedError();
+      if (this.cold.manifest !== manifest) return; // a file it was reading may be gone: not an error
+      throw err;
+    }
   }
 
   /**
@@ -140,11 +173,28 @@ export class TurnLister {
     if (this.build !== undefined) await this.warm();
   }
 
-  /** Every turn of both tiers, and the loose calls of both. */
+  /**
+   * Every turn of both tiers, and the loose calls of both. A build the manifest has moved past stops
+   * (it may have lost a file to maintenance): the snapshot is taken again, of the new manifest.
+   */
   private async snapshot(): Promise<View> {
-    // the hot part first: see the module comment
-    const hot = await this.hotTurns.current();
-    const index = await this.coldIndex();
+    for (;;) {
+      // the hot part first: see the module comment
+      const hot = await this.hotTurns.current();
+      const build = this.coldBuild();
+      const index = await build.index.catch((err: unknown) => {
+        if (this.closed) throw new ClosedError();
+        if (this.cold.manifest === build.manifest) throw err;
+        return undefined;
+      });
+      if (index !== undefined) return this.viewOf(index, hot);
+    }
+  }
+
+  private viewOf(
+    index: ColdIndex,
+    hot: { version: number; turns: Map<string, TurnPart>; loose: Call[] },
+  ): View {
     const known = this.view;
     if (known?.index === index && known.hotVersion === hot.version) return known.view;
     const view = mergeHot(index, hot.turns, hot.loose);
@@ -152,15 +202,11 @@ export class TurnLister {
     return view;
   }
 
-  private coldIndex(): Promise<ColdIndex> {
-    return this.coldBuild().index;
-  }
-
   /** The cold index of the current manifest, built (or being built) newest file first. */
   private coldBuild(): Build {
     const manifest = this.cold.manifest;
     if (this.build?.manifest === manifest) return this.build;
-    const listed = new Set(manifest.files.map((f) => f.name));
+    const listed = this.listedNames();
     for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
     const build = new Build(manifest);
     this.build = build;
@@ -196,7 +242,7 @@ export class TurnLister {
     const added = manifest.files.filter((f) => !before.has(f.name));
     const affected = new Map<string, string[]>(); // turn -> its sources now
     for (const f of added) {
-      if (this.closed) throw new ClosedError();
+      this.check(build);
       for (const turnId of (await this.filePart(f.name, manifest)).turns.keys()) {
         const sources =
           affected.get(turnId) ?? last.index.byTurn.get(turnId)?.sources.filter((n) => listed.has(n)) ?? [];
@@ -238,7 +284,7 @@ export class TurnLister {
     const { byTurn, loose } = build;
     try {
       for (const f of build.order) {
-        if (this.closed) throw new ClosedError();
+        this.check(build);
         const part = await this.filePart(f.name, build.manifest);
         loose.push(...part.loose);
         for (const [turnId, p] of part.turns) {
@@ -333,15 +379,33 @@ export class TurnLister {
     return whole;
   }
 
+  /** A build stops once the store is closing, or once the manifest it builds for is no longer current. */
+  private check(build: Build): void {
+    if (this.closed) throw new ClosedError();
+    if (this.cold.manifest !== build.manifest) throw new Superseded();
+  }
+
+  private listedNames(): Set<string> {
+    const manifest = this.cold.manifest;
+    if (this.listed?.manifest !== manifest)
+      this.listed = { manifest, names: new Set(manifest.files.map((f) => f.name)) };
+    return this.listed.names;
+  }
+
+  /** A file's part, kept while the current manifest lists the file (a superseded build's are not). */
   private filePart(name: string, manifest: Manifest): Promise<SourcePart> {
     const known = this.fileParts.get(name);
     if (known) return known;
     const f = manifest.files.find((x) => x.name === name)!;
     const part = coldFilePart(this.cold, f);
+    if (!this.listedNames().has(name)) return part;
     this.fileParts.set(name, part);
-    part.catch(() => {
-      if (this.fileParts.get(name) === part) this.fileParts.delete(name); // a failure may be transient
-    });
+    const forget = () => {
+      if (this.fileParts.get(name) === part) this.fileParts.delete(name);
+    };
+    part.then(() => {
+      if (!this.listedNames().has(name)) forget(); // unlisted while it was read
+    }, forget); // a failure may be transient
     return part;
   }
 
@@ -359,5 +423,12 @@ export class TurnLister {
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
+  }
+}
+
+/** A build the manifest has moved past: it stops, and whoever waits for it takes the current one. */
+class Superseded extends Error {
+  constructor() {
+    super("the manifest changed while the turns index was being built");
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * The turns list's background work (the collector's warm-up at start, the refresh after maintenance)
+ * runs outside requests: maintenance that deletes files does not wait for it, and close() stops it.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { TraceRecord, TraceStore } from "../src/index.js";
+import { Reader } from "../src/read/reader.js";
+import { warmTurns } from "../src/store.js";
+import { tempStore } from "./support/fixtures.js";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T0 = Date.UTC(2026, 9, 1);
+const NOW = T0 + 2 * DAY;
+const TURNS = 20;
+
+const rec = (turnId: string, timestamp: number): TraceRecord => ({
+  kind: "log",
+  level: "info",
+  msg: turnId,
+  timestamp,
+  extensionId: "a",
+  turnId,
+});
+
+/**
+ * A store, reopened, with an old turn in a file of its own and TURNS turns each held by a cold file
+ * and by the hot tier (a late record): a warm-up recomputes each of those from its records.
+ */
+async function spreadStore(): Promise<TraceStore> {
+  const { store, dir } = await tempStore();
+  const at = (i: number) => T0 + 10 * HOUR + i * 60_000;
+  await store.insertRecords([
+    rec("old", T0 - 5 * DAY),
+    ...Array.from({ length: TURNS }, (_, i) => rec(`t${i}`, at(i))),
+  ]);
+  await store.compact({ now: NOW, olderThanMs: DAY });
+  await store.insertRecords(Array.from({ length: TURNS }, (_, i) => rec(`t${i}`, at(i) + 1000)));
+  await store.close();
+  return (await tempStore({ dir })).store;
+}
+
+/** Holds every Reader.turnRecords call (a warm-up's recomputations) until `open()`. */
+function gateTurnRecords(): { entered: Promise<void>; open: () => void; calls: () => number } {
+  const original = Reader.prototype.turnRecords;
+  let opened!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    opened = resolve;
+  });
+  let entered!: () => void;
+  const first = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  const spy = vi.spyOn(Reader.prototype, "turnRecords").mockImplementation(async function (
+    this: Reader,
+    turnId: string,
+  ) {
+    entered();
+    await gate;
+    return original.call(this, turnId);
+  });
+  return { entered: first, open: opened, calls: () => spy.mock.calls.length };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("the turns list's background work", () => {
+  it("does not hold up a prune that deletes files right after an open", { timeout: 20_000 }, async () => {
+    const store = await spreadStore();
+    const gate = gateTurnRecords();
+    let warmed = false;
+    const warm = warmTurns(store).then(() => {
+      warmed = true;
+    });
+    await gate.entered;
+    const pruned = await store.prune({ maxAgeMs: 3 * DAY }, { now: NOW });
+    expect(pruned.filesDropped).toBe(1);
+    expect(warmed).toBe(false);
+    gate.open();
+    await warm;
+    const listed = (await store.turns({ limit: 100 })).turns.map((t) => t.turnId);
+    expect(listed.sort()).toEqual(Array.from({ length: TURNS }, (_, i) => `t${i}`).sort());
+  });
+
+  it("stops a warm-up at its next turn when the store closes, which rejects with ERR_CLOSED", async () => {
+    const store = await spreadStore();
+    const gate = gateTurnRecords();
+    const warm = warmTurns(store);
+    await gate.entered;
+    const closed = store.close();
+    gate.open();
+    await closed;
+    await expect(warm).rejects.toMatchObject({ code: "ERR_CLOSED" });
+    expect(gate.calls()).toBe(1);
+  });
+});
