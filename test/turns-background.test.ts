@@ -6,7 +6,26 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TraceRecord, TraceStore } from "../src/index.js";
 import { Reader } from "../src/read/reader.js";
 import { warmTurns } from "../src/store.js";
+import type { ColdFile } from "../tiers/cold/manifest.js";
 import { tempStore } from "./support/fixtures.js";
+
+/** Cold files whose turns-list part is held back (their read waits for `gate`). */
+const held = vi.hoisted(() => ({
+  file: (_f: { maxTs: number }): boolean => false,
+  gate: Promise.resolve(),
+  release: () => {},
+}));
+
+vi.mock("../tiers/cold/summaries.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../tiers/cold/summaries.js")>();
+  return {
+    ...real,
+    coldFilePart: async (...args: Parameters<typeof real.coldFilePart>) => {
+      if (held.file(args[1])) await held.gate;
+      return real.coldFilePart(...args);
+    },
+  };
+});
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -64,6 +83,8 @@ function gateTurnRecords(): { entered: Promise<void>; open: () => void; calls: (
 
 afterEach(() => {
   vi.restoreAllMocks();
+  held.file = () => false;
+  held.release(); // a failed test's held read, so that its store closes
 });
 
 describe("the turns list's background work", () => {
@@ -94,5 +115,25 @@ describe("the turns list's background work", () => {
     await closed;
     await expect(warm).rejects.toMatchObject({ code: "ERR_CLOSED" });
     expect(gate.calls()).toBe(1);
+  });
+});
+
+describe("the first newest-first page after an open", () => {
+  it("with only a `from` is answered once every unread file is older than it, not after every file", {
+    timeout: 20_000,
+  }, async () => {
+    const store = await spreadStore();
+    const from = T0 + 9 * HOUR;
+    held.gate = new Promise<void>((resolve) => {
+      held.release = resolve;
+    });
+    held.file = (f: Pick<ColdFile, "maxTs">) => f.maxTs < from; // the old turn's file: read last
+    const early = await store.turns({ from, limit: 5 });
+    held.release();
+    await warmTurns(store);
+    const finished = await store.turns({ from, limit: 5 });
+    expect(early).toEqual(finished);
+    expect(early.turns).toHaveLength(5);
+    expect(early.nextCursor).toBeDefined();
   });
 });

@@ -95,7 +95,7 @@ export class TurnLister {
     const desc = q.order !== "asc";
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const build = this.coldBuild();
-    if (!build.finished && !build.incremental && desc && q.from === undefined && q.to === undefined) {
+    if (!build.finished && !build.incremental && desc && q.to === undefined) {
       const page = await this.partialPage(q, build).catch((err: unknown) => {
         // a build the manifest has moved past may have lost a file: the full path answers
         if (this.closed || this.cold.manifest === build.manifest) throw err;
@@ -310,8 +310,9 @@ export class TurnLister {
    * started after U is whole unless an unread file holds some of it. Its turn filters name the unread
    * files that may (a false positive now and then): those are read out of turn (their parts are kept
    * for the build) and merged in; a turn they hold started before U and leaves the page. The page is
-   * the finished index's page once `limit + 1` whole turns after U match; otherwise it waits for more
-   * files (twice as many each time, so the retries cost no more than the build).
+   * the finished index's page once `limit + 1` whole turns after U match, or once U is before the
+   * query's `from` (a turn that started at or after it has no record in an unread file); otherwise it
+   * waits for more files (twice as many each time, so the retries cost no more than the build).
    */
   private async partialPage(q: TurnsQuery, build: Build): Promise<TurnsPage | undefined> {
     const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
@@ -331,7 +332,12 @@ export class TurnLister {
         picked.push(whole);
         if (picked.length > limit) break;
       }
-      if (picked.length > limit || bound === Number.NEGATIVE_INFINITY) {
+      // every unread file older than `from`: no turn it holds a record of can be listed
+      if (
+        picked.length > limit ||
+        bound === Number.NEGATIVE_INFINITY ||
+        (q.from !== undefined && bound < q.from)
+      ) {
         const turns: TurnSummary[] = [];
         for (const e of picked.slice(0, limit)) turns.push((await this.partOf(e)).summary);
         const last = picked[limit - 1];
