@@ -814,7 +814,7 @@ describe("GET /v1/turns and /v1/usage", () => {
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect(res.status, path).toBe(400);
       expect(body.error.code).toBe("ERR_INVALID_OPTION");
-      expect(body.error.message).toMatch(new RegExp(`"(query\\.)?${param}"`));
+      expect(body.error.message, path).toContain(`option "${param}"`);
     }
   });
 });

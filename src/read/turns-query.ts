@@ -60,7 +60,7 @@ export function encodeCursor(start: number, turnId: string): string {
   return Buffer.from(JSON.stringify([start, turnId])).toString("base64url");
 }
 
-export function decodeCursor(text: string): Cursor {
+export function decodeCursor(text: string, field = "query.cursor"): Cursor {
   let v: unknown;
   try {
     v = /^[A-Za-z0-9_-]+$/.test(text)
@@ -70,10 +70,7 @@ export function decodeCursor(text: string): Cursor {
     v = undefined;
   }
   if (!Array.isArray(v) || v.length !== 2 || !Number.isFinite(v[0]) || typeof v[1] !== "string")
-    throw new InvalidOptionError(
-      "query.cursor",
-      "is not a cursor this store gave (pass a page's nextCursor)",
-    );
+    throw new InvalidOptionError(field, "is not a cursor this store gave (pass a page's nextCursor)");
   return { start: v[0] as number, turnId: v[1] };
 }
 
