@@ -16,8 +16,8 @@ const held = vi.hoisted(() => ({
   release: () => {},
 }));
 
-vi.mock("../tiers/cold/summaries.js", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../tiers/cold/summaries.js")>();
+vi.mock("../src/read/cold-part.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../src/read/cold-part.js")>();
   return {
     ...real,
     coldFilePart: async (...args: Parameters<typeof real.coldFilePart>) => {

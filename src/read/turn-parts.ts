@@ -30,13 +30,11 @@ export interface SourcePart {
   turns: Map<string, TurnPart>;
   /** The LLM calls of records without a turn. */
   loose: Call[];
-  /** About the bytes it holds (for the cache's accounting). */
-  bytes: number;
 }
 
 /** Builds a part from records that arrive grouped by turn, each group in (timestamp, seq) order. */
 export class PartBuilder {
-  private readonly part: SourcePart = { turns: new Map(), loose: [], bytes: 0 };
+  private readonly part: SourcePart = { turns: new Map(), loose: [] };
   private turnId: string | undefined;
   private group: Thin[] = [];
   private readonly withSeqs: boolean;
@@ -59,13 +57,10 @@ export class PartBuilder {
     if (turnId === "") {
       // records without a turn: each its own call at most (callsOf does not join them by span)
       this.part.loose.push(...callsOf(group));
-      this.part.bytes += 64 * group.length;
       return;
     }
     // both sources give a turn's records as one run (cold rows and hot keys sort by turn first)
-    const part = turnPart(turnId, group, this.withSeqs);
-    this.part.turns.set(turnId, part);
-    this.part.bytes += 200 + 64 * part.calls.length + 32 * part.summary.models.length;
+    this.part.turns.set(turnId, turnPart(turnId, group, this.withSeqs));
   }
 
   finish(): SourcePart {

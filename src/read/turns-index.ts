@@ -3,7 +3,7 @@
  * first (Build), both tiers' view (View), and the walk from a cursor.
  */
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
-import type { TurnSummary, TurnsQuery } from "../types.js";
+import type { TurnsQuery } from "../types.js";
 import type { At, TurnPart } from "./turn-parts.js";
 import type { Call } from "./turn-summary.js";
 import { type Cursor, compareText } from "./turns-query.js";
@@ -47,19 +47,34 @@ export class Build {
   /** Files of `order` read so far. */
   done = 0;
   /** Made from the previous index (updateColdIndex): no file-by-file progress, no partial pages. */
-  incremental = false;
+  readonly incremental: boolean;
   readonly byTurn = new Map<string, Entry>();
   readonly loose: Call[] = [];
-  index!: Promise<ColdIndex>;
-  finished: ColdIndex | undefined;
+  /** The index, once made (settles as `make` does). */
+  readonly index: Promise<ColdIndex>;
+  private made: ColdIndex | undefined;
   /** Settles when another file has been read (or the build failed). */
   tick: Promise<void>;
   private settle!: { resolve: () => void; reject: (err: unknown) => void };
 
-  constructor(manifest: Manifest) {
+  /** Starts `make` (which reports its progress with advance(), fail() and finish()). */
+  constructor(manifest: Manifest, incremental: boolean, make: (build: Build) => Promise<ColdIndex>) {
     this.manifest = manifest;
+    this.incremental = incremental;
     this.order = [...manifest.files].sort((a, b) => b.maxTs - a.maxTs);
     this.tick = this.nextTick();
+    this.index = make(this);
+  }
+
+  /** The finished index, once there is one. */
+  get finished(): ColdIndex | undefined {
+    return this.made;
+  }
+
+  finish(index: ColdIndex): ColdIndex {
+    this.made = index;
+    this.advance();
+    return index;
   }
 
   private nextTick(): Promise<void> {
@@ -70,8 +85,9 @@ export class Build {
     return tick;
   }
 
+  /** Another file has been read. */
   advance(): void {
-    if (!this.finished) this.done++;
+    if (!this.made) this.done++;
     const { resolve } = this.settle;
     this.tick = this.nextTick();
     resolve();
@@ -146,23 +162,6 @@ export function* walkView(v: View, desc: boolean, after: Cursor | undefined): Ge
 
 export function copyEntry(e: Entry): Entry {
   return { ...e, models: [...e.models], sources: [...e.sources] };
-}
-
-export function emptySummary(e: Entry): TurnSummary {
-  return {
-    turnId: e.turnId,
-    extensionId: e.extensionId,
-    start: e.start,
-    end: e.start,
-    durationMs: 0,
-    records: 0,
-    spans: 0,
-    logs: 0,
-    errors: 0,
-    models: [],
-    inputTokens: 0,
-    outputTokens: 0,
-  };
 }
 
 export function entryOf(turnId: string, source: string, part: TurnPart): Entry {

@@ -20,11 +20,11 @@
  */
 
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
-import { coldFilePart } from "../../tiers/cold/summaries.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
 import { ClosedError } from "../base/errors.js";
 import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport } from "../types.js";
+import { coldFilePart } from "./cold-part.js";
 import type { Reader } from "./reader.js";
 import { type SourcePart, type TurnPart, turnPart } from "./turn-parts.js";
 import type { Call } from "./turn-summary.js";
@@ -35,7 +35,6 @@ import {
   compareEntries,
   copyEntry,
   type Entry,
-  emptySummary,
   entryOf,
   everyEntry,
   HOT,
@@ -55,8 +54,8 @@ import {
   DEFAULT_TURNS_LIMIT,
   decodeCursor,
   encodeCursor,
-  UsageRows,
 } from "./turns-query.js";
+import { UsageRows } from "./usage-rows.js";
 
 /** Recomputed turns kept (each a summary and its calls: well under a KB). */
 const EXACT_CACHE_TURNS = 50_000;
@@ -71,7 +70,7 @@ export class TurnLister {
   private last: { manifest: Manifest; index: ColdIndex } | undefined;
   /** The merged view of both tiers, for a cold index and a hot version. */
   private view: { index: ColdIndex; hotVersion: number; view: View } | undefined;
-  private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
+  private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart | undefined }>();
   /** The names the current manifest lists (a part of a file it does not list is never kept). */
   private listed: { manifest: Manifest; names: Set<string> } | undefined;
   /** The warm-up in progress, for its manifest (a refresh during it joins it). */
@@ -96,7 +95,7 @@ export class TurnLister {
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const build = this.coldBuild();
     if (!build.finished && !build.incremental && desc && q.to === undefined) {
-      const page = await this.partialPage(q, build).catch((err: unknown) => {
+      const page = await this.partialPage(q, build, limit, after).catch((err: unknown) => {
         // a build the manifest has moved past may have lost a file: the full path answers
         if (this.closed || this.cold.manifest === build.manifest) throw err;
         return undefined;
@@ -116,8 +115,19 @@ export class TurnLister {
       }
       picked.push(e);
     }
+    return this.page(picked, more);
+  }
+
+  /**
+   * The page of the turns picked: their exact summaries, less any turn wholly deleted since the
+   * snapshot; the cursor is after the last picked (deleted or not), so the next page goes on from it.
+   */
+  private async page(picked: readonly Entry[], more: boolean): Promise<TurnsPage> {
     const turns: TurnSummary[] = [];
-    for (const e of picked) turns.push((await this.partOf(e)).summary);
+    for (const e of picked) {
+      const part = await this.partOf(e);
+      if (part !== undefined) turns.push(part.summary);
+    }
     const last = picked.at(-1);
     return more && last ? { turns, nextCursor: encodeCursor(last.start, last.turnId) } : { turns };
   }
@@ -129,7 +139,7 @@ export class TurnLister {
     for (const c of view.loose) rows.add(c);
     for (const e of everyEntry(view)) {
       if (e.part === undefined && this.closed) throw new ClosedError();
-      for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+      for (const c of (e.part ?? (await this.partOf(e)))?.calls ?? []) rows.add(c);
     }
     return { rows: rows.sorted() };
   }
@@ -208,11 +218,11 @@ export class TurnLister {
     if (this.build?.manifest === manifest) return this.build;
     const listed = this.listedNames();
     for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
-    const build = new Build(manifest);
-    this.build = build;
     const last = this.last;
-    build.incremental = last !== undefined;
-    build.index = last ? this.updateColdIndex(last, build) : this.buildColdIndex(build);
+    const build = new Build(manifest, last !== undefined, (b) =>
+      last ? this.updateColdIndex(last, b) : this.buildColdIndex(b),
+    );
+    this.build = build;
     build.index.then(
       (index) => {
         if (this.build === build) this.last = { manifest, index };
@@ -276,8 +286,7 @@ export class TurnLister {
     for (const f of manifest.files) loose.push(...(await this.filePart(f.name, manifest)).loose);
     const kept = last.index.entries.filter((e) => !affected.has(e.turnId));
     const entries = mergeSorted(kept, changed.sort(compareEntries));
-    build.finished = { entries, byTurn, loose };
-    return build.finished;
+    return build.finish({ entries, byTurn, loose });
   }
 
   private async buildColdIndex(build: Build): Promise<ColdIndex> {
@@ -299,9 +308,7 @@ export class TurnLister {
       throw err;
     }
     const entries = [...byTurn.values()].sort(compareEntries);
-    build.finished = { entries, byTurn, loose };
-    build.advance();
-    return build.finished;
+    return build.finish({ entries, byTurn, loose });
   }
 
   /**
@@ -314,9 +321,12 @@ export class TurnLister {
    * query's `from` (a turn that started at or after it has no record in an unread file); otherwise it
    * waits for more files (twice as many each time, so the retries cost no more than the build).
    */
-  private async partialPage(q: TurnsQuery, build: Build): Promise<TurnsPage | undefined> {
-    const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  private async partialPage(
+    q: TurnsQuery,
+    build: Build,
+    limit: number,
+    after: Cursor | undefined,
+  ): Promise<TurnsPage | undefined> {
     for (;;) {
       if (build.finished) return undefined;
       const done = build.done;
@@ -338,12 +348,7 @@ export class TurnLister {
         bound === Number.NEGATIVE_INFINITY ||
         (q.from !== undefined && bound < q.from)
       ) {
-        const turns: TurnSummary[] = [];
-        for (const e of picked.slice(0, limit)) turns.push((await this.partOf(e)).summary);
-        const last = picked[limit - 1];
-        return picked.length > limit && last
-          ? { turns, nextCursor: encodeCursor(last.start, last.turnId) }
-          : { turns };
+        return this.page(picked.slice(0, limit), picked.length > limit);
       }
       const until = Math.max(done + 1, done * 2);
       while (!build.finished && build.done < until) await build.tick;
@@ -415,17 +420,17 @@ export class TurnLister {
     return part;
   }
 
-  /** The turn's exact part: its only source's, or recomputed from its records (kept while its sources are). */
-  private async partOf(e: Entry): Promise<TurnPart> {
+  /**
+   * The turn's exact part: its only source's, or recomputed from its records (kept while its sources
+   * are); `undefined` for a turn wholly deleted since the snapshot.
+   */
+  private async partOf(e: Entry): Promise<TurnPart | undefined> {
     if (e.part) return e.part;
     const sources = e.sources.join("\u0000");
     const known = this.exact.get(e.turnId);
     if (known && known.sources === sources && known.hot === e.hot) return known.part;
     const records = await this.reader.turnRecords(e.turnId);
-    const part: TurnPart =
-      records.length > 0
-        ? turnPart(e.turnId, records, false)
-        : { summary: emptySummary(e), calls: [], first: e.first }; // all of it deleted since the snapshot
+    const part = records.length > 0 ? turnPart(e.turnId, records, false) : undefined;
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
