@@ -672,6 +672,35 @@ describe("token usage", () => {
     }
   });
 
+  it("does not read the whole hot tier again after a compaction moves thousands of records without a turn", async () => {
+    const { store } = await tempStore();
+    const records: TraceRecord[] = [
+      ...workload(12),
+      ...Array.from(
+        { length: 2500 },
+        (_, i): TraceRecord => ({
+          kind: "log",
+          level: "info",
+          msg: `loose ${i}`,
+          timestamp: T0 + i * 60_000,
+          extensionId: "a",
+          attributes: { "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1 },
+        }),
+      ),
+    ];
+    await store.insertRecords(records);
+    expect((await store.usage()).rows).toEqual(bruteUsage(records));
+    const scans = vi.spyOn(HotTier.prototype, "entries");
+    try {
+      await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+      expect((await store.usage()).rows).toEqual(bruteUsage(records));
+      const recordScans = scans.mock.calls.filter(([range]) => range.gte[0] === 0x72);
+      expect(recordScans).toEqual([]);
+    } finally {
+      scans.mockRestore();
+    }
+  });
+
   it("drops the calls of records without a turn that leave the hot tier, and keeps them once in the cold tier", async () => {
     const { store } = await tempStore();
     const records = [

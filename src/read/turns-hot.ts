@@ -4,7 +4,10 @@ import { decodeRecordValue } from "../../tiers/hot/values.js";
 import { hotPart, type TurnPart, turnPart } from "./turn-parts.js";
 import { type Call, callsOf } from "./turn-summary.js";
 
-/** Past this many turns (or records without a turn) put since the last request, the hot part is read again whole. */
+/**
+ * Past this many turns written (or records without a turn put) since the last request, the hot part
+ * is read again whole. A record without a turn deleted costs no read, so its deletes do not count.
+ */
 const FULL_SCAN_TURNS = 2000;
 /** Marked turns (or records without a turn) re-read at once. */
 const REREAD_AT_ONCE = 16;
@@ -25,8 +28,9 @@ export class HotTurns {
   private loose: Call[] = [];
   /** Turns written since the last update: whether a record was put, and the seqs deleted. */
   private readonly dirty = new Map<string, { put: boolean; deleted: Set<number> }>();
-  /** Records without a turn written since the last update, by seq: the key put, or `undefined` if deleted last. */
-  private readonly dirtyLoose = new Map<number, Buffer | undefined>();
+  /** Records without a turn put since the last update (by seq, with its key), and deleted. */
+  private readonly loosePut = new Map<number, Buffer>();
+  private readonly looseDeleted = new Set<number>();
   /** Everything must be read again (nothing read yet, a reopen, a failed update, too many marks). */
   private all = true;
   /** Marks made, and marks whose turns have been read since. */
@@ -43,14 +47,22 @@ export class HotTurns {
 
   private mark(write: TurnWrite | undefined): void {
     this.marked++;
-    if (write === undefined || this.dirty.size + this.dirtyLoose.size >= FULL_SCAN_TURNS) {
+    if (write === undefined || this.dirty.size + this.loosePut.size >= FULL_SCAN_TURNS) {
       this.all = true;
       this.dirty.clear();
-      this.dirtyLoose.clear();
+      this.loosePut.clear();
+      this.looseDeleted.clear();
     } else if (this.all) {
       // everything is read next time anyway
     } else if (write.turnId === "") {
-      this.dirtyLoose.set(write.seq, write.put ? write.key : undefined);
+      // the last write of a seq wins (a write is told of at its start and again at its end)
+      if (write.put) {
+        this.loosePut.set(write.seq, write.key);
+        this.looseDeleted.delete(write.seq);
+      } else {
+        this.loosePut.delete(write.seq);
+        this.looseDeleted.add(write.seq);
+      }
     } else {
       let d = this.dirty.get(write.turnId);
       if (d === undefined) {
@@ -77,10 +89,12 @@ export class HotTurns {
     const upTo = this.marked;
     const all = this.all;
     const dirty = [...this.dirty];
-    const dirtyLoose = [...this.dirtyLoose];
+    const loosePut = [...this.loosePut];
+    const looseDeleted = [...this.looseDeleted];
     this.all = false;
     this.dirty.clear();
-    this.dirtyLoose.clear();
+    this.loosePut.clear();
+    this.looseDeleted.clear();
     try {
       if (all) {
         const part = await hotPart(this.hot);
@@ -94,7 +108,7 @@ export class HotTurns {
         const reads = dirty.filter(([turnId, d]) => !this.allDeleted(turns.get(turnId), d, turns, turnId));
         for (let i = 0; i < reads.length; i += REREAD_AT_ONCE)
           await Promise.all(reads.slice(i, i + REREAD_AT_ONCE).map(([t]) => this.reread(t, turns)));
-        if (dirtyLoose.length > 0) await this.updateLoose(dirtyLoose);
+        if (loosePut.length + looseDeleted.length > 0) await this.updateLoose(loosePut, looseDeleted);
         this.turns = turns;
       }
     } catch (err) {
@@ -106,13 +120,9 @@ export class HotTurns {
   }
 
   /** Records without a turn: a delete drops its call, a put reads just that record. */
-  private async updateLoose(marks: [number, Buffer | undefined][]): Promise<void> {
+  private async updateLoose(puts: [number, Buffer][], deleted: number[]): Promise<void> {
     const bySeq = new Map(this.looseBySeq); // the list handed out stays as it was
-    const puts: [number, Buffer][] = [];
-    for (const [seq, key] of marks) {
-      bySeq.delete(seq);
-      if (key !== undefined) puts.push([seq, key]);
-    }
+    for (const seq of deleted) bySeq.delete(seq);
     for (let i = 0; i < puts.length; i += REREAD_AT_ONCE) {
       const batch = puts.slice(i, i + REREAD_AT_ONCE);
       const values = await this.hot.getMany(batch.map(([, key]) => key));
