@@ -3,6 +3,8 @@
  * runs outside requests: maintenance that deletes files does not wait for it, and close() stops it.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { serveConfig } from "../src/collector/config.js";
+import { runCollector } from "../src/collector/service.js";
 import type { TraceRecord, TraceStore } from "../src/index.js";
 import { Reader } from "../src/read/reader.js";
 import { warmTurns } from "../src/store.js";
@@ -47,6 +49,11 @@ const rec = (turnId: string, timestamp: number): TraceRecord => ({
  * and by the hot tier (a late record): a warm-up recomputes each of those from its records.
  */
 async function spreadStore(): Promise<TraceStore> {
+  return (await tempStore({ dir: await spreadDir() })).store;
+}
+
+/** spreadStore's directory, the store closed. */
+async function spreadDir(): Promise<string> {
   const { store, dir } = await tempStore();
   const at = (i: number) => T0 + 10 * HOUR + i * 60_000;
   await store.insertRecords([
@@ -56,7 +63,7 @@ async function spreadStore(): Promise<TraceStore> {
   await store.compact({ now: NOW, olderThanMs: DAY });
   await store.insertRecords(Array.from({ length: TURNS }, (_, i) => rec(`t${i}`, at(i) + 1000)));
   await store.close();
-  return (await tempStore({ dir })).store;
+  return dir;
 }
 
 /** Holds every Reader.turnRecords call (a warm-up's recomputations) until `open()`. */
@@ -115,6 +122,21 @@ describe("the turns list's background work", () => {
     await closed;
     await expect(warm).rejects.toMatchObject({ code: "ERR_CLOSED" });
     expect(gate.calls()).toBe(1);
+  });
+
+  it("is not reported as a failure by the collector when its shutdown stops it", async () => {
+    const dir = await spreadDir();
+    const gate = gateTurnRecords();
+    const lines: string[] = [];
+    const flags = { dir, port: "0", "compact-schedule": "off", "prune-schedule": "off" };
+    const running = await runCollector(serveConfig(flags, {}), (line) => lines.push(line));
+    await gate.entered;
+    const stopped = running.shutdown();
+    gate.open();
+    await stopped;
+    await new Promise((resolve) => setImmediate(resolve)); // the warm-up's handler has run
+    expect(gate.calls()).toBe(1);
+    expect(lines.filter((l) => l.startsWith("turns list:"))).toEqual([]);
   });
 });
 
