@@ -16,6 +16,7 @@ const held = vi.hoisted(() => ({
   file: (_f: { maxTs: number }): boolean => false,
   gate: Promise.resolve(),
   release: () => {},
+  entered: () => {},
 }));
 
 vi.mock("../src/read/cold-part.js", async (importOriginal) => {
@@ -23,7 +24,10 @@ vi.mock("../src/read/cold-part.js", async (importOriginal) => {
   return {
     ...real,
     coldFilePart: async (...args: Parameters<typeof real.coldFilePart>) => {
-      if (held.file(args[1])) await held.gate;
+      if (held.file(args[1])) {
+        held.entered();
+        await held.gate;
+      }
       return real.coldFilePart(...args);
     },
   };
@@ -91,6 +95,7 @@ function gateTurnRecords(): { entered: Promise<void>; open: () => void; calls: (
 afterEach(() => {
   vi.restoreAllMocks();
   held.file = () => false;
+  held.entered = () => {};
   held.release(); // a failed test's held read, so that its store closes
 });
 
@@ -107,6 +112,26 @@ describe("the turns list's background work", () => {
     expect(pruned.filesDropped).toBe(1);
     expect(warmed).toBe(false);
     gate.open();
+    await warm;
+    const listed = (await store.turns({ limit: 100 })).turns.map((t) => t.turnId);
+    expect(listed.sort()).toEqual(Array.from({ length: TURNS }, (_, i) => `t${i}`).sort());
+  });
+
+  it("ends a warm-up quietly when a prune deletes a file it was reading, and the list is then the remaining files'", {
+    timeout: 20_000,
+  }, async () => {
+    const store = await spreadStore();
+    const entered = new Promise<void>((resolve) => {
+      held.entered = resolve;
+    });
+    held.gate = new Promise<void>((resolve) => {
+      held.release = resolve;
+    });
+    held.file = (f) => f.maxTs < T0; // the old turn's file
+    const warm = warmTurns(store);
+    await entered;
+    expect((await store.prune({ maxAgeMs: 3 * DAY }, { now: NOW })).filesDropped).toBe(1);
+    held.release();
     await warm;
     const listed = (await store.turns({ limit: 100 })).turns.map((t) => t.turnId);
     expect(listed.sort()).toEqual(Array.from({ length: TURNS }, (_, i) => `t${i}`).sort());
