@@ -147,6 +147,8 @@ class Store implements TraceStore {
   private checkpointing: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly reads = new Set<Promise<unknown>>();
+  /** The turns list's background work (inBackground). */
+  private readonly background = new Set<Promise<unknown>>();
   private readonly collector: BodyCollector;
   private readonly pruner: Pruner;
   private readonly jobs = new Set<MaintenanceJobs>();
@@ -238,7 +240,7 @@ class Store implements TraceStore {
 
   /** See `warmTurns` below. */
   [WARM_TURNS](): Promise<void> {
-    return this.read(() => this.lister.warm());
+    return this.inBackground(() => this.lister.warm());
   }
 
   easyView(turnId: string): Promise<string> {
@@ -298,7 +300,19 @@ class Store implements TraceStore {
   /** The turns list's index follows the cold tier in the background (a failure waits for a request). */
   private refreshTurns(): void {
     if (this.closing) return;
-    this.read(() => this.lister.refresh()).catch(() => {});
+    this.inBackground(() => this.lister.refresh()).catch(() => {});
+  }
+
+  /**
+   * Background work of the turns list (a warm-up, a refresh): not a read, so maintenance does not wait
+   * for it before it deletes files (a warm-up of a month takes seconds). It reads only what the
+   * current manifest lists and stops quietly once the manifest changes (turns.ts), so a file deleted
+   * under it costs it nothing; a request that waits for its work is a read, and is waited for.
+   * close() stops it at its next step and waits for that.
+   */
+  private inBackground<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ClosedError());
+    return track(this.background, fn());
   }
 
   gc(): Promise<GcResult> {
@@ -341,6 +355,7 @@ class Store implements TraceStore {
       await this.checkpoint().catch(() => {});
       await this.wal.close();
     } finally {
+      await Promise.allSettled([...this.background]); // stopped by lister.close() at their next step
       await this.hot.close();
     }
   }

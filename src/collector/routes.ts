@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { InvalidOptionError } from "../base/errors.js";
 import { parseTime } from "../base/units.js";
+import { decodeCursor, MAX_TURNS_LIMIT } from "../read/turns-query.js";
 import type { TraceStore } from "../store.js";
 import type { Query, TurnsQuery, UsageQuery } from "../types.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
@@ -288,7 +289,12 @@ async function getTurns(
   p: URLSearchParams,
 ): Promise<void> {
   const q: TurnsQuery = rangeParams(p);
-  for (const f of ["conversationId", "model", "cursor"] as const) if (p.has(f)) q[f] = p.get(f)!;
+  for (const f of ["conversationId", "model"] as const) if (p.has(f)) q[f] = p.get(f)!;
+  if (p.has("cursor")) {
+    const v = p.get("cursor")!;
+    decodeCursor(v, "cursor"); // named as the parameter is, not as the store's option
+    q.cursor = v;
+  }
   if (p.has("errors")) {
     const v = p.get("errors");
     if (v !== "true" && v !== "false")
@@ -297,8 +303,8 @@ async function getTurns(
   }
   if (p.has("limit")) {
     const v = p.get("limit")!;
-    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 1000)
-      throw new InvalidOptionError("limit", `must be an integer from 1 to 1000, got "${v}"`);
+    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > MAX_TURNS_LIMIT)
+      throw new InvalidOptionError("limit", `must be an integer from 1 to ${MAX_TURNS_LIMIT}, got "${v}"`);
     q.limit = Number(v);
   }
   if (p.has("order")) {

@@ -55,7 +55,10 @@ export async function runCollector(
     const warming = Date.now();
     warmTurns(store).then(
       () => log(`turns list: summaries ready in ${Date.now() - warming} ms`),
-      (err: Error) => log(`turns list: summaries not computed at start: ${err.message}`),
+      (err: Error & { code?: string }) => {
+        // closed during the warm-up: nothing went wrong
+        if (err.code !== "ERR_CLOSED") log(`turns list: summaries not computed at start: ${err.message}`);
+      },
     );
     for (const path of config.journals) {
       const t = await JournalTailer.open({ path, store, stateDir: join(dir, "collector"), metrics, log });

@@ -15,6 +15,7 @@ import type { HotRecord } from "../../tiers/hot/values.js";
 import { InvalidOptionError } from "../base/errors.js";
 import type { BodyStore } from "../bodies/store.js";
 import type { Query, StoredRecord, TraceRecord, TurnOptions } from "../types.js";
+import { checkTimeRange } from "./turns-query.js";
 
 const FILTERS = ["kind", "extensionId", "name", "level", "status", "conversationId"] as const;
 
@@ -187,12 +188,7 @@ function matches(r: Omit<TraceRecord, "body">, q: Query): boolean {
 
 function checkQuery(q: Query): void {
   if (typeof q !== "object" || q === null) throw new InvalidOptionError("query", "must be an object");
-  for (const bound of ["from", "to"] as const) {
-    const v = q[bound];
-    if (v !== undefined && (typeof v !== "number" || Number.isNaN(v))) {
-      throw new InvalidOptionError(`query.${bound}`, "must be a number of ms since the epoch");
-    }
-  }
+  checkTimeRange(q);
   if (q.limit !== undefined && !(Number.isInteger(q.limit) && q.limit >= 0)) {
     throw new InvalidOptionError("query.limit", "must be a non-negative integer");
   }

@@ -10,9 +10,18 @@ import { decodeRecordValue } from "../../tiers/hot/values.js";
 import type { TurnSummary } from "../types.js";
 import { type Call, callsOf, summarize, type Thin } from "./turn-summary.js";
 
+/** A record's place in a turn's (timestamp, seq) order. */
+export interface At {
+  ts: number;
+  seq: number;
+}
+
 export interface TurnPart {
   summary: TurnSummary;
   calls: Call[];
+  /** Its first record's place (parts merge their extension by it), and its first with a conversation's. */
+  first: At;
+  conversationAt?: At;
   /** The hot tier's parts only: the seqs of its records (a delete of them all needs no read). */
   seqs?: number[];
 }
@@ -21,13 +30,11 @@ export interface SourcePart {
   turns: Map<string, TurnPart>;
   /** The LLM calls of records without a turn. */
   loose: Call[];
-  /** About the bytes it holds (for the cache's accounting). */
-  bytes: number;
 }
 
 /** Builds a part from records that arrive grouped by turn, each group in (timestamp, seq) order. */
 export class PartBuilder {
-  private readonly part: SourcePart = { turns: new Map(), loose: [], bytes: 0 };
+  private readonly part: SourcePart = { turns: new Map(), loose: [] };
   private turnId: string | undefined;
   private group: Thin[] = [];
   private readonly withSeqs: boolean;
@@ -50,13 +57,10 @@ export class PartBuilder {
     if (turnId === "") {
       // records without a turn: each its own call at most (callsOf does not join them by span)
       this.part.loose.push(...callsOf(group));
-      this.part.bytes += 64 * group.length;
       return;
     }
     // both sources give a turn's records as one run (cold rows and hot keys sort by turn first)
-    const part = turnPart(turnId, group, this.withSeqs);
-    this.part.turns.set(turnId, part);
-    this.part.bytes += 200 + 64 * part.calls.length + 32 * part.summary.models.length;
+    this.part.turns.set(turnId, turnPart(turnId, group, this.withSeqs));
   }
 
   finish(): SourcePart {
@@ -66,7 +70,14 @@ export class PartBuilder {
 }
 
 export function turnPart(turnId: string, records: readonly Thin[], withSeqs: boolean): TurnPart {
-  const part: TurnPart = { summary: summarize(turnId, records), calls: callsOf(records) };
+  const first = records[0]!;
+  const part: TurnPart = {
+    summary: summarize(turnId, records),
+    calls: callsOf(records),
+    first: { ts: first.record.timestamp, seq: first.seq },
+  };
+  const named = records.find((r) => r.record.conversationId !== undefined);
+  if (named !== undefined) part.conversationAt = { ts: named.record.timestamp, seq: named.seq };
   if (withSeqs) part.seqs = records.map((r) => r.seq);
   return part;
 }

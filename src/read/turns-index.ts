@@ -3,8 +3,8 @@
  * first (Build), both tiers' view (View), and the walk from a cursor.
  */
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
-import type { TurnSummary, TurnsQuery } from "../types.js";
-import type { TurnPart } from "./turn-parts.js";
+import type { TurnsQuery } from "../types.js";
+import type { At, TurnPart } from "./turn-parts.js";
 import type { Call } from "./turn-summary.js";
 import { type Cursor, compareText } from "./turns-query.js";
 
@@ -17,6 +17,9 @@ export interface Entry {
   start: number;
   extensionId: string;
   conversationId?: string;
+  /** Where its first record is, and its first record with a conversation: merged parts agree with the turn's records. */
+  first: At;
+  conversationAt?: At;
   errors: number;
   models: string[];
   /** The sources holding it (cold file names, HOT), in the order they were merged. */
@@ -44,19 +47,34 @@ export class Build {
   /** Files of `order` read so far. */
   done = 0;
   /** Made from the previous index (updateColdIndex): no file-by-file progress, no partial pages. */
-  incremental = false;
+  readonly incremental: boolean;
   readonly byTurn = new Map<string, Entry>();
   readonly loose: Call[] = [];
-  index!: Promise<ColdIndex>;
-  finished: ColdIndex | undefined;
+  /** The index, once made (settles as `make` does). */
+  readonly index: Promise<ColdIndex>;
+  private made: ColdIndex | undefined;
   /** Settles when another file has been read (or the build failed). */
   tick: Promise<void>;
   private settle!: { resolve: () => void; reject: (err: unknown) => void };
 
-  constructor(manifest: Manifest) {
+  /** Starts `make` (which reports its progress with advance(), fail() and finish()). */
+  constructor(manifest: Manifest, incremental: boolean, make: (build: Build) => Promise<ColdIndex>) {
     this.manifest = manifest;
+    this.incremental = incremental;
     this.order = [...manifest.files].sort((a, b) => b.maxTs - a.maxTs);
     this.tick = this.nextTick();
+    this.index = make(this);
+  }
+
+  /** The finished index, once there is one. */
+  get finished(): ColdIndex | undefined {
+    return this.made;
+  }
+
+  finish(index: ColdIndex): ColdIndex {
+    this.made = index;
+    this.advance();
+    return index;
   }
 
   private nextTick(): Promise<void> {
@@ -67,8 +85,9 @@ export class Build {
     return tick;
   }
 
+  /** Another file has been read. */
   advance(): void {
-    if (!this.finished) this.done++;
+    if (!this.made) this.done++;
     const { resolve } = this.settle;
     this.tick = this.nextTick();
     resolve();
@@ -108,9 +127,7 @@ export function mergeHot(cold: ColdIndex, hot: Map<string, TurnPart>, hotLoose: 
     const known = cold.byTurn.get(turnId);
     const own = entryOf(turnId, HOT, part);
     own.hot = part;
-    merged.push(
-      known ? mergeEntry({ ...known, models: [...known.models], sources: [...known.sources] }, own) : own,
-    );
+    merged.push(known ? mergeEntry(copyEntry(known), own) : own);
   }
   merged.sort(compareEntries);
   return { cold: cold.entries, hot: merged, shadowed: hot, loose };
@@ -147,57 +164,55 @@ export function copyEntry(e: Entry): Entry {
   return { ...e, models: [...e.models], sources: [...e.sources] };
 }
 
-export function emptySummary(e: Entry): TurnSummary {
-  return {
-    turnId: e.turnId,
-    extensionId: e.extensionId,
-    start: e.start,
-    end: e.start,
-    durationMs: 0,
-    records: 0,
-    spans: 0,
-    logs: 0,
-    errors: 0,
-    models: [],
-    inputTokens: 0,
-    outputTokens: 0,
-  };
-}
-
 export function entryOf(turnId: string, source: string, part: TurnPart): Entry {
   const s = part.summary;
   const e: Entry = {
     turnId,
     start: s.start,
     extensionId: s.extensionId,
+    first: part.first,
     errors: s.errors,
     models: s.models,
     sources: [source],
     part,
   };
-  if (s.conversationId !== undefined) e.conversationId = s.conversationId;
+  if (s.conversationId !== undefined && part.conversationAt !== undefined) {
+    e.conversationId = s.conversationId;
+    e.conversationAt = part.conversationAt;
+  }
   return e;
 }
 
 /**
- * Merges `b` into `a` (mutating `a`): the earliest part names the extension (a turn's first record
- * does), the earliest with a conversation names it; errors and models add up (a record in both tiers
- * may count twice, but only whether there are any is read from the index).
+ * Merges `b` into `a` (mutating `a`): the part whose first record comes first in (timestamp, seq)
+ * order names the extension (a turn's first record does); the part whose first record *with* a
+ * conversation comes first names the conversation (a part's may come after its start, so the two
+ * are merged apart, as summarize() reads them from all the records); errors and models add up (a
+ * record in both tiers may count twice, but only whether there are any is read from the index).
  */
 export function mergeEntry(a: Entry, b: Entry): Entry {
-  const bFirst = b.start < a.start;
-  if (bFirst) {
+  if (before(b.first, a.first)) {
     a.start = b.start;
+    a.first = b.first;
     a.extensionId = b.extensionId;
   }
-  if (b.conversationId !== undefined && (a.conversationId === undefined || bFirst))
+  if (
+    b.conversationAt !== undefined &&
+    (a.conversationAt === undefined || before(b.conversationAt, a.conversationAt))
+  ) {
     a.conversationId = b.conversationId;
+    a.conversationAt = b.conversationAt;
+  }
   a.errors += b.errors;
   a.models = [...new Set([...a.models, ...b.models])].sort();
   a.sources.push(...b.sources);
   a.hot ??= b.hot;
   a.part = undefined;
   return a;
+}
+
+function before(x: At, y: At): boolean {
+  return x.ts < y.ts || (x.ts === y.ts && x.seq < y.seq);
 }
 
 export function compareEntries(a: Entry, b: Entry): number {

@@ -20,14 +20,14 @@
  */
 
 import type { ColdFile, Manifest } from "../../tiers/cold/manifest.js";
-import { coldFilePart } from "../../tiers/cold/summaries.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
 import { ClosedError } from "../base/errors.js";
 import type { TurnSummary, TurnsPage, TurnsQuery, UsageQuery, UsageReport } from "../types.js";
+import { coldFilePart } from "./cold-part.js";
 import type { Reader } from "./reader.js";
-import type { SourcePart, TurnPart } from "./turn-parts.js";
-import { type Call, callsOf, summarize } from "./turn-summary.js";
+import { type SourcePart, type TurnPart, turnPart } from "./turn-parts.js";
+import type { Call } from "./turn-summary.js";
 import { HotTurns } from "./turns-hot.js";
 import {
   Build,
@@ -35,7 +35,6 @@ import {
   compareEntries,
   copyEntry,
   type Entry,
-  emptySummary,
   entryOf,
   everyEntry,
   HOT,
@@ -55,8 +54,8 @@ import {
   DEFAULT_TURNS_LIMIT,
   decodeCursor,
   encodeCursor,
-  UsageRows,
 } from "./turns-query.js";
+import { UsageRows } from "./usage-rows.js";
 
 /** Recomputed turns kept (each a summary and its calls: well under a KB). */
 const EXACT_CACHE_TURNS = 50_000;
@@ -71,7 +70,11 @@ export class TurnLister {
   private last: { manifest: Manifest; index: ColdIndex } | undefined;
   /** The merged view of both tiers, for a cold index and a hot version. */
   private view: { index: ColdIndex; hotVersion: number; view: View } | undefined;
-  private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart }>();
+  private readonly exact = new Map<string, { sources: string; hot?: TurnPart; part: TurnPart | undefined }>();
+  /** The names the current manifest lists (a part of a file it does not list is never kept). */
+  private listed: { manifest: Manifest; names: Set<string> } | undefined;
+  /** The warm-up in progress, for its manifest (a refresh during it joins it). */
+  private warming: { manifest: Manifest; run: Promise<void> } | undefined;
   private closed = false;
 
   constructor(hot: HotTier, cold: ColdTier, reader: Reader) {
@@ -80,7 +83,7 @@ export class TurnLister {
     this.hotTurns = new HotTurns(hot);
   }
 
-  /** The store is closing: an index being built stops at its next file. */
+  /** The store is closing: an index being built, a warm-up or a usage report stops at its next step. */
   close(): void {
     this.closed = true;
   }
@@ -91,8 +94,12 @@ export class TurnLister {
     const desc = q.order !== "asc";
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const build = this.coldBuild();
-    if (!build.finished && !build.incremental && desc && q.from === undefined && q.to === undefined) {
-      const page = await this.partialPage(q, build);
+    if (!build.finished && !build.incremental && desc && q.to === undefined) {
+      const page = await this.partialPage(q, build, limit, after).catch((err: unknown) => {
+        // a build the manifest has moved past may have lost a file: the full path answers
+        if (this.closed || this.cold.manifest === build.manifest) throw err;
+        return undefined;
+      });
       if (page) return page;
     }
     const view = await this.snapshot();
@@ -108,8 +115,19 @@ export class TurnLister {
       }
       picked.push(e);
     }
+    return this.page(picked, more);
+  }
+
+  /**
+   * The page of the turns picked: their exact summaries, less any turn wholly deleted since the
+   * snapshot; the cursor is after the last picked (deleted or not), so the next page goes on from it.
+   */
+  private async page(picked: readonly Entry[], more: boolean): Promise<TurnsPage> {
     const turns: TurnSummary[] = [];
-    for (const e of picked) turns.push((await this.partOf(e)).summary);
+    for (const e of picked) {
+      const part = await this.partOf(e);
+      if (part !== undefined) turns.push(part.summary);
+    }
     const last = picked.at(-1);
     return more && last ? { turns, nextCursor: encodeCursor(last.start, last.turnId) } : { turns };
   }
@@ -119,16 +137,41 @@ export class TurnLister {
     const view = await this.snapshot();
     const rows = new UsageRows(q);
     for (const c of view.loose) rows.add(c);
-    for (const e of everyEntry(view)) for (const c of (e.part ?? (await this.partOf(e))).calls) rows.add(c);
+    for (const e of everyEntry(view)) {
+      if (e.part === undefined && this.closed) throw new ClosedError();
+      for (const c of (e.part ?? (await this.partOf(e)))?.calls ?? []) rows.add(c);
+    }
     return { rows: rows.sorted() };
   }
 
   /**
    * Computes what the next request needs, so that it is fast (the collector calls it at start, in the
-   * background): every cold file's part and the turns spread over several files.
+   * background, outside any request): every cold file's part and the turns spread over several files.
+   * It stops, quietly, once maintenance has changed the manifest (the refresh that follows warms the
+   * new one), and with ERR_CLOSED once the store is closing.
    */
-  async warm(): Promise<void> {
-    for (const e of everyEntry(await this.snapshot())) if (e.part === undefined) await this.partOf(e);
+  warm(): Promise<void> {
+    const manifest = this.cold.manifest;
+    if (this.warming?.manifest === manifest) return this.warming.run;
+    const run = this.warmFor(manifest).finally(() => {
+      if (this.warming?.run === run) this.warming = undefined;
+    });
+    this.warming = { manifest, run };
+    return run;
+  }
+
+  private async warmFor(manifest: Manifest): Promise<void> {
+    try {
+      for (const e of everyEntry(await this.snapshot())) {
+        if (this.closed) throw new ClosedError();
+        if (this.cold.manifest !== manifest) return;
+        if (e.part === undefined) await this.partOf(e);
+      }
+    } catch (err) {
+      if (this.closed) throw new ClosedError();
+      if (this.cold.manifest !== manifest) return; // a file it was reading may be gone: not an error
+      throw err;
+    }
   }
 
   /**
@@ -140,11 +183,28 @@ export class TurnLister {
     if (this.build !== undefined) await this.warm();
   }
 
-  /** Every turn of both tiers, and the loose calls of both. */
+  /**
+   * Every turn of both tiers, and the loose calls of both. A build the manifest has moved past stops
+   * (it may have lost a file to maintenance): the snapshot is taken again, of the new manifest.
+   */
   private async snapshot(): Promise<View> {
-    // the hot part first: see the module comment
-    const hot = await this.hotTurns.current();
-    const index = await this.coldIndex();
+    for (;;) {
+      // the hot part first: see the module comment
+      const hot = await this.hotTurns.current();
+      const build = this.coldBuild();
+      const index = await build.index.catch((err: unknown) => {
+        if (this.closed) throw new ClosedError();
+        if (this.cold.manifest === build.manifest) throw err;
+        return undefined;
+      });
+      if (index !== undefined) return this.viewOf(index, hot);
+    }
+  }
+
+  private viewOf(
+    index: ColdIndex,
+    hot: { version: number; turns: Map<string, TurnPart>; loose: Call[] },
+  ): View {
     const known = this.view;
     if (known?.index === index && known.hotVersion === hot.version) return known.view;
     const view = mergeHot(index, hot.turns, hot.loose);
@@ -152,21 +212,17 @@ export class TurnLister {
     return view;
   }
 
-  private coldIndex(): Promise<ColdIndex> {
-    return this.coldBuild().index;
-  }
-
   /** The cold index of the current manifest, built (or being built) newest file first. */
   private coldBuild(): Build {
     const manifest = this.cold.manifest;
     if (this.build?.manifest === manifest) return this.build;
-    const listed = new Set(manifest.files.map((f) => f.name));
+    const listed = this.listedNames();
     for (const name of [...this.fileParts.keys()]) if (!listed.has(name)) this.fileParts.delete(name);
-    const build = new Build(manifest);
-    this.build = build;
     const last = this.last;
-    build.incremental = last !== undefined;
-    build.index = last ? this.updateColdIndex(last, build) : this.buildColdIndex(build);
+    const build = new Build(manifest, last !== undefined, (b) =>
+      last ? this.updateColdIndex(last, b) : this.buildColdIndex(b),
+    );
+    this.build = build;
     build.index.then(
       (index) => {
         if (this.build === build) this.last = { manifest, index };
@@ -196,7 +252,7 @@ export class TurnLister {
     const added = manifest.files.filter((f) => !before.has(f.name));
     const affected = new Map<string, string[]>(); // turn -> its sources now
     for (const f of added) {
-      if (this.closed) throw new ClosedError();
+      this.check(build);
       for (const turnId of (await this.filePart(f.name, manifest)).turns.keys()) {
         const sources =
           affected.get(turnId) ?? last.index.byTurn.get(turnId)?.sources.filter((n) => listed.has(n)) ?? [];
@@ -230,15 +286,14 @@ export class TurnLister {
     for (const f of manifest.files) loose.push(...(await this.filePart(f.name, manifest)).loose);
     const kept = last.index.entries.filter((e) => !affected.has(e.turnId));
     const entries = mergeSorted(kept, changed.sort(compareEntries));
-    build.finished = { entries, byTurn, loose };
-    return build.finished;
+    return build.finish({ entries, byTurn, loose });
   }
 
   private async buildColdIndex(build: Build): Promise<ColdIndex> {
     const { byTurn, loose } = build;
     try {
       for (const f of build.order) {
-        if (this.closed) throw new ClosedError();
+        this.check(build);
         const part = await this.filePart(f.name, build.manifest);
         loose.push(...part.loose);
         for (const [turnId, p] of part.turns) {
@@ -253,9 +308,7 @@ export class TurnLister {
       throw err;
     }
     const entries = [...byTurn.values()].sort(compareEntries);
-    build.finished = { entries, byTurn, loose };
-    build.advance();
-    return build.finished;
+    return build.finish({ entries, byTurn, loose });
   }
 
   /**
@@ -264,12 +317,16 @@ export class TurnLister {
    * started after U is whole unless an unread file holds some of it. Its turn filters name the unread
    * files that may (a false positive now and then): those are read out of turn (their parts are kept
    * for the build) and merged in; a turn they hold started before U and leaves the page. The page is
-   * the finished index's page once `limit + 1` whole turns after U match; otherwise it waits for more
-   * files (twice as many each time, so the retries cost no more than the build).
+   * the finished index's page once `limit + 1` whole turns after U match, or once U is before the
+   * query's `from` (a turn that started at or after it has no record in an unread file); otherwise it
+   * waits for more files (twice as many each time, so the retries cost no more than the build).
    */
-  private async partialPage(q: TurnsQuery, build: Build): Promise<TurnsPage | undefined> {
-    const limit = q.limit ?? DEFAULT_TURNS_LIMIT;
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  private async partialPage(
+    q: TurnsQuery,
+    build: Build,
+    limit: number,
+    after: Cursor | undefined,
+  ): Promise<TurnsPage | undefined> {
     for (;;) {
       if (build.finished) return undefined;
       const done = build.done;
@@ -285,13 +342,13 @@ export class TurnLister {
         picked.push(whole);
         if (picked.length > limit) break;
       }
-      if (picked.length > limit || bound === Number.NEGATIVE_INFINITY) {
-        const turns: TurnSummary[] = [];
-        for (const e of picked.slice(0, limit)) turns.push((await this.partOf(e)).summary);
-        const last = picked[limit - 1];
-        return picked.length > limit && last
-          ? { turns, nextCursor: encodeCursor(last.start, last.turnId) }
-          : { turns };
+      // every unread file older than `from`: no turn it holds a record of can be listed
+      if (
+        picked.length > limit ||
+        bound === Number.NEGATIVE_INFINITY ||
+        (q.from !== undefined && bound < q.from)
+      ) {
+        return this.page(picked.slice(0, limit), picked.length > limit);
       }
       const until = Math.max(done + 1, done * 2);
       while (!build.finished && build.done < until) await build.tick;
@@ -333,31 +390,56 @@ export class TurnLister {
     return whole;
   }
 
+  /** A build stops once the store is closing, or once the manifest it builds for is no longer current. */
+  private check(build: Build): void {
+    if (this.closed) throw new ClosedError();
+    if (this.cold.manifest !== build.manifest) throw new Superseded();
+  }
+
+  private listedNames(): Set<string> {
+    const manifest = this.cold.manifest;
+    if (this.listed?.manifest !== manifest)
+      this.listed = { manifest, names: new Set(manifest.files.map((f) => f.name)) };
+    return this.listed.names;
+  }
+
+  /** A file's part, kept while the current manifest lists the file (a superseded build's are not). */
   private filePart(name: string, manifest: Manifest): Promise<SourcePart> {
     const known = this.fileParts.get(name);
     if (known) return known;
     const f = manifest.files.find((x) => x.name === name)!;
     const part = coldFilePart(this.cold, f);
+    if (!this.listedNames().has(name)) return part;
     this.fileParts.set(name, part);
-    part.catch(() => {
-      if (this.fileParts.get(name) === part) this.fileParts.delete(name); // a failure may be transient
-    });
+    const forget = () => {
+      if (this.fileParts.get(name) === part) this.fileParts.delete(name);
+    };
+    part.then(() => {
+      if (!this.listedNames().has(name)) forget(); // unlisted while it was read
+    }, forget); // a failure may be transient
     return part;
   }
 
-  /** The turn's exact part: its only source's, or recomputed from its records (kept while its sources are). */
-  private async partOf(e: Entry): Promise<TurnPart> {
+  /**
+   * The turn's exact part: its only source's, or recomputed from its records (kept while its sources
+   * are); `undefined` for a turn wholly deleted since the snapshot.
+   */
+  private async partOf(e: Entry): Promise<TurnPart | undefined> {
     if (e.part) return e.part;
     const sources = e.sources.join("\u0000");
     const known = this.exact.get(e.turnId);
     if (known && known.sources === sources && known.hot === e.hot) return known.part;
     const records = await this.reader.turnRecords(e.turnId);
-    const part: TurnPart =
-      records.length > 0
-        ? { summary: summarize(e.turnId, records), calls: callsOf(records) }
-        : { summary: emptySummary(e), calls: [] }; // all of it deleted since the snapshot
+    const part = records.length > 0 ? turnPart(e.turnId, records, false) : undefined;
     if (this.exact.size >= EXACT_CACHE_TURNS) this.exact.delete(this.exact.keys().next().value!);
     this.exact.set(e.turnId, { sources, hot: e.hot, part });
     return part;
+  }
+}
+
+/** A build the manifest has moved past: it stops, and whoever waits for it takes the current one. */
+class Superseded extends Error {
+  constructor() {
+    super("the manifest changed while the turns index was being built");
   }
 }

@@ -33,6 +33,15 @@ import { bodyHashOf, decodeRecordValue, deletesByKey, type HotRecord } from "./v
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
 /** Records to delete during a pass over the hot records (`bodyRefs`). */
+/** A record key a write puts or deletes, as the turns list is told of it (HotTier.onTurnWrite). */
+export interface TurnWrite {
+  turnId: string;
+  put: boolean;
+  seq: number;
+  /** The record key itself (not to be changed). */
+  key: Buffer;
+}
+
 export interface Expiry {
   /** Records with `timestamp < cutoff` are deleted. */
   cutoff: number;
@@ -316,7 +325,12 @@ export class HotTier {
       const k = asBuffer(op.key);
       const len = k.readUInt32BE(1);
       this.turns.delete(k.toString("latin1", 0, 5 + len));
-      watch?.({ turnId: k.toString("utf8", 5, 5 + len), put: op.type === "put", seq: recordKeySeq(k) });
+      watch?.({
+        turnId: k.toString("utf8", 5, 5 + len),
+        put: op.type === "put",
+        seq: recordKeySeq(k),
+        key: k,
+      });
     }
     if (touched) this.recordWrites++;
     return touched;
@@ -327,7 +341,7 @@ export class HotTier {
    * when it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may
    * differ): the turns list keeps the hot tier's summaries up to date with it (src/read/turns.ts).
    */
-  onTurnWrite: ((write: { turnId: string; put: boolean; seq: number } | undefined) => void) | undefined;
+  onTurnWrite: ((write: TurnWrite | undefined) => void) | undefined;
 
   /** Empties the turn cache (the database is being closed for a reopen). */
   private forgetTurns(): void {

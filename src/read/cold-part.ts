@@ -1,15 +1,15 @@
 /**
- * A cold file's part of the turns list (src/read/turn-parts.ts), from only the columns summaries need:
+ * A cold file's part of the turns list (turn-parts.ts), from only the columns summaries need:
  * no ids, messages, links or body hashes. The file is read whole and checked against its manifest
  * entry first (readParquetColumns), so a damaged file fails the read with ERR_CORRUPT_STORE naming it.
  * A listed file never changes, so its part holds for as long as the manifest lists it.
  */
-import { CorruptStoreError } from "../../src/base/errors.js";
-import { PartBuilder, type SourcePart } from "../../src/read/turn-parts.js";
-import type { ColdFile } from "./manifest.js";
-import { decoding, readParquetColumns } from "./parquet.js";
-import { fromRow } from "./schema.js";
-import type { ColdTier } from "./tier.js";
+import type { ColdFile } from "../../tiers/cold/manifest.js";
+import { decoding, readParquetColumns } from "../../tiers/cold/parquet.js";
+import { fromRow } from "../../tiers/cold/schema.js";
+import type { ColdTier } from "../../tiers/cold/tier.js";
+import { CorruptStoreError } from "../base/errors.js";
+import { PartBuilder, type SourcePart } from "./turn-parts.js";
 
 const SUMMARY_COLUMNS = [
   "seq",
