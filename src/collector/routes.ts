@@ -209,6 +209,10 @@ function bodiesParam(v: string | null): boolean | "sizes" {
   return v === "sizes" ? "sizes" : v !== "false";
 }
 
+function noBody(id: string): HttpError {
+  return new HttpError(404, "ERR_NOT_FOUND", `record ${id} has no body here (unknown, bodiless, or evicted)`);
+}
+
 async function getDiff(
   ctx: RouteContext,
   _req: IncomingMessage,
@@ -216,12 +220,7 @@ async function getDiff(
   [id]: string[],
 ): Promise<void> {
   const diff = await ctx.store.requestDiff(id!);
-  if (diff === undefined)
-    throw new HttpError(
-      404,
-      "ERR_NOT_FOUND",
-      `record ${id} has no body here (unknown, bodiless, or evicted)`,
-    );
+  if (diff === undefined) throw noBody(id!);
   sendJson(res, 200, diff);
 }
 
@@ -241,12 +240,7 @@ async function getBody(
   [id]: string[],
 ): Promise<void> {
   const body = await ctx.store.getBody(id!);
-  if (body === undefined)
-    throw new HttpError(
-      404,
-      "ERR_NOT_FOUND",
-      `record ${id} has no body here (unknown, bodiless, or evicted)`,
-    );
+  if (body === undefined) throw noBody(id!);
   send(res, 200, "text/plain; charset=utf-8", body);
 }
 
