@@ -248,7 +248,9 @@ class Store implements TraceStore {
   }
 
   requestDiff(recordId: string): Promise<RequestDiff | undefined> {
-    return this.read(() => requestDiff(this.reader, recordId));
+    const turnsBefore = async (conversationId: string, to: number, limit: number) =>
+      (await this.lister.turns({ conversationId, to, limit })).turns.map((t) => t.turnId);
+    return this.read(() => requestDiff(this.reader, turnsBefore, recordId));
   }
 
   private async renderTurn(turnId: string): Promise<string> {

@@ -237,8 +237,12 @@ export interface DiffMessage {
 /** What an LLM request changed since the previous request in its conversation (GET /v1/records/:id/diff). */
 export interface RequestDiff {
   recordId: string;
-  /** The previous request in the conversation, if there is one. */
-  previous?: { recordId: string; turnId?: string; timestamp: number };
+  /**
+   * The previous request in the conversation with a stored body; absent when none was found (the
+   * first request, or none in the conversation's 64 newest turns). `evicted`: the nearest earlier
+   * request of the same name lost its body to retention, so there is nothing to compare.
+   */
+  previous?: { recordId: string; turnId?: string; timestamp: number; evicted?: true };
   /** `messages`: both bodies are LLM requests and are compared by message; `text`: compared as text. */
   format: "messages" | "text";
   added: DiffMessage[];

@@ -230,7 +230,14 @@ describe("the collector's HTTP boundary", () => {
       expect(a.status, host).toBe(403);
       expect(errorOf(a.body)).toMatchObject({ code: "ERR_FORBIDDEN_HOST" });
     }
-    for (const host of ["localhost:4318", "127.0.0.1", "[::1]:9", "app.localhost", "LOCALHOST"]) {
+    for (const host of [
+      "localhost:4318",
+      "127.0.0.1",
+      "[::1]:9",
+      "app.localhost",
+      "LOCALHOST",
+      "localhost.:1",
+    ]) {
       const a = await sendRaw(url, { pieces: [rawRequest("GET", "/v1/stats", { host })] });
       expect(a.status, host).toBe(200);
       expect(a.headers["x-content-type-options"]).toBe("nosniff");

@@ -1,7 +1,8 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { TraceRecord } from "../src/index.js";
 import { compareRequests, parseRequest } from "../src/read/request-diff.js";
+import { ColdTier } from "../tiers/cold/tier.js";
 import { tempCollector } from "./support/collector.js";
 import { tempStore } from "./support/fixtures.js";
 
@@ -96,7 +97,7 @@ describe("request diff", () => {
     expect(diff?.changedFields).toEqual(["model"]);
   });
 
-  it("skips earlier records of other names and finds the previous request across both tiers", async () => {
+  it("skips earlier bodies that are not LLM requests and finds the previous request across both tiers", async () => {
     const { store } = await tempStore();
     const first = [user("hello")];
     await store.insertRecords([
@@ -109,6 +110,62 @@ describe("request diff", () => {
     const diff = await store.requestDiff(await idOf(store, "turn-3"));
     expect(diff?.previous?.turnId).toBe("turn-1");
     expect(diff?.added.map((x) => x.message)).toEqual([assistant("hey")]);
+  });
+
+  it("finds the previous request when the model, and with it the span's name, changed", async () => {
+    const { store } = await tempStore();
+    const first = [user("hello")];
+    await store.insertRecords([
+      request(1, { model: "gpt-4o", messages: first }, { name: "chat gpt-4o" }),
+      request(2, { model: "gpt-5", messages: [...first, assistant("hi")] }, { name: "chat gpt-5" }),
+    ]);
+    const diff = await store.requestDiff(await idOf(store, "turn-2"));
+    expect(diff?.previous?.turnId).toBe("turn-1");
+    expect(diff?.changedFields).toEqual(["model"]);
+    expect(diff?.added).toHaveLength(1);
+  });
+
+  it("says the previous request is evicted, rather than diffing against an older one", async () => {
+    const { store } = await tempStore();
+    const m = [user("a"), assistant("b"), user("c")];
+    await store.insertRecords([
+      request(1, { messages: m.slice(0, 1) }),
+      request(2, { messages: m.slice(0, 2) }),
+      request(3, { messages: m }, { timestamp: FAR_FUTURE - 1 }),
+      // a recent record with turn-1's body keeps that body from eviction by age
+      request(9, { messages: m.slice(0, 1) }, { conversationId: "c9", timestamp: FAR_FUTURE - 2 }),
+    ]);
+    await store.prune({ maxBodyAgeMs: 1 }, { now: T0 + 10 * 60_000 }); // evicts turn-2's body only
+    expect(await store.getBody(await idOf(store, "turn-1"))).toBeDefined();
+    const diff = await store.requestDiff(await idOf(store, "turn-3"));
+    expect(diff?.previous).toMatchObject({ turnId: "turn-2", evicted: true });
+    expect(diff?.added).toEqual([]);
+  });
+
+  it("finds the previous request through the conversation's turns, reading no other cold file", async () => {
+    const { store } = await tempStore();
+    const others = Array.from({ length: 48 }, (_, i) =>
+      request(
+        100 + i,
+        { messages: [user(`other ${i}`)] },
+        { conversationId: `c-other-${i}`, timestamp: T0 + i * 3_600_000 },
+      ),
+    );
+    await store.insertRecords([
+      ...others,
+      request(1, { messages: [user("a")] }, { timestamp: T0 + 30 * 60_000 }),
+    ]);
+    await store.compact({ now: FAR_FUTURE, olderThanMs: 0 });
+    expect((await store.stats()).coldPartitions).toBeGreaterThan(1);
+    await store.insertRecords([
+      request(2, { messages: [user("a"), assistant("b")] }, { timestamp: FAR_FUTURE - 1 }),
+    ]);
+    await store.turns({ conversationId: "c1", to: FAR_FUTURE }); // the turns list's index, built once
+    const scans = vi.spyOn(ColdTier.prototype, "rangeRecords");
+    const diff = await store.requestDiff(await idOf(store, "turn-2"));
+    expect(diff?.previous?.turnId).toBe("turn-1");
+    expect(scans).not.toHaveBeenCalled();
+    scans.mockRestore();
   });
 
   it("reads the OTel GenAI shape the collector stores, messages given as a JSON string", () => {

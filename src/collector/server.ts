@@ -150,7 +150,7 @@ async function handle(
 function checkHost(req: IncomingMessage): void {
   const header = req.headers.host;
   if (header === undefined) return;
-  const name = /^\[[^\]]*\]|^[^:]*/.exec(header)![0].toLowerCase();
+  const name = /^\[[^\]]*\]|^[^:]*/.exec(header)![0].toLowerCase().replace(/\.$/, ""); // `localhost.` is fully qualified
   if (isLoopback(name) || name.endsWith(".localhost")) return;
   throw new HttpError(
     403,

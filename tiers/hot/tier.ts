@@ -32,7 +32,6 @@ import { bodyHashOf, decodeRecordValue, deletesByKey, type HotRecord } from "./v
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
-/** Records to delete during a pass over the hot records (`bodyRefs`). */
 /** A record key a write puts or deletes, as the turns list is told of it (HotTier.onTurnWrite). */
 export interface TurnWrite {
   turnId: string;
@@ -42,6 +41,7 @@ export interface TurnWrite {
   key: Buffer;
 }
 
+/** Records to delete during a pass over the hot records (`bodyRefs`). */
 export interface Expiry {
   /** Records with `timestamp < cutoff` are deleted. */
   cutoff: number;
