@@ -11,6 +11,12 @@ import { pathToFileURL } from "node:url";
 
 const NAMES = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
 
+/** Where macOS installs Chrome and Chromium (neither puts a command on PATH). */
+const MAC_APPS = [
+  "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+  "/Applications/Chromium.app/Contents/MacOS/Chromium",
+];
+
 /**
  * Debian's /usr/bin/chromium is a shell wrapper that adds flags from /etc/chromium.d (extensions to
  * load, GPU rasterization) and prints a `[: … unexpected operator` line on some machines. The tests
@@ -55,8 +61,8 @@ function isScript(path) {
 
 /**
  * The Chromium executable to launch: CHROME_PATH when set (it must run), else the first of NAMES on
- * PATH that runs (a Debian wrapper script replaced by its real binary when that runs too); undefined
- * when there is none.
+ * PATH that runs (a Debian wrapper script replaced by its real binary when that runs too), else (on
+ * macOS) the first of MAC_APPS that runs; undefined when there is none.
  */
 export function findChromium() {
   const explicit = process.env.CHROME_PATH;
@@ -71,6 +77,7 @@ export function findChromium() {
     if (real !== undefined && isScript(p) && existsSync(real) && runs(real)) return real;
     return p;
   }
+  if (process.platform === "darwin") return MAC_APPS.find((p) => existsSync(p) && runs(p));
   return undefined;
 }
 
@@ -84,26 +91,57 @@ function isDebian() {
   }
 }
 
+/** Whether the machine is Ubuntu, where `chromium` may be a transitional package for a snap. */
+function isUbuntu() {
+  try {
+    return /^ID=ubuntu$/m.test(readFileSync("/etc/os-release", "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Installs the `chromium` package with apt; returns why it failed (offline, no such package, a snap
+ * that cannot install here), or undefined. A failure is not fatal: the caller explains what to do.
+ * Snap is never tried: it needs snapd running, which containers and CI machines rarely have.
+ */
 function install() {
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  console.log("browser-install: no Chromium found; installing Debian's chromium package");
-  execFileSync("apt-get", ["update"], { stdio: "inherit", env });
-  execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", env });
+  console.log("browser-install: no Chromium found; installing the chromium package with apt-get");
+  try {
+    execFileSync("apt-get", ["update"], { stdio: "inherit", env });
+    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", env });
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message.split("\n")[0] : String(e);
+  }
+}
+
+/** Why apt did not give a browser: its failure, or an install that left nothing that runs. */
+function installProblem(failure) {
+  const what = failure !== undefined ? `failed (${failure})` : "finished, but no Chromium that runs was found after it";
+  const ubuntu = isUbuntu()
+    ? " On Ubuntu the chromium package may be only a transitional package for the snap, which this script does not install."
+    : "";
+  return `\`apt-get install chromium\` ${what}.${ubuntu}`;
 }
 
 function main() {
   let found = findChromium();
-  let installed = false;
+  let problem;
   if (found === undefined && process.platform === "linux" && isDebian() && process.getuid?.() === 0) {
-    install();
-    installed = true;
+    const failure = install();
     found = findChromium();
+    if (found === undefined) problem = installProblem(failure);
   }
   if (found === undefined) {
+    const looked = [`${NAMES.join(", ")} on PATH`, ...(process.platform === "darwin" ? MAC_APPS : [])];
     console.error(
       "browser-install: the viewer's browser tests need Chromium or Google Chrome, and none was found " +
-        `(looked for ${NAMES.join(", ")} on PATH${installed ? ", also after installing the chromium package" : ""}).\n` +
-        "Install one (Debian/Ubuntu: `apt-get install chromium`; macOS: Google Chrome or `brew install --cask chromium`), " +
+        `(looked for ${looked.join(", ")}).\n` +
+        (problem !== undefined ? `${problem}\n` : "") +
+        "Install one (Debian: `apt-get install chromium`; Ubuntu: Google Chrome's .deb, or `snap install chromium`; " +
+        "macOS: Google Chrome or `brew install --cask chromium`), " +
         "or set CHROME_PATH to a Chromium or Chrome executable.",
     );
     process.exit(1);

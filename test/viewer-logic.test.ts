@@ -3,11 +3,12 @@
 // shapes the rendering relies on, one body format at a time.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { api, getToken, setToken, tokenSendable, turnRequest } from "../viewer/src/api.js";
+import { diffOutcome } from "../viewer/src/diff-data.js";
 import { formatAxis, formatDuration } from "../viewer/src/format.js";
 import { toConversation } from "../viewer/src/llm.js";
 import { idOfSegment, idSegment, parseRoute, turnHref } from "../viewer/src/paths.js";
 import { buildTurn, visibleRows } from "../viewer/src/spans.js";
-import type { ThinRecord, UsageRow } from "../viewer/src/types.js";
+import type { RequestDiff, ThinRecord, UsageRow } from "../viewer/src/types.js";
 import { MAX_DAYS, OTHER, TOP_MODELS, usageChart } from "../viewer/src/usage-data.js";
 
 const roles = (v: unknown) => toConversation(v)?.messages.map((m) => m.role);
@@ -348,5 +349,32 @@ describe("usage shaped for the chart", () => {
     ]);
     expect(usageChart([row("2020-01-01", "m", 1)], "", today).days).toEqual(["2020-01-01"]);
     expect(usageChart([row("2020-01-01", "m", 1)], "-7d", today).days).toHaveLength(MAX_DAYS);
+  });
+});
+
+describe("what a request diff says about the previous request", () => {
+  const diff = (previous?: RequestDiff["previous"]): RequestDiff => ({
+    recordId: "r2",
+    ...(previous !== undefined ? { previous } : {}),
+    format: "messages",
+    added: [],
+    removed: [],
+    edited: [],
+    unchanged: 0,
+    changedFields: [],
+  });
+
+  it("finds nothing to compare when no earlier request has a stored body", () => {
+    expect(diffOutcome(diff())).toEqual({ kind: "none" });
+  });
+
+  it("reports the previous request as evicted when the server says its body was", () => {
+    const previous = { recordId: "r1", turnId: "t1", timestamp: 1_700_000_000_000, evicted: true as const };
+    expect(diffOutcome(diff(previous))).toEqual({ kind: "evicted", previous });
+  });
+
+  it("compares with a previous request whose body is stored", () => {
+    const previous = { recordId: "r1", timestamp: 1_700_000_000_000 };
+    expect(diffOutcome(diff(previous))).toEqual({ kind: "compared", previous });
   });
 });

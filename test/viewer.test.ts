@@ -4,7 +4,7 @@
  * its data-testid hooks. Screenshots of the main views go to test-results/viewer/ (git-ignored), with
  * the render times measured in the browser (timings.json).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +41,26 @@ const timings: Record<string, number> = {};
 /** The pages the current test opened; afterEach checks that nothing went wrong on any of them. */
 let pages: WatchedPage[] = [];
 
+/**
+ * `serve` runs from the sources (tsx) but serves the built viewer (dist/viewer): a viewer edited since
+ * the last build would be tested as its old bundle, silently. The build writes index.html last.
+ */
+function assertViewerBuilt(): void {
+  const viewer = fileURLToPath(new URL("../viewer/", import.meta.url));
+  const built = fileURLToPath(new URL("../dist/viewer/index.html", import.meta.url));
+  if (!existsSync(built)) throw new Error("the viewer is not built (no dist/viewer): run npm run build");
+  const builtAt = statSync(built).mtimeMs;
+  const newer = readdirSync(viewer, { recursive: true, encoding: "utf8" }).filter(
+    (f) => statSync(join(viewer, f)).mtimeMs > builtAt,
+  );
+  if (newer.length > 0)
+    throw new Error(
+      `the viewer build is older than viewer/ (${newer.slice(0, 3).join(", ")}): run npm run build`,
+    );
+}
+
 beforeAll(async () => {
+  assertViewerBuilt();
   mkdirSync(RESULTS, { recursive: true });
   server = serveProcess(["--dir", serverDir()]);
   [browser, url] = await Promise.all([launchBrowser({ timezoneId: TIME_ZONE }), server.url]);
@@ -52,9 +71,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (server) await stop(server);
-  for (const d of serverDirs) rmSync(d, { recursive: true, force: true });
+  try {
+    await browser?.close();
+    if (server) await stop(server);
+  } finally {
+    // Even when a server did not stop cleanly (its expectation failed) or the browser would not close.
+    for (const d of serverDirs) rmSync(d, { recursive: true, force: true });
+  }
   if (Object.keys(timings).length > 0)
     writeFileSync(
       join(RESULTS, "timings.json"),
@@ -380,6 +403,13 @@ describe("the viewer in a real browser", () => {
     await tallShot(w.page, "diff");
   });
 
+  it("says there is no earlier request to compare for the first request of a conversation", async () => {
+    const { w } = await openSpan(scenario.first.turnId, scenario.first.llm!.spanId);
+    const none = w.page.locator('[data-testid="request-diff"] [data-testid="diff-none"]');
+    await none.waitFor();
+    expect(await none.textContent()).toBe("No earlier request with a stored body in this conversation.");
+  });
+
   it("marks the error span, and only it, as an error", async () => {
     const turn = scenario.errorTurn;
     const { page } = await open(`/turns/${turn.turnId}`);
@@ -545,6 +575,8 @@ describe("the viewer in a real browser", () => {
     expect(await attrs(w.page, '[data-testid="span-row"]', "data-span-id")).toEqual(
       wide.spans.map((s) => s.spanId),
     );
+    // A log in each span, each shown inside it.
+    expect(await w.page.locator('[data-testid="log-row"]').count()).toBe(WIDE_SPANS);
   });
 });
 

@@ -88,9 +88,12 @@ function watch(page: Page): WatchedPage {
     if (m.type() === "error") problems.push(`console error: ${m.text()} (${m.location().url})`);
   });
   page.on("pageerror", (e) => problems.push(`uncaught: ${e.message}`));
-  page.on("requestfailed", (r) =>
-    problems.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`),
-  );
+  page.on("requestfailed", (r) => {
+    const error = r.failure()?.errorText;
+    // The app aborts the fetches a newer one supersedes (AbortController): not a failure.
+    if (error === "net::ERR_ABORTED") return;
+    problems.push(`request failed: ${r.method()} ${r.url()}: ${error}`);
+  });
   page.on("response", (r) => {
     if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
   });

@@ -371,11 +371,16 @@ function exportShapes(t: TurnBuilder, parent: Span, start: number): (turn: Expor
   };
 }
 
-/** A turn of `count` spans (a root, groups under it and steps in the groups, 7 ms apart), starting at `start`. */
+/**
+ * A turn of `count` spans (a root, groups under it and steps in the groups, 7 ms apart), starting at
+ * `start`, with one span event (a log) in each span.
+ */
 export async function exportWideTurn(url: string, start: number, count: number): Promise<ExportedTurn> {
   const t = tracerFor(url, "load-test", undefined);
   const w = new TurnBuilder(t.tracer, undefined);
   const root = w.span("batch.turn", start, count * 7 + 50);
+  // A span event in every span: the collector stores each as a log record inside its span.
+  root.addEvent("batch.started", { spans: count }, start + 1);
   // Every tenth span is a group that the next nine nest in.
   let group = root;
   for (let i = 1; i < count; i++) {
@@ -383,6 +388,7 @@ export async function exportWideTurn(url: string, start: number, count: number):
     const s = w.span(isGroup ? `group ${i}` : `step ${i}`, start + i * 7, isGroup ? 70 : 5, {
       parent: isGroup ? root : group,
     });
+    s.addEvent(`progress ${i}`, { step: i }, start + i * 7 + 1);
     if (isGroup) group = s;
   }
   w.end();

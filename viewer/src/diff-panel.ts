@@ -6,6 +6,7 @@
  */
 import { ApiError, api, type DiffMessage } from "./api.js";
 import { MessageView } from "./body.js";
+import { diffOutcome, NO_EARLIER, type PreviousRequest } from "./diff-data.js";
 import { formatCount, formatTime, formatUtc } from "./format.js";
 import { html } from "./html.js";
 import { asMessage } from "./llm.js";
@@ -24,13 +25,16 @@ export function DiffPanel({ recordId }: { recordId: string }) {
   const body = () => {
     if (error) return html`<${ErrorBox} error=${error} />`;
     if (!data) return null;
-    if (!data.previous)
-      return html`<div class="muted">The first request of its conversation: nothing to compare.</div>`;
-    const p = data.previous;
+    const outcome = diffOutcome(data);
+    if (outcome.kind === "none") return html`<div class="muted" data-testid="diff-none">${NO_EARLIER}</div>`;
+    const p = outcome.previous;
+    if (outcome.kind === "evicted")
+      return html`<div class="muted" data-testid="diff-evicted">
+        ${"The previous request ("}${time(p)}${p.turnId ? ", " : ""}${turnLink(p)}${") is evicted: its body is no longer stored, so there is nothing to compare."}
+      </div>`;
     return html`
       <div class="diff-summary">
-        ${"Since the request at "}<span title=${formatUtc(p.timestamp)}>${formatTime(p.timestamp)}</span>
-        ${p.turnId ? html` (<a href=${turnHref(p.turnId)}>its turn</a>)` : null}${": "}
+        ${"Since the request at "}${time(p)}${p.turnId ? html` (${turnLink(p)})` : null}${": "}
         <b>${data.added.length}</b>${" added, "}<b>${data.removed.length}</b>${" removed, "}
         <b>${data.edited.length}</b>${" edited, "}${formatCount(data.unchanged)}${" unchanged"}
         ${data.changedFields.length > 0 ? html`${"; fields changed: "}<code>${data.changedFields.join(", ")}</code>` : null}
@@ -49,6 +53,13 @@ export function DiffPanel({ recordId }: { recordId: string }) {
     ${body()}
   </section>`;
 }
+
+/** The previous request's time (UTC on hover). */
+const time = (p: PreviousRequest) =>
+  html`<span title=${formatUtc(p.timestamp)}>${formatTime(p.timestamp)}</span>`;
+
+/** A link to the previous request's turn, when it has one. */
+const turnLink = (p: PreviousRequest) => (p.turnId ? html`<a href=${turnHref(p.turnId)}>its turn</a>` : null);
 
 function entry(m: DiffMessage, testid: string, what: string) {
   const msg = asMessage(m.message, m.role);
