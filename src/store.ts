@@ -77,8 +77,9 @@ export interface TraceStore {
   usage(q?: UsageQuery): Promise<UsageReport>;
   easyView(turnId: string): Promise<string>;
   /**
-   * What the record's body (an LLM request) changed since the previous request with a body in its
-   * conversation (the same kind and name); `undefined` for an unknown record or one without a body.
+   * What the record's body (an LLM request) changed since the previous request of its conversation (a
+   * record of the same kind with a body, before it); `undefined` for an unknown record or one without a
+   * body.
    */
   requestDiff(recordId: string): Promise<RequestDiff | undefined>;
   stats(): Promise<StoreStats>;

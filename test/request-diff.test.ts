@@ -199,6 +199,18 @@ describe("request diff", () => {
     expect(diff?.text?.inserted.length).toBeGreaterThan(100_000);
   });
 
+  it("compares as text when a field other than the messages nests too deep to compare", async () => {
+    const { store } = await tempStore();
+    const deep = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
+    await store.insertRecords([
+      request(1, { messages: [user("a")] }),
+      request(2, `{"tools":${deep},"messages":[{"role":"user","content":"a"}]}`),
+    ]);
+    const diff = await store.requestDiff(await idOf(store, "turn-2"));
+    expect(diff?.format).toBe("text");
+    expect(diff?.previous?.turnId).toBe("turn-1");
+  });
+
   it("gives undefined for an unknown record, a malformed id and a record without a body", async () => {
     const { store } = await tempStore();
     await store.insertRecords([{ ...request(1, ""), body: undefined } as TraceRecord]);

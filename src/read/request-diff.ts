@@ -17,7 +17,8 @@ const LCS_MAX = 2_000;
 
 interface Request {
   messages: unknown[];
-  fields: Map<string, string>;
+  /** The other top-level fields, as parsed (stringified only to compare, under compareParsed's guard). */
+  fields: Map<string, unknown>;
 }
 
 /**
@@ -105,9 +106,8 @@ export function parseRequest(body: string): Request | undefined {
   const key = Array.isArray(obj.messages) ? "messages" : Array.isArray(obj.input) ? "input" : undefined;
   const messages = key ? (obj[key] as unknown[]) : nestedMessages(obj.messages);
   if (!messages?.every(isMessage)) return undefined;
-  const fields = new Map<string, string>();
-  for (const [k, v] of Object.entries(obj))
-    if (k !== "messages" && k !== key) fields.set(k, JSON.stringify(v));
+  const fields = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(obj)) if (k !== "messages" && k !== key) fields.set(k, v);
   return { messages, fields };
 }
 
@@ -133,7 +133,7 @@ function roleOf(m: unknown): string {
 }
 
 /**
- * By message, unless a message nests too deep to stringify (JSON.parse takes depths that
+ * By message, unless a message or field nests too deep to stringify (JSON.parse takes depths that
  * JSON.stringify's recursion does not): then as text, rather than fail the request.
  */
 function compareParsed(
@@ -163,10 +163,12 @@ export function compareRequests(old: Request, cur: Request): Omit<RequestDiff, "
   };
   const a = old.messages.map(idOf);
   const b = cur.messages.map(idOf);
-  const ops = align(a, b, old.messages.map(roleOf), cur.messages.map(roleOf));
-  const msg = (list: unknown[], index: number): DiffMessage => ({
+  const rolesA = old.messages.map(roleOf);
+  const rolesB = cur.messages.map(roleOf);
+  const ops = align(a, b, rolesA, rolesB);
+  const msg = (list: unknown[], roles: string[], index: number): DiffMessage => ({
     index,
-    role: roleOf(list[index]),
+    role: roles[index]!,
     message: list[index],
   });
   const out = {
@@ -178,12 +180,13 @@ export function compareRequests(old: Request, cur: Request): Omit<RequestDiff, "
   for (const op of ops) {
     if (op.kind === "same") unchanged++;
     else if (op.kind === "edit")
-      out.edited.push({ before: msg(old.messages, op.i), after: msg(cur.messages, op.j) });
-    else if (op.kind === "del") out.removed.push(msg(old.messages, op.i));
-    else out.added.push(msg(cur.messages, op.j));
+      out.edited.push({ before: msg(old.messages, rolesA, op.i), after: msg(cur.messages, rolesB, op.j) });
+    else if (op.kind === "del") out.removed.push(msg(old.messages, rolesA, op.i));
+    else out.added.push(msg(cur.messages, rolesB, op.j));
   }
   const keys = new Set([...old.fields.keys(), ...cur.fields.keys()]);
-  const changedFields = [...keys].filter((k) => old.fields.get(k) !== cur.fields.get(k)).sort();
+  const text = (v: unknown) => (v === undefined ? undefined : JSON.stringify(v));
+  const changedFields = [...keys].filter((k) => text(old.fields.get(k)) !== text(cur.fields.get(k))).sort();
   return { format: "messages", ...out, unchanged, changedFields };
 }
 
