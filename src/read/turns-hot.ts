@@ -42,18 +42,23 @@ export class HotTurns {
 
   constructor(hot: HotTier) {
     this.hot = hot;
-    hot.onTurnWrite = (write) => this.mark(write);
+    hot.onTurnWrite = (writes) => {
+      this.marked++;
+      if (writes === undefined) this.readAll();
+      else for (const w of writes) if (!this.all) this.mark(w);
+    };
   }
 
-  private mark(write: TurnWrite | undefined): void {
-    this.marked++;
-    if (write === undefined || this.dirty.size + this.loosePut.size >= FULL_SCAN_TURNS) {
-      this.all = true;
-      this.dirty.clear();
-      this.loosePut.clear();
-      this.looseDeleted.clear();
-    } else if (this.all) {
-      // everything is read next time anyway
+  private readAll(): void {
+    this.all = true;
+    this.dirty.clear();
+    this.loosePut.clear();
+    this.looseDeleted.clear();
+  }
+
+  private mark(write: TurnWrite): void {
+    if (this.dirty.size + this.loosePut.size >= FULL_SCAN_TURNS) {
+      this.readAll();
     } else if (write.turnId === "") {
       // the last write of a seq wins (a write is told of at its start and again at its end)
       if (write.put) {

@@ -297,7 +297,8 @@ export class HotTier {
    * batch in JS, which cost 7× more for a compaction's deletes (docs/decisions.md).
    */
   write(ops: BatchOp[], sync = false): Promise<void> {
-    const touched = this.dropTurns(ops);
+    const touched = recordWrites(ops);
+    if (touched.length > 0) this.dropTurns(touched);
     const written = this.mutate("writing to the hot tier", "leveldb.write", () => {
       const batch = this.db.batch();
       for (const op of ops) {
@@ -307,41 +308,23 @@ export class HotTier {
       return batch.write({ sync });
     });
     // Again once it is applied (or failed): a read that began in between may have cached either side.
-    if (!touched) return written;
-    return written.finally(() => this.dropTurns(ops));
+    if (touched.length === 0) return written;
+    return written.finally(() => this.dropTurns(touched));
+  }
+
+  /** Drops from the turn cache the turns a write touches, counts the write, and tells the watcher. */
+  private dropTurns(touched: readonly RecordWrite[]): void {
+    if (!this.turns.empty) for (const w of touched) this.turns.delete(w.tag);
+    this.recordWrites++;
+    this.onTurnWrite?.(touched);
   }
 
   /**
-   * Drops from the turn cache the turns whose record keys `ops` write, and counts the write; false
-   * when no op writes a record key.
+   * Told the record keys a write puts or deletes (their turns and seqs), when the write starts and
+   * again when it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may
+   * differ): the turns list keeps the hot tier's summaries up to date with it (src/read/turns-hot.ts).
    */
-  private dropTurns(ops: BatchOp[]): boolean {
-    let touched = false;
-    const watch = this.onTurnWrite;
-    for (const op of ops) {
-      if (op.key[0] !== P_RECORD) continue;
-      touched = true;
-      if (this.turns.empty && watch === undefined) break;
-      const k = asBuffer(op.key);
-      const len = k.readUInt32BE(1);
-      this.turns.delete(k.toString("latin1", 0, 5 + len));
-      watch?.({
-        turnId: k.toString("utf8", 5, 5 + len),
-        put: op.type === "put",
-        seq: recordKeySeq(k),
-        key: k,
-      });
-    }
-    if (touched) this.recordWrites++;
-    return touched;
-  }
-
-  /**
-   * Told every record key a write puts or deletes (its turn and seq), when the write starts and again
-   * when it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may
-   * differ): the turns list keeps the hot tier's summaries up to date with it (src/read/turns.ts).
-   */
-  onTurnWrite: ((write: TurnWrite | undefined) => void) | undefined;
+  onTurnWrite: ((writes: readonly TurnWrite[] | undefined) => void) | undefined;
 
   /** Empties the turn cache (the database is being closed for a reopen). */
   private forgetTurns(): void {
@@ -650,6 +633,30 @@ function decodedIndexFields(value: Buffer, pk: Buffer): IndexFields {
   const { id, record } = decodeRecordValue(value, pk);
   const c = record.conversationId;
   return { id, conversation: c === undefined ? undefined : Buffer.from(c, "utf8") };
+}
+
+/** A record key a write touches, with its turn cache tag: worked out once per write, used twice. */
+interface RecordWrite extends TurnWrite {
+  /** The turn's key prefix, as the turn cache keys it (latin1). */
+  tag: string;
+}
+
+/** The ops of a write that put or delete record keys (most of a write's ops: one list per batch). */
+function recordWrites(ops: readonly BatchOp[]): RecordWrite[] {
+  const out: RecordWrite[] = [];
+  for (const op of ops) {
+    if (op.key[0] !== P_RECORD) continue;
+    const key = asBuffer(op.key);
+    const len = key.readUInt32BE(1);
+    out.push({
+      tag: key.toString("latin1", 0, 5 + len),
+      turnId: key.toString("utf8", 5, 5 + len),
+      put: op.type === "put",
+      seq: recordKeySeq(key),
+      key,
+    });
+  }
+  return out;
 }
 
 /** A file's size; `undefined` when it is gone. Other failures come out coded, with the path. */
