@@ -726,6 +726,24 @@ describe("token usage", () => {
     expect((await store.usage()).rows).toEqual(bruteUsage(left));
   });
 
+  it("ignores a token count past 2^53, so that no sum becomes Infinity (null in JSON)", async () => {
+    const { store } = await tempStore();
+    const call = (spanId: string, input: number): TraceRecord => ({
+      kind: "span-open",
+      spanId,
+      name: "llm",
+      extensionId: "e",
+      turnId: "t1",
+      timestamp: T0,
+      attributes: { "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": input },
+    });
+    await store.insertRecords([call("a", 1e308), call("b", 1e308), call("c", 7)]);
+    const { rows } = await store.usage();
+    expect(rows).toEqual([{ date: "2026-10-01", model: "m", calls: 3, inputTokens: 7, outputTokens: 0 }]);
+    const [turn] = (await store.turns()).turns;
+    expect(turn?.inputTokens).toBe(7);
+  });
+
   it("filters usage by time and extension as the brute force does", async () => {
     const { store } = await tempStore();
     const records = workload(6);

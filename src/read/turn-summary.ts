@@ -20,12 +20,15 @@ const MODEL_KEYS = ["gen_ai.request.model", "gen_ai.response.model"] as const;
 
 export const UNKNOWN_MODEL = "unknown";
 
-/** The first usable token count among `keys` (finite and not negative), else 0. */
+/**
+ * The first usable token count among `keys` (not negative, at most 2^53: a count past that is no
+ * count, and two near Number.MAX_VALUE would sum to Infinity, which JSON writes as null), else 0.
+ */
 function tokens(attrs: Attributes | undefined, keys: readonly string[]): number {
   if (attrs === undefined) return 0;
   for (const k of keys) {
     const v = attrs[k];
-    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v;
+    if (typeof v === "number" && v >= 0 && v <= Number.MAX_SAFE_INTEGER) return v;
   }
   return 0;
 }
