@@ -168,6 +168,20 @@ describe("the collector serving the web viewer", () => {
     expect(body.error.message).toContain("npm run build");
   });
 
+  it("fails the start with ERR_IO naming the folder when a built file cannot be read", async () => {
+    const dir = builtViewer();
+    mkdirSync(join(dir, "assets", "broken.js")); // a folder is skipped; an unreadable index is not
+    const bad = join(tempDir(), "viewer");
+    mkdirSync(join(bad, "index.html"), { recursive: true });
+    mkdirSync(join(bad, "assets"));
+    const { store, dir: storeDir } = await tempStore();
+    await expect(startCollector({ store, dir: storeDir, port: 0, viewerDir: bad })).rejects.toMatchObject({
+      code: "ERR_IO",
+      message: expect.stringContaining(bad),
+    });
+    expect((await fetch(`${await collector({ viewerDir: dir })}/`)).status).toBe(200);
+  });
+
   it("finds dist/viewer from the compiled module and from the source, never the unbuilt viewer/", () => {
     const root = tempDir();
     mkdirSync(join(root, "dist", "viewer", "assets"), { recursive: true });

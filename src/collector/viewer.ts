@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { IoError } from "../base/errors.js";
 import { HttpError } from "./http.js";
 
 export interface ViewerFile {
@@ -54,11 +55,22 @@ export function findViewerDir(here = dirname(fileURLToPath(import.meta.url))): s
   return candidates.find((d) => existsSync(join(d, "index.html")) && existsSync(join(d, "assets")));
 }
 
-/** Reads and precompresses the built viewer in `dir` (default: found as above). */
+/**
+ * Reads and precompresses the built viewer in `dir` (default: found as above). A file that cannot be
+ * read fails the collector's start, coded (ERR_IO) and naming the viewer's folder.
+ */
 export function loadViewer(dir: string | undefined = findViewerDir()): ViewerAssets {
   if (dir === undefined || !existsSync(join(dir, "index.html"))) {
     return { dir: undefined, index: undefined, assets: new Map() };
   }
+  try {
+    return readViewer(dir);
+  } catch (err) {
+    throw new IoError(`reading the web viewer's files in ${dir}`, err);
+  }
+}
+
+function readViewer(dir: string): ViewerAssets {
   const index = file(readFileSync(join(dir, "index.html")), "text/html; charset=utf-8", "no-cache");
   const assets = new Map<string, ViewerFile>();
   const assetDir = join(dir, "assets");
