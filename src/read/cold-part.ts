@@ -6,26 +6,14 @@
  */
 import type { ColdFile } from "../../tiers/cold/manifest.js";
 import { decoding, readParquetColumns } from "../../tiers/cold/parquet.js";
-import { fromRow } from "../../tiers/cold/schema.js";
+import { COLUMNS, type ColumnName, fromRow } from "../../tiers/cold/schema.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import { CorruptStoreError } from "../base/errors.js";
 import { PartBuilder, type SourcePart } from "./turn-parts.js";
 
-const SUMMARY_COLUMNS = [
-  "seq",
-  "kind",
-  "timestamp",
-  "extensionId",
-  "conversationId",
-  "turnId",
-  "spanId",
-  "parentSpanId",
-  "name",
-  "level",
-  "durationMs",
-  "status",
-  "attributes",
-];
+/** The columns a summary does not read (everything else of the schema, it does). */
+const SKIPPED = new Set<ColumnName>(["id", "msg", "links", "bodyHash"]);
+const SUMMARY_COLUMNS = COLUMNS.map(([name]) => name).filter((name) => !SKIPPED.has(name));
 
 export async function coldFilePart(cold: ColdTier, f: ColdFile): Promise<SourcePart> {
   const path = cold.path(f.name);

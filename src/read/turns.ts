@@ -227,11 +227,10 @@ export class TurnLister {
       (index) => {
         if (this.build === build) this.last = { manifest, index };
       },
-      () => {},
+      () => {
+        if (this.build === build) this.build = undefined; // the next request builds again
+      },
     );
-    build.index.catch(() => {
-      if (this.build === build) this.build = undefined;
-    });
     return build;
   }
 
