@@ -131,19 +131,21 @@ function Details({ model, records, selection, select }: DetailsProps) {
     <h2><span class=${`log-level level-${log.level}`}>${log.level}</span> ${log.msg}</h2>
     <table class="kv">
       <tr><th>time</th><td title=${formatUtc(log.timestamp)}>${formatTime(log.timestamp)}</td></tr>
-      ${
-        log.spanId
-          ? html`<tr><th>span</th><td class="mono"><a href="#" onClick=${(e: Event) => {
-              e.preventDefault();
-              select({ kind: "span", id: log.spanId! });
-            }}>${log.spanId}</a></td></tr>`
-          : null
-      }
+      ${log.spanId ? html`<${SpanLinkRow} label="span" id=${log.spanId} select=${select} />` : null}
       <tr><th>record</th><td class="mono">${log.id}</td></tr>
     </table>
     <${Attributes} attrs=${log.attributes} />
     ${hasBody(log) ? html`<${BodySection} record=${log} label="Body" />` : null}
   </div>`;
+}
+
+/** A details row naming a span of the turn, as a link that selects it. */
+function SpanLinkRow({ label, id, select }: { label: string; id: string; select: (s: Selection) => void }) {
+  const onClick = (e: Event) => {
+    e.preventDefault();
+    select({ kind: "span", id });
+  };
+  return html`<tr><th>${label}</th><td class="mono"><a href="#" onClick=${onClick}>${id}</a></td></tr>`;
 }
 
 function SpanDetails({ span, select }: { span: SpanNode; select: (s: Selection) => void }) {
@@ -157,14 +159,7 @@ function SpanDetails({ span, select }: { span: SpanNode; select: (s: Selection) 
       <tr><th>start</th><td title=${formatUtc(span.start)}>${formatTime(span.start)}</td></tr>
       <tr><th>duration</th><td>${span.durationMs !== undefined ? formatDuration(span.durationMs) : "still open"}</td></tr>
       <tr><th>span id</th><td class="mono">${span.spanId}</td></tr>
-      ${
-        span.parentSpanId
-          ? html`<tr><th>parent</th><td class="mono"><a href="#" onClick=${(e: Event) => {
-              e.preventDefault();
-              select({ kind: "span", id: span.parentSpanId! });
-            }}>${span.parentSpanId}</a></td></tr>`
-          : null
-      }
+      ${span.parentSpanId ? html`<${SpanLinkRow} label="parent" id=${span.parentSpanId} select=${select} />` : null}
     </table>
     <${Attributes} attrs=${attrs} />
     ${links && links.length > 0 ? html`<h3>Links</h3><pre class="mono">${JSON.stringify(links, null, 2)}</pre>` : null}
