@@ -249,8 +249,8 @@ class Store implements TraceStore {
   }
 
   requestDiff(recordId: string): Promise<RequestDiff | undefined> {
-    const turnsBefore = async (conversationId: string, to: number, limit: number) =>
-      (await this.lister.turns({ conversationId, to, limit })).turns.map((t) => t.turnId);
+    const turnsBefore = (conversationId: string, to: number, limit: number) =>
+      this.lister.turnIds({ conversationId, to, limit });
     return this.read(() => requestDiff(this.reader, turnsBefore, recordId));
   }
 

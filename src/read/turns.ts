@@ -102,20 +102,39 @@ export class TurnLister {
       });
       if (page) return page;
     }
+    const { picked, more } = await this.pick(q, limit, desc, after);
+    return this.page(picked, more);
+  }
+
+  /**
+   * The ids of the turns a query picks, without their summaries (no turn is recomputed): for a caller
+   * that reads the turns' records itself (the request diff).
+   */
+  async turnIds(q: TurnsQuery): Promise<string[]> {
+    checkTurnsQuery(q);
+    const desc = q.order !== "asc";
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const { picked } = await this.pick(q, q.limit ?? DEFAULT_TURNS_LIMIT, desc, after);
+    return picked.map((e) => e.turnId);
+  }
+
+  /** Up to `limit` turns matching `q` after the cursor, from the whole index, and whether more match. */
+  private async pick(
+    q: TurnsQuery,
+    limit: number,
+    desc: boolean,
+    after: Cursor | undefined,
+  ): Promise<{ picked: Entry[]; more: boolean }> {
     const view = await this.snapshot();
     const picked: Entry[] = [];
-    let more = false;
     for (const e of walkView(view, desc, startAt(after, q, desc))) {
       // past the range's far end (start order): nothing further matches
       if (desc ? q.from !== undefined && e.start < q.from : q.to !== undefined && e.start >= q.to) break;
       if (!matchesTurn(e, q)) continue;
-      if (picked.length === limit) {
-        more = true;
-        break;
-      }
+      if (picked.length === limit) return { picked, more: true };
       picked.push(e);
     }
-    return this.page(picked, more);
+    return { picked, more: false };
   }
 
   /**
