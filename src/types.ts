@@ -99,6 +99,45 @@ export interface Query {
   bodies?: boolean | "sizes";
 }
 
+/** `store.search`'s options (README "Search", docs/search.md). */
+export interface SearchOptions {
+  /** Inclusive lower bound on `timestamp`. */
+  from?: number;
+  /** Exclusive upper bound on `timestamp`. */
+  to?: number;
+  turnId?: string;
+  conversationId?: string;
+  extensionId?: string;
+  kind?: string;
+  /** At most this many hits: default 50, at most 1,000. */
+  limit?: number;
+  /** By (timestamp, seq): newest first (`desc`, the default) or oldest first. */
+  order?: "asc" | "desc";
+}
+
+/** Where a hit's first match is: the body, a log's message, a span's name or an attribute value. */
+export type SearchWhere = "body" | "msg" | "name" | "attributes";
+
+export interface SearchHit {
+  recordId: string;
+  /** The record's turn ("" for a record without one). */
+  turnId: string;
+  conversationId?: string;
+  timestamp: number;
+  /** The span's name; a log's is "". */
+  name: string;
+  kind: string;
+  where: SearchWhere;
+  /** Text around the first match (at most about 200 characters), `…` where it was cut. */
+  snippet: string;
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+  /** More records match than `limit`. */
+  truncated: boolean;
+}
+
 export interface StoreStats {
   hotRecords: number;
   coldRecords: number;
