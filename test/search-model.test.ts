@@ -32,7 +32,7 @@ import {
   SEARCH_CHUNKING,
   type Searchable,
   SearchCorpus,
-  shimSearch,
+  searchOf,
   snapshot,
   tokenize,
   wordQuery,
@@ -48,16 +48,6 @@ const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 9, 1);
 /** The corpus covers six days; the store's clock stands at the end of them. */
 const NOW = T0 + 6 * DAY;
-
-type Search = (q: string, opts?: SearchOptions) => Promise<SearchResult>;
-
-function searchOf(store: TraceStore): Search {
-  const search = (store as unknown as { search?: Search }).search;
-  if (typeof search === "function") return search.bind(store);
-  // Only while developing the tests before store.search lands: the oracle itself (agrees trivially).
-  if (process.env.SEARCH_SHIM === "1") return (q, opts) => shimSearch(store, q, opts);
-  throw new Error("store.search is missing");
-}
 
 /** Is this a one-record word (the corpus makes them: "zq…", "žq…")? */
 const isRare = (token: string) => /^(zq|žq)/.test(token);

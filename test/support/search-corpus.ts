@@ -646,3 +646,86 @@ export async function shimSearch(store: TraceStore, q: string, opts?: SearchOpti
     truncated: want.truncated,
   };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Crash tests' batches (test/crash-search.test.ts, test/support/search-child.ts)
+
+/** The word only record `i` of batch `b` holds (in its body, message, span name or an attribute). */
+export const batchWord = (b: number, i: number) => `kw${b}r${i}`;
+export const BATCH_RECORDS = 10;
+
+/** A long text the batches' bodies share prefixes of (their chunks are stored once). */
+const HISTORY = (() => {
+  const rnd = new Random(7);
+  return Array.from({ length: 700 }, () => rnd.pick(VOCABULARY) + rnd.pick(SEPARATORS)).join("");
+})();
+
+/**
+ * Batch `b`: the same records on every call, timestamps from `base`. Each record holds its own word:
+ * a log in its message, a span in its name, one in an attribute, the rest in a body that shares a long
+ * prefix with the others (the word lands at a varying offset, so in varying chunks and across cuts).
+ */
+export function searchBatch(b: number, base: number): TraceRecord[] {
+  return Array.from({ length: BATCH_RECORDS }, (_, i): TraceRecord => {
+    const n = b * BATCH_RECORDS + i;
+    const word = batchWord(b, i);
+    const common = {
+      timestamp: base + i,
+      extensionId: "crash",
+      turnId: `t-${n % 13}`,
+      conversationId: `c-${n % 3}`,
+    };
+    if (i === 0) return { kind: "log", level: "info", msg: `batch ${b} holds ${word}`, ...common };
+    if (i === 1) return { kind: "span-open", spanId: `s-${n}`, name: `step.${word}`, ...common };
+    if (i === 2)
+      return {
+        kind: "span-open",
+        spanId: `s-${n}`,
+        name: "tool.call",
+        attributes: { note: `a ${word} b` },
+        ...common,
+      };
+    // At a space: a word cut in two would glue to the record's word, a surrogate pair cut would not survive UTF-8.
+    const cut = HISTORY.indexOf(" ", 200 + ((n * 7919) % (HISTORY.length - 400)));
+    const body =
+      i === 3
+        ? `short ${word}`
+        : `${HISTORY.slice(0, cut)} ${word}${HISTORY.slice(cut, cut + 300).replace(/[\uD800-\uDBFF]$/, "")}`;
+    return {
+      kind: "span-close",
+      spanId: `s-${n}`,
+      name: "llm.request",
+      durationMs: 5,
+      status: "ok",
+      body,
+      ...common,
+    };
+  });
+}
+
+const CRASH_DAY = 86_400_000;
+const CRASH_HOUR = 3_600_000;
+/** Where the batches' clock starts. */
+export const SEARCH_CRASH_T0 = Date.UTC(2026, 9, 1);
+/** The prune loop's policy. */
+export const SEARCH_CRASH_POLICY = { maxAgeMs: CRASH_DAY, maxBodyAgeMs: CRASH_DAY / 2 };
+
+/** Batch b's first timestamp in each mode. */
+export function searchBatchBase(m: string, b: number): number {
+  if (m === "compact") return SEARCH_CRASH_T0 + (b % 5) * CRASH_DAY + b * 100;
+  if (m === "prune") return SEARCH_CRASH_T0 + b * 4 * CRASH_HOUR;
+  return SEARCH_CRASH_T0 + 30 * CRASH_DAY + b * 100;
+}
+
+type Search = (q: string, opts?: SearchOptions) => Promise<SearchResult>;
+
+/**
+ * The store's `search`. SEARCH_SHIM=1 stands the oracle in for it while it is not on the branch (the
+ * tests then agree trivially: only for developing them).
+ */
+export function searchOf(store: TraceStore): Search {
+  const search = (store as unknown as { search?: Search }).search;
+  if (typeof search === "function") return search.bind(store);
+  if (process.env.SEARCH_SHIM === "1") return (q, opts) => shimSearch(store, q, opts);
+  throw new Error("store.search is missing");
+}
