@@ -33,6 +33,8 @@ import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
 import { TurnLister } from "./read/turns.js";
 import type { Prepared } from "./records/prepare.js";
+import { HotRecordIndex } from "./search/hot-records.js";
+import { type BodyIndex, type ColdSearch, search } from "./search/search.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
   checkPolicy,
@@ -47,6 +49,8 @@ import type {
   InsertResult,
   Query,
   RequestDiff,
+  SearchOptions,
+  SearchResult,
   StoredRecord,
   StoreOptions,
   StoreStats,
@@ -75,6 +79,11 @@ export interface TraceStore {
   turns(q?: TurnsQuery): Promise<TurnsPage>;
   /** LLM token usage by UTC day (of each call's start) and model, over both tiers. */
   usage(q?: UsageQuery): Promise<UsageReport>;
+  /**
+   * Records whose bodies, log messages, span names or attribute values match the query (words,
+   * "phrases", -exclusions, name:, model:, attr.KEY:), newest first; exact (docs/search.md).
+   */
+  search(q: string, opts?: SearchOptions): Promise<SearchResult>;
   easyView(turnId: string): Promise<string>;
   /**
    * What the record's body (an LLM request) changed since the previous request of its conversation (a
@@ -153,6 +162,8 @@ class Store implements TraceStore {
   private readonly collector: BodyCollector;
   private readonly pruner: Pruner;
   private readonly jobs = new Set<MaintenanceJobs>();
+  /** The hot records' texts, indexed in memory (built at the first search). */
+  private readonly hotText: HotRecordIndex;
 
   private constructor(
     dir: string,
@@ -168,6 +179,7 @@ class Store implements TraceStore {
     this.reader = new Reader(hot, bodies, cold);
     this.lister = new TurnLister(hot, cold, this.reader);
     this.cold = cold;
+    this.hotText = new HotRecordIndex(hot);
     const quiesce = () => this.quiesceReads();
     this.compactor = new Compactor(hot, cold, writes, quiesce);
     this.collector = new BodyCollector(hot, cold, bodies, writes, quiesce);
@@ -237,6 +249,11 @@ class Store implements TraceStore {
 
   usage(q: UsageQuery = {}): Promise<UsageReport> {
     return this.read(() => this.lister.usage(q));
+  }
+
+  search(q: string, opts?: SearchOptions): Promise<SearchResult> {
+    const deps = { hot: this.hot, cold: coldSearch(this.cold), reader: this.reader, chunks: UNINDEXED, hotText: this.hotText };
+    return this.read(() => search(deps, q, opts));
   }
 
   /** See `warmTurns` below. */
@@ -348,6 +365,7 @@ class Store implements TraceStore {
 
   private async shutdown(): Promise<void> {
     this.lister.close(); // a warm-up stops at its next file
+    this.hotText.close();
     try {
       for (const jobs of this.jobs) await jobs.stop(); // no new runs; a run in progress finishes
       // Calls accepted before close() finish first: their records are acknowledged and durable.
@@ -457,4 +475,25 @@ function checkOptions(o: StoreOptions): CheckedOptions {
 function positive(v: number, name: string): number {
   if (!(Number.isFinite(v) && v > 0)) throw new InvalidOptionError(name, "must be a positive number");
   return v;
+}
+
+// INTERIM (replaced when the chunk index and the cold sidecars land): no body index, no sidecars.
+const UNINDEXED: BodyIndex = {
+  complete: false,
+  caughtUp: async () => {},
+  docsOf: async () => [],
+  bodiesOf: async () => [],
+  hotRecordsOf: async () => [],
+};
+function coldSearch(cold: ColdTier): ColdSearch {
+  return {
+    get manifest() {
+      return cold.manifest;
+    },
+    searchFiles: (from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY) =>
+      cold.files.filter((f) => f.maxTs >= from && f.minTs < to).sort((a, b) => b.maxTs - a.maxTs),
+    fileIndex: async () => undefined,
+    readRows: async () => [],
+    rangeRecords: (files, from, to) => cold.rangeRecords(files, from, to),
+  };
 }

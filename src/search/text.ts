@@ -1,0 +1,253 @@
+/**
+ * Tokens and terms of full-text search (docs/search.md "Tokens").
+ *
+ * The definition: an ASCII text is folded A–Z → a–z and cut into maximal runs of `[a-z0-9_]`; any other
+ * text is `text.normalize("NFKC").toLowerCase()` cut into maximal runs of `[\p{L}\p{N}\p{M}_]`. On ASCII
+ * text the two give the same tokens (ASCII is NFKC-invariant, and its letters, digits and `_` are exactly
+ * the ASCII members of those classes).
+ *
+ * The implementation runs the ASCII char-code loop over every text and hands only the *segments* holding
+ * non-ASCII characters to the Unicode path. A segment is cut just before a "separator": an ASCII char
+ * that is not a token char and not case-ignorable (`' . : ^ \``). That is exact, not an approximation:
+ * - NFKC: an ASCII char is a starter that composes with nothing before it, so normalizing the text
+ *   piecewise, cut before one, gives the same string as normalizing it whole (UAX #15, safe points);
+ * - `toLowerCase()` is context-sensitive only for Final_Sigma, whose context scans skip case-ignorable
+ *   chars and stop at anything else: a separator ends the scan on both sides just as in the whole text;
+ * - a separator is not a token char before or after folding, so no token spans a cut.
+ * A property test (test/search-text.test.ts) checks the result against the whole-text definition.
+ */
+
+/** Tokens longer than this (UTF-16 units) are not indexed (`termsOf` skips them; matching still sees them). */
+export const MAX_TOKEN_UNITS = 64;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** Per ASCII code: 1 = token char, 2 = separator (a safe cut for the Unicode path), 0 = neither. */
+const ASCII_CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const token =
+    (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+  // Case-ignorable ASCII (Unicode Case_Ignorable): ' . : ^ `
+  const caseIgnorable = c === 0x27 || c === 0x2e || c === 0x3a || c === 0x5e || c === 0x60;
+  ASCII_CLASS[c] = token ? 1 : caseIgnorable ? 0 : 2;
+}
+
+const TOKEN_RUN = /[\p{L}\p{N}\p{M}_]+/gu;
+
+/** `c | 0x20` for A–Z, else `c` (only called on token chars). */
+function fold(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+}
+
+/** FNV-1a 32 over the token's UTF-16 code units, unsigned: what indexes store for a token. */
+export function termOf(token: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < token.length; i++) h = Math.imul(h ^ token.charCodeAt(i), FNV_PRIME);
+  return h >>> 0;
+}
+
+/** A text (or a segment of one) folded by the Unicode path. */
+export function foldUnicode(text: string): string {
+  return text.normalize("NFKC").toLowerCase();
+}
+
+/**
+ * Where the Unicode segment holding the non-ASCII char at `i` ends: the first separator after it,
+ * extended while another non-ASCII char follows within 64 units (fewer, longer segments for text in a
+ * language with accents here and there).
+ */
+function segmentEnd(text: string, i: number): number {
+  const n = text.length;
+  let end = i + 1;
+  for (;;) {
+    while (end < n) {
+      const c = text.charCodeAt(end);
+      if (c < 128 && ASCII_CLASS[c] === 2) break;
+      end++;
+    }
+    let j = end;
+    const limit = Math.min(n, end + 64);
+    while (j < limit && text.charCodeAt(j) < 128) j++;
+    if (j >= limit) return end;
+    end = j + 1;
+  }
+}
+
+/** Calls `emit` with each token of a Unicode segment, in order. */
+function unicodeTokens(segment: string, emit: (token: string) => void): void {
+  const folded = foldUnicode(segment);
+  TOKEN_RUN.lastIndex = 0;
+  for (let m = TOKEN_RUN.exec(folded); m !== null; m = TOKEN_RUN.exec(folded)) emit(m[0]);
+}
+
+/** The text's tokens, in order, repeats included (docs/search.md "Tokens"). */
+export function tokenize(text: string): string[] {
+  const out: string[] = [];
+  const n = text.length;
+  let segStart = 0; // the last separator seen: where a Unicode segment would start
+  let segTokens = 0; // out.length at segStart
+  let start = -1; // the current ASCII token's start, or -1
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) {
+      // ASCII tokens completed since segStart are tokens of the segment too: drop and redo them in order.
+      out.length = segTokens;
+      const end = segmentEnd(text, i);
+      unicodeTokens(text.slice(segStart, end), (t) => out.push(t));
+      segStart = end;
+      segTokens = out.length;
+      start = -1;
+      i = end;
+      continue;
+    }
+    const cls = ASCII_CLASS[c];
+    if (cls === 1) {
+      if (start < 0) start = i;
+    } else {
+      if (start >= 0) {
+        out.push(asciiToken(text, start, i));
+        start = -1;
+      }
+      if (cls === 2) {
+        segStart = i;
+        segTokens = out.length;
+      }
+    }
+    i++;
+  }
+  if (start >= 0) out.push(asciiToken(text, start, n));
+  return out;
+}
+
+function asciiToken(text: string, start: number, end: number): string {
+  const s = text.slice(start, end);
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 0x41 && c <= 0x5a) return s.toLowerCase();
+  }
+  return s;
+}
+
+/**
+ * The distinct terms (`termOf`) of the text's indexable tokens (at most `MAX_TOKEN_UNITS` units), added
+ * to `into` when given. ASCII tokens are hashed as they are scanned, without building their strings.
+ */
+export function termsOf(text: string, into: Set<number> = new Set()): Set<number> {
+  const n = text.length;
+  let segStart = 0;
+  let h = FNV_OFFSET;
+  let len = -1; // units in the current ASCII token, or -1 between tokens
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) {
+      // Terms already added since segStart are terms of the segment as well (sets ignore repeats).
+      const end = segmentEnd(text, i);
+      unicodeTokens(text.slice(segStart, end), (t) => {
+        if (t.length <= MAX_TOKEN_UNITS) into.add(termOf(t));
+      });
+      segStart = end;
+      len = -1;
+      i = end;
+      continue;
+    }
+    const cls = ASCII_CLASS[c];
+    if (cls === 1) {
+      if (len < 0) {
+        h = FNV_OFFSET;
+        len = 0;
+      }
+      h = Math.imul(h ^ fold(c), FNV_PRIME);
+      len++;
+    } else {
+      if (len >= 0) {
+        if (len <= MAX_TOKEN_UNITS) into.add(h >>> 0);
+        len = -1;
+      }
+      if (cls === 2) segStart = i;
+    }
+    i++;
+  }
+  if (len >= 0 && len <= MAX_TOKEN_UNITS) into.add(h >>> 0);
+  return into;
+}
+
+/** Whether the code point at `i` of an already folded text is a token char (`[\p{L}\p{N}\p{M}_]`). */
+export function isTokenCharAt(folded: string, i: number): boolean {
+  if (i < 0 || i >= folded.length) return false;
+  const c = folded.charCodeAt(i);
+  if (c < 128) return ASCII_CLASS[c] === 1;
+  TOKEN_CHAR.lastIndex = i;
+  return TOKEN_CHAR.test(folded);
+}
+
+/** Whether the code point that ends just before `i` is a token char (a surrogate pair read whole). */
+export function isTokenCharBefore(folded: string, i: number): boolean {
+  if (i <= 0) return false;
+  const c = folded.charCodeAt(i - 1);
+  if (c >= 0xdc00 && c <= 0xdfff && i >= 2) {
+    const hi = folded.charCodeAt(i - 2);
+    if (hi >= 0xd800 && hi <= 0xdbff) return isTokenCharAt(folded, i - 2);
+  }
+  return isTokenCharAt(folded, i - 1);
+}
+
+const TOKEN_CHAR = /[\p{L}\p{N}\p{M}_]/uy;
+
+/** Whether the text is all ASCII (then folding keeps every offset). */
+export function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range starts at U+0000 on purpose
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/**
+ * The text as tokens are cut from: ASCII folded A–Z, anything else NFKC + `toLowerCase()`. Tokens are
+ * exactly its maximal runs of token chars.
+ */
+export function foldText(text: string): string {
+  return isAscii(text) ? text.toLowerCase() : foldUnicode(text);
+}
+
+/**
+ * The offset in `text` of the char that offset `f` of `foldText(text)` comes from. Exact for ASCII
+ * parts; inside a Unicode segment (which NFKC may lengthen or shorten) it is scaled by the segment's
+ * lengths, so it is exact where NFKC kept the length (most text, CJK included) and otherwise off by at
+ * most the length change within that one segment.
+ */
+export function originalOffset(text: string, f: number): number {
+  if (isAscii(text)) return Math.min(f, text.length);
+  const n = text.length;
+  let folded = 0; // folded units before i
+  let segStart = 0;
+  let segFolded = 0; // folded units before segStart
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c >= 128) {
+      // The ASCII chars from segStart to i were counted one for one: take them back, fold the segment.
+      const end = segmentEnd(text, i);
+      const len = foldUnicode(text.slice(segStart, end)).length;
+      if (f < segFolded + len) {
+        const scaled = segStart + Math.floor(((f - segFolded) * (end - segStart)) / Math.max(1, len));
+        return Math.min(end - 1, scaled);
+      }
+      folded = segFolded + len;
+      segStart = end;
+      segFolded = folded;
+      i = end;
+      continue;
+    }
+    if (folded === f) return i;
+    if (ASCII_CLASS[c] === 2) {
+      segStart = i;
+      segFolded = folded;
+    }
+    folded++;
+    i++;
+  }
+  return n;
+}

@@ -1,0 +1,34 @@
+/**
+ * Marking a query's words in a snippet (no DOM: the unit tests run it in Node). Approximate on
+ * purpose: the server decides what matches; this only highlights the words a reader typed.
+ */
+
+export interface Part {
+  text: string;
+  marked: boolean;
+}
+
+/** The query's positive words, lowercased, without quotes, field prefixes or excluded terms. */
+export function queryWords(q: string): string[] {
+  const words = new Set<string>();
+  for (const m of q.matchAll(/(-?)(?:(?:name|model|attr\.[^\s:"]+):)?("[^"]*"?|\S+)/gu)) {
+    if (m[1] === "-") continue;
+    for (const w of m[2]!.toLowerCase().match(/[\p{L}\p{N}\p{M}_]+/gu) ?? []) words.add(w);
+  }
+  return [...words];
+}
+
+/** The snippet cut into parts, the words (as whole tokens, any case) marked. */
+export function markWords(snippet: string, words: readonly string[]): Part[] {
+  if (words.length === 0) return [{ text: snippet, marked: false }];
+  const parts: Part[] = [];
+  let last = 0;
+  for (const m of snippet.matchAll(/[\p{L}\p{N}\p{M}_]+/gu)) {
+    if (!words.includes(m[0].toLowerCase())) continue;
+    if (m.index > last) parts.push({ text: snippet.slice(last, m.index), marked: false });
+    parts.push({ text: m[0], marked: true });
+    last = m.index + m[0].length;
+  }
+  if (last < snippet.length) parts.push({ text: snippet.slice(last), marked: false });
+  return parts;
+}
