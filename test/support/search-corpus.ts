@@ -171,6 +171,7 @@ export function oracleSearch(
       ...(r.conversationId !== undefined ? { conversationId: r.conversationId } : {}),
       timestamp: r.timestamp,
       name: r.kind === "log" ? "" : r.name,
+      ...(r.spanId !== undefined ? { spanId: r.spanId } : {}),
       kind: r.kind,
       where,
     });
@@ -404,7 +405,14 @@ export class SearchCorpus {
       const kindP = r.next();
       const rec: TraceRecord =
         kindP < 0.35
-          ? { kind: "log", level: "info", msg: this.words(r.int(1, 12), i), ...common, ...extra }
+          ? {
+              kind: "log",
+              level: "info",
+              msg: this.words(r.int(1, 12), i),
+              ...(r.chance(0.5) ? { spanId: `s${r.int(0, i)}` } : {}),
+              ...common,
+              ...extra,
+            }
           : kindP < 0.75
             ? { kind: "span-open", spanId: `s${i}`, name: this.spanName(), ...common, ...extra }
             : {
