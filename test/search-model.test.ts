@@ -103,7 +103,7 @@ function goneWords(previous: Map<string, StoredRecord>, truth: readonly Searchab
     ];
     for (const text of lost) for (const t of tokenize(text)) if (isRare(t)) words.add(t);
   }
-  return [...words].slice(0, 200);
+  return [...words].slice(0, 80);
 }
 
 /** Every check: sampled one-record words, the words of what just went, random queries and options. */

@@ -152,12 +152,13 @@ export function oracleSearch(
   records: readonly Searchable[],
   q: OracleQuery,
   opts: SearchOptions = {},
-): { hits: OracleHit[]; truncated: boolean; terms: OracleTerm[] } | undefined {
+): { hits: OracleHit[]; truncated: boolean; terms: OracleTerm[]; records: StoredRecord[] } | undefined {
   const terms = liveTerms(q);
   if (terms === undefined) return undefined;
   const limit = opts.limit ?? 50;
   const ordered = opts.order === "asc" ? records : [...records].reverse();
   const hits: OracleHit[] = [];
+  const hitRecords: StoredRecord[] = [];
   let matched = 0;
   for (const s of ordered) {
     if (!passes(s.record, opts)) continue;
@@ -165,6 +166,7 @@ export function oracleSearch(
     if (where === undefined) continue;
     if (++matched > limit) break;
     const r = s.record;
+    hitRecords.push(r);
     hits.push({
       recordId: r.id,
       turnId: r.turnId ?? "",
@@ -176,7 +178,17 @@ export function oracleSearch(
       where,
     });
   }
-  return { hits, truncated: matched > limit, terms };
+  return { hits, truncated: matched > limit, terms, records: hitRecords };
+}
+
+/** The texts of a record's field (an attribute: each value as text). */
+function fieldTexts(r: StoredRecord, where: SearchWhere): string[] {
+  if (where === "body") return r.body === undefined ? [] : [r.body];
+  if (where === "msg") return r.kind === "log" ? [r.msg] : [];
+  if (where === "name") return r.kind === "log" ? [] : [r.name];
+  return Object.values(r.attributes ?? {}).flatMap((v) =>
+    (Array.isArray(v) ? v : [v]).filter((x) => x !== null).map((x) => String(x)),
+  );
 }
 
 /** The truth: every record the store holds, with its body when it still has one, tokenized. */
@@ -189,8 +201,14 @@ export async function snapshot(store: TraceStore): Promise<Searchable[]> {
  * it holds the term's tokens in sequence, its whitespace runs are collapsed, and it is about 2 × 80
  * characters around the match at most.
  */
-export function snippetProblem(snippet: string, term: OracleTerm): string | undefined {
+export function snippetProblem(
+  snippet: string,
+  term: OracleTerm,
+  texts: readonly string[],
+): string | undefined {
   if (/\s\s/.test(snippet)) return "whitespace runs are not collapsed";
+  const core = snippet.replace(/^…/, "").replace(/…$/, "").trim();
+  if (!texts.some((t) => t.replace(/\s+/g, " ").includes(core))) return "is not a piece of the field's text";
   const tokens = tokenize(snippet.replaceAll("…", " "));
   if (!holds({ tokens }, term.tokens)) return `does not hold ${JSON.stringify(term.tokens.join(" "))}`;
   const longest = 2 * 80 + term.tokens.join(" ").length + 2 * 16 + 2;
@@ -217,7 +235,7 @@ export function compareResults(
   }
   if (got.truncated !== want.truncated) return `truncated: expected ${want.truncated}, got ${got.truncated}`;
   for (const [i, h] of got.hits.entries()) {
-    const p = snippetProblem(h.snippet, first);
+    const p = snippetProblem(h.snippet, first, fieldTexts(want.records[i]!, h.where));
     if (p !== undefined)
       return `hit ${i} (${h.recordId}, ${h.where}): snippet ${JSON.stringify(h.snippet)} ${p}`;
   }
@@ -384,9 +402,10 @@ export class SearchCorpus {
     const out: TraceRecord[] = [];
     for (let k = 0; k < n; k++) {
       const i = this.records.length;
-      // A few timestamps repeat: ties are ordered by insertion.
+      // A few timestamps repeat (an earlier record's, maybe compacted since): ties go by insertion.
+      const earlier = this.records.filter((e) => e.timestamp >= from && e.timestamp < to);
       const timestamp =
-        out.length > 0 && r.chance(0.1) ? out[out.length - 1]!.timestamp : r.int(from, to - 1);
+        earlier.length > 0 && r.chance(0.15) ? r.pick(earlier).timestamp : r.int(from, to - 1);
       const conversationId = r.chance(0.8) ? `conv-${r.int(0, 4)}` : undefined;
       // A turn id holding a vocabulary word: ids are not searched.
       const turnId = r.chance(0.9) ? `turn-${r.int(0, 11)}-cache` : undefined;
