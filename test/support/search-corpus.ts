@@ -687,6 +687,9 @@ const HISTORY = (() => {
   return Array.from({ length: 700 }, () => rnd.pick(VOCABULARY) + rnd.pick(SEPARATORS)).join("");
 })();
 
+/** Queries every record of one of a batch's kinds matches: through messages, names, attributes, bodies. */
+export const BROAD_QUERIES = ["holds", "name:step", "attr.note:a", '"short"', tokenize(HISTORY)[0]!];
+
 /**
  * Batch `b`: the same records on every call, timestamps from `base`. Each record holds its own word:
  * a log in its message, a span in its name, one in an attribute, the rest in a body that shares a long
