@@ -33,8 +33,6 @@ import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
 import { TurnLister } from "./read/turns.js";
 import type { Prepared } from "./records/prepare.js";
-import { HotRecordIndex } from "./search/hot-records.js";
-import { type BodyIndex, type ColdSearch, search } from "./search/search.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
   checkPolicy,
@@ -44,6 +42,8 @@ import {
   type RetentionPolicy,
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
+import { HotRecordIndex } from "./search/hot-records.js";
+import { type BodyIndex, type ColdSearch, search } from "./search/search.js";
 import type {
   ChunkingOptions,
   InsertResult,
@@ -252,7 +252,13 @@ class Store implements TraceStore {
   }
 
   search(q: string, opts?: SearchOptions): Promise<SearchResult> {
-    const deps = { hot: this.hot, cold: coldSearch(this.cold), reader: this.reader, chunks: UNINDEXED, hotText: this.hotText };
+    const deps = {
+      hot: this.hot,
+      cold: coldSearch(this.cold),
+      reader: this.reader,
+      chunks: UNINDEXED,
+      hotText: this.hotText,
+    };
     return this.read(() => search(deps, q, opts));
   }
 

@@ -21,7 +21,10 @@ interface Props {
 
 export function SearchResults({ params, limit, more }: Props) {
   const key = JSON.stringify([params, limit]);
-  const { data, error, loading } = useLoad((signal) => api.search({ ...params, limit: String(limit) }, signal), [key]);
+  const { data, error, loading } = useLoad(
+    (signal) => api.search({ ...params, limit: String(limit) }, signal),
+    [key],
+  );
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (!data) return html`<p class="muted">Searching…</p>`;
   const words = queryWords(params.q ?? "");
