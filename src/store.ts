@@ -11,6 +11,7 @@
  * WAL segment or durably in the hot tier.
  */
 import { join, resolve } from "node:path";
+import { indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
@@ -203,6 +204,7 @@ class Store implements TraceStore {
       await store.compactor.recover();
       await upgrade(hot, writes, store.compactor); // a store an older version wrote, once
       await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
+      store.indexColdFilesInBackground(); // cold files an older version wrote get search sidecars
       return store;
     } catch (err) {
       await wal.close();
@@ -316,6 +318,25 @@ class Store implements TraceStore {
   private inBackground<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new ClosedError());
     return track(this.background, fn());
+  }
+
+  /**
+   * Search sidecars for the cold files an older version wrote (tiers/cold/sidecars.ts), one manifest
+   * commit per file under the maintenance lock (held for that commit only), each file read as a tracked
+   * read; close() stops it between files and waits for it. Until a file has its sidecar, searches scan it.
+   */
+  private indexColdFilesInBackground(): void {
+    if (this.cold.files.every((f) => f.index !== undefined)) return;
+    this.inBackground(() =>
+      indexColdFiles(this.cold, undefined, {
+        exclusive: (job) => this.exclusive(job),
+        read: (fn) => track(this.reads, fn()),
+        stopped: () => this.closing !== undefined,
+      }),
+    ).then(
+      () => this.refreshTurns(),
+      () => {}, // an I/O error: the next open tries again, searches scan the file meanwhile
+    );
   }
 
   gc(): Promise<GcResult> {
