@@ -261,9 +261,9 @@ export class Compactor {
     const date = dateOf(recordKeyTs(keys[0]!));
     const name = fileName(date, this.cold.manifest.generation + 1, run.pending.length);
     run.written.push(name);
-    const { bytes, turns, ids, conversationIds } = await encoded;
+    const { bytes, turns, index, ids, conversationIds } = await encoded;
     const records = keys.map((k, i) => movedRecord(k, ids[i]!, conversationIds[i]!));
-    const file = await this.writeFile(run, date, name, { bytes, turns }, records);
+    const file = await this.writeFile(run, date, name, { bytes, turns, index }, records);
     run.inFlightRows -= records.length;
     run.pending.push({ file, records });
     run.pendingRows += records.length;
