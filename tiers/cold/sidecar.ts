@@ -70,10 +70,37 @@ export function sourceOfRow(row: Record<string, unknown>): SidecarSource {
 }
 
 /** The texts of one attribute value (search-contract §1): arrays give each element. */
-function addValueTerms(value: unknown, into: Set<number>): void {
-  if (typeof value === "string") termsOf(value, into);
-  else if (typeof value === "number" || typeof value === "boolean") termsOf(String(value), into);
-  else if (Array.isArray(value)) for (const v of value) if (!Array.isArray(v)) addValueTerms(v, into);
+function addValueTerms(value: unknown, into: Set<number>, texts: TextTerms): void {
+  if (typeof value === "string") texts.add(value, into);
+  else if (typeof value === "number" || typeof value === "boolean") texts.add(String(value), into);
+  else if (Array.isArray(value)) for (const v of value) if (!Array.isArray(v)) addValueTerms(v, into, texts);
+}
+
+/** Texts up to this long have their terms remembered during one build. */
+const CACHED_TEXT_UNITS = 128;
+/** Distinct texts remembered at most during one build. */
+const CACHED_TEXTS = 8192;
+
+/**
+ * termsOf with the terms of short texts remembered for the rest of a build: span names, log messages
+ * and attribute values such as a model's name repeat from row to row in agent traces, and tokenizing
+ * them again was most of a build's time.
+ */
+class TextTerms {
+  private readonly known = new Map<string, number[]>();
+
+  add(text: string, into: Set<number>): void {
+    if (text.length > CACHED_TEXT_UNITS) {
+      termsOf(text, into);
+      return;
+    }
+    let terms = this.known.get(text);
+    if (terms === undefined) {
+      terms = [...termsOf(text)];
+      if (this.known.size < CACHED_TEXTS) this.known.set(text, terms);
+    }
+    for (const t of terms) into.add(t);
+  }
 }
 
 function prefixHex(hash: Uint8Array | string | null | undefined): string | undefined {
@@ -88,13 +115,14 @@ export function buildSidecar(rows: readonly SidecarSource[]): Uint8Array {
   const byTerm = new Map<number, number[]>();
   const byBody = new Map<string, number[]>();
   const terms = new Set<number>();
+  const texts = new TextTerms();
   rows.forEach((r, i) => {
     terms.clear();
-    if (typeof r.msg === "string") termsOf(r.msg, terms);
-    if (typeof r.name === "string") termsOf(r.name, terms);
+    if (typeof r.msg === "string") texts.add(r.msg, terms);
+    if (typeof r.name === "string") texts.add(r.name, terms);
     const attrs = r.attributes;
     if (typeof attrs === "object" && attrs !== null && !Array.isArray(attrs))
-      for (const v of Object.values(attrs)) addValueTerms(v, terms);
+      for (const v of Object.values(attrs)) addValueTerms(v, terms, texts);
     for (const t of terms) {
       const list = byTerm.get(t);
       if (list) list.push(i);
