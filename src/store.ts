@@ -11,6 +11,7 @@
  * WAL segment or durably in the hot tier.
  */
 import { join, resolve } from "node:path";
+import { indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
@@ -43,7 +44,7 @@ import {
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
 import { HotRecordIndex } from "./search/hot-records.js";
-import { type BodyIndex, type ColdSearch, search } from "./search/search.js";
+import { type BodyIndex, search } from "./search/search.js";
 import type {
   ChunkingOptions,
   InsertResult,
@@ -215,6 +216,7 @@ class Store implements TraceStore {
       await store.compactor.recover();
       await upgrade(hot, writes, store.compactor); // a store an older version wrote, once
       await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
+      store.indexColdFilesInBackground(); // cold files an older version wrote get search sidecars
       return store;
     } catch (err) {
       await wal.close();
@@ -254,7 +256,7 @@ class Store implements TraceStore {
   search(q: string, opts?: SearchOptions): Promise<SearchResult> {
     const deps = {
       hot: this.hot,
-      cold: coldSearch(this.cold),
+      cold: this.cold,
       reader: this.reader,
       chunks: UNINDEXED,
       hotText: this.hotText,
@@ -339,6 +341,25 @@ class Store implements TraceStore {
   private inBackground<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new ClosedError());
     return track(this.background, fn());
+  }
+
+  /**
+   * Search sidecars for the cold files an older version wrote (tiers/cold/sidecars.ts), one manifest
+   * commit per file under the maintenance lock (held for that commit only), each file read as a tracked
+   * read; close() stops it between files and waits for it. Until a file has its sidecar, searches scan it.
+   */
+  private indexColdFilesInBackground(): void {
+    if (this.cold.files.every((f) => f.index !== undefined)) return;
+    this.inBackground(() =>
+      indexColdFiles(this.cold, undefined, {
+        exclusive: (job) => this.exclusive(job),
+        read: (fn) => track(this.reads, fn()),
+        stopped: () => this.closing !== undefined,
+      }),
+    ).then(
+      () => this.refreshTurns(),
+      () => {}, // an I/O error: the next open tries again, searches scan the file meanwhile
+    );
   }
 
   gc(): Promise<GcResult> {
@@ -483,7 +504,7 @@ function positive(v: number, name: string): number {
   return v;
 }
 
-// INTERIM (replaced when the chunk index and the cold sidecars land): no body index, no sidecars.
+// INTERIM (replaced when the chunk index lands): no body index.
 const UNINDEXED: BodyIndex = {
   complete: false,
   caughtUp: async () => {},
@@ -491,15 +512,3 @@ const UNINDEXED: BodyIndex = {
   bodiesOf: async () => [],
   hotRecordsOf: async () => [],
 };
-function coldSearch(cold: ColdTier): ColdSearch {
-  return {
-    get manifest() {
-      return cold.manifest;
-    },
-    searchFiles: (from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY) =>
-      cold.files.filter((f) => f.maxTs >= from && f.minTs < to).sort((a, b) => b.maxTs - a.maxTs),
-    fileIndex: async () => undefined,
-    readRows: async () => [],
-    rangeRecords: (files, from, to) => cold.rangeRecords(files, from, to),
-  };
-}
