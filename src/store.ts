@@ -42,6 +42,7 @@ import {
   type RetentionPolicy,
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
+import { ChunkIndex } from "./search/chunks/index.js";
 import type {
   ChunkingOptions,
   InsertResult,
@@ -153,6 +154,8 @@ class Store implements TraceStore {
   private readonly collector: BodyCollector;
   private readonly pruner: Pruner;
   private readonly jobs = new Set<MaintenanceJobs>();
+  /** The hot tier's body index (src/search/chunks/index.ts): the coordinator's search asks it. */
+  readonly chunkIndex: ChunkIndex;
 
   private constructor(
     dir: string,
@@ -161,8 +164,12 @@ class Store implements TraceStore {
     writes: WritePath,
     bodies: BodyStore,
     cold: ColdTier,
+    chunkIndex: ChunkIndex,
   ) {
     this.hot = hot;
+    this.chunkIndex = chunkIndex;
+    // A sealed WAL segment that waits only on the index gets a flush, then the checkpoint releases it.
+    chunkIndex.onFlushed = () => this.maybeCheckpoint();
     this.wal = wal;
     this.writes = writes;
     this.reader = new Reader(hot, bodies, cold);
@@ -181,8 +188,25 @@ class Store implements TraceStore {
     const walDir = join(dir, "wal");
     const bodies = await BodyStore.open(hot, opts.chunking, opts.chunkCacheBytes);
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
+    const chunkIndex = await ChunkIndex.open(
+      hot,
+      bodies.dictionaries,
+      bodies.minChunkBytes,
+      writes.counters.appliedSeq,
+    );
+    chunkIndex.attach((build, sync) => writes.maintain(build, sync));
+    writes.indexer = chunkIndex;
     const log = await readWal(walDir);
-    const lastSeq = await writes.replay(log);
+    let lastSeq: number;
+    try {
+      lastSeq = await writes.replay(log);
+      // The batches replayed (and those applied but not indexed before a crash) are indexed, and
+      // written with indexedSeq, before the WAL segments that held them go.
+      await chunkIndex.flush();
+    } catch (err) {
+      await chunkIndex.close().catch(() => {});
+      throw err;
+    }
     // Everything replayed is made durable in the hot tier before the segments that held it go.
     await hot.write([countersOp(writes.counters)], true);
     for (const seg of await listSegments(walDir)) await fsys.unlink(seg.path);
@@ -199,12 +223,14 @@ class Store implements TraceStore {
     try {
       // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
       const cold = await ColdTier.open(join(dir, "cold"));
-      const store = new Store(dir, hot, wal, writes, bodies, cold);
+      const store = new Store(dir, hot, wal, writes, bodies, cold, chunkIndex);
       await store.compactor.recover();
-      await upgrade(hot, writes, store.compactor); // a store an older version wrote, once
+      await upgrade(hot, writes, store.compactor, chunkIndex); // a store an older version wrote, once
       await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
+      chunkIndex.buildInBackground(); // an upgraded store's postings (docs/search.md)
       return store;
     } catch (err) {
+      await chunkIndex.close().catch(() => {});
       await wal.close();
       throw err;
     }
@@ -353,6 +379,7 @@ class Store implements TraceStore {
       // Calls accepted before close() finish first: their records are acknowledged and durable.
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.writes.drain();
+      await this.chunkIndex.close().catch(() => {}); // what it has not written is in the WAL still
       await this.checkpointing;
       await this.wal.rotate().catch(() => {});
       await this.checkpoint().catch(() => {});
@@ -379,9 +406,17 @@ class Store implements TraceStore {
     return track(this.inflight, fn());
   }
 
-  /** After an apply: if a sealed WAL segment is fully applied, checkpoint and release it. */
+  /**
+   * After an apply or an index flush: if a sealed WAL segment is fully applied and indexed, checkpoint
+   * and release it; if it waits only on the index, flush the index (which calls this again).
+   */
   private maybeCheckpoint(): void {
-    if (this.checkpointing || this.wal.releasableUpTo(this.writes.counters.appliedSeq) === 0) return;
+    const applied = this.writes.counters.appliedSeq;
+    if (this.checkpointing || this.wal.releasableUpTo(applied) === 0) return;
+    if (this.wal.releasableUpTo(Math.min(applied, this.chunkIndex.indexedSeq)) === 0) {
+      this.chunkIndex.requestFlush();
+      return;
+    }
     this.checkpointing = this.checkpoint()
       .catch(() => {}) // a failed checkpoint only keeps WAL segments longer; the next one retries
       .finally(() => {
@@ -397,7 +432,8 @@ class Store implements TraceStore {
   private async checkpoint(): Promise<void> {
     let durableSeq = 0;
     await this.writes.maintain((c) => {
-      durableSeq = c.appliedSeq;
+      // The index's flushes are earlier writes in the same order: this synced one makes them durable.
+      durableSeq = Math.min(c.appliedSeq, this.chunkIndex.indexedSeq);
       return { ops: [], counters: c };
     });
     await this.wal.release(durableSeq);
