@@ -43,6 +43,7 @@ export class Runner {
     if (!worker) return Promise.resolve(this.local.run(job));
     return new Promise<ExtractResult>((resolve) => {
       this.waiting.set(job.id, { job, resolve });
+      worker.ref(); // a job in the thread keeps the process alive until its answer (unref'd when idle)
       try {
         worker.postMessage(job);
       } catch {
@@ -79,6 +80,7 @@ export class Runner {
     const w = this.waiting.get(reply.id);
     if (!w) return;
     this.waiting.delete(reply.id);
+    if (this.waiting.size === 0) this.worker?.unref();
     // a job the thread failed runs here (the extractor skips damaged items, so this is a thread fault)
     w.resolve("result" in reply ? reply.result : this.local.run(w.job));
   }
