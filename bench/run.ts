@@ -30,8 +30,8 @@ import { type ColdSpan, coldTables } from "./cold-report.js";
 import { collectorBench, collectorLines } from "./collector.js";
 import { runDecisions } from "./decisions.js";
 import { turnsOver } from "./month.js";
-import { cleanup, fmt, scratch, timed } from "./stats.js";
 import { searchTables } from "./search.js";
+import { cleanup, fmt, scratch, timed } from "./stats.js";
 import { turnsTable } from "./turns-report.js";
 
 const argv = process.argv.slice(2);
@@ -39,9 +39,8 @@ const quick = argv.includes("--quick");
 const BATCH = 500;
 const CONCURRENT = 32;
 
-const SCENARIOS = "ingest reads disk prune prune-thin collector cold year decisions cold-10m turns search".split(
-  " ",
-);
+const SCENARIOS =
+  "ingest reads disk prune prune-thin collector cold year decisions cold-10m turns search".split(" ");
 const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]?.split(",") : undefined;
 for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new Error(`--only: no scenario ${s}`);
 const profiles = (

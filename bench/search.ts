@@ -14,8 +14,8 @@ import { gunzipSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { ClassicLevel } from "classic-level";
 import { openStore, type StoredRecord, type TraceRecord, type TraceStore } from "../src/index.js";
-import { chunkIndexSettings } from "../src/search/chunks/index.js";
 import { bruteSearchStore, checkSearchOptions, searchableOf } from "../src/search/brute.js";
+import { chunkIndexSettings } from "../src/search/chunks/index.js";
 import { matchRecord } from "../src/search/match.js";
 import { parseQuery } from "../src/search/query.js";
 import { tokenize } from "../src/search/text.js";
@@ -81,12 +81,17 @@ async function ingestRows(w: Workload): Promise<{ ratio: number; withRate: numbe
     }
   }
   chunkIndexSettings.mode = "worker";
-  log(`search ${w.name}: ingest ${fmt(rates.on / 2)} records/s with the index, ${fmt(rates.off / 2)} without`);
+  log(
+    `search ${w.name}: ingest ${fmt(rates.on / 2)} records/s with the index, ${fmt(rates.off / 2)} without`,
+  );
   return { ratio: rates.on / rates.off, withRate: rates.on / 2, dir };
 }
 
 /** Compaction rate with sidecars ÷ without, on copies of the same store; the compacted "with" dir. */
-async function compactRows(w: Workload, source: string): Promise<{ ratio: number; dir: string; moved: number }> {
+async function compactRows(
+  w: Workload,
+  source: string,
+): Promise<{ ratio: number; dir: string; moved: number }> {
   const rates = { on: 0, off: 0 };
   let dir = "";
   let moved = 0;
@@ -107,7 +112,9 @@ async function compactRows(w: Workload, source: string): Promise<{ ratio: number
     }
   }
   sidecarSettings.build = true;
-  log(`search ${w.name}: compaction ${fmt(rates.on / 2)} records/s with sidecars, ${fmt(rates.off / 2)} without`);
+  log(
+    `search ${w.name}: compaction ${fmt(rates.on / 2)} records/s with sidecars, ${fmt(rates.off / 2)} without`,
+  );
   return { ratio: rates.on / rates.off, dir, moved };
 }
 
@@ -116,7 +123,10 @@ async function indexBytes(dir: string): Promise<{ hot: number; cold: number; sto
   const store = await openStore({ dir });
   const stats = await store.stats();
   await store.close();
-  const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), { keyEncoding: "buffer", valueEncoding: "buffer" });
+  const db = new ClassicLevel<Buffer, Buffer>(join(dir, "hot"), {
+    keyEncoding: "buffer",
+    valueEncoding: "buffer",
+  });
   let hot = 0;
   for (const prefix of [P_SEGMENT, P_DOC_BODY, P_BODY_RECORD]) {
     for await (const [k, v] of db.iterator({ gte: Buffer.of(prefix), lt: Buffer.of(prefix + 1) }))
@@ -142,16 +152,17 @@ interface Queries {
 function pickQueries(w: Workload): Queries {
   const rnd = new Random(7);
   const inRange = w.records.filter((r) => r.timestamp >= w.end - 7 * DAY);
-  const sample = Array.from({ length: Math.min(3000, inRange.length) }, () => inRange[rnd.int(0, inRange.length - 1)]!);
+  const sample = Array.from(
+    { length: Math.min(3000, inRange.length) },
+    () => inRange[rnd.int(0, inRange.length - 1)]!,
+  );
   const df = new Map<string, number>();
   const texts = (r: TraceRecord) => {
     const x = r as { msg?: string; name?: string };
     return [x.msg ?? x.name ?? "", ...Object.values(r.attributes ?? {}).map(String), r.body ?? ""].join(" ");
   };
   for (const r of sample) for (const t of new Set(tokenize(texts(r)))) df.set(t, (df.get(t) ?? 0) + 1);
-  const rare = [...df]
-    .filter(([t, n]) => n === 1 && t.length >= 6 && t.length <= 64)
-    .map(([t]) => t);
+  const rare = [...df].filter(([t, n]) => n === 1 && t.length >= 6 && t.length <= 64).map(([t]) => t);
   const picked = Array.from({ length: 30 }, () => rare[rnd.int(0, rare.length - 1)]!);
   const common: string[] = [];
   for (const r of sample) {
@@ -169,7 +180,11 @@ interface Lat {
   hits: number;
 }
 
-async function measure(queries: string[], runs: number, fn: (q: string) => Promise<{ hits: unknown[] }>): Promise<Lat> {
+async function measure(
+  queries: string[],
+  runs: number,
+  fn: (q: string) => Promise<{ hits: unknown[] }>,
+): Promise<Lat> {
   const times: number[] = [];
   const hits: number[] = [];
   for (let r = 0; r < runs; r++) {
@@ -251,10 +266,7 @@ async function sqliteOf(w: Workload): Promise<string> {
 }
 
 export async function searchTables(profiles: readonly string[], quick: boolean): Promise<string[]> {
-  const workloads = [
-    ...profiles.map((p) => () => weekOf(p as WorkloadProfile, quick)),
-    () => monthOf(quick),
-  ];
+  const workloads = [...profiles.map((p) => () => weekOf(p as WorkloadProfile, quick)), () => monthOf(quick)];
   const costs: string[] = [];
   const speeds: string[] = [];
   for (const make of workloads) {

@@ -480,7 +480,9 @@ describe("the viewer in a real browser", () => {
     await hit.waitFor();
     expect(await hit.locator('[data-testid="snippet"]').textContent()).toContain("rerun the tests");
     // the first turn's request came before the phrase: no hit of it
-    expect(await page.locator(`[data-testid="search-hit"][data-turn-id="${scenario.first.turnId}"]`).count()).toBe(0);
+    expect(
+      await page.locator(`[data-testid="search-hit"][data-turn-id="${scenario.first.turnId}"]`).count(),
+    ).toBe(0);
     await hit.locator("a").first().click();
     await page.waitForURL(`**/turns/${turn.turnId}?span=${turn.llm!.spanId}`);
     await page.locator(`[data-testid="span-row"][data-span-id="${turn.llm!.spanId}"].selected`).waitFor();

@@ -4,9 +4,9 @@
  */
 import { api, type SearchHit } from "./api.js";
 import { formatTime, formatUtc } from "./format.js";
+import { hitHref, markWords, queryWords } from "./hits.js";
 import { html } from "./html.js";
 import { ErrorBox, useLoad } from "./load.js";
-import { hitHref, markWords, queryWords } from "./hits.js";
 
 /** Shown at first; "More hits" doubles it up to the API's maximum. */
 export const FIRST_LIMIT = 50;
