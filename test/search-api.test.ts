@@ -55,7 +55,13 @@ describe("store.search", () => {
 
   it("gives a hit its record id, turn, conversation, span, name and kind", async () => {
     const { store } = await tempStore();
-    const r = span({ spanId: "s9", timestamp: T0, name: "llm.request", conversationId: "conv-1", body: "hello walrus" });
+    const r = span({
+      spanId: "s9",
+      timestamp: T0,
+      name: "llm.request",
+      conversationId: "conv-1",
+      body: "hello walrus",
+    });
     await store.insertRecords([r, log("walrus", T0 + 1, { turnId: undefined })]);
     const [logHit, spanHit] = (await store.search("walrus")).hits;
     const [stored] = await store.query({ kind: "span-open" });
@@ -99,7 +105,14 @@ describe("store.search", () => {
     await store.insertRecords([
       log("ibis", T0, { turnId: "t1", conversationId: "c1", extensionId: "e1" }),
       log("ibis", T0 + 10, { turnId: "t2", conversationId: "c2", extensionId: "e2" }),
-      span({ spanId: "s", timestamp: T0 + 20, name: "ibis", turnId: "t2", conversationId: "c2", extensionId: "e1" }),
+      span({
+        spanId: "s",
+        timestamp: T0 + 20,
+        name: "ibis",
+        turnId: "t2",
+        conversationId: "c2",
+        extensionId: "e1",
+      }),
     ]);
     const times = async (opts: Parameters<typeof store.search>[1]) =>
       (await store.search("ibis", opts)).hits.map((h) => h.timestamp - T0);
@@ -112,11 +125,7 @@ describe("store.search", () => {
 
   it("needs every word, and keeps out records with an excluded one", async () => {
     const { store } = await tempStore();
-    await store.insertRecords([
-      log("red fox jumps", T0),
-      log("red hen", T0 + 1),
-      log("fox alone", T0 + 2),
-    ]);
+    await store.insertRecords([log("red fox jumps", T0), log("red hen", T0 + 1), log("fox alone", T0 + 2)]);
     expect((await store.search("red fox")).hits.map((h) => h.timestamp)).toEqual([T0]);
     expect((await store.search("red -fox")).hits.map((h) => h.timestamp)).toEqual([T0 + 1]);
     expect((await store.search('"fox jumps"')).hits.map((h) => h.timestamp)).toEqual([T0]);
@@ -126,7 +135,12 @@ describe("store.search", () => {
   it("matches name:, model: and attr.KEY: only in their field", async () => {
     const { store } = await tempStore();
     await store.insertRecords([
-      span({ spanId: "a", timestamp: T0, name: "search.web", attributes: { "gen_ai.request.model": "gpt-4o" } }),
+      span({
+        spanId: "a",
+        timestamp: T0,
+        name: "search.web",
+        attributes: { "gen_ai.request.model": "gpt-4o" },
+      }),
       log("search web gpt", T0 + 1, { attributes: { tool: "web" } }),
     ]);
     expect((await store.search("name:search")).hits.map((h) => h.timestamp)).toEqual([T0]);
@@ -138,7 +152,9 @@ describe("store.search", () => {
   it("finds a record inserted just before the search", async () => {
     const { store } = await tempStore();
     for (let i = 0; i < 5; i++) {
-      await store.insertRecords([span({ spanId: `s${i}`, timestamp: T0 + i, body: longBody(`marker${i}x`, 100 * i) })]);
+      await store.insertRecords([
+        span({ spanId: `s${i}`, timestamp: T0 + i, body: longBody(`marker${i}x`, 100 * i) }),
+      ]);
       expect((await store.search(`marker${i}x`)).hits.map((h) => h.timestamp)).toEqual([T0 + i]);
     }
   });
@@ -149,7 +165,14 @@ describe("store.search", () => {
     const records: TraceRecord[] = [];
     for (let h = 0; h < 6; h++) {
       records.push(log(`grebe hour ${h}`, T0 + h * HOUR, { turnId: `t${h}` }));
-      records.push(span({ spanId: `s${h}`, timestamp: T0 + h * HOUR + 1, turnId: `t${h}`, body: longBody("grebe", 50 * h) }));
+      records.push(
+        span({
+          spanId: `s${h}`,
+          timestamp: T0 + h * HOUR + 1,
+          turnId: `t${h}`,
+          body: longBody("grebe", 50 * h),
+        }),
+      );
     }
     await store.insertRecords(records);
     const before = await store.search("grebe", { limit: 100 });
@@ -162,7 +185,9 @@ describe("store.search", () => {
     await store.close();
     store = await openStore({ dir });
     expect(ids(await store.search("grebe", { limit: 100 }))).toEqual(ids(before));
-    expect(ids(await store.search("grebe", { limit: 3, order: "asc" }))).toEqual(ids(before).reverse().slice(0, 3));
+    expect(ids(await store.search("grebe", { limit: 3, order: "asc" }))).toEqual(
+      ids(before).reverse().slice(0, 3),
+    );
     await store.close();
   });
 
@@ -170,7 +195,14 @@ describe("store.search", () => {
     const { store } = await tempStore();
     const now = T0 + 10 * 24 * HOUR;
     await store.insertRecords([
-      { kind: "log", level: "info", msg: "crane call", timestamp: T0, extensionId: "x", body: longBody("plover", 10) },
+      {
+        kind: "log",
+        level: "info",
+        msg: "crane call",
+        timestamp: T0,
+        extensionId: "x",
+        body: longBody("plover", 10),
+      },
     ]);
     expect((await store.search("plover")).hits).toHaveLength(1);
     await store.prune({ maxBodyAgeMs: 24 * HOUR }, { now });
@@ -181,7 +213,10 @@ describe("store.search", () => {
   it("refuses a bad query or option with ERR_INVALID_OPTION naming it", async () => {
     const { store } = await tempStore();
     await expect(store.search("")).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: /"q"/ });
-    await expect(store.search('"unclosed')).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: /"q"/ });
+    await expect(store.search('"unclosed')).rejects.toMatchObject({
+      code: "ERR_INVALID_OPTION",
+      message: /"q"/,
+    });
     await expect(store.search("-only")).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: /"q"/ });
     await expect(store.search("x", { limit: 0 })).rejects.toMatchObject({ message: /limit/ });
     await expect(store.search("x", { order: "up" as "asc" })).rejects.toMatchObject({ message: /order/ });

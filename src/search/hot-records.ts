@@ -12,8 +12,11 @@
 import { P_RECORD, prefixEnd, recordKeySeq, recordKeyTs } from "../../tiers/hot/keys.js";
 import type { HotTier, TurnWrite } from "../../tiers/hot/tier.js";
 import { decodeRecordValue } from "../../tiers/hot/values.js";
-import type { TraceRecord } from "../types.js";
+import type { TierRecord } from "../../tiers/record.js";
 import { termsOf } from "./text.js";
+
+/** A record without its body, as the tiers hold it. */
+type Bodiless = TierRecord["record"];
 
 export interface HotKey {
   ts: number;
@@ -71,7 +74,10 @@ export class HotRecordIndex {
   }
 
   private onWrites(writes: readonly TurnWrite[] | undefined): void {
-    if (writes === undefined) return this.reset(); // a reopen: any record may differ
+    if (writes === undefined) {
+      this.reset(); // a reopen: any record may differ
+      return;
+    }
     for (const w of writes) {
       if (w.put && w.value) this.add(w.seq, recordKeyTs(w.key), w.value);
       else if (!w.put) this.remove(w.seq);
@@ -156,16 +162,18 @@ export class HotRecordIndex {
 }
 
 /** The distinct terms of a record's texts (docs/search.md): span name, log message, attribute values. */
-export function recordTerms(record: Omit<TraceRecord, "body">, into = new Set<number>()): Set<number> {
+export function recordTerms(record: Bodiless, into = new Set<number>()): Set<number> {
   for (const text of recordTexts(record)) termsOf(text, into);
   return into;
 }
 
 /** A record's searchable texts other than its body, each a text of its own. */
-export function recordTexts(record: Omit<TraceRecord, "body">): string[] {
+export function recordTexts(record: Bodiless): string[] {
+  const r = record as { msg?: unknown; name?: unknown };
   const out: string[] = [];
-  if (record.kind === "log") out.push(record.msg);
-  else out.push(record.name);
+  // a log's message, a span's name (the tiers' record type has lost the kinds' union to Omit)
+  const text = record.kind === "log" ? r.msg : r.name;
+  if (typeof text === "string") out.push(text);
   for (const value of Object.values(record.attributes ?? {})) {
     for (const v of Array.isArray(value) ? value : [value]) if (v !== null) out.push(String(v));
   }

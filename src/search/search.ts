@@ -20,8 +20,14 @@ import { timeKey } from "../../tiers/hot/keys.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
 import { decodeRecordValue, type HotRecord } from "../../tiers/hot/values.js";
 import type { Reader } from "../read/reader.js";
-import type { SearchHit, SearchOptions, SearchResult, StoredRecord } from "../types.js";
-import { checkSearchOptions } from "./brute.js";
+import type { SearchHit, SearchOptions, SearchResult } from "../types.js";
+import {
+  type CheckedSearchOptions,
+  checkSearchOptions,
+  hitOf,
+  passesFilters,
+  searchableOf,
+} from "./brute.js";
 import type { HotKey, HotRecordIndex } from "./hot-records.js";
 import { matchRecord } from "./match.js";
 import { parseQuery, type QueryTerm, type SearchQuery } from "./query.js";
@@ -66,8 +72,8 @@ export interface SearchDeps {
   hotText: HotRecordIndex;
 }
 
-const DEFAULT_LIMIT = 50;
-export const MAX_SEARCH_LIMIT = 1000;
+export { MAX_SEARCH_LIMIT } from "./brute.js";
+
 /** A driver naming more chunks than this is "common": scanning newest first finds hits sooner. */
 const MAX_DRIVER_DOCS = 2000;
 /** …or more bodies than this. */
@@ -75,21 +81,20 @@ const MAX_DRIVER_BODIES = 20_000;
 /** Records read and verified at a time from the hot tier. */
 const PAGE = 64;
 
-interface Filters {
+/** The checked options, with the time range closed by infinities. */
+interface Filters extends CheckedSearchOptions {
   from: number;
   to: number;
-  turnId?: string;
-  conversationId?: string;
-  extensionId?: string;
-  kind?: string;
   desc: boolean;
-  limit: number;
 }
 
-export async function search(deps: SearchDeps, q: string, options: SearchOptions = {}): Promise<SearchResult> {
-  checkSearchOptions(options);
+export async function search(
+  deps: SearchDeps,
+  q: string,
+  options: SearchOptions = {},
+): Promise<SearchResult> {
   const query = parseQuery(q);
-  const f = filtersOf(options);
+  const f = filtersOf(checkSearchOptions(options));
   await Promise.all([deps.chunks.caughtUp(), deps.hotText.ready()]);
   let result: SearchResult | undefined;
   for (let attempt = 0; result === undefined; attempt++) {
@@ -108,16 +113,12 @@ export async function search(deps: SearchDeps, q: string, options: SearchOptions
 /** Runs tried when compactions keep committing under a search (each moves a window of records). */
 const MAX_ATTEMPTS = 4;
 
-function filtersOf(o: SearchOptions): Filters {
+function filtersOf(o: CheckedSearchOptions): Filters {
   return {
+    ...o,
     from: o.from ?? Number.NEGATIVE_INFINITY,
     to: o.to ?? Number.POSITIVE_INFINITY,
-    turnId: o.turnId,
-    conversationId: o.conversationId,
-    extensionId: o.extensionId,
-    kind: o.kind,
-    desc: o.order !== "asc",
-    limit: o.limit ?? DEFAULT_LIMIT,
+    desc: o.order === "desc",
   };
 }
 
@@ -141,7 +142,7 @@ async function plan(deps: SearchDeps, query: SearchQuery, f: Filters): Promise<P
   if (driver.bodySide) {
     bodies = await deps.chunks.bodiesOf(driver.docs);
     if (bodies.length > MAX_DRIVER_BODIES) return { scan: true };
-    hot = hot.concat(await deps.chunks.hotRecordsOf(bodies, f.from, f.to));
+    hot = hot.concat(await deps.chunks.hotRecordsOf(bodies, keyBound(f.from), keyBound(f.to)));
   }
   return { scan: false, term: driver.term, hot, bodies, bodySide: driver.bodySide };
 }
@@ -228,28 +229,24 @@ class Run {
     if (wanted.length === 0) return;
     const full = await this.deps.reader.hydrate(wanted, true);
     wanted.forEach((r, i) => {
-      const match = matchRecord(this.query, searchable(full[i]!));
+      const match = matchRecord(this.query, searchableOf(full[i]!));
       if (match !== undefined) this.hits.push({ r, hit: hitOf(full[i]!, match) });
     });
   }
 
   /** The filters, and each record once (a record being compacted can be in both tiers). */
   private passes(r: HotRecord): boolean {
-    const rec = r.record;
-    const f = this.f;
-    if (rec.timestamp < f.from || rec.timestamp >= f.to) return false;
-    if (f.turnId !== undefined && (rec.turnId ?? "") !== f.turnId) return false;
-    if (f.conversationId !== undefined && rec.conversationId !== f.conversationId) return false;
-    if (f.extensionId !== undefined && rec.extensionId !== f.extensionId) return false;
-    if (f.kind !== undefined && rec.kind !== f.kind) return false;
-    if (this.seen.has(r.id)) return false;
+    if (!passesFilters(r.record, this.f) || this.seen.has(r.id)) return false;
     this.seen.add(r.id);
     return true;
   }
 
   result(): SearchResult {
     this.sortHits();
-    return { hits: this.hits.slice(0, this.f.limit).map((h) => h.hit), truncated: this.hits.length > this.f.limit };
+    return {
+      hits: this.hits.slice(0, this.f.limit).map((h) => h.hit),
+      truncated: this.hits.length > this.f.limit,
+    };
   }
 
   /** The hot tier's candidates: the plan's (read by key), or every hot record in range (a scan). */
@@ -310,7 +307,10 @@ class Run {
     const rows = new Set<number>(index.rowsOfTerm(plan.term));
     if (plan.bodySide) for (const row of index.rowsOfBodies(plan.bodies)) rows.add(row);
     if (rows.size === 0) return [];
-    return cold.readRows(file, [...rows].sort((a, b) => a - b));
+    return cold.readRows(
+      file,
+      [...rows].sort((a, b) => a - b),
+    );
   }
 }
 
@@ -360,28 +360,4 @@ function dedupKeys(keys: HotKey[]): HotKey[] {
 function keyBound(v: number): number | undefined {
   const n = Math.ceil(v);
   return Number.isSafeInteger(n) ? n : undefined;
-}
-
-function searchable(r: StoredRecord) {
-  return {
-    name: r.kind === "log" ? undefined : r.name,
-    msg: r.kind === "log" ? r.msg : undefined,
-    attributes: r.attributes,
-    body: r.body,
-  };
-}
-
-function hitOf(r: StoredRecord, match: { where: SearchHit["where"]; snippet: string }): SearchHit {
-  const hit: SearchHit = {
-    recordId: r.id,
-    turnId: r.turnId ?? "",
-    timestamp: r.timestamp,
-    name: r.kind === "log" ? "" : r.name,
-    kind: r.kind,
-    where: match.where,
-    snippet: match.snippet,
-  };
-  if (r.conversationId !== undefined) hit.conversationId = r.conversationId;
-  if (r.spanId !== undefined) hit.spanId = r.spanId;
-  return hit;
 }

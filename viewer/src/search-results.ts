@@ -4,10 +4,9 @@
  */
 import { api, type SearchHit } from "./api.js";
 import { formatTime, formatUtc } from "./format.js";
+import { hitHref, markWords, queryWords } from "./hits.js";
 import { html } from "./html.js";
 import { ErrorBox, useLoad } from "./load.js";
-import { turnHref } from "./router.js";
-import { markWords, queryWords } from "./search-marks.js";
 
 /** Shown at first; "More hits" doubles it up to the API's maximum. */
 export const FIRST_LIMIT = 50;
@@ -21,7 +20,10 @@ interface Props {
 
 export function SearchResults({ params, limit, more }: Props) {
   const key = JSON.stringify([params, limit]);
-  const { data, error, loading } = useLoad((signal) => api.search({ ...params, limit: String(limit) }, signal), [key]);
+  const { data, error, loading } = useLoad(
+    (signal) => api.search({ ...params, limit: String(limit) }, signal),
+    [key],
+  );
   if (error) return html`<${ErrorBox} error=${error} />`;
   if (!data) return html`<p class="muted">Searching…</p>`;
   const words = queryWords(params.q ?? "");
@@ -55,11 +57,4 @@ function Hit({ hit, words }: { hit: SearchHit; words: string[] }) {
       p.marked ? html`<mark>${p.text}</mark>` : p.text,
     )}</div>
   </li>`;
-}
-
-/** The hit's turn, with its span (or log) selected; none for a record without a turn. */
-export function hitHref(hit: SearchHit): string | undefined {
-  if (hit.turnId === "") return undefined;
-  if (hit.kind === "log") return `${turnHref(hit.turnId)}?log=${encodeURIComponent(hit.recordId)}`;
-  return hit.spanId ? `${turnHref(hit.turnId)}?span=${encodeURIComponent(hit.spanId)}` : turnHref(hit.turnId);
 }

@@ -13,7 +13,17 @@ import { FIRST_LIMIT, SearchResults } from "./search-results.js";
 import { TurnsTable } from "./turns-table.js";
 
 /** The list's state in the URL: the filters, and `limit` (a page's size; no control, but a link may set it). */
-const FILTER_KEYS = ["q", "from", "to", "extensionId", "conversationId", "errors", "model", "limit", "hits"] as const;
+const FILTER_KEYS = [
+  "q",
+  "from",
+  "to",
+  "extensionId",
+  "conversationId",
+  "errors",
+  "model",
+  "limit",
+  "hits",
+] as const;
 /** The filters a search takes (errors and model are the turns list's). */
 const SEARCH_KEYS = ["q", "from", "to", "extensionId", "conversationId"] as const;
 const PRESETS = ["-1h", "-24h", "-7d"];

@@ -55,7 +55,8 @@ Examples:
     else {
       for (const hit of result.hits) ctx.out(hitLines(hit));
       if (result.hits.length === 0) ctx.out("no hits");
-      if (result.truncated) ctx.out(`more hits than ${result.hits.length}: raise --limit or narrow the range`);
+      if (result.truncated)
+        ctx.out(`more hits than ${result.hits.length}: raise --limit or narrow the range`);
     }
     return EXIT.ok;
   },

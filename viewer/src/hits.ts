@@ -1,7 +1,10 @@
 /**
- * Marking a query's words in a snippet (no DOM: the unit tests run it in Node). Approximate on
- * purpose: the server decides what matches; this only highlights the words a reader typed.
+ * Search hits as the viewer shows them: where a hit links to, and the query's words marked in its
+ * snippet (no DOM, no Preact: the unit tests run it in Node). The marks are approximate on purpose: the
+ * server decides what matches; they only highlight the words a reader typed.
  */
+import { turnHref } from "./paths.js";
+import type { SearchHit } from "./types.js";
 
 export interface Part {
   text: string;
@@ -31,4 +34,11 @@ export function markWords(snippet: string, words: readonly string[]): Part[] {
   }
   if (last < snippet.length) parts.push({ text: snippet.slice(last), marked: false });
   return parts;
+}
+
+/** The hit's turn, with its span (or log) selected; none for a record without a turn. */
+export function hitHref(hit: SearchHit): string | undefined {
+  if (hit.turnId === "") return undefined;
+  if (hit.kind === "log") return `${turnHref(hit.turnId)}?log=${encodeURIComponent(hit.recordId)}`;
+  return hit.spanId ? `${turnHref(hit.turnId)}?span=${encodeURIComponent(hit.spanId)}` : turnHref(hit.turnId);
 }
