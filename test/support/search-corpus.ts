@@ -348,7 +348,13 @@ export class SearchCorpus {
   private rareWord(i: number): string {
     const r = this.rnd;
     const core = r.hex(6);
-    const word = r.chance(0.3) ? `žq${core}` : r.chance(0.1) ? `Zq${core.toUpperCase()}` : `zq${core}`;
+    // Some longer than 64 UTF-16 units: indexes skip those, a search for one scans.
+    const long = r.chance(0.04) ? r.hex(64) : "";
+    const word = r.chance(0.3)
+      ? `žq${core}${long}`
+      : r.chance(0.1)
+        ? `Zq${core.toUpperCase()}`
+        : `zq${core}${long}`;
     this.rare.push({ word, record: i });
     return word;
   }
