@@ -23,6 +23,7 @@ import { openStore, type StoredRecord, type TraceStore } from "../src/index.js";
 import type { SearchOptions, SearchResult } from "../src/types.js";
 import { tempDir } from "./support/fixtures.js";
 import {
+  bodyCutInside,
   compareResults,
   type OracleQuery,
   optionsArb,
@@ -258,6 +259,66 @@ describe("store.search agrees with a brute-force scan of the store's records", (
     await run.store.insertRecords(run.corpus.next(30));
     await agree(run, "after the last reopen and insert");
   });
+});
+
+describe("store.search finds a word that a chunk cut splits", () => {
+  const chunker = createChunker({ ...DEFAULT_CHUNKING, ...SEARCH_CHUNKING });
+  // [what, the body's word (once), bytes of it before the cut, the query]
+  const cases = [
+    ["an ASCII word", "kwsplitword", 5, "kwsplitword"],
+    ["a word in capitals, searched in lower case", "KWUPPERCASE", 4, "kwuppercase"],
+    ["a letter and its combining mark (NFKC composes them)", "qcafe\u0301x", 5, "qcaféx"],
+    ["the two bytes of a combining mark", "qcafe\u0301y", 6, "qcaféy"],
+    ["the bytes of a CJK character", "漢字語彙", 4, "漢字語彙"],
+    ["the bytes of a Latin letter", "žqsplit", 1, "žqsplit"],
+    ["a phrase at its space", "kwfirst kwsecond", 7, '"kwfirst kwsecond"'],
+    ["a phrase just after its space", "kwthird kwfourth", 8, '"kwthird kwfourth"'],
+    ["a word over 64 units (not indexed: scanned)", `kwlong${"x".repeat(70)}`, 30, `kwlong${"x".repeat(70)}`],
+  ] as const;
+  for (const [what, word, at, q] of cases) {
+    it(`finds ${what}, hot, cold and after a reopen`, async () => {
+      const { body, cutAt } = bodyCutInside(word, at, (d) => chunker.cut(d));
+      expect(chunker.cut(Buffer.from(body))).toContain(cutAt);
+      const dir = tempDir();
+      let store = await openStore({ dir, chunking: SEARCH_CHUNKING });
+      try {
+        const other = {
+          kind: "log",
+          level: "info",
+          msg: "filler",
+          timestamp: T0 + 1,
+          extensionId: "e",
+          body: body.replace(word, "lorem"),
+        } as const;
+        const rec = {
+          kind: "span-open",
+          spanId: "s",
+          name: "n",
+          timestamp: T0,
+          extensionId: "e",
+          body,
+        } as const;
+        await store.insertRecords([rec, other]);
+        const [id] = (await store.query({ kind: "span-open" })).map((r) => r.id);
+        const expectFound = async (when: string) => {
+          const res = await searchOf(store)(q);
+          expect(
+            res.hits.map((h) => [h.recordId, h.where]),
+            `${when}: ${q}`,
+          ).toEqual([[id, "body"]]);
+          expect(tokenize(res.hits[0]!.snippet).join(" ")).toContain(tokenize(q).join(" "));
+        };
+        await expectFound("hot");
+        await store.compact({ now: T0 + 7 * DAY });
+        await expectFound("cold");
+        await store.close();
+        store = await openStore({ dir, chunking: SEARCH_CHUNKING });
+        await expectFound("reopened");
+      } finally {
+        await store.close();
+      }
+    });
+  }
 });
 
 describe("store.search refuses a query the contract refuses", () => {
