@@ -261,6 +261,9 @@ describe("store.search agrees with a brute-force scan of the store's records", (
   });
 });
 
+/** Sixty CJK characters, one token of 180 UTF-8 bytes. */
+const CJK60 = Array.from({ length: 60 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 97) % 2000))).join("");
+
 describe("store.search finds a word that a chunk cut splits", () => {
   const chunker = createChunker({ ...DEFAULT_CHUNKING, ...SEARCH_CHUNKING });
   // [what, the body's word (once), bytes of it before the cut, the query]
@@ -273,6 +276,13 @@ describe("store.search finds a word that a chunk cut splits", () => {
     ["the bytes of a Latin letter", "žqsplit", 1, "žqsplit"],
     ["a phrase at its space", "kwfirst kwsecond", 7, '"kwfirst kwsecond"'],
     ["a phrase just after its space", "kwthird kwfourth", 8, '"kwthird kwfourth"'],
+    ["a word of exactly 64 units (the longest indexed)", `kw${"y".repeat(62)}`, 40, `kw${"y".repeat(62)}`],
+    [
+      "a CJK word of 60 characters (180 bytes, maybe more cuts)",
+      CJK60,
+      Array.from({ length: 120 }, (_, i) => 30 + i),
+      CJK60,
+    ],
     ["a word over 64 units (not indexed: scanned)", `kwlong${"x".repeat(70)}`, 30, `kwlong${"x".repeat(70)}`],
   ] as const;
   for (const [what, word, at, q] of cases) {

@@ -773,30 +773,33 @@ const FILL = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipisci
 
 /**
  * A body of filler words holding `word` once, with a chunk cut (of `chunking`'s chunker, on UTF-8 bytes)
- * exactly `at` bytes into it. The cut depends only on the bytes before it (and the previous cut), so the
- * word is tried at each cut of many fillers until the cut stays where it was.
+ * exactly `at` bytes into it (or at one of several offsets). The cut depends only on the bytes before it
+ * (and the previous cut), so the word is tried at each cut of many fillers until the cut stays there.
  */
 export function bodyCutInside(
   word: string,
-  at: number,
+  at: number | readonly number[],
   cut: (data: Uint8Array) => number[],
   seed = 1,
 ): { body: string; cutAt: number } {
   const rnd = new Random(seed);
   const w = Buffer.from(word);
-  for (let attempt = 0; attempt < 500; attempt++) {
+  const offsets = typeof at === "number" ? [at] : at;
+  for (let attempt = 0; attempt < 200; attempt++) {
     const filler = Buffer.from(Array.from({ length: 300 }, () => rnd.pick(FILL)).join(" "));
     for (const c of cut(filler).slice(0, -1)) {
-      const start = c - at; // where the word begins
-      if (start < 1 || start + w.length + 1 > filler.length) continue;
-      const body = Buffer.concat([
-        filler.subarray(0, start - 1),
-        Buffer.from(" "),
-        w,
-        Buffer.from(" "),
-        filler.subarray(start + w.length + 1),
-      ]);
-      if (cut(body).includes(c)) return { body: body.toString(), cutAt: c };
+      for (const k of offsets) {
+        const start = c - k; // where the word begins
+        if (start < 1 || start + w.length + 1 > filler.length) continue;
+        const body = Buffer.concat([
+          filler.subarray(0, start - 1),
+          Buffer.from(" "),
+          w,
+          Buffer.from(" "),
+          filler.subarray(start + w.length + 1),
+        ]);
+        if (cut(body).includes(c)) return { body: body.toString(), cutAt: c };
+      }
     }
   }
   throw new Error(`no filler puts a cut ${at} bytes into ${JSON.stringify(word)}`);
