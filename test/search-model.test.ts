@@ -264,6 +264,109 @@ describe("store.search agrees with a brute-force scan of the store's records", (
 /** Sixty CJK characters, one token of 180 UTF-8 bytes. */
 const CJK60 = Array.from({ length: 60 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 97) % 2000))).join("");
 
+describe("store.search while maintenance runs", () => {
+  /** Queries that many records answer, through each field. */
+  const BROAD = ["cache", "name:llm", "model:llama3", "attr.retry:2", '"stack trace"', "file -error"];
+
+  async function corpusStore(): Promise<{ store: TraceStore; corpus: SearchCorpus; dir: string }> {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SEARCH_CHUNKING });
+    const corpus = new SearchCorpus({ seed: SEED + 1, start: T0, spanMs: 6 * DAY });
+    for (let b = 0; b < 6; b++) await store.insertRecords(corpus.next(30));
+    return { store, corpus, dir };
+  }
+
+  /** Searches BROAD over and over until `job` settles; returns every answer with its query. */
+  async function searchDuring(store: TraceStore, job: Promise<unknown>) {
+    let done = false;
+    void job.finally(() => {
+      done = true;
+    });
+    const answers: Array<{ q: string; got: SearchResult }> = [];
+    for (let i = 0; !done || i < BROAD.length; i++) {
+      const q = BROAD[i % BROAD.length]!;
+      answers.push({ q, got: await searchOf(store)(q, { limit: 1000 }) });
+    }
+    await job;
+    return answers;
+  }
+
+  it("gives exact answers while compaction moves records to cold files and merges them", async () => {
+    const { store, corpus } = await corpusStore();
+    try {
+      await store.compact({ now: NOW, olderThanMs: 4 * DAY });
+      for (let k = 0; k < 5; k++) await store.insertRecords(corpus.next(6, T0 + DAY, T0 + DAY + HOUR));
+      const truth = await snapshot(store);
+      // Compaction moves records and merges the small files; the records stay the same.
+      const answers = await searchDuring(store, store.compact({ now: NOW, olderThanMs: 0 }));
+      expect((await store.stats()).hotRecords).toBe(0);
+      for (const { q, got } of answers) {
+        const problem = compareResults(got, oracleSearch(truth, parseOracle(q)!, { limit: 1000 })!);
+        expect(problem, `q ${q} during compaction`).toBeUndefined();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finds, while prune drops records and evicts bodies, only records that were there, in order", async () => {
+    const { store } = await corpusStore();
+    try {
+      await store.compact({ now: NOW, olderThanMs: 3 * DAY });
+      const before = await snapshot(store);
+      const policy = { maxAgeMs: 4 * DAY, maxBodyAgeMs: 3 * DAY };
+      const answers = await searchDuring(store, store.prune(policy, { now: NOW }));
+      const after = await snapshot(store);
+      expect(after.length).toBeLessThan(before.length);
+      for (const { q, got } of answers) {
+        const ids = (t: readonly Searchable[]) =>
+          oracleSearch(t, parseOracle(q)!, { limit: 1000 })!.hits.map((h) => h.recordId);
+        const [was, is] = [ids(before), ids(after)];
+        const gotIds = got.hits.map((h) => h.recordId);
+        // Records only go (or lose their body, which can make a negated term stop excluding them): every
+        // hit matched before or matches after, in (timestamp, seq) order, and what matches after, and
+        // matched before, is found.
+        const order = new Map(before.map((s, i) => [s.record.id, i]));
+        const known = gotIds.filter((id) => was.includes(id) || is.includes(id));
+        expect(known, `q ${q} during prune: unknown hits`).toEqual(gotIds);
+        const positions = gotIds.map((id) => order.get(id)!);
+        expect(positions, `q ${q} during prune: order`).toEqual([...positions].sort((a, b) => b - a));
+        const missing = is.filter((id) => was.includes(id) && !gotIds.includes(id));
+        expect(missing, `q ${q} during prune: missing`).toEqual([]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finds each record as soon as its insert resolves, while other inserts run", async () => {
+    const { store, corpus } = await corpusStore();
+    try {
+      const writers = Array.from({ length: 3 }, async (_, w) => {
+        for (let k = 0; k < 8; k++) {
+          const word = `kwlive${w}x${k}`;
+          const rec = {
+            kind: "log",
+            level: "info",
+            msg: `now ${word}`,
+            timestamp: T0 + k,
+            extensionId: "e",
+          } as const;
+          await store.insertRecords([...corpus.next(3), rec]);
+          const got = await searchOf(store)(word);
+          expect(
+            got.hits.map((h) => h.where),
+            `${word} right after its insert`,
+          ).toEqual(["msg"]);
+        }
+      });
+      await Promise.all(writers);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("store.search finds a word that a chunk cut splits", () => {
   const chunker = createChunker({ ...DEFAULT_CHUNKING, ...SEARCH_CHUNKING });
   // [what, the body's word (once), bytes of it before the cut, the query]
