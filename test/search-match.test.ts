@@ -225,6 +225,11 @@ describe("matchRecord: snippets", () => {
     expect(snippet).toContain("CAFE\u0301 introuvable");
   });
 
+  it("shows the matched word after many accents that NFKC composes (decomposed input)", () => {
+    const body = `${"e\u0301te\u0301 ".repeat(1000)}${"café ".repeat(200)}Needle${" café".repeat(50)}`;
+    expect(match("needle", { body })!.snippet).toContain("Needle");
+  });
+
   it("shows the matched word inside a long CJK run", () => {
     const body = `${"数据".repeat(300)} 找不到文件 ${"结束".repeat(300)}`;
     expect(match("找不到文件", { body })!.snippet).toContain("找不到文件");

@@ -292,9 +292,9 @@ export function foldText(text: string): string {
 
 /**
  * The offset in `text` of the char that offset `f` of `foldText(text)` comes from. Exact for ASCII
- * parts; inside a Unicode segment (which NFKC may lengthen or shorten) it is scaled by the segment's
- * lengths, so it is exact where NFKC kept the length (most text, CJK included) and otherwise off by at
- * most the length change within that one segment.
+ * parts; inside a Unicode segment (which NFKC may lengthen or shorten) it is found piece by piece
+ * between separators and scaled within the piece, so it is exact where NFKC kept the length (most
+ * text, CJK included) and otherwise off by at most the length change within one word.
  */
 export function originalOffset(text: string, f: number): number {
   if (isAscii(text)) return Math.min(f, text.length);
@@ -309,10 +309,7 @@ export function originalOffset(text: string, f: number): number {
       // The ASCII chars from segStart to i were counted one for one: take them back, fold the segment.
       const end = segmentEnd(text, i);
       const len = foldUnicode(text.slice(segStart, end)).length;
-      if (f < segFolded + len) {
-        const scaled = segStart + Math.floor(((f - segFolded) * (end - segStart)) / Math.max(1, len));
-        return Math.min(end - 1, scaled);
-      }
+      if (f < segFolded + len) return offsetInSegment(text, segStart, end, f - segFolded);
       folded = segFolded + len;
       segStart = end;
       segFolded = folded;
@@ -328,4 +325,26 @@ export function originalOffset(text: string, f: number): number {
     i++;
   }
   return n;
+}
+
+/**
+ * `originalOffset` within the Unicode segment [start, end): `rel` folded units into it. The segment is
+ * folded again piece by piece, cut before each separator (safe cuts, see the top of this file), and
+ * the offset is scaled within the piece holding it.
+ */
+function offsetInSegment(text: string, start: number, end: number, rel: number): number {
+  let a = start;
+  while (a < end) {
+    let b = a + 1;
+    while (b < end) {
+      const c = text.charCodeAt(b);
+      if (c < 128 && ASCII_CLASS[c] === 2) break;
+      b++;
+    }
+    const len = foldUnicode(text.slice(a, b)).length;
+    if (rel < len) return Math.min(b - 1, a + Math.floor((rel * (b - a)) / len));
+    rel -= len;
+    a = b;
+  }
+  return end;
 }
