@@ -348,3 +348,23 @@ function offsetInSegment(text: string, start: number, end: number, rel: number):
   }
   return end;
 }
+
+/**
+ * The terms an index must post for a cut between two chunks of a body: those of `left + right` (the text
+ * just before and just after the cut, whole characters) that are terms of neither side alone, so a word
+ * running across the cut is found. Computed on the folded text, not on raw word characters, so it also
+ * holds the tokens NFKC or the final sigma create across a cut (`abc|℡` gives `abctel`; `ΟΔΟΣ|'Α` gives
+ * `οδοσ`), which a raw `[\p{L}\p{N}\p{M}_]` run misses. `rightOwnFrom`: where the later chunk's own text
+ * starts in `right` (past a character the cut split, which neither chunk's own text holds).
+ *
+ * Sides of about 3 × MAX_TOKEN_UNITS units cover an indexable token: a folded unit comes from at most
+ * 3 original units in practice (a base letter and two combining marks, or Hangul jamo). Every term left
+ * out is a term of `left` or of `right`, which the chunks' own terms or the neighbouring cuts hold.
+ */
+export function junctionTerms(left: string, right: string, rightOwnFrom = 0): Set<number> {
+  const out = termsOf(left + right);
+  if (out.size === 0) return out;
+  for (const t of termsOf(left)) out.delete(t);
+  for (const t of termsOf(right.slice(rightOwnFrom))) out.delete(t);
+  return out;
+}
