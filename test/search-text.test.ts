@@ -290,6 +290,11 @@ describe("junctionTerms", () => {
     expect(junctionTerms("cafe", "\u0301 noir")).toEqual(new Set([termOf("café")]));
   });
 
+  it("gives the word across the cut even when a side holds the same word elsewhere", () => {
+    expect(junctionTerms("ΟΔ", "ΟΣ/é`ΟΔΟΣ")).toEqual(new Set([termOf("οδος")]));
+    expect(junctionTerms("abc x ab", "c y abc")).toEqual(new Set([termOf("abc")]));
+  });
+
   it("gives a word that starts with a character the cut split (not in the later chunk's own text)", () => {
     expect(junctionTerms("a ", "étage b", 1)).toEqual(new Set([termOf("étage")]));
   });
