@@ -262,6 +262,13 @@ describe("termsOf", () => {
     expect(termsOf("one One ONE two")).toEqual(new Set([termOf("one"), termOf("two")]));
   });
 
+  it("gives right terms after a text with more distinct terms than the table keeps between calls", () => {
+    const words = Array.from({ length: 40_000 }, (_, i) => `w${i.toString(36)}`);
+    expect(termsOf(words.join(" ")).size).toBe(words.length);
+    expect(termsOf("w0 small W0")).toEqual(new Set([termOf("w0"), termOf("small")]));
+    expect([...termArray("b a b")]).toEqual([termOf("b"), termOf("a")]);
+  });
+
   it("adds to the set it is given", () => {
     const into = new Set([1]);
     const out = termsOf("Alpha beta", into);

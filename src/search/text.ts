@@ -131,6 +131,9 @@ function slotOf(key: number): number {
   return h ^ (h >>> 16);
 }
 
+/** Slots the term table keeps between scans (a body's distinct terms rarely need more). */
+const KEEP_SLOTS = 1 << 16;
+
 class TermTable {
   keys = new Int32Array(1024);
   stamps = new Int32Array(1024);
@@ -141,6 +144,12 @@ class TermTable {
 
   start(): void {
     this.size = 0;
+    if (this.keys.length > KEEP_SLOTS) {
+      // A huge text grew the table: do not hold its megabytes for the life of the process.
+      this.keys = new Int32Array(1024);
+      this.stamps = new Int32Array(1024);
+      this.list = new Uint32Array(256);
+    }
     if (++this.stamp === 0x7fffffff) {
       this.stamps.fill(0);
       this.stamp = 1;
