@@ -168,7 +168,8 @@ function pickQueries(w: Workload): Queries {
   for (const r of sample) {
     if (common.length >= 5) break;
     const tokens = tokenize((r.body ?? "").slice(0, 400)).filter((t) => t.length >= 3);
-    if (tokens.length >= 8) common.push(`"${tokens.slice(3, 6).join(" ")}"`);
+    const phrase = `"${tokens.slice(tokens.length >= 8 ? 3 : 0, tokens.length >= 8 ? 6 : 3).join(" ")}"`;
+    if (tokens.length >= 3 && !common.includes(phrase)) common.push(phrase);
   }
   return { rare: picked, common };
 }
@@ -249,7 +250,7 @@ async function searchRows(w: Workload, dir: string, sqlitePath: string): Promise
   const sqlRare = await measure(queries.rare.slice(0, 2), 1, (q) => sqlite(q, from, w.end));
   const sqlCommon = await measure(queries.common.slice(0, 2), 1, (q) => sqlite(q, from, w.end));
   const row = (what: string, l: Lat, brute: Lat, sql: Lat) =>
-    `| ${w.name}: ${what} | ${fmt(l.p50, 1)} / ${fmt(l.p99, 1)} | ${fmt(l.hits)} | ${fmt(brute.p50)} | ${fmt(sql.p50)} | ${fmt(sql.p50 / l.p50, 0)}× | p50 ≤ 100, p99 ≤ 500 |`;
+    `| ${w.name}: ${what} | ${fmt(l.p50, 1)} / ${fmt(l.p99, 1)} | ${fmt(l.hits)} | ${fmt(brute.p50)} | ${fmt(sql.p50)} | ${fmt(sql.p50 / l.p50, 1)}× | p50 ≤ 100, p99 ≤ 500 |`;
   return [
     row(`rare word (${queries.rare.length} words × 2)`, rare, bruteRare, sqlRare),
     row(`common phrase (${queries.common.length} phrases × 4)`, common, bruteCommon, sqlCommon),

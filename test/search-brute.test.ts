@@ -93,6 +93,16 @@ describe("searchableOf and hitOf", () => {
   });
 });
 
+describe("hitOf: span ids", () => {
+  it("names the span of a span record and of a log written in one", () => {
+    const s = stored(span({ spanId: "s9", timestamp: 1 }), "a");
+    const l = stored(log("m", 2, { spanId: "s8" }), "b");
+    expect(hitOf(s, { where: "name", snippet: "step" }).spanId).toBe("s9");
+    expect(hitOf(l, { where: "msg", snippet: "m" }).spanId).toBe("s8");
+    expect(hitOf(stored(log("m", 3), "c"), { where: "msg", snippet: "m" })).not.toHaveProperty("spanId");
+  });
+});
+
 describe("bruteSearch", () => {
   const records = [
     stored(log("needle one", 30, { turnId: "t1" }), "a"),

@@ -1,6 +1,8 @@
 /**
  * The hot tier's record texts (span names, log messages, attribute values) indexed in memory: term →
- * the hot records whose texts hold it. Bodies are not here (the chunk index has them).
+ * the hot records whose texts hold it; and body (8-byte hash prefix) → the hot records that carry it,
+ * the last step from the chunk index (chunks → bodies) to records. Body texts are not here (the chunk
+ * index has them).
  *
  * It has no on-disk form and so no crash handling of its own: it is built at open by one pass over the
  * hot records and then kept current by the hot tier's write watcher (HotTier.watchRecords), which names
@@ -30,6 +32,8 @@ const COMPACT_MIN = 4096;
 export class HotRecordIndex {
   private readonly hot: HotTier;
   private postings = new Map<number, number[]>();
+  /** Body hash prefix (8 bytes, as a latin1 string) → slots of the records carrying it. */
+  private bodies = new Map<string, number[]>();
   /** Slot → the record's (ts, seq); a slot is live while `slotOf` maps its seq back to it. */
   private ts: number[] = [];
   private seqs: number[] = [];
@@ -39,16 +43,22 @@ export class HotRecordIndex {
   /** Seqs deleted while a build pass runs: the pass may still read them from its snapshot. */
   private deletedDuringBuild: Set<number> | undefined;
   private generation = 0;
-  private readonly stopWatching: () => void;
+  private stopWatching: (() => void) | undefined;
 
   constructor(hot: HotTier) {
     this.hot = hot;
-    this.stopWatching = hot.watchRecords((writes) => this.onWrites(writes));
   }
 
-  /** Resolves once the index holds every hot record (a build at open, or after a reopen). */
+  /**
+   * Resolves once the index holds every hot record. The first call starts it (watching writes, then a
+   * pass over the hot records): a process that never searches (an ingest) pays nothing for it.
+   */
   ready(): Promise<void> {
-    this.building ??= this.build();
+    this.stopWatching ??= this.hot.watchRecords((writes) => this.onWrites(writes));
+    this.building ??= this.build().catch((err: unknown) => {
+      this.building = undefined; // a failed pass (an I/O error): the next search tries again
+      throw err;
+    });
     return this.building;
   }
 
@@ -63,13 +73,30 @@ export class HotRecordIndex {
     return out;
   }
 
+  /** Hot records (candidates) carrying one of these bodies (8-byte hash prefixes), with from ≤ ts < to. */
+  recordsOfBodies(
+    bodies: readonly Buffer[],
+    from = Number.NEGATIVE_INFINITY,
+    to = Number.POSITIVE_INFINITY,
+  ): HotKey[] {
+    const out: HotKey[] = [];
+    for (const body of bodies) {
+      for (const slot of this.bodies.get(body.toString("latin1", 0, BODY_PREFIX)) ?? []) {
+        const seq = this.seqs[slot]!;
+        const ts = this.ts[slot]!;
+        if (this.slotOf.get(seq) === slot && ts >= from && ts < to) out.push({ ts, seq });
+      }
+    }
+    return out;
+  }
+
   /** How many postings `term` has (dead ones included): the planner's cost estimate. */
   count(term: number): number {
     return this.postings.get(term)?.length ?? 0;
   }
 
   close(): void {
-    this.stopWatching();
+    this.stopWatching?.();
     this.generation++;
   }
 
@@ -90,11 +117,9 @@ export class HotRecordIndex {
     this.ts.push(ts);
     this.seqs.push(seq);
     this.slotOf.set(seq, slot);
-    for (const term of recordTerms(decodeRecordValue(value).record)) {
-      const list = this.postings.get(term);
-      if (list) list.push(slot);
-      else this.postings.set(term, [slot]);
-    }
+    const r = decodeRecordValue(value);
+    for (const term of recordTerms(r.record)) push(this.postings, term, slot);
+    if (r.bodyHash) push(this.bodies, Buffer.from(r.bodyHash).toString("latin1", 0, BODY_PREFIX), slot);
   }
 
   private remove(seq: number): void {
@@ -114,14 +139,8 @@ export class HotRecordIndex {
       ts.push(this.ts[slot]!);
       seqs.push(seq);
     }
-    const postings = new Map<number, number[]>();
-    for (const [term, slots] of this.postings) {
-      const live = slots.flatMap((s) => {
-        const n = renumber.get(s);
-        return n === undefined ? [] : [n];
-      });
-      if (live.length > 0) postings.set(term, live);
-    }
+    const postings = renumbered(this.postings, renumber);
+    this.bodies = renumbered(this.bodies, renumber);
     this.ts = ts;
     this.seqs = seqs;
     this.postings = postings;
@@ -131,6 +150,7 @@ export class HotRecordIndex {
   private reset(): void {
     this.generation++;
     this.postings = new Map();
+    this.bodies = new Map();
     this.ts = [];
     this.seqs = [];
     this.slotOf.clear();
@@ -159,6 +179,27 @@ export class HotRecordIndex {
       if (generation === this.generation) this.deletedDuringBuild = undefined;
     }
   }
+}
+
+const BODY_PREFIX = 8;
+
+function push<K>(map: Map<K, number[]>, key: K, slot: number): void {
+  const list = map.get(key);
+  if (list) list.push(slot);
+  else map.set(key, [slot]);
+}
+
+/** The lists with their live slots renumbered, dead ones (absent from `renumber`) dropped. */
+function renumbered<K>(lists: Map<K, number[]>, renumber: Map<number, number>): Map<K, number[]> {
+  const out = new Map<K, number[]>();
+  for (const [key, slots] of lists) {
+    const live = slots.flatMap((s) => {
+      const n = renumber.get(s);
+      return n === undefined ? [] : [n];
+    });
+    if (live.length > 0) out.set(key, live);
+  }
+  return out;
 }
 
 /** The distinct terms of a record's texts (docs/search.md): span name, log message, attribute values. */

@@ -10,7 +10,7 @@
  */
 import type { Attributes, Scalar, SearchWhere } from "../types.js";
 import type { QueryTerm, SearchQuery } from "./query.js";
-import { foldText, isTokenCharAt, isTokenCharBefore, originalOffset } from "./text.js";
+import { foldUnicode, isAscii, isTokenCharAt, isTokenCharBefore, originalOffset } from "./text.js";
 
 /** What a record offers to search: each field's text (`body` undefined when absent or evicted). */
 export interface SearchableRecord {
@@ -33,9 +33,14 @@ const SNIPPET_MATCH_MAX = 40;
 /** A text of the record with its folded form, folded on first use. */
 class Text {
   private foldedText: string | undefined;
+  /** Whether the text is ASCII (then folded offsets are the text's): known once folded. */
+  ascii = false;
   constructor(readonly text: string) {}
   get folded(): string {
-    if (this.foldedText === undefined) this.foldedText = foldText(this.text);
+    if (this.foldedText === undefined) {
+      this.ascii = isAscii(this.text);
+      this.foldedText = this.ascii ? this.text.toLowerCase() : foldUnicode(this.text);
+    }
     return this.foldedText;
   }
 }
@@ -158,16 +163,17 @@ export function matchRecord(q: SearchQuery, r: SearchableRecord): RecordMatch | 
     first ??= found;
   }
   if (first === undefined) return undefined; // a query without a positive term (parseQuery refuses it)
-  return { where: first.where, snippet: snippetAt(first.text.text, first.at) };
+  return { where: first.where, snippet: snippetAt(first.text.text, first.at, first.text.ascii) };
 }
 
 /**
  * Up to `SNIPPET_CONTEXT` chars each side of the match (folded offsets `at`) in the original text,
  * whitespace runs collapsed to one space, `…` where the text was cut. Never cuts a surrogate pair.
+ * `ascii`: the text is known to be ASCII (folded offsets are then its own, no mapping needed).
  */
-export function snippetAt(text: string, at: [number, number]): string {
-  const ms = originalOffset(text, at[0]);
-  let me = Math.max(ms + 1, originalOffset(text, at[1]));
+export function snippetAt(text: string, at: [number, number], ascii = false): string {
+  const ms = ascii ? at[0] : originalOffset(text, at[0]);
+  let me = ascii ? at[1] : Math.max(ms + 1, originalOffset(text, at[1]));
   me = pairEnd(text, Math.min(me, ms + SNIPPET_MATCH_MAX));
   const start = extendLeft(text, pairStart(text, ms));
   const end = extendRight(text, me);

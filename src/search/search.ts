@@ -142,7 +142,7 @@ async function plan(deps: SearchDeps, query: SearchQuery, f: Filters): Promise<P
   if (driver.bodySide) {
     bodies = await deps.chunks.bodiesOf(driver.docs);
     if (bodies.length > MAX_DRIVER_BODIES) return { scan: true };
-    hot = hot.concat(await deps.chunks.hotRecordsOf(bodies, keyBound(f.from), keyBound(f.to)));
+    hot = hot.concat(deps.hotText.recordsOfBodies(bodies, f.from, f.to));
   }
   return { scan: false, term: driver.term, hot, bodies, bodySide: driver.bodySide };
 }
