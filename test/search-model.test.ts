@@ -434,7 +434,7 @@ describe("store.search finds a word that a chunk cut splits", () => {
   }
 });
 
-describe("store.search refuses a query the contract refuses", () => {
+describe("store.search refuses a query or options the contract refuses", () => {
   const refused = [
     ["an empty query", ""],
     ["only blanks", "   \t "],
@@ -451,6 +451,29 @@ describe("store.search refuses a query the contract refuses", () => {
         await expect(searchOf(store)(q)).rejects.toMatchObject({
           code: "ERR_INVALID_OPTION",
           message: expect.stringContaining('"q"'),
+        });
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  const badOptions = [
+    ["limit", { limit: 0 }],
+    ["limit", { limit: 1001 }],
+    ["limit", { limit: 2.5 }],
+    ["order", { order: "up" }],
+    ["from", { from: Number.NaN }],
+    ["to", { to: "tomorrow" }],
+    ["turnId", { turnId: 5 }],
+  ] as const;
+  for (const [name, opts] of badOptions) {
+    it(`refuses ${JSON.stringify(opts)} with ERR_INVALID_OPTION naming ${name}`, async () => {
+      const store = await openStore({ dir: tempDir() });
+      try {
+        await expect(searchOf(store)("cache", opts as unknown as SearchOptions)).rejects.toMatchObject({
+          code: "ERR_INVALID_OPTION",
+          message: expect.stringContaining(`"${name}"`),
         });
       } finally {
         await store.close();
