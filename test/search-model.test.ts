@@ -13,7 +13,7 @@
  * (e.g. SEARCH_RUNS=1000 for a long run).
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -363,6 +363,49 @@ describe("store.search while maintenance runs", () => {
       await Promise.all(writers);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe("store.search on a store written before search existed", () => {
+  /** Words and two-word phrases of the store's own texts, every `step`-th. */
+  function queriesOf(truth: readonly Searchable[], step: number): OracleQuery[] {
+    const out: OracleQuery[] = [];
+    const texts = truth.flatMap((s) =>
+      [s.body, s.msg, s.name, ...s.attributes].filter((t) => t !== undefined),
+    );
+    texts.forEach((t, i) => {
+      if (i % step !== 0 || t.tokens.length === 0) return;
+      const at = (i * 31) % t.tokens.length;
+      out.push(wordQuery(t.tokens[at]!));
+      if (at + 1 < t.tokens.length)
+        out.push(
+          renderQuery([
+            { field: "any", text: t.tokens.slice(at, at + 2).join(" "), quoted: true, negated: false },
+          ]),
+        );
+    });
+    return out;
+  }
+
+  it("answers exactly while its index is built at open, and after a reopen (release-1 fixture)", async () => {
+    const dir = tempDir();
+    cpSync(new URL("./fixtures/store-r1/store", import.meta.url), dir, { recursive: true });
+    for (const when of ["right after the upgrading open", "after a reopen"]) {
+      const store = await openStore({ dir });
+      try {
+        const truth = await snapshot(store);
+        const queries = queriesOf(truth, Math.max(1, Math.floor(truth.length / 40)));
+        expect(queries.length).toBeGreaterThan(20);
+        for (const q of queries) {
+          for (const opts of [{ limit: 1000 }, { limit: 3, order: "asc" as const }]) {
+            const problem = compareResults(await searchOf(store)(q.q, opts), oracleSearch(truth, q, opts)!);
+            expect(problem, `${when}: q ${q.q}, ${JSON.stringify(opts)}`).toBeUndefined();
+          }
+        }
+      } finally {
+        await store.close();
+      }
     }
   });
 });
