@@ -339,6 +339,33 @@ describe("store.search while maintenance runs", () => {
     }
   });
 
+  it("answers exactly after inserts and hot deletes raced the first search's index build", async () => {
+    const { store: first, corpus, dir } = await corpusStore();
+    await first.close();
+    const store = await openStore({ dir, chunking: SEARCH_CHUNKING });
+    try {
+      // The first search builds the hot records' index; writes and deletes land while it does.
+      const racing = [
+        searchOf(store)("cache"),
+        store.insertRecords(corpus.next(40)),
+        store.prune({ maxAgeMs: 3 * DAY }, { now: NOW }),
+        searchOf(store)("name:llm"),
+        store.insertRecords(corpus.next(40)),
+      ];
+      await Promise.all(racing);
+      const truth = await snapshot(store);
+      for (const q of BROAD) {
+        const problem = compareResults(
+          await searchOf(store)(q, { limit: 1000 }),
+          oracleSearch(truth, parseOracle(q)!, { limit: 1000 })!,
+        );
+        expect(problem, `q ${q} after the race`).toBeUndefined();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it("finds each record as soon as its insert resolves, while other inserts run", async () => {
     const { store, corpus } = await corpusStore();
     try {
