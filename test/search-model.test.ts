@@ -41,9 +41,9 @@ import {
 } from "./support/search-corpus.js";
 
 const SEED = Number(process.env.SEARCH_SEED ?? 20_261_130);
-const RUNS = Number(process.env.SEARCH_RUNS ?? 30);
+const RUNS = Number(process.env.SEARCH_RUNS ?? 20);
 /** One-record words searched at each step (a different sample each time). */
-const RARE_SAMPLE = Number(process.env.SEARCH_RARE ?? 60);
+const RARE_SAMPLE = Number(process.env.SEARCH_RARE ?? 40);
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
