@@ -44,6 +44,8 @@ const SEED = Number(process.env.SEARCH_SEED ?? 20_261_130);
 const RUNS = Number(process.env.SEARCH_RUNS ?? 20);
 /** One-record words searched at each step (a different sample each time). */
 const RARE_SAMPLE = Number(process.env.SEARCH_RARE ?? 40);
+/** Each step of the store's life (a long run takes longer). */
+const STEP_TIMEOUT = Math.max(60_000, (RUNS + RARE_SAMPLE) * 1_000);
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -172,93 +174,129 @@ describe("store.search agrees with a brute-force scan of the store's records", (
   afterAll(async () => {
     await run.store.close();
     rmSync(run.dir, { recursive: true, force: true });
-  });
+  }, STEP_TIMEOUT);
 
-  it("finds every record right after its batch is acknowledged", async () => {
-    for (let b = 0; b < 8; b++) {
+  it(
+    "finds every record right after its batch is acknowledged",
+    async () => {
+      for (let b = 0; b < 8; b++) {
+        await run.store.insertRecords(run.corpus.next(30));
+        if (b === 0) await agree(run, "after the first batch");
+      }
+      const { hits } = await agree(run, "after insert");
+      expect(hits).toBeGreaterThan(RARE_SAMPLE / 2); // the words were found, not only agreed on
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "has one-record words across chunk cuts, ASCII and not (the test's own coverage)",
+    () => {
+      run.straddlers = straddlingWords(run.corpus);
+      expect(run.straddlers.filter((w) => w.startsWith("zq")).length).toBeGreaterThan(5);
+      expect(run.straddlers.filter((w) => w.startsWith("žq")).length).toBeGreaterThan(2);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds the same after a reopen",
+    async () => {
+      await reopen(run);
+      await agree(run, "after reopen");
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds the same once older records are compacted into cold Parquet files",
+    async () => {
+      const moved = await run.store.compact({ now: NOW, olderThanMs: 2 * DAY });
+      expect(moved.recordsMoved).toBeGreaterThan(100);
+      const stats = await run.store.stats();
+      expect(stats.coldRecords).toBeGreaterThan(0);
+      expect(stats.hotRecords).toBeGreaterThan(0); // both tiers answer
+      await agree(run, "after compaction");
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds the same after late records in a cold hour are compacted five times and merged",
+    async () => {
+      const hour = T0 + DAY + 10 * HOUR;
+      for (let k = 0; k < 6; k++) {
+        await run.store.insertRecords(run.corpus.next(6, hour, hour + HOUR));
+        await run.store.compact({ now: NOW, olderThanMs: 2 * DAY });
+      }
+      // Records inserted again (some are cold by now): stored once, so found once.
+      await run.store.insertRecords(run.corpus.records.slice(0, 40));
+      // Late records of old days that stay hot until the next compaction (retention deletes them there).
+      await run.store.insertRecords(run.corpus.next(20, T0, T0 + 2 * DAY));
+      await agree(run, "after merges");
+      await reopen(run);
+      await agree(run, "after merges and reopen");
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds nothing of the cold hours and hot records that prune drops by age",
+    async () => {
+      const before = (await run.store.query({ bodies: false })).length;
+      const res = await run.store.prune({ maxAgeMs: 4.5 * DAY }, { now: NOW });
+      expect(res.filesDropped).toBeGreaterThan(0);
+      expect((await run.store.query({ bodies: false })).length).toBeLessThan(before);
+      const { gone } = await agree(run, "after prune by age");
+      expect(gone).toBeGreaterThan(0);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds nothing of the oldest cold hours that prune drops by size",
+    async () => {
+      const { coldBytes } = await run.store.stats();
+      const res = await run.store.prune({ maxColdBytes: Math.floor(coldBytes / 2) }, { now: NOW });
+      expect(res.filesDropped).toBeGreaterThan(0);
+      const { gone } = await agree(run, "after prune by size");
+      expect(gone).toBeGreaterThan(0);
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds no evicted body's words, by age and by the body cap, after gc",
+    async () => {
+      // The cutoff: the median timestamp of the records left with a body, so that about half go.
+      const withBody = (await run.store.query({ bodies: "sizes" })).filter((r) => r.bodyBytes !== undefined);
+      const median = withBody[Math.floor(withBody.length / 2)]!.timestamp;
+      const aged = await run.store.prune({ maxBodyAgeMs: NOW - median }, { now: NOW });
+      expect(aged.bodiesEvicted).toBeGreaterThan(0);
+      await run.store.gc();
+      const first = await agree(run, "after eviction by age and gc");
+      expect(first.gone).toBeGreaterThan(0);
+      const { bodyBytesStored } = await run.store.stats();
+      const capped = await run.store.prune(
+        { maxTotalBodyBytes: Math.floor(bodyBytesStored / 2) },
+        { now: NOW },
+      );
+      expect(capped.bodiesEvicted).toBeGreaterThan(0);
+      await run.store.gc();
+      await agree(run, "after eviction by size and gc");
+    },
+    STEP_TIMEOUT,
+  );
+
+  it(
+    "finds the same after a last reopen, and new records next to the evicted ones",
+    async () => {
+      await reopen(run);
       await run.store.insertRecords(run.corpus.next(30));
-      if (b === 0) await agree(run, "after the first batch");
-    }
-    const { hits } = await agree(run, "after insert");
-    expect(hits).toBeGreaterThan(RARE_SAMPLE / 2); // the words were found, not only agreed on
-  });
-
-  it("has one-record words across chunk cuts, ASCII and not (the test's own coverage)", () => {
-    run.straddlers = straddlingWords(run.corpus);
-    expect(run.straddlers.filter((w) => w.startsWith("zq")).length).toBeGreaterThan(5);
-    expect(run.straddlers.filter((w) => w.startsWith("žq")).length).toBeGreaterThan(2);
-  });
-
-  it("finds the same after a reopen", async () => {
-    await reopen(run);
-    await agree(run, "after reopen");
-  });
-
-  it("finds the same once older records are compacted into cold Parquet files", async () => {
-    const moved = await run.store.compact({ now: NOW, olderThanMs: 2 * DAY });
-    expect(moved.recordsMoved).toBeGreaterThan(100);
-    const stats = await run.store.stats();
-    expect(stats.coldRecords).toBeGreaterThan(0);
-    expect(stats.hotRecords).toBeGreaterThan(0); // both tiers answer
-    await agree(run, "after compaction");
-  });
-
-  it("finds the same after late records in a cold hour are compacted five times and merged", async () => {
-    const hour = T0 + DAY + 10 * HOUR;
-    for (let k = 0; k < 6; k++) {
-      await run.store.insertRecords(run.corpus.next(6, hour, hour + HOUR));
-      await run.store.compact({ now: NOW, olderThanMs: 2 * DAY });
-    }
-    // Records inserted again (some are cold by now): stored once, so found once.
-    await run.store.insertRecords(run.corpus.records.slice(0, 40));
-    // Late records of old days that stay hot until the next compaction (retention deletes them there).
-    await run.store.insertRecords(run.corpus.next(20, T0, T0 + 2 * DAY));
-    await agree(run, "after merges");
-    await reopen(run);
-    await agree(run, "after merges and reopen");
-  });
-
-  it("finds nothing of the cold hours and hot records that prune drops by age", async () => {
-    const before = (await run.store.query({ bodies: false })).length;
-    const res = await run.store.prune({ maxAgeMs: 4.5 * DAY }, { now: NOW });
-    expect(res.filesDropped).toBeGreaterThan(0);
-    expect((await run.store.query({ bodies: false })).length).toBeLessThan(before);
-    const { gone } = await agree(run, "after prune by age");
-    expect(gone).toBeGreaterThan(0);
-  });
-
-  it("finds nothing of the oldest cold hours that prune drops by size", async () => {
-    const { coldBytes } = await run.store.stats();
-    const res = await run.store.prune({ maxColdBytes: Math.floor(coldBytes / 2) }, { now: NOW });
-    expect(res.filesDropped).toBeGreaterThan(0);
-    const { gone } = await agree(run, "after prune by size");
-    expect(gone).toBeGreaterThan(0);
-  });
-
-  it("finds no evicted body's words, by age and by the body cap, after gc", async () => {
-    // The cutoff: the median timestamp of the records left with a body, so that about half go.
-    const withBody = (await run.store.query({ bodies: "sizes" })).filter((r) => r.bodyBytes !== undefined);
-    const median = withBody[Math.floor(withBody.length / 2)]!.timestamp;
-    const aged = await run.store.prune({ maxBodyAgeMs: NOW - median }, { now: NOW });
-    expect(aged.bodiesEvicted).toBeGreaterThan(0);
-    await run.store.gc();
-    const first = await agree(run, "after eviction by age and gc");
-    expect(first.gone).toBeGreaterThan(0);
-    const { bodyBytesStored } = await run.store.stats();
-    const capped = await run.store.prune(
-      { maxTotalBodyBytes: Math.floor(bodyBytesStored / 2) },
-      { now: NOW },
-    );
-    expect(capped.bodiesEvicted).toBeGreaterThan(0);
-    await run.store.gc();
-    await agree(run, "after eviction by size and gc");
-  });
-
-  it("finds the same after a last reopen, and new records next to the evicted ones", async () => {
-    await reopen(run);
-    await run.store.insertRecords(run.corpus.next(30));
-    await agree(run, "after the last reopen and insert");
-  });
+      await agree(run, "after the last reopen and insert");
+    },
+    STEP_TIMEOUT,
+  );
 });
 
 /** Sixty CJK characters, one token of 180 UTF-8 bytes. */
