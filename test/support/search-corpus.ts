@@ -667,19 +667,6 @@ export function parseOracle(q: string): OracleQuery | undefined {
   return { q, terms };
 }
 
-/** A stand-in for `store.search` while it is not on the branch (SEARCH_SHIM=1): the oracle itself. */
-export async function shimSearch(store: TraceStore, q: string, opts?: SearchOptions): Promise<SearchResult> {
-  const parsed = parseOracle(q);
-  const want = parsed && oracleSearch(await snapshot(store), parsed, opts);
-  if (want === undefined)
-    throw Object.assign(new Error('option "q" is refused'), { code: "ERR_INVALID_OPTION" });
-  const first = want.terms.find((t) => !t.negated)!;
-  return {
-    hits: want.hits.map((h) => ({ ...h, snippet: first.tokens.join(" ") })),
-    truncated: want.truncated,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Crash tests' batches (test/crash-search.test.ts, test/support/search-child.ts)
 
@@ -755,15 +742,9 @@ export function searchBatchBase(m: string, b: number): number {
 
 type Search = (q: string, opts?: SearchOptions) => Promise<SearchResult>;
 
-/**
- * The store's `search`. SEARCH_SHIM=1 stands the oracle in for it while it is not on the branch (the
- * tests then agree trivially: only for developing them).
- */
+/** The store's `search`, as a function. */
 export function searchOf(store: TraceStore): Search {
-  const search = (store as unknown as { search?: Search }).search;
-  if (typeof search === "function") return search.bind(store);
-  if (process.env.SEARCH_SHIM === "1") return (q, opts) => shimSearch(store, q, opts);
-  throw new Error("store.search is missing");
+  return (q, opts) => store.search(q, opts);
 }
 
 // ---------------------------------------------------------------------------------------------------
