@@ -432,6 +432,58 @@ describe("store.search while maintenance runs", () => {
   });
 });
 
+describe("store.search reads hand-written queries as the contract does", () => {
+  const queries = [
+    ...["name:foo", "Name:foo", "NAME:foo", "Model:x", '"name:foo"', 'name:"foo bar"', 'name:"foo bar"x'],
+    ...["attr.k:gamma", "attr.K:gamma", "attr.:empty", 'attr.k:"beta gamma"', '"beta gamma"', "attr.k:v:zed"],
+    ...["attr.n:3", "attr.n:-3", "attr.f:0.5", "attr.big:1e", "attr.big:21", "zed", "k"],
+    ...["file", "FILE", "x:y", "naïve", "NAÏVE", "naive", "hello -world", 'hello -"world"', "hello -WORLD"],
+    ...['foo"bar', 'name:foo"', 'foo"bar baz"', "-- foo", "foo --", "- foo", "foo -", "-foo bar"],
+  ];
+  for (const q of queries) {
+    it(`answers ${JSON.stringify(q)} as the oracle does`, async () => {
+      const store = await openStore({ dir: tempDir() });
+      try {
+        await store.insertRecords([
+          {
+            kind: "span-open",
+            spanId: "a",
+            name: "foo bar",
+            timestamp: T0,
+            extensionId: "e",
+            attributes: {
+              "k:v": "zed",
+              "": "empty key",
+              k: ["alpha beta", "gamma"],
+              n: -3,
+              f: 0.5,
+              big: 1e21,
+            },
+          },
+          {
+            kind: "log",
+            level: "info",
+            msg: "name foo model x attr k gamma",
+            timestamp: T0 + 1,
+            extensionId: "e",
+            body: "Hello\tWORLD ﬁle naïve x:y foobar baz",
+          },
+        ]);
+        const truth = await snapshot(store);
+        const parsed = parseOracle(q);
+        const want = parsed && oracleSearch(truth, parsed);
+        if (want === undefined) {
+          await expect(searchOf(store)(q)).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+        } else {
+          expect(compareResults(await searchOf(store)(q), want)).toBeUndefined();
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});
+
 describe("store.search on a store written before search existed", () => {
   /** Words and two-word phrases of the store's own texts, every `step`-th. */
   function queriesOf(truth: readonly Searchable[], step: number): OracleQuery[] {

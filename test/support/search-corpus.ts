@@ -118,7 +118,7 @@ function whereOf(term: OracleTerm, s: Searchable): SearchWhere | undefined {
 /** The live terms (token-less ones are ignored); undefined when the contract refuses the query. */
 export function liveTerms(q: OracleQuery): OracleTerm[] | undefined {
   const live = q.terms.filter((t) => t.tokens.length > 0);
-  if (q.q.length > 1000 || live.length === 0 || q.terms.length > 32) return undefined;
+  if (q.q.length > 1000 || live.length === 0 || live.length > 32) return undefined;
   return live.some((t) => !t.negated) ? live : undefined;
 }
 
@@ -632,8 +632,10 @@ export function optionsArb(corpus: SearchCorpus): fc.Arbitrary<SearchOptions> {
 }
 
 /**
- * The contract's query language read back (a check that `renderQuery` writes what it means, and the
- * reading of hand-written queries); undefined for an unclosed quote.
+ * The query language read back (contract §1, with docs/search.md's details: a quote may appear inside a
+ * term and only groups whitespace; fields are lowercase, outside quotes, `attr.KEY:` with a KEY of at least
+ * one character and no quote); undefined for an unclosed quote. Checks that `renderQuery` writes what it
+ * means, and reads hand-written queries.
  */
 export function parseOracle(q: string): OracleQuery | undefined {
   const terms: OracleTerm[] = [];
@@ -643,26 +645,22 @@ export function parseOracle(q: string): OracleQuery | undefined {
       i++;
       continue;
     }
-    const negated = q[i] === "-";
-    if (negated) i++;
+    let raw = "";
+    let quoted = false;
+    for (; i < q.length && (quoted || !/\s/.test(q[i]!)); i++) {
+      if (q[i] === '"') quoted = !quoted;
+      raw += q[i];
+    }
+    if (quoted) return undefined;
+    const negated = raw.startsWith("-");
+    let text = negated ? raw.slice(1) : raw;
     let field: OracleField = "any";
-    const prefix = /^(?:name:|model:|attr\.([^:\s]*):)/.exec(q.slice(i));
+    const prefix = /^(?:name:|model:|attr\.([^:"]+):)/.exec(text);
     if (prefix) {
       field = prefix[1] !== undefined ? { attr: prefix[1] } : prefix[0] === "name:" ? "name" : "model";
-      i += prefix[0].length;
+      text = text.slice(prefix[0].length);
     }
-    let text: string;
-    if (q[i] === '"') {
-      const end = q.indexOf('"', i + 1);
-      if (end < 0) return undefined;
-      text = q.slice(i + 1, end);
-      i = end + 1;
-    } else {
-      const end = q.slice(i).search(/\s/);
-      text = end < 0 ? q.slice(i) : q.slice(i, i + end);
-      i += text.length;
-    }
-    terms.push({ field, tokens: tokenize(text), negated });
+    terms.push({ field, tokens: tokenize(text), negated }); // a quote is punctuation: no token holds one
   }
   return { q, terms };
 }
