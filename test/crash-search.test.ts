@@ -31,6 +31,10 @@ import { exited, startChild, waitForLine } from "./support/spawn.js";
 const CHILD = fileURLToPath(new URL("./support/search-child.ts", import.meta.url));
 /** Words searched after each kill, at most (the newest batches' all, then a sample of the rest). */
 const MAX_WORDS = 120;
+/** SEARCH_KILL_ROUNDS overrides each test's number of kills (e.g. 30 for a long run). */
+const ROUNDS = Number(process.env.SEARCH_KILL_ROUNDS ?? 0);
+const rounds = (n: number) => ROUNDS || n;
+const TIMEOUT = Math.max(120_000, ROUNDS * 20_000);
 
 interface Model {
   mode: "ingest" | "compact" | "prune";
@@ -138,19 +142,31 @@ async function killRounds(
 }
 
 describe("search after SIGKILL", () => {
-  it("finds every acknowledged record by its word after kills during ingest", async () => {
-    const m = await killRounds("ingest", 4, "ack");
-    expect(m.acked.size).toBeGreaterThan(4);
-  }, 120_000);
+  it(
+    "finds every acknowledged record by its word after kills during ingest",
+    async () => {
+      const m = await killRounds("ingest", rounds(4), "ack");
+      expect(m.acked.size).toBeGreaterThan(4);
+    },
+    TIMEOUT,
+  );
 
-  it("finds every record still stored, and only those, after kills during compaction and merges", async () => {
-    const m = await killRounds("compact", 5, "compacted");
-    expect(m.acked.size).toBeGreaterThan(5);
-  }, 120_000);
+  it(
+    "finds every record still stored, and only those, after kills during compaction and merges",
+    async () => {
+      const m = await killRounds("compact", rounds(5), "compacted");
+      expect(m.acked.size).toBeGreaterThan(5);
+    },
+    TIMEOUT,
+  );
 
-  it("finds nothing of a dropped partition or an evicted body after kills during prune and gc", async () => {
-    const m = await killRounds("prune", 5, "pruned");
-    // Retention dropped batches (their words searched and not found): the test saw the drops.
-    expect(m.absent).toBeGreaterThan(0);
-  }, 120_000);
+  it(
+    "finds nothing of a dropped partition or an evicted body after kills during prune and gc",
+    async () => {
+      const m = await killRounds("prune", rounds(5), "pruned");
+      // Retention dropped batches (their words searched and not found): the test saw the drops.
+      expect(m.absent).toBeGreaterThan(0);
+    },
+    TIMEOUT,
+  );
 });
