@@ -20,7 +20,7 @@ import {
 } from "../tiers/cold/sidecar.js";
 import { indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
-import { log, span, tempDir, tempStore } from "./support/fixtures.js";
+import { log, span, tempStore } from "./support/fixtures.js";
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 9, 1, 10);
@@ -340,6 +340,19 @@ describe("stores written before sidecars", () => {
       await new Promise((r) => setTimeout(r, 20));
     await store.close();
     expect(manifestOf(dir).files.every((f) => f.index !== undefined)).toBe(true);
+  });
+
+  it("stops the background upgrade at close, every listed sidecar sound and no unlisted one left", async () => {
+    const dir = await version4Store(records(24, 5));
+    const { store } = await tempStore({ dir });
+    await store.close(); // at once: the upgrade is stopped between files
+    for (const f of manifestOf(dir).files.filter((x) => x.index))
+      expect(readFileSync(join(dir, "cold", sidecarName(f.name))).length).toBe(f.index!.bytes);
+    await ColdTier.open(join(dir, "cold")); // the open's sweep
+    const m = manifestOf(dir);
+    expect(coldNames(dir)).toEqual(
+      m.files.flatMap((f) => (f.index ? [f.name, sidecarName(f.name)] : [f.name])).sort(),
+    );
   });
 });
 
