@@ -22,7 +22,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { CorruptStoreError } from "../../src/base/errors.js";
-import { termsOf } from "../../src/search/text.js";
+import { termArray, termsOf } from "../../src/search/text.js";
 
 export const SIDECAR_MAGIC = "TTIX";
 export const SIDECAR_VERSION = 1;
@@ -87,7 +87,7 @@ const CACHED_TEXTS = 8192;
  * them again was most of a build's time.
  */
 class TextTerms {
-  private readonly known = new Map<string, number[]>();
+  private readonly known = new Map<string, Uint32Array>();
 
   add(text: string, into: Set<number>): void {
     if (text.length > CACHED_TEXT_UNITS) {
@@ -96,7 +96,7 @@ class TextTerms {
     }
     let terms = this.known.get(text);
     if (terms === undefined) {
-      terms = [...termsOf(text)];
+      terms = termArray(text);
       if (this.known.size < CACHED_TEXTS) this.known.set(text, terms);
     }
     for (const t of terms) into.add(t);
