@@ -47,10 +47,12 @@ export class SidecarCache {
     return run;
   }
 
-  /** Drops what is kept of the files `gone` says are no longer listed. */
-  forget(gone: (name: string) => boolean): void {
-    for (const name of [...this.unusable]) if (gone(name)) this.unusable.delete(name);
-    // the LRU has no iteration: entries of unlisted files age out (their names never come back)
+  /** Drops what is kept of files no longer listed (a drop, a merge). */
+  forget(names: readonly string[]): void {
+    for (const name of names) {
+      this.cache.delete(name);
+      this.unusable.delete(name);
+    }
   }
 
   private async read(entry: ColdFile): Promise<Loaded | undefined> {
