@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { verifyStore } from "../src/maintenance/verify.js";
 import { termOf, termsOf, tokenize } from "../src/search/text.js";
+import { checksumOf } from "../tiers/cold/checksum.js";
 import type { ColdFile } from "../tiers/cold/manifest.js";
 import {
   buildSidecar,
@@ -386,6 +387,23 @@ describe("verify and sidecars", () => {
     expect(report.problems[0]!.what).toMatch(/damaged: its checksum/);
     const repaired = await verifyStore(dir, { repair: true });
     expect(repaired.problems.every((p) => p.repaired)).toBe(true);
+    expect((await verifyStore(dir)).problems).toEqual([]);
+  });
+
+  it("reports a sound-looking sidecar that does not index its file's rows, and --repair rewrites it", async () => {
+    const { dir, side } = await compacted();
+    const path = join(dir, "cold", "MANIFEST.json");
+    const m = JSON.parse(readFileSync(path, "utf8"));
+    const f = m.files[0];
+    const wrong = buildSidecar(Array.from({ length: f.rows }, () => ({ msg: "not what the rows say" })));
+    writeFileSync(side, wrong);
+    f.index = { bytes: wrong.length, checksum: checksumOf(wrong) }; // size and CRC as recorded
+    writeFileSync(path, JSON.stringify(m));
+    const report = await verifyStore(dir);
+    expect(report.problems.map((p) => p.what)).toEqual([
+      expect.stringMatching(/does not index what the file's rows hold/),
+    ]);
+    await verifyStore(dir, { repair: true });
     expect((await verifyStore(dir)).problems).toEqual([]);
   });
 
