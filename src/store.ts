@@ -43,11 +43,16 @@ import {
   type RetentionPolicy,
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
+import { ChunkIndex } from "./search/chunks/index.js";
+import { HotRecordIndex } from "./search/hot-records.js";
+import { search } from "./search/search.js";
 import type {
   ChunkingOptions,
   InsertResult,
   Query,
   RequestDiff,
+  SearchOptions,
+  SearchResult,
   StoredRecord,
   StoreOptions,
   StoreStats,
@@ -76,6 +81,11 @@ export interface TraceStore {
   turns(q?: TurnsQuery): Promise<TurnsPage>;
   /** LLM token usage by UTC day (of each call's start) and model, over both tiers. */
   usage(q?: UsageQuery): Promise<UsageReport>;
+  /**
+   * Records whose bodies, log messages, span names or attribute values match the query (words,
+   * "phrases", -exclusions, name:, model:, attr.KEY:), newest first; exact (docs/search.md).
+   */
+  search(q: string, opts?: SearchOptions): Promise<SearchResult>;
   easyView(turnId: string): Promise<string>;
   /**
    * What the record's body (an LLM request) changed since the previous request of its conversation (a
@@ -154,6 +164,10 @@ class Store implements TraceStore {
   private readonly collector: BodyCollector;
   private readonly pruner: Pruner;
   private readonly jobs = new Set<MaintenanceJobs>();
+  /** The hot records' texts, indexed in memory (built at the first search). */
+  private readonly hotText: HotRecordIndex;
+  /** The bodies' index (src/search/chunks/index.ts): each stored chunk once. */
+  readonly chunkIndex: ChunkIndex;
 
   private constructor(
     dir: string,
@@ -162,13 +176,18 @@ class Store implements TraceStore {
     writes: WritePath,
     bodies: BodyStore,
     cold: ColdTier,
+    chunkIndex: ChunkIndex,
   ) {
     this.hot = hot;
+    this.chunkIndex = chunkIndex;
+    // A sealed WAL segment that waits only on the index gets a flush, then the checkpoint releases it.
+    chunkIndex.onFlushed = () => this.maybeCheckpoint();
     this.wal = wal;
     this.writes = writes;
     this.reader = new Reader(hot, bodies, cold);
     this.lister = new TurnLister(hot, cold, this.reader);
     this.cold = cold;
+    this.hotText = new HotRecordIndex(hot);
     const quiesce = () => this.quiesceReads();
     this.compactor = new Compactor(hot, cold, writes, quiesce);
     this.collector = new BodyCollector(hot, cold, bodies, writes, quiesce);
@@ -182,8 +201,25 @@ class Store implements TraceStore {
     const walDir = join(dir, "wal");
     const bodies = await BodyStore.open(hot, opts.chunking, opts.chunkCacheBytes);
     const writes = new WritePath(hot, bodies, await loadCounters(hot));
+    const chunkIndex = await ChunkIndex.open(
+      hot,
+      bodies.dictionaries,
+      bodies.minChunkBytes,
+      writes.counters.appliedSeq,
+    );
+    chunkIndex.attach((build, sync) => writes.maintain(build, sync));
+    writes.indexer = chunkIndex;
     const log = await readWal(walDir);
-    const lastSeq = await writes.replay(log);
+    let lastSeq: number;
+    try {
+      lastSeq = await writes.replay(log);
+      // The batches replayed (and those applied but not indexed before a crash) are indexed, and
+      // written with indexedSeq, before the WAL segments that held them go.
+      await chunkIndex.flush();
+    } catch (err) {
+      await chunkIndex.close().catch(() => {});
+      throw err;
+    }
     // Everything replayed is made durable in the hot tier before the segments that held it go.
     await hot.write([countersOp(writes.counters)], true);
     for (const seg of await listSegments(walDir)) await fsys.unlink(seg.path);
@@ -200,13 +236,15 @@ class Store implements TraceStore {
     try {
       // The hot tier is complete now; bring it up to the cold manifest (a crash may have left a step 3).
       const cold = await ColdTier.open(join(dir, "cold"));
-      const store = new Store(dir, hot, wal, writes, bodies, cold);
+      const store = new Store(dir, hot, wal, writes, bodies, cold, chunkIndex);
       await store.compactor.recover();
-      await upgrade(hot, writes, store.compactor); // a store an older version wrote, once
+      await upgrade(hot, writes, store.compactor, chunkIndex); // a store an older version wrote, once
       await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
       store.indexColdFilesInBackground(); // cold files an older version wrote get search sidecars
+      chunkIndex.buildInBackground(); // an upgraded store's postings (docs/search.md)
       return store;
     } catch (err) {
+      await chunkIndex.close().catch(() => {});
       await wal.close();
       throw err;
     }
@@ -239,6 +277,17 @@ class Store implements TraceStore {
 
   usage(q: UsageQuery = {}): Promise<UsageReport> {
     return this.read(() => this.lister.usage(q));
+  }
+
+  search(q: string, opts?: SearchOptions): Promise<SearchResult> {
+    const deps = {
+      hot: this.hot,
+      cold: this.cold,
+      reader: this.reader,
+      chunks: this.chunkIndex,
+      hotText: this.hotText,
+    };
+    return this.read(() => search(deps, q, opts));
   }
 
   /** See `warmTurns` below. */
@@ -369,11 +418,13 @@ class Store implements TraceStore {
 
   private async shutdown(): Promise<void> {
     this.lister.close(); // a warm-up stops at its next file
+    this.hotText.close();
     try {
       for (const jobs of this.jobs) await jobs.stop(); // no new runs; a run in progress finishes
       // Calls accepted before close() finish first: their records are acknowledged and durable.
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
       await this.writes.drain();
+      await this.chunkIndex.close().catch(() => {}); // what it has not written is in the WAL still
       await this.checkpointing;
       await this.wal.rotate().catch(() => {});
       await this.checkpoint().catch(() => {});
@@ -400,9 +451,17 @@ class Store implements TraceStore {
     return track(this.inflight, fn());
   }
 
-  /** After an apply: if a sealed WAL segment is fully applied, checkpoint and release it. */
+  /**
+   * After an apply or an index flush: if a sealed WAL segment is fully applied and indexed, checkpoint
+   * and release it; if it waits only on the index, flush the index (which calls this again).
+   */
   private maybeCheckpoint(): void {
-    if (this.checkpointing || this.wal.releasableUpTo(this.writes.counters.appliedSeq) === 0) return;
+    const applied = this.writes.counters.appliedSeq;
+    if (this.checkpointing || this.wal.releasableUpTo(applied) === 0) return;
+    if (this.wal.releasableUpTo(Math.min(applied, this.chunkIndex.indexedSeq)) === 0) {
+      this.chunkIndex.requestFlush();
+      return;
+    }
     this.checkpointing = this.checkpoint()
       .catch(() => {}) // a failed checkpoint only keeps WAL segments longer; the next one retries
       .finally(() => {
@@ -418,7 +477,8 @@ class Store implements TraceStore {
   private async checkpoint(): Promise<void> {
     let durableSeq = 0;
     await this.writes.maintain((c) => {
-      durableSeq = c.appliedSeq;
+      // The index's flushes are earlier writes in the same order: this synced one makes them durable.
+      durableSeq = Math.min(c.appliedSeq, this.chunkIndex.indexedSeq);
       return { ops: [], counters: c };
     });
     await this.wal.release(durableSeq);

@@ -1,8 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { findTokens, matchRecord, type SearchableRecord } from "../src/search/match.js";
-import { parseQuery } from "../src/search/query.js";
+import { parseQuery, type QueryTerm, type SearchQuery } from "../src/search/query.js";
 import { foldText, tokenize } from "../src/search/text.js";
+import type { SearchWhere } from "../src/types.js";
 
 function match(q: string, r: SearchableRecord) {
   return matchRecord(parseQuery(q), r);
@@ -317,5 +318,89 @@ describe("findTokens", () => {
     const t0 = performance.now();
     expect(match('"rate limit"', { body })?.where).toBe("body");
     expect(performance.now() - t0).toBeLessThan(5000);
+  });
+});
+
+/** The contract's semantics written plainly over token lists: the reference matchRecord must equal. */
+function referenceMatch(q: SearchQuery, r: SearchableRecord): SearchWhere | undefined {
+  const valueTexts = (v: unknown): string[] =>
+    Array.isArray(v)
+      ? v.flatMap(valueTexts)
+      : typeof v === "string"
+        ? [v]
+        : typeof v === "number" || typeof v === "boolean"
+          ? [String(v)]
+          : [];
+  const attr = (key: string) =>
+    r.attributes && Object.hasOwn(r.attributes, key) ? valueTexts(r.attributes[key]) : [];
+  const fields = (t: QueryTerm): [SearchWhere, string[]][] => {
+    if (t.field === "name") return [["name", r.name === undefined ? [] : [r.name]]];
+    if (t.field === "model") return [["attributes", attr("gen_ai.request.model")]];
+    if (typeof t.field === "object") return [["attributes", attr(t.field.attr)]];
+    return [
+      ["body", r.body === undefined ? [] : [r.body]],
+      ["msg", r.msg === undefined ? [] : [r.msg]],
+      ["name", r.name === undefined ? [] : [r.name]],
+      ["attributes", Object.values(r.attributes ?? {}).flatMap(valueTexts)],
+    ];
+  };
+  const whereOf = (t: QueryTerm) =>
+    fields(t).find(([, texts]) => texts.some((x) => referenceFind(x, t.tokens)))?.[0];
+  if (q.terms.some((t) => t.negated && whereOf(t) !== undefined)) return undefined;
+  let first: SearchWhere | undefined;
+  for (const t of q.terms.filter((t) => !t.negated)) {
+    const w = whereOf(t);
+    if (w === undefined) return undefined;
+    first ??= w;
+  }
+  return first;
+}
+
+describe("matchRecord against the plain definition", () => {
+  const vocab = ["alpha", "Beta", "gamma", "é", "e\u0301", "漢字", "4471", "x_y"];
+  const sep = fc.constantFrom(" ", "-", ", ", "/", ".", "\n", "😀");
+  const text = fc
+    .array(fc.tuple(fc.constantFrom(...vocab), sep), { maxLength: 6 })
+    .map((a) => a.map(([w, s]) => w + s).join(""));
+  const scalar = fc.oneof(text, fc.constantFrom(4471, 1.5, true, false, null));
+  const record = fc.record(
+    {
+      body: text,
+      msg: text,
+      name: text,
+      attributes: fc.dictionary(
+        fc.constantFrom("gen_ai.request.model", "k", "__proto__", "tool.name"),
+        fc.oneof(scalar, fc.array(scalar, { maxLength: 3 })),
+      ),
+    },
+    { requiredKeys: [] },
+  );
+  const prefix = fc.constantFrom(
+    "",
+    "-",
+    "name:",
+    "model:",
+    "attr.k:",
+    "attr.__proto__:",
+    "-name:",
+    "-attr.k:",
+  );
+  const value = fc
+    .array(fc.constantFrom(...vocab), { minLength: 1, maxLength: 2 })
+    .map((a) => (a.length > 1 ? `"${a.join(" ")}"` : a[0]!));
+  const query = fc
+    .array(fc.tuple(prefix, value), { minLength: 1, maxLength: 4 })
+    .map((a) => `alpha ${a.map(([p, v]) => p + v).join(" ")}`);
+
+  it("matches exactly the records the definition matches, with the same where", () => {
+    fc.assert(
+      fc.property(record, query, (r, qs) => {
+        const q = parseQuery(qs);
+        const m = matchRecord(q, r);
+        expect(m?.where).toBe(referenceMatch(q, r));
+        if (m !== undefined) expect(m.snippet.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   foldText,
+  junctionTerms,
   MAX_TOKEN_UNITS,
   originalOffset,
   termArray,
@@ -274,6 +275,52 @@ describe("termsOf", () => {
       const texts = [r.body, r.kind === "log" ? r.msg : r.name].filter((t): t is string => t !== undefined);
       for (const t of texts) expect(termsOf(t)).toEqual(expected(t));
     }
+  });
+});
+
+describe("junctionTerms", () => {
+  it("gives the word across an ASCII cut, and nothing at a cut between words", () => {
+    expect(junctionTerms("the fi", "le is")).toEqual(new Set([termOf("file")]));
+    expect(junctionTerms("the ", "file")).toEqual(new Set());
+  });
+
+  it("gives tokens that only folding makes across the cut", () => {
+    expect(junctionTerms("abc", "℡ d")).toEqual(new Set([termOf("abctel")]));
+    expect(junctionTerms("x ΟΔΟΣ", "'Α y")).toEqual(new Set([termOf("οδοσ")]));
+    expect(junctionTerms("cafe", "\u0301 noir")).toEqual(new Set([termOf("café")]));
+  });
+
+  it("gives the word across the cut even when a side holds the same word elsewhere", () => {
+    expect(junctionTerms("ΟΔ", "ΟΣ/é`ΟΔΟΣ")).toEqual(new Set([termOf("οδος")]));
+    expect(junctionTerms("abc x ab", "c y abc")).toEqual(new Set([termOf("abc")]));
+  });
+
+  it("gives a word that starts with a character the cut split (not in the later chunk's own text)", () => {
+    expect(junctionTerms("a ", "étage b", 1)).toEqual(new Set([termOf("étage")]));
+  });
+
+  it("lets chunks' own terms plus their cuts' terms hold every term of the body, wherever it is cut", () => {
+    const K = 3 * MAX_TOKEN_UNITS;
+    const piece = fc.oneof(fc.constantFrom(...tricky), fc.constantFrom("word", "Straße", "ΟΔΟΣ", "漢字"));
+    const body = fc.array(piece, { maxLength: 200 }).map((a) => a.join(""));
+    fc.assert(
+      fc.property(body, fc.array(fc.nat(), { maxLength: 8 }), (b, rawCuts) => {
+        const cuts = [...new Set(rawCuts.map((c) => c % (b.length + 1)))]
+          .filter((c) => !(c > 0 && c < b.length && /[\udc00-\udfff]/.test(b[c]!)))
+          .sort((x, y) => x - y);
+        const indexed = new Set<number>();
+        let prev = 0;
+        for (const c of [...cuts, b.length]) {
+          termsOf(b.slice(prev, c), indexed);
+          prev = c;
+        }
+        for (const c of cuts) {
+          for (const t of junctionTerms(b.slice(Math.max(0, c - K), c), b.slice(c, c + K))) indexed.add(t);
+        }
+        for (const t of termsOf(b)) expect(indexed.has(t)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -192,12 +192,12 @@ describe("verify on a layout 2 or 3 store's hot tier", () => {
   it("calls an unknown layout a problem, and leaves the hot tier's cold entries unjudged", async () => {
     const { dir } = await coldStore();
     await withHot(dir, async (db) => {
-      await db.put(Buffer.from("mlayout"), Buffer.of(0x04)); // msgpack 4
+      await db.put(Buffer.from("mlayout"), Buffer.of(0x05)); // msgpack 5
       await db.put(turnFileKey("a", "date=2026-10-01/x.parquet"), Buffer.alloc(0));
     });
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([
-      { where: "hot m·layout", what: expect.stringContaining("is unknown: 4"), repairable: false },
+      { where: "hot m·layout", what: expect.stringContaining("is unknown: 5"), repairable: false },
     ]);
     expect(report.pending).toEqual([]);
   });
@@ -212,23 +212,23 @@ describe("verify on a store an older version wrote", () => {
     expect(report.problems).toEqual([]);
     const pending = lines(report.pending);
     expect(pending).toMatch(
-      /hot m·layout: layout 1 \(an older version wrote the store\), with [1-9]\d* turn → file entries and [1-9]\d* id entries of records not in the hot tier: the upgrade deletes them and records layout 3: done at the next open/,
+      /hot m·layout: layout 1 \(an older version wrote the store\), with [1-9]\d* turn → file entries and [1-9]\d* id entries of records not in the hot tier: the upgrade deletes them and records layout 4: done at the next open/,
     );
     for (const name of files)
       expect(pending).toContain(`cold/${name}: no lookup filters (an older version wrote it)`);
     expect(report.pending).toHaveLength(files.length + 1);
   });
 
-  it("calls a layout 2 store pending, not damaged: the open records layout 3", async () => {
+  it("calls a layout 2 store pending, not damaged: the open records layout 4", async () => {
     const { dir } = await coldStore();
     await withHot(dir, (db) => db.put(Buffer.from("mlayout"), Buffer.of(0x02))); // msgpack 2
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([]);
     expect(lines(report.pending)).toMatch(
-      /hot m·layout: layout 2: the upgrade records layout 3 .*: done at the next open/,
+      /hot m·layout: layout 2: the upgrade records layout 4 .*: done at the next open/,
     );
     await (await openStore({ dir })).close();
-    await withHot(dir, async (db) => expect(await db.get(Buffer.from("mlayout"))).toEqual(Buffer.of(0x03)));
+    await withHot(dir, async (db) => expect(await db.get(Buffer.from("mlayout"))).toEqual(Buffer.of(0x04)));
     expectClean(await verifyStore(dir));
   });
 

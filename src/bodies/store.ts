@@ -102,6 +102,16 @@ export class BodyStore {
     return new BodyStore(hot, chunking, cacheBytes, await Dictionaries.load(hot));
   }
 
+  /** The compression dictionaries chunks may name (the chunk index inflates chunks with them). */
+  get dictionaries(): Dictionaries {
+    return this.dicts;
+  }
+
+  /** Every chunk but a body's last is longer than this (src/bodies/splitter.ts). */
+  get minChunkBytes(): number {
+    return this.splitter.minChunkBytes;
+  }
+
   /** Forgets the decoded texts of chunks being deleted (hex hashes): the cache follows what is stored. */
   forgetChunks(hexes: Iterable<string>): void {
     for (const hex of hexes) this.texts.delete(Buffer.from(hex, "hex").toString("latin1"));

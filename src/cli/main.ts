@@ -11,6 +11,7 @@ import { importSqlite } from "./commands/import-sqlite.js";
 import { ingest } from "./commands/ingest.js";
 import { compact, gc, prune, stats } from "./commands/maintain.js";
 import { query, turn } from "./commands/read.js";
+import { search } from "./commands/search.js";
 import { sql } from "./commands/sql.js";
 import { verify } from "./commands/verify.js";
 import { runDemo } from "./demo.js";
@@ -40,6 +41,7 @@ const COMMANDS: Command[] = [
   ingest,
   turn,
   query,
+  search,
   compact,
   prune,
   gc,

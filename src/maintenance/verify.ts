@@ -50,6 +50,7 @@ import { buildSidecarOfFile, sidecarMismatch, writeSidecar } from "../../tiers/c
 import {
   hashKey,
   P_BODY,
+  P_BODY_RECORD,
   P_CHUNK,
   P_CONV,
   P_DICT,
@@ -704,7 +705,9 @@ async function checkHot(
       );
       if (!d) continue;
       for (const op of d.puts) {
-        if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: d.r.id });
+        // `h` keys (the search index's, empty values) are checked with the index (search/chunks/verify.ts)
+        if (op.type === "put" && op.key[0] !== P_RECORD && op.key[0] !== P_BODY_RECORD)
+          wanted.push({ key: op.key, pk, id: d.r.id });
       }
       if (d.h) bodies.push(d.h);
     }
@@ -756,12 +759,12 @@ async function checkHot(
       });
     }
   }
-  if (recovery.layout === LAYOUT_HOT_ONLY)
+  if (recovery.layout !== undefined && recovery.layout >= LAYOUT_HOT_ONLY && recovery.layout < HOT_LAYOUT)
     laterAtOpen(
       report,
       recovery.upgrades,
       "hot m·layout",
-      `layout ${LAYOUT_HOT_ONLY}: the upgrade records layout ${HOT_LAYOUT} (chunks may then name a compression dictionary)`,
+      `layout ${recovery.layout}: the upgrade records layout ${HOT_LAYOUT} (chunks may then name a compression dictionary; the search index is built)`,
     );
   if (recovery.layout === 1)
     laterAtOpen(

@@ -29,6 +29,7 @@ import {
   manifestOriginalBytes,
 } from "../bodies/manifest.js";
 import type { BodyStore, RefTracker } from "../bodies/store.js";
+import { bodyDocOps } from "../search/chunks/keys.js";
 import type { WritePath } from "../write/path.js";
 
 export interface EvictionRule {
@@ -276,9 +277,10 @@ interface Deletion {
   stored: number;
 }
 
+/** A body's manifest goes with its `q` keys (the chunk index's doc → body map), evicted or deleted. */
 function bodyDeletion(e: BodyEntry, evict: boolean): Deletion {
   const original = manifestOriginalBytes(e.manifest);
-  const ops: BatchOp[] = [del(P_BODY, e.hex)];
+  const ops: BatchOp[] = [del(P_BODY, e.hex), ...bodyDocOps(Buffer.from(e.hex, "hex"), e.manifest, "del")];
   if (evict)
     ops.push({
       type: "put",

@@ -81,11 +81,15 @@ export function hitOf(r: StoredRecord, m: RecordMatch): SearchHit {
     snippet: m.snippet,
   };
   if (r.conversationId !== undefined) hit.conversationId = r.conversationId;
+  if (r.spanId !== undefined) hit.spanId = r.spanId;
   return hit;
 }
 
 /** Whether the record passes the options' filters (time range, turn, conversation, extension, kind). */
-export function passesFilters(r: StoredRecord, o: CheckedSearchOptions): boolean {
+export function passesFilters(
+  r: Pick<StoredRecord, "timestamp" | "turnId" | "conversationId" | "extensionId" | "kind">,
+  o: CheckedSearchOptions,
+): boolean {
   return (
     (o.from === undefined || r.timestamp >= o.from) &&
     (o.to === undefined || r.timestamp < o.to) &&

@@ -82,47 +82,41 @@ export function tokenize(text: string): string[] {
   const n = text.length;
   let segStart = 0; // the last separator seen: where a Unicode segment would start
   let segTokens = 0; // out.length at segStart
-  let start = -1; // the current ASCII token's start, or -1
   let i = 0;
   while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c >= 128) {
-      // ASCII tokens completed since segStart are tokens of the segment too: drop and redo them in order.
-      out.length = segTokens;
-      const end = segmentEnd(text, i);
-      unicodeTokens(text.slice(segStart, end), (t) => out.push(t));
-      segStart = end;
-      segTokens = out.length;
-      start = -1;
-      i = end;
-      continue;
-    }
-    const cls = ASCII_CLASS[c];
-    if (cls === 1) {
-      if (start < 0) start = i;
-    } else {
-      if (start >= 0) {
-        out.push(asciiToken(text, start, i));
-        start = -1;
-      }
-      if (cls === 2) {
+    let c = text.charCodeAt(i);
+    // Between tokens: note separators, stop at a token char or a non-ASCII char.
+    while (c < 128 && ASCII_CLASS[c] !== 1) {
+      if (ASCII_CLASS[c] === 2) {
         segStart = i;
         segTokens = out.length;
       }
+      if (++i === n) return out;
+      c = text.charCodeAt(i);
     }
-    i++;
+    if (c < 128) {
+      const start = i;
+      let upper = false;
+      do {
+        if (c >= 0x41 && c <= 0x5a) upper = true;
+        if (++i === n) break;
+        c = text.charCodeAt(i);
+      } while (c < 128 && ASCII_CLASS[c] === 1);
+      if (i === n || c < 128) {
+        const token = text.slice(start, i);
+        out.push(upper ? token.toLowerCase() : token);
+        continue;
+      }
+    }
+    // ASCII tokens completed since segStart are tokens of the segment too: drop and redo them in order.
+    out.length = segTokens;
+    const end = segmentEnd(text, i);
+    unicodeTokens(text.slice(segStart, end), (t) => out.push(t));
+    segStart = end;
+    segTokens = out.length;
+    i = end;
   }
-  if (start >= 0) out.push(asciiToken(text, start, n));
   return out;
-}
-
-function asciiToken(text: string, start: number, end: number): string {
-  const s = text.slice(start, end);
-  for (let k = start; k < end; k++) {
-    const c = text.charCodeAt(k);
-    if (c >= 0x41 && c <= 0x5a) return s.toLowerCase();
-  }
-  return s;
 }
 
 /**
@@ -347,4 +341,37 @@ function offsetInSegment(text: string, start: number, end: number, rel: number):
     a = b;
   }
   return end;
+}
+
+/**
+ * The terms an index must post for a cut between two chunks of a body, so a word across the cut is
+ * found: `left` and `right` are the text just before and just after the cut (whole characters; either
+ * may run over other cuts). The joined text's tokens are aligned with each side's: the longest run
+ * equal to `left`'s from the start and to `right`'s from the end are tokens the sides' own terms (or
+ * their other cuts) hold; the tokens between are the junction's. Positions are compared, not sets, so a
+ * word that also occurs elsewhere in a side is still posted. Taken on the folded text, not on raw word
+ * characters, it also holds what NFKC or the final sigma make across a cut (`abc|℡` is `abctel`,
+ * `ΟΔΟΣ|'Α` is `οδοσ …`), which a raw `[\p{L}\p{N}\p{M}_]` run misses. `rightOwnFrom`: where the
+ * later chunk's own text starts in `right` (past a character the cut split, which neither chunk's own
+ * text holds).
+ *
+ * Sides of about 3 × MAX_TOKEN_UNITS units cover an indexable token: a folded unit comes from at most
+ * 3 original units in practice (a base letter and two combining marks, or Hangul jamo).
+ */
+export function junctionTerms(left: string, right: string, rightOwnFrom = 0): Set<number> {
+  const joined = tokenize(left + right);
+  const l = tokenize(left);
+  const r = tokenize(right.slice(rightOwnFrom));
+  let head = 0;
+  while (head < l.length && head < joined.length && l[head] === joined[head]) head++;
+  let tail = 0;
+  const most = joined.length - head;
+  while (tail < r.length && tail < most && r[r.length - 1 - tail] === joined[joined.length - 1 - tail])
+    tail++;
+  const out = new Set<number>();
+  for (let i = head; i < joined.length - tail; i++) {
+    const t = joined[i]!;
+    if (t.length <= MAX_TOKEN_UNITS) out.add(termOf(t));
+  }
+  return out;
 }

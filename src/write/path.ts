@@ -40,6 +40,7 @@ import { BatchTooLargeError, IoError, TracetierError, WalFailedError } from "../
 import type { BodyStore, StagedBodies } from "../bodies/store.js";
 import { type Prepared, prepareRecord } from "../records/prepare.js";
 import { validateRecords } from "../records/validate.js";
+import type { BatchIndexer } from "../search/chunks/index.js";
 import type { InsertResult, TraceRecord } from "../types.js";
 import { type Batch, decodeBatch, encodeBatch } from "./batch.js";
 import { type Counters, countBatch, countersOp, loadCounters } from "./counters.js";
@@ -83,6 +84,11 @@ export class WritePath {
   private paused = 0;
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
   onApplied: () => void = () => {};
+  /**
+   * The chunk index (src/search/chunks/index.ts): its `q` keys go in each batch's write, and every
+   * batch, applied now or found applied at a replay, is fed to it (it skips what it has indexed).
+   */
+  indexer: BatchIndexer | undefined;
 
   /**
    * The ids among these records that the cold tier holds (cross-tier idempotency); set by the store
@@ -459,14 +465,19 @@ export class WritePath {
    * (replay at open, or a recovery that replayed it from the WAL before its turn in apply order).
    */
   private async apply(batch: Batch): Promise<void> {
-    if (batch.lastSeq <= this.counters.appliedSeq) return;
+    if (batch.lastSeq <= this.counters.appliedSeq) {
+      this.indexer?.feed(batch); // applied before a crash, maybe not indexed (src/search/chunks/index.ts)
+      return;
+    }
     const ops: BatchOp[] = [];
     for (const r of batch.records) ops.push(...recordPuts(r.record, r.value));
     ops.push(...this.bodies.ops(batch.bodies));
+    if (this.indexer) ops.push(...this.indexer.ops(batch));
     const next = countBatch(this.counters, batch);
     ops.push(countersOp(next));
     await this.hot.write(ops);
     this.counters = next;
+    this.indexer?.feed(batch);
     this.onApplied();
   }
 }

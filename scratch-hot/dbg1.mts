@@ -1,0 +1,11 @@
+import { openStore } from "../src/index.js";
+import { mkdtempSync } from "node:fs";
+const dir = mkdtempSync("/tmp/tt-");
+const store = await openStore({ dir });
+const now = Date.now();
+await store.insertRecords([{ kind: "span-open", spanId: "a", name: "x", extensionId: "t", turnId: "t1", timestamp: now - 3 * 86400000, body: "moved away body text" } as any]);
+await store.insertRecords([{ kind: "span-open", spanId: "b", name: "x", extensionId: "t", turnId: "t2", timestamp: now, body: "stays hot" } as any]);
+console.log(await store.compact({ now }));
+const hot = (store as any).hot;
+for await (const b of hot.entries({ gte: Buffer.of(0x68), lt: Buffer.of(0x69) }, false)) for (const [k] of b) console.log(k.toString("hex"));
+await store.close();

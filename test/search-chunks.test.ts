@@ -1,0 +1,240 @@
+/**
+ * The hot tier's body index (src/search/chunks/, search contract §3): every word of every stored body
+ * leads, through docsOf → bodiesOf → hotRecordsOf, to the hot records holding that body, across chunk
+ * cuts (inside a word, inside a character), after flushes and merges, after a reopen; GC and eviction
+ * take a body's `q` keys with it, hot-record deletes take its `h` keys.
+ */
+import { randomBytes } from "node:crypto";
+import { cpSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
+import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
+import { termOf, tokenize } from "../src/search/text.js";
+import { P_BODY_RECORD, P_DOC_BODY, prefixEnd } from "../tiers/hot/keys.js";
+import type { HotTier } from "../tiers/hot/tier.js";
+import { tempDir } from "./support/fixtures.js";
+
+const SMALL_CHUNKS = { inlineMax: 48, minSize: 64, avgSize: 128, maxSize: 256 };
+const DEFAULTS = { ...chunkIndexSettings };
+
+afterEach(() => {
+  Object.assign(chunkIndexSettings, DEFAULTS);
+});
+
+function indexOf(store: TraceStore): ChunkIndex {
+  return (store as unknown as { chunkIndex: ChunkIndex }).chunkIndex;
+}
+
+/** Timestamps of the hot records the index leads to for `word`. */
+async function found(store: TraceStore, word: string): Promise<Set<number>> {
+  const index = indexOf(store);
+  await index.caughtUp();
+  const docs = await index.docsOf(termOf(word));
+  const bodies = await index.bodiesOf(docs);
+  return new Set((await index.hotRecordsOf(bodies)).map((r) => r.ts));
+}
+
+function rec(i: number, body: string | undefined): TraceRecord {
+  return {
+    kind: "span-open",
+    spanId: `s-${i}`,
+    name: "llm.request",
+    timestamp: 1_700_000_000_000 + i,
+    extensionId: "test",
+    turnId: `turn-${i % 3}`,
+    ...(body === undefined ? {} : { body }),
+  } as TraceRecord;
+}
+
+/** Every indexable word of each record's body finds that record. */
+async function expectAllFound(store: TraceStore, records: TraceRecord[]): Promise<void> {
+  for (const r of records) {
+    if (r.body === undefined) continue;
+    for (const w of new Set(tokenize(r.body))) {
+      if (w.length > 64) continue;
+      expect((await found(store, w)).has(r.timestamp), `"${w}" of record ${r.timestamp}`).toBe(true);
+    }
+  }
+}
+
+const ASCII_WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"];
+const UNICODE_WORDS = [
+  "café",
+  "naïve",
+  "straße",
+  "漢字かな",
+  "Ωmega",
+  "ﬁnance",
+  "e\u0301lan",
+  "𝒳ray",
+  "İstanbul",
+];
+
+function bodyOf(words: string[], seed: number, n: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++)
+    out.push(`${words[(seed * 7 + i * 13) % words.length]}${(seed * 31 + i) % 997}`);
+  return out.join(i18nSeparator(seed));
+}
+
+function i18nSeparator(seed: number): string {
+  return [" ", ", ", "\n", " — "][seed % 4]!;
+}
+
+describe("the chunk index", () => {
+  it("finds every word of ASCII bodies cut into small chunks, words split by the cuts included", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const records = Array.from({ length: 30 }, (_, i) => rec(i, bodyOf(ASCII_WORDS, i, 40 + i)));
+    await store.insertRecords(records);
+    await expectAllFound(store, records);
+    await store.close();
+  });
+
+  it("finds every word of multibyte bodies, a character split by a cut included", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const records = Array.from({ length: 30 }, (_, i) => rec(i, bodyOf(UNICODE_WORDS, i, 40 + i)));
+    await store.insertRecords(records);
+    await expectAllFound(store, records);
+    await store.close();
+  });
+
+  it("finds random bodies' words, with repeated and growing bodies (fast-check)", async () => {
+    const word = fc.oneof(
+      fc.constantFrom(...ASCII_WORDS, ...UNICODE_WORDS),
+      fc.stringMatching(/^[a-z0-9é漢]{1,12}$/),
+    );
+    const body = fc.array(fc.tuple(word, fc.constantFrom(" ", "-", "\n", "", ".")), {
+      minLength: 1,
+      maxLength: 80,
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(body, { minLength: 1, maxLength: 8 }), async (bodies) => {
+        const dir = tempDir();
+        const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+        const texts = bodies.map((b) => b.map(([w, s]) => w + s).join(""));
+        // each body also resent grown by the next (as an LLM request resends its history)
+        const records = texts.flatMap((t, i) => [rec(2 * i, t), rec(2 * i + 1, t + (texts[i + 1] ?? ""))]);
+        await store.insertRecords(records);
+        await expectAllFound(store, records);
+        await store.close();
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it("finds words after flushes, merges of segments and a reopen", async () => {
+    Object.assign(chunkIndexSettings, { flushBytes: 512 });
+    const dir = tempDir();
+    let store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const records: TraceRecord[] = [];
+    for (let b = 0; b < 20; b++) {
+      const batch = Array.from({ length: 3 }, (_, i) => rec(b * 3 + i, bodyOf(ASCII_WORDS, b * 3 + i, 30)));
+      records.push(...batch);
+      await store.insertRecords(batch);
+      await indexOf(store).caughtUp();
+      await indexOf(store).flush();
+    }
+    // 20 flushes: FANOUT (8) segments of a size class were merged at least twice
+    expect(indexOf(store).segmentIds.length).toBeLessThan(20);
+    await expectAllFound(store, records);
+    await store.close();
+    store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    await expectAllFound(store, records);
+    await store.close();
+  });
+
+  it("indexes what the WAL replays at open (a store not closed)", async () => {
+    Object.assign(chunkIndexSettings, { flushBytes: Number.POSITIVE_INFINITY, flushIntervalMs: 0 });
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    indexOf(store).requestFlush = () => {}; // nothing flushed: the postings are only in the tail
+    const records = Array.from({ length: 10 }, (_, i) => rec(i, bodyOf(UNICODE_WORDS, i, 30)));
+    await store.insertRecords(records);
+    // A second store over a copy of the directory as it is now is what an open after a kill sees.
+    const copy = tempDir();
+    await (store as unknown as { hot: HotTier }).hot.flushMemtable();
+    cpSync(dir, copy, { recursive: true, filter: (src) => !src.endsWith("LOCK") });
+    await store.close();
+    const reopened = await openStore({ dir: copy, chunking: SMALL_CHUNKS });
+    await expectAllFound(reopened, records);
+    await reopened.close();
+  });
+
+  it("keeps WAL segments until the batches they hold are indexed and written", async () => {
+    Object.assign(chunkIndexSettings, { flushBytes: Number.POSITIVE_INFINITY, flushIntervalMs: 0 });
+    const dir = tempDir();
+    const store = await openStore({ dir, walSegmentBytes: 16 * 1024 });
+    const index = indexOf(store);
+    const flush = index.requestFlush.bind(index);
+    index.requestFlush = () => {}; // the index never flushes on its own
+    for (let b = 0; b < 20; b++)
+      await store.insertRecords([rec(b, `${randomBytes(6000).toString("base64")} batch${b}`)]);
+    const walFiles = () => readdirSync(join(dir, "wal")).length;
+    expect(walFiles(), "every segment is still there").toBeGreaterThan(5);
+    index.requestFlush = flush;
+    await store.insertRecords([rec(100, "one more")]); // its apply asks for a flush, then a checkpoint
+    await index.flush();
+    await store.insertRecords([rec(101, "and another")]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(walFiles()).toBeLessThanOrEqual(2);
+    await store.close();
+  });
+
+  it("deletes a body's q keys when GC deletes it, and its records' h keys with the records", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const now = Date.now();
+    const old = { ...rec(1, bodyOf(ASCII_WORDS, 1, 60)), timestamp: now - 3 * 86_400_000 };
+    const fresh = { ...rec(2, bodyOf(UNICODE_WORDS, 2, 60)), timestamp: now };
+    await store.insertRecords([old, fresh]);
+    expect(await keyCount(store, P_DOC_BODY)).toBeGreaterThan(0);
+    expect(await keyCount(store, P_BODY_RECORD)).toBe(2);
+    await store.prune({ maxAgeMs: 86_400_000 }, { now });
+    expect(await keyCount(store, P_BODY_RECORD), "the old record's h key went with it").toBe(1);
+    const word = tokenize(old.body!)[0]!;
+    expect((await found(store, word)).size).toBe(0);
+    await expectAllFound(store, [fresh]);
+    await store.close();
+  });
+
+  it("deletes an evicted body's q keys with its manifest", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const now = Date.now();
+    const a = { ...rec(1, `${bodyOf(ASCII_WORDS, 1, 60)} onlyina`), timestamp: now - 3 * 86_400_000 };
+    const b = { ...rec(2, `${bodyOf(UNICODE_WORDS, 2, 60)} onlyinb`), timestamp: now };
+    await store.insertRecords([a, b]);
+    const before = await keyCount(store, P_DOC_BODY);
+    await store.prune({ maxBodyAgeMs: 86_400_000 }, { now });
+    expect(await keyCount(store, P_DOC_BODY)).toBeLessThan(before);
+    expect(await keyCount(store, P_BODY_RECORD), "records stay (bodyEvicted)").toBe(2);
+    expect((await found(store, "onlyina")).size).toBe(0);
+    expect((await found(store, "onlyinb")).has(b.timestamp)).toBe(true);
+    await store.close();
+  });
+
+  it("moves a record's h key out with it when compaction moves it to the cold tier", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const now = Date.now();
+    await store.insertRecords([{ ...rec(1, "moved away body text"), timestamp: now - 3 * 86_400_000 }]);
+    await store.insertRecords([{ ...rec(2, "stays hot body text"), timestamp: now }]);
+    await store.compact({ now });
+    expect(await keyCount(store, P_BODY_RECORD)).toBe(1);
+    expect((await found(store, "moved")).size).toBe(0);
+    expect((await found(store, "stays")).size).toBe(1);
+    await store.close();
+  });
+});
+
+async function keyCount(store: TraceStore, prefix: number): Promise<number> {
+  const hot = (store as unknown as { hot: HotTier }).hot;
+  const p = Buffer.of(prefix);
+  let n = 0;
+  for await (const batch of hot.entries({ gte: p, lt: prefixEnd(p) }, false)) n += batch.length;
+  return n;
+}
