@@ -446,5 +446,14 @@ describe("readRows", () => {
     const want = [...new Set(rows)].sort((a, b) => a - b).map((r) => whole[r]);
     expect(await cold.readRows(file, rows)).toEqual(want);
     expect(await cold.readRows(file, [])).toEqual([]);
+    // a file of more than INLINE_ROWS records: encoded, and its sidecar built, in the encoder thread
+    const index = (await cold.fileIndex(file))!;
+    const hits = await cold.readRows(file, [...index.rowsOfTerm(termOf("word10"))]);
+    expect(hits.map((r) => r.id).sort()).toEqual(
+      whole
+        .filter((r) => /\bword10\b/.test(String((r.record as { msg?: string }).msg)))
+        .map((r) => r.id)
+        .sort(),
+    );
   });
 });
