@@ -10,10 +10,15 @@
  *   tsx bench/sidecar.ts prepare <dir> <records> [days]   ingest into a store (durability none), close
  *   tsx bench/sidecar.ts compact <dir> on|off [days]      open, compact everything with sidecars on or
  *       off (sidecarSettings.build, the internal switch), JSON: records/s and CPU seconds
+ *   tsx bench/sidecar.ts rows <dir> [reps]                 a compacted store's largest file: readRows of
+ *       10 scattered rows vs reading every row (p50 ms)
  */
 import { createHash } from "node:crypto";
+import { join } from "node:path";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
+import { Random } from "../src/workload/random.js";
 import { buildSidecar, sidecarSettings } from "../tiers/cold/sidecar.js";
+import { ColdTier } from "../tiers/cold/tier.js";
 import { encodeRecords } from "../tiers/cold/writer.js";
 import type { TierRecord } from "../tiers/record.js";
 import { DAY, MONTH_START, turnsOver } from "./month.js";
@@ -115,7 +120,38 @@ async function compact(dir: string, on: boolean, days: number): Promise<void> {
   );
 }
 
+/** readRows of 10 scattered rows vs every row of the largest file (fileRecords), each `reps` times. */
+async function rows(dir: string, reps: number): Promise<void> {
+  const cold = await ColdTier.open(join(dir, "cold"));
+  const file = [...cold.files].sort((a, b) => b.rows - a.rows)[0]!;
+  await cold.fileRecords(file.name); // the file's footer read and its bytes checked once, as in a store
+  const rnd = new Random(7);
+  const pick = () => Array.from({ length: 10 }, () => rnd.int(0, file.rows - 1));
+  const scattered: number[] = [];
+  const whole: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const want = pick();
+    let t = performance.now();
+    await cold.readRows(file, want);
+    scattered.push(performance.now() - t);
+    t = performance.now();
+    await cold.fileRecords(file.name);
+    whole.push(performance.now() - t);
+  }
+  const p50 = (xs: number[]) => +[...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2);
+  console.log(
+    JSON.stringify({
+      mode: "rows",
+      fileRows: file.rows,
+      rowGroups: Math.ceil(file.rows / 1024),
+      readRows10Ms: p50(scattered),
+      wholeFileMs: p50(whole),
+    }),
+  );
+}
+
 if (mode === "build") build(Number(args[0]), Number(args[1] ?? 30));
 else if (mode === "prepare") await prepare(args[0]!, Number(args[1]), Number(args[2] ?? 30));
 else if (mode === "compact") await compact(args[0]!, args[1] === "on", Number(args[2] ?? 30));
+else if (mode === "rows") await rows(args[0]!, Number(args[1] ?? 20));
 else throw new Error(`unknown mode ${mode}`);

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { openStore, stableId, type TraceRecord } from "../src/index.js";
 import { verifyStore } from "../src/maintenance/verify.js";
 import { termOf, termsOf, tokenize } from "../src/search/text.js";
+import { checksumOf } from "../tiers/cold/checksum.js";
 import type { ColdFile } from "../tiers/cold/manifest.js";
 import {
   buildSidecar,
@@ -20,7 +21,7 @@ import {
 } from "../tiers/cold/sidecar.js";
 import { indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
-import { log, span, tempDir, tempStore } from "./support/fixtures.js";
+import { log, span, tempStore } from "./support/fixtures.js";
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 9, 1, 10);
@@ -341,6 +342,19 @@ describe("stores written before sidecars", () => {
     await store.close();
     expect(manifestOf(dir).files.every((f) => f.index !== undefined)).toBe(true);
   });
+
+  it("stops the background upgrade at close, every listed sidecar sound and no unlisted one left", async () => {
+    const dir = await version4Store(records(24, 5));
+    const { store } = await tempStore({ dir });
+    await store.close(); // at once: the upgrade is stopped between files
+    for (const f of manifestOf(dir).files.filter((x) => x.index))
+      expect(readFileSync(join(dir, "cold", sidecarName(f.name))).length).toBe(f.index!.bytes);
+    await ColdTier.open(join(dir, "cold")); // the open's sweep
+    const m = manifestOf(dir);
+    expect(coldNames(dir)).toEqual(
+      m.files.flatMap((f) => (f.index ? [f.name, sidecarName(f.name)] : [f.name])).sort(),
+    );
+  });
 });
 
 describe("verify and sidecars", () => {
@@ -373,6 +387,23 @@ describe("verify and sidecars", () => {
     expect(report.problems[0]!.what).toMatch(/damaged: its checksum/);
     const repaired = await verifyStore(dir, { repair: true });
     expect(repaired.problems.every((p) => p.repaired)).toBe(true);
+    expect((await verifyStore(dir)).problems).toEqual([]);
+  });
+
+  it("reports a sound-looking sidecar that does not index its file's rows, and --repair rewrites it", async () => {
+    const { dir, side } = await compacted();
+    const path = join(dir, "cold", "MANIFEST.json");
+    const m = JSON.parse(readFileSync(path, "utf8"));
+    const f = m.files[0];
+    const wrong = buildSidecar(Array.from({ length: f.rows }, () => ({ msg: "not what the rows say" })));
+    writeFileSync(side, wrong);
+    f.index = { bytes: wrong.length, checksum: checksumOf(wrong) }; // size and CRC as recorded
+    writeFileSync(path, JSON.stringify(m));
+    const report = await verifyStore(dir);
+    expect(report.problems.map((p) => p.what)).toEqual([
+      expect.stringMatching(/does not index what the file's rows hold/),
+    ]);
+    await verifyStore(dir, { repair: true });
     expect((await verifyStore(dir)).problems).toEqual([]);
   });
 
@@ -415,5 +446,14 @@ describe("readRows", () => {
     const want = [...new Set(rows)].sort((a, b) => a - b).map((r) => whole[r]);
     expect(await cold.readRows(file, rows)).toEqual(want);
     expect(await cold.readRows(file, [])).toEqual([]);
+    // a file of more than INLINE_ROWS records: encoded, and its sidecar built, in the encoder thread
+    const index = (await cold.fileIndex(file))!;
+    const hits = await cold.readRows(file, [...index.rowsOfTerm(termOf("word10"))]);
+    expect(hits.map((r) => r.id).sort()).toEqual(
+      whole
+        .filter((r) => /\bword10\b/.test(String((r.record as { msg?: string }).msg)))
+        .map((r) => r.id)
+        .sort(),
+    );
   });
 });

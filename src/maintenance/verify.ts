@@ -46,7 +46,7 @@ import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../.
 import { decodeAll, integrityProblem, readParquetInfo } from "../../tiers/cold/parquet.js";
 import { fromRow } from "../../tiers/cold/schema.js";
 import { sidecarName } from "../../tiers/cold/sidecar.js";
-import { buildSidecarOfFile, sidecarProblem, writeSidecar } from "../../tiers/cold/sidecars.js";
+import { buildSidecarOfFile, sidecarMismatch, writeSidecar } from "../../tiers/cold/sidecars.js";
 import {
   hashKey,
   P_BODY,
@@ -597,7 +597,7 @@ function listedNames(f: ColdFile): string[] {
 
 /**
  * Each listed file's search sidecar against its manifest entry (present, size, CRC-32, decodes, row
- * count): a bad one is a repairable problem (searches scan the file meanwhile, so they stay exact). A
+ * count) and against the file's rows (rebuilt, the same postings): a bad one is a repairable problem (searches scan the file meanwhile, so they stay exact). A
  * file without one (written before manifest v5) is a note. Returns the files whose sidecar repair builds.
  */
 async function checkSidecars(coldDir: string, manifest: Manifest, report: VerifyReport): Promise<string[]> {
@@ -611,10 +611,10 @@ async function checkSidecars(coldDir: string, manifest: Manifest, report: Verify
       continue;
     }
     const where = `cold/${sidecarName(f.name)}`;
-    const found = await sidecarProblem(join(coldDir, sidecarName(f.name)), f).catch(
-      (err: Error) => `is unreadable: ${err.message}`,
-    );
-    if (typeof found !== "string") continue;
+    const found = await sidecarMismatch(coldDir, f).catch((err: Error) =>
+      err instanceof CorruptStoreError ? undefined : `is unreadable: ${err.message}`,
+    ); // a damaged file is its own problem (checkColdFile)
+    if (found === undefined) continue;
     report.problems.push({ where, what: `the search sidecar of cold/${f.name} ${found}`, repairable: true });
     build.push(f.name);
   }

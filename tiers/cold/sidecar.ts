@@ -22,7 +22,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { CorruptStoreError } from "../../src/base/errors.js";
-import { termsOf } from "../../src/search/text.js";
+import { termArray, termsOf } from "../../src/search/text.js";
 
 export const SIDECAR_MAGIC = "TTIX";
 export const SIDECAR_VERSION = 1;
@@ -87,7 +87,7 @@ const CACHED_TEXTS = 8192;
  * them again was most of a build's time.
  */
 class TextTerms {
-  private readonly known = new Map<string, number[]>();
+  private readonly known = new Map<string, Uint32Array>();
 
   add(text: string, into: Set<number>): void {
     if (text.length > CACHED_TEXT_UNITS) {
@@ -96,7 +96,7 @@ class TextTerms {
     }
     let terms = this.known.get(text);
     if (terms === undefined) {
-      terms = [...termsOf(text)];
+      terms = termArray(text);
       if (this.known.size < CACHED_TEXTS) this.known.set(text, terms);
     }
     for (const t of terms) into.add(t);
@@ -282,11 +282,11 @@ class VarintReader {
 class DecodedIndex implements ColdFileIndex {
   constructor(
     readonly rows: number,
-    private readonly text: Uint8Array,
+    readonly text: Uint8Array,
     private readonly terms: Uint32Array,
     /** Where each term's posting list starts in `text`. */
     private readonly termAt: Uint32Array,
-    private readonly bodies: Uint8Array,
+    readonly bodies: Uint8Array,
     /** Where each prefix starts in `bodies` (its postings follow its 8 bytes). */
     private readonly bodyAt: Uint32Array,
   ) {}
@@ -344,6 +344,17 @@ class DecodedIndex implements ColdFileIndex {
     const at = this.bodyAt[lo]!;
     return Buffer.compare(this.bodies.subarray(at, at + BODY_PREFIX_BYTES), key) === 0 ? lo : undefined;
   }
+}
+
+/**
+ * Whether two sidecars index the same: the same row count and the same postings, whatever each
+ * section's deflate made of them (a check that a stored sidecar is the one its file's rows give now,
+ * with this version's tokenizer: `verify`).
+ */
+export function sameSidecar(a: Uint8Array, b: Uint8Array): boolean {
+  const x = decode(Buffer.from(a.buffer, a.byteOffset, a.length));
+  const y = decode(Buffer.from(b.buffer, b.byteOffset, b.length));
+  return x.rows === y.rows && Buffer.from(x.text).equals(y.text) && Buffer.from(x.bodies).equals(y.bodies);
 }
 
 /** The row count a sidecar's header states, or `undefined` when it has no header. */

@@ -7,6 +7,7 @@
  * for it, as for a file that has none, and the caller scans that file instead.
  */
 
+import { join } from "node:path";
 import { ByteLru } from "../../src/base/byte-lru.js";
 import { writeFileDurably } from "../../src/base/durable-fs.js";
 import { CorruptStoreError, TracetierError } from "../../src/base/errors.js";
@@ -15,7 +16,14 @@ import { checksumOf } from "./checksum.js";
 import { tempPath } from "./layout.js";
 import type { ColdFile } from "./manifest.js";
 import { fileError, integrityProblem, readParquetColumns, sidecarPath } from "./parquet.js";
-import { buildSidecar, type ColdFileIndex, decodeSidecar, sidecarName, sourceOfRow } from "./sidecar.js";
+import {
+  buildSidecar,
+  type ColdFileIndex,
+  decodeSidecar,
+  sameSidecar,
+  sidecarName,
+  sourceOfRow,
+} from "./sidecar.js";
 import type { ColdTier } from "./tier.js";
 
 /** Decoded sidecars kept in memory at most (a month of hourly files decodes to a few MB). */
@@ -47,10 +55,12 @@ export class SidecarCache {
     return run;
   }
 
-  /** Drops what is kept of the files `gone` says are no longer listed. */
-  forget(gone: (name: string) => boolean): void {
-    for (const name of [...this.unusable]) if (gone(name)) this.unusable.delete(name);
-    // the LRU has no iteration: entries of unlisted files age out (their names never come back)
+  /** Drops what is kept of files no longer listed (a drop, a merge). */
+  forget(names: readonly string[]): void {
+    for (const name of names) {
+      this.cache.delete(name);
+      this.unusable.delete(name);
+    }
   }
 
   private async read(entry: ColdFile): Promise<Loaded | undefined> {
@@ -99,6 +109,22 @@ export async function sidecarProblem(path: string, entry: ColdFile): Promise<Loa
 }
 
 /**
+ * What is wrong with a listed file's sidecar (sidecarProblem), or, when it is sound, whether it indexes
+ * what the file's rows give with this version's tokenizer (a stale or wrong sidecar would make searches
+ * miss rows). `undefined`: sound. A damaged file is ERR_CORRUPT_STORE (its own problem).
+ */
+export async function sidecarMismatch(coldDir: string, entry: ColdFile): Promise<string | undefined> {
+  const path = join(coldDir, sidecarName(entry.name));
+  const found = await sidecarProblem(path, entry);
+  if (typeof found === "string") return found;
+  const rebuilt = await buildSidecarOfFile(join(coldDir, entry.name), entry);
+  if (rebuilt === undefined) return undefined; // the file is gone: its own problem
+  return sameSidecar(await fsys.readFile(path), rebuilt)
+    ? undefined
+    : "does not index what the file's rows hold (built by another version's tokenizer, or wrong)";
+}
+
+/**
  * The sidecar of a listed file, built from its columns (msg, name, attributes, bodyHash), the file
  * checked against its entry first; `undefined` when the file is gone. A damaged file is ERR_CORRUPT_STORE.
  */
@@ -119,7 +145,7 @@ export async function writeSidecar(
   bytes: Uint8Array,
 ): Promise<ColdFile["index"]> {
   const side = sidecarName(name);
-  await writeFileDurably(tempPath(coldDir, side), `${coldDir}/${side}`, bytes);
+  await writeFileDurably(tempPath(coldDir, side), join(coldDir, side), bytes);
   return { bytes: bytes.length, checksum: checksumOf(bytes) };
 }
 

@@ -145,12 +145,13 @@ export class ColdTier {
   settled = true;
 
   private adopt(next: Manifest): void {
+    const before = this.manifest.files;
     this.manifest = next;
     this.index();
     this.settled = true;
     for (const name of [...this.info.keys()]) if (!this.has(name)) this.forgetInfo(name);
     for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
-    this.sidecars.forget((name) => !this.has(name));
+    this.sidecars.forget(before.filter((f) => !this.has(f.name)).map((f) => f.name));
   }
 
   /** Decodes what lookups need from the manifest (its filters were checked when it was read). */
