@@ -440,45 +440,48 @@ describe("store.search reads hand-written queries as the contract does", () => {
     ...["file", "FILE", "x:y", "naïve", "NAÏVE", "naive", "hello -world", 'hello -"world"', "hello -WORLD"],
     ...['foo"bar', 'name:foo"', 'foo"bar baz"', "-- foo", "foo --", "- foo", "foo -", "-foo bar"],
   ];
+  let store: TraceStore;
+  let dir: string;
+  let truth: Searchable[];
+
+  beforeAll(async () => {
+    // One store for all (not fixtures' tempDir, removed after each test).
+    dir = mkdtempSync(join(tmpdir(), "tracetier-search-"));
+    store = await openStore({ dir });
+    await store.insertRecords([
+      {
+        kind: "span-open",
+        spanId: "a",
+        name: "foo bar",
+        timestamp: T0,
+        extensionId: "e",
+        attributes: { "k:v": "zed", "": "empty key", k: ["alpha beta", "gamma"], n: -3, f: 0.5, big: 1e21 },
+      },
+      {
+        kind: "log",
+        level: "info",
+        msg: "name foo model x attr k gamma",
+        timestamp: T0 + 1,
+        extensionId: "e",
+        body: "Hello\tWORLD ﬁle naïve x:y foobar baz",
+      },
+    ]);
+    truth = await snapshot(store);
+  });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   for (const q of queries) {
     it(`answers ${JSON.stringify(q)} as the oracle does`, async () => {
-      const store = await openStore({ dir: tempDir() });
-      try {
-        await store.insertRecords([
-          {
-            kind: "span-open",
-            spanId: "a",
-            name: "foo bar",
-            timestamp: T0,
-            extensionId: "e",
-            attributes: {
-              "k:v": "zed",
-              "": "empty key",
-              k: ["alpha beta", "gamma"],
-              n: -3,
-              f: 0.5,
-              big: 1e21,
-            },
-          },
-          {
-            kind: "log",
-            level: "info",
-            msg: "name foo model x attr k gamma",
-            timestamp: T0 + 1,
-            extensionId: "e",
-            body: "Hello\tWORLD ﬁle naïve x:y foobar baz",
-          },
-        ]);
-        const truth = await snapshot(store);
-        const parsed = parseOracle(q);
-        const want = parsed && oracleSearch(truth, parsed);
-        if (want === undefined) {
-          await expect(searchOf(store)(q)).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
-        } else {
-          expect(compareResults(await searchOf(store)(q), want)).toBeUndefined();
-        }
-      } finally {
-        await store.close();
+      const parsed = parseOracle(q);
+      const want = parsed && oracleSearch(truth, parsed);
+      if (want === undefined) {
+        await expect(searchOf(store)(q)).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+      } else {
+        expect(compareResults(await searchOf(store)(q), want)).toBeUndefined();
       }
     });
   }
