@@ -5,12 +5,16 @@
  * over the records `store.query` returns: the same hits (record, field, every hit field) in the same order,
  * the same `truncated`, and snippets that hold the match.
  *
- * Queries: every step searches a sample of the corpus's one-record words (many straddle chunk cuts: the
- * store's chunks are small here), the words of records that a step dropped or whose body it evicted (none
- * may be found any more), and random queries and options from fast-check.
+ * Queries: every step searches the corpus's one-record words that a chunk cut splits, a sample of the
+ * others, the words of records that a step dropped or whose body it evicted (none may be found any more),
+ * and random queries and options from fast-check.
  *
- * SEARCH_SEED and SEARCH_RUNS override the seed and the number of random queries per step
- * (e.g. SEARCH_RUNS=1000 for a long run).
+ * Then: words placed across a chunk cut on purpose (letters, a combining mark, CJK bytes, phrases, long
+ * words); searches while compaction, prune and inserts run; a release-1 store being upgraded;
+ * hand-written edge queries; refused queries and options.
+ *
+ * SEARCH_SEED, SEARCH_RUNS and SEARCH_RARE override the seed, the random queries per step and the words
+ * sampled per step (e.g. SEARCH_RUNS=200 SEARCH_RARE=150 for a long run: all passed on seeds 11-16).
  */
 
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
