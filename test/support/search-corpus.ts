@@ -118,7 +118,7 @@ function whereOf(term: OracleTerm, s: Searchable): SearchWhere | undefined {
 /** The live terms (token-less ones are ignored); undefined when the contract refuses the query. */
 export function liveTerms(q: OracleQuery): OracleTerm[] | undefined {
   const live = q.terms.filter((t) => t.tokens.length > 0);
-  if (q.q.length > 1000 || live.length === 0 || q.terms.length > 32) return undefined;
+  if (q.q.length > 1000 || live.length === 0 || live.length > 32) return undefined;
   return live.some((t) => !t.negated) ? live : undefined;
 }
 
@@ -152,12 +152,13 @@ export function oracleSearch(
   records: readonly Searchable[],
   q: OracleQuery,
   opts: SearchOptions = {},
-): { hits: OracleHit[]; truncated: boolean; terms: OracleTerm[] } | undefined {
+): { hits: OracleHit[]; truncated: boolean; terms: OracleTerm[]; records: StoredRecord[] } | undefined {
   const terms = liveTerms(q);
   if (terms === undefined) return undefined;
   const limit = opts.limit ?? 50;
   const ordered = opts.order === "asc" ? records : [...records].reverse();
   const hits: OracleHit[] = [];
+  const hitRecords: StoredRecord[] = [];
   let matched = 0;
   for (const s of ordered) {
     if (!passes(s.record, opts)) continue;
@@ -165,6 +166,7 @@ export function oracleSearch(
     if (where === undefined) continue;
     if (++matched > limit) break;
     const r = s.record;
+    hitRecords.push(r);
     hits.push({
       recordId: r.id,
       turnId: r.turnId ?? "",
@@ -176,7 +178,17 @@ export function oracleSearch(
       where,
     });
   }
-  return { hits, truncated: matched > limit, terms };
+  return { hits, truncated: matched > limit, terms, records: hitRecords };
+}
+
+/** The texts of a record's field (an attribute: each value as text). */
+function fieldTexts(r: StoredRecord, where: SearchWhere): string[] {
+  if (where === "body") return r.body === undefined ? [] : [r.body];
+  if (where === "msg") return r.kind === "log" ? [r.msg] : [];
+  if (where === "name") return r.kind === "log" ? [] : [r.name];
+  return Object.values(r.attributes ?? {}).flatMap((v) =>
+    (Array.isArray(v) ? v : [v]).filter((x) => x !== null).map((x) => String(x)),
+  );
 }
 
 /** The truth: every record the store holds, with its body when it still has one, tokenized. */
@@ -189,8 +201,14 @@ export async function snapshot(store: TraceStore): Promise<Searchable[]> {
  * it holds the term's tokens in sequence, its whitespace runs are collapsed, and it is about 2 × 80
  * characters around the match at most.
  */
-export function snippetProblem(snippet: string, term: OracleTerm): string | undefined {
+export function snippetProblem(
+  snippet: string,
+  term: OracleTerm,
+  texts: readonly string[],
+): string | undefined {
   if (/\s\s/.test(snippet)) return "whitespace runs are not collapsed";
+  const core = snippet.replace(/^…/, "").replace(/…$/, "").trim();
+  if (!texts.some((t) => t.replace(/\s+/g, " ").includes(core))) return "is not a piece of the field's text";
   const tokens = tokenize(snippet.replaceAll("…", " "));
   if (!holds({ tokens }, term.tokens)) return `does not hold ${JSON.stringify(term.tokens.join(" "))}`;
   const longest = 2 * 80 + term.tokens.join(" ").length + 2 * 16 + 2;
@@ -217,7 +235,7 @@ export function compareResults(
   }
   if (got.truncated !== want.truncated) return `truncated: expected ${want.truncated}, got ${got.truncated}`;
   for (const [i, h] of got.hits.entries()) {
-    const p = snippetProblem(h.snippet, first);
+    const p = snippetProblem(h.snippet, first, fieldTexts(want.records[i]!, h.where));
     if (p !== undefined)
       return `hit ${i} (${h.recordId}, ${h.where}): snippet ${JSON.stringify(h.snippet)} ${p}`;
   }
@@ -330,7 +348,13 @@ export class SearchCorpus {
   private rareWord(i: number): string {
     const r = this.rnd;
     const core = r.hex(6);
-    const word = r.chance(0.3) ? `žq${core}` : r.chance(0.1) ? `Zq${core.toUpperCase()}` : `zq${core}`;
+    // Some longer than 64 UTF-16 units: indexes skip those, a search for one scans.
+    const long = r.chance(0.04) ? r.hex(64) : "";
+    const word = r.chance(0.3)
+      ? `žq${core}${long}`
+      : r.chance(0.1)
+        ? `Zq${core.toUpperCase()}`
+        : `zq${core}${long}`;
     this.rare.push({ word, record: i });
     return word;
   }
@@ -384,9 +408,10 @@ export class SearchCorpus {
     const out: TraceRecord[] = [];
     for (let k = 0; k < n; k++) {
       const i = this.records.length;
-      // A few timestamps repeat: ties are ordered by insertion.
+      // A few timestamps repeat (an earlier record's, maybe compacted since): ties go by insertion.
+      const earlier = this.records.filter((e) => e.timestamp >= from && e.timestamp < to);
       const timestamp =
-        out.length > 0 && r.chance(0.1) ? out[out.length - 1]!.timestamp : r.int(from, to - 1);
+        earlier.length > 0 && r.chance(0.15) ? r.pick(earlier).timestamp : r.int(from, to - 1);
       const conversationId = r.chance(0.8) ? `conv-${r.int(0, 4)}` : undefined;
       // A turn id holding a vocabulary word: ids are not searched.
       const turnId = r.chance(0.9) ? `turn-${r.int(0, 11)}-cache` : undefined;
@@ -607,8 +632,10 @@ export function optionsArb(corpus: SearchCorpus): fc.Arbitrary<SearchOptions> {
 }
 
 /**
- * The contract's query language read back (a check that `renderQuery` writes what it means, and the
- * reading of hand-written queries); undefined for an unclosed quote.
+ * The query language read back (contract §1, with docs/search.md's details: a quote may appear inside a
+ * term and only groups whitespace; fields are lowercase, outside quotes, `attr.KEY:` with a KEY of at least
+ * one character and no quote); undefined for an unclosed quote. Checks that `renderQuery` writes what it
+ * means, and reads hand-written queries.
  */
 export function parseOracle(q: string): OracleQuery | undefined {
   const terms: OracleTerm[] = [];
@@ -618,41 +645,24 @@ export function parseOracle(q: string): OracleQuery | undefined {
       i++;
       continue;
     }
-    const negated = q[i] === "-";
-    if (negated) i++;
+    let raw = "";
+    let quoted = false;
+    for (; i < q.length && (quoted || !/\s/.test(q[i]!)); i++) {
+      if (q[i] === '"') quoted = !quoted;
+      raw += q[i];
+    }
+    if (quoted) return undefined;
+    const negated = raw.startsWith("-");
+    let text = negated ? raw.slice(1) : raw;
     let field: OracleField = "any";
-    const prefix = /^(?:name:|model:|attr\.([^:\s]*):)/.exec(q.slice(i));
+    const prefix = /^(?:name:|model:|attr\.([^:"]+):)/.exec(text);
     if (prefix) {
       field = prefix[1] !== undefined ? { attr: prefix[1] } : prefix[0] === "name:" ? "name" : "model";
-      i += prefix[0].length;
+      text = text.slice(prefix[0].length);
     }
-    let text: string;
-    if (q[i] === '"') {
-      const end = q.indexOf('"', i + 1);
-      if (end < 0) return undefined;
-      text = q.slice(i + 1, end);
-      i = end + 1;
-    } else {
-      const end = q.slice(i).search(/\s/);
-      text = end < 0 ? q.slice(i) : q.slice(i, i + end);
-      i += text.length;
-    }
-    terms.push({ field, tokens: tokenize(text), negated });
+    terms.push({ field, tokens: tokenize(text), negated }); // a quote is punctuation: no token holds one
   }
   return { q, terms };
-}
-
-/** A stand-in for `store.search` while it is not on the branch (SEARCH_SHIM=1): the oracle itself. */
-export async function shimSearch(store: TraceStore, q: string, opts?: SearchOptions): Promise<SearchResult> {
-  const parsed = parseOracle(q);
-  const want = parsed && oracleSearch(await snapshot(store), parsed, opts);
-  if (want === undefined)
-    throw Object.assign(new Error('option "q" is refused'), { code: "ERR_INVALID_OPTION" });
-  const first = want.terms.find((t) => !t.negated)!;
-  return {
-    hits: want.hits.map((h) => ({ ...h, snippet: first.tokens.join(" ") })),
-    truncated: want.truncated,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -667,6 +677,9 @@ const HISTORY = (() => {
   const rnd = new Random(7);
   return Array.from({ length: 700 }, () => rnd.pick(VOCABULARY) + rnd.pick(SEPARATORS)).join("");
 })();
+
+/** Queries every record of one of a batch's kinds matches: through messages, names, attributes, bodies. */
+export const BROAD_QUERIES = ["holds", "name:step", "attr.note:a", '"short"', tokenize(HISTORY)[0]!];
 
 /**
  * Batch `b`: the same records on every call, timestamps from `base`. Each record holds its own word:
@@ -727,13 +740,46 @@ export function searchBatchBase(m: string, b: number): number {
 
 type Search = (q: string, opts?: SearchOptions) => Promise<SearchResult>;
 
-/**
- * The store's `search`. SEARCH_SHIM=1 stands the oracle in for it while it is not on the branch (the
- * tests then agree trivially: only for developing them).
- */
+/** The store's `search`, as a function. */
 export function searchOf(store: TraceStore): Search {
-  const search = (store as unknown as { search?: Search }).search;
-  if (typeof search === "function") return search.bind(store);
-  if (process.env.SEARCH_SHIM === "1") return (q, opts) => shimSearch(store, q, opts);
-  throw new Error("store.search is missing");
+  return (q, opts) => store.search(q, opts);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bodies with a word at a chosen chunk cut
+
+const FILL = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do"];
+
+/**
+ * A body of filler words holding `word` once, with a chunk cut (of `chunking`'s chunker, on UTF-8 bytes)
+ * exactly `at` bytes into it (or at one of several offsets). The cut depends only on the bytes before it
+ * (and the previous cut), so the word is tried at each cut of many fillers until the cut stays there.
+ */
+export function bodyCutInside(
+  word: string,
+  at: number | readonly number[],
+  cut: (data: Uint8Array) => number[],
+  seed = 1,
+): { body: string; cutAt: number } {
+  const rnd = new Random(seed);
+  const w = Buffer.from(word);
+  const offsets = typeof at === "number" ? [at] : at;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const filler = Buffer.from(Array.from({ length: 300 }, () => rnd.pick(FILL)).join(" "));
+    for (const c of cut(filler).slice(0, -1)) {
+      for (const k of offsets) {
+        const start = c - k; // where the word begins
+        if (start < 1 || start + w.length + 1 > filler.length) continue;
+        const body = Buffer.concat([
+          filler.subarray(0, start - 1),
+          Buffer.from(" "),
+          w,
+          Buffer.from(" "),
+          filler.subarray(start + w.length + 1),
+        ]);
+        if (cut(body).includes(c)) return { body: body.toString(), cutAt: c };
+      }
+    }
+  }
+  throw new Error(`no filler puts a cut ${at} bytes into ${JSON.stringify(word)}`);
 }
