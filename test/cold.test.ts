@@ -71,7 +71,8 @@ describe("compaction and reads over both tiers", () => {
     );
     expect(new Set(partitions)).toEqual(expected);
     for (const p of partitions) {
-      for (const f of readdirSync(join(dir, "cold", p))) expect(f).toMatch(/^g\d{10}-\d+\.parquet$/);
+      // each Parquet file with its search sidecar
+      for (const f of readdirSync(join(dir, "cold", p))) expect(f).toMatch(/^g\d{10}-\d+\.(parquet|idx)$/);
     }
   });
 
@@ -148,7 +149,7 @@ describe("compaction and reads over both tiers", () => {
       await store.insertRecords([log(`round ${round}`, day + round, { turnId: `turn-${round % 3}` })]);
       await store.compact({ now: FAR_FUTURE });
     }
-    const files = readdirSync(join(dir, "cold", "date=2026-10-03"));
+    const files = readdirSync(join(dir, "cold", "date=2026-10-03")).filter((f) => f.endsWith(".parquet"));
     expect(files.length).toBeLessThanOrEqual(MAX_SMALL_FILES + 1);
     expect((await store.stats()).coldRecords).toBe(12);
     expect((await store.getTurn("turn-1")).map((r) => (r.kind === "log" ? r.msg : ""))).toEqual([
