@@ -159,6 +159,8 @@ export class ChunkIndex implements BatchIndexer {
   private timer: NodeJS.Timeout | undefined;
   private flushPending = false;
   private building: Promise<void> | undefined;
+  /** Set to stop a background build at its next step (a close, a drop for a rebuild). */
+  private stopBuild = false;
   private closed = false;
   /** Called after each flush (the store checkpoints, which may release WAL segments). */
   onFlushed: () => void = () => {};
@@ -615,11 +617,13 @@ export class ChunkIndex implements BatchIndexer {
     this.state.segments.forEach((id, i) => {
       const h = headers[i];
       const what = `chunk index segment ${id}`;
-      // A listed segment without its header is damage: verify reports it and --repair rebuilds the index.
-      this.headers.set(
-        id,
-        h ? decodeHeader(h, what) : { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) },
-      );
+      // A listed segment whose header is missing or does not decode is damage: the store still opens
+      // (verify reports it, --repair rebuilds the index), and lookups skip the segment meanwhile.
+      let header: SegmentHeader = { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) };
+      try {
+        if (h) header = decodeHeader(h, what);
+      } catch {}
+      this.headers.set(id, header);
     });
     const stray: BatchOp[] = [];
     const p = Buffer.of(P_SEGMENT);
@@ -687,7 +691,7 @@ export class ChunkIndex implements BatchIndexer {
     const k = Buffer.of(P_CHUNK);
     let n = 0;
     for await (const batch of this.hot.entries({ gte: k, lt: prefixEnd(k) })) {
-      if (this.closed) return;
+      if (this.stopBuild) return;
       const items = batch.map(([, v]) => v);
       await this.runBuildJob(
         items,
@@ -700,7 +704,7 @@ export class ChunkIndex implements BatchIndexer {
     n = 0;
     const b = Buffer.of(P_BODY);
     for await (const batch of this.hot.entries({ gte: b, lt: prefixEnd(b) })) {
-      if (this.closed) return;
+      if (this.stopBuild) return;
       const inline: Uint8Array[] = [];
       const inlineDocs: Uint8Array[] = [];
       const specs: { before: Buffer[]; after: Buffer[] }[] = [];
@@ -777,7 +781,10 @@ export class ChunkIndex implements BatchIndexer {
    * `verify --repair`). The store must be idle: no maintenance, no inserts.
    */
   async drop(): Promise<void> {
+    this.stopBuild = true;
     await this.building;
+    this.building = undefined;
+    this.stopBuild = false;
     await this.chain;
     await this.pipeline;
     const maintain = this.maintain!;
@@ -808,6 +815,7 @@ export class ChunkIndex implements BatchIndexer {
   /** Everything indexed is written (and the build stopped); the thread ends. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopBuild = true;
     if (this.timer) clearInterval(this.timer);
     await this.building;
     await this.pipeline;
