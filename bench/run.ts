@@ -8,7 +8,8 @@
  *   --only a,b          only these scenarios, to iterate on one part quickly: ingest, reads, disk,
  *                       prune (hot prune against SQLite), prune-thin (the same on 220k thin
  *                       records), collector, cold (30 daily partitions), year (365), decisions,
- *                       cold-10m, turns (the turns list and usage over the month, bench/turns.ts)
+ *                       cold-10m, turns (the turns list and usage over the month, bench/turns.ts),
+ *                       search (full-text search: its costs and speeds, bench/search.ts)
  *   --skip-decisions    all but the decisions
  *   --cold-10m          add cold-10m: 10M records over 30 days, compacted, hot bytes per cold record
  *                       (about 25 minutes on an idle 2-core machine, so not in the default run)
@@ -29,6 +30,7 @@ import { type ColdSpan, coldTables } from "./cold-report.js";
 import { collectorBench, collectorLines } from "./collector.js";
 import { runDecisions } from "./decisions.js";
 import { turnsOver } from "./month.js";
+import { searchTables } from "./search.js";
 import { cleanup, fmt, scratch, timed } from "./stats.js";
 import { turnsTable } from "./turns-report.js";
 
@@ -37,9 +39,8 @@ const quick = argv.includes("--quick");
 const BATCH = 500;
 const CONCURRENT = 32;
 
-const SCENARIOS = "ingest reads disk prune prune-thin collector cold year decisions cold-10m turns".split(
-  " ",
-);
+const SCENARIOS =
+  "ingest reads disk prune prune-thin collector cold year decisions cold-10m turns search".split(" ");
 const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1]?.split(",") : undefined;
 for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new Error(`--only: no scenario ${s}`);
 const profiles = (
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   const spans = coldSpans();
   if (spans.length > 0) process.stdout.write(`${coldTables(spans).join("\n")}\n`);
   if (want("turns")) process.stdout.write(`${(await turnsTable(quick ? 100_000 : 1_000_000)).join("\n")}\n`);
+  if (want("search")) process.stdout.write(`${(await searchTables(profiles, quick)).join("\n")}\n`);
 }
 
 function coldSpans(): ColdSpan[] {

@@ -11,6 +11,7 @@
  * WAL segment or durably in the hot tier.
  */
 import { join, resolve } from "node:path";
+import { indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
@@ -43,11 +44,15 @@ import {
 } from "./retention/policy.js";
 import { Pruner } from "./retention/prune.js";
 import { ChunkIndex } from "./search/chunks/index.js";
+import { HotRecordIndex } from "./search/hot-records.js";
+import { search } from "./search/search.js";
 import type {
   ChunkingOptions,
   InsertResult,
   Query,
   RequestDiff,
+  SearchOptions,
+  SearchResult,
   StoredRecord,
   StoreOptions,
   StoreStats,
@@ -76,6 +81,11 @@ export interface TraceStore {
   turns(q?: TurnsQuery): Promise<TurnsPage>;
   /** LLM token usage by UTC day (of each call's start) and model, over both tiers. */
   usage(q?: UsageQuery): Promise<UsageReport>;
+  /**
+   * Records whose bodies, log messages, span names or attribute values match the query (words,
+   * "phrases", -exclusions, name:, model:, attr.KEY:), newest first; exact (docs/search.md).
+   */
+  search(q: string, opts?: SearchOptions): Promise<SearchResult>;
   easyView(turnId: string): Promise<string>;
   /**
    * What the record's body (an LLM request) changed since the previous request of its conversation (a
@@ -154,7 +164,9 @@ class Store implements TraceStore {
   private readonly collector: BodyCollector;
   private readonly pruner: Pruner;
   private readonly jobs = new Set<MaintenanceJobs>();
-  /** The hot tier's body index (src/search/chunks/index.ts): the coordinator's search asks it. */
+  /** The hot records' texts, indexed in memory (built at the first search). */
+  private readonly hotText: HotRecordIndex;
+  /** The bodies' index (src/search/chunks/index.ts): each stored chunk once. */
   readonly chunkIndex: ChunkIndex;
 
   private constructor(
@@ -175,6 +187,7 @@ class Store implements TraceStore {
     this.reader = new Reader(hot, bodies, cold);
     this.lister = new TurnLister(hot, cold, this.reader);
     this.cold = cold;
+    this.hotText = new HotRecordIndex(hot);
     const quiesce = () => this.quiesceReads();
     this.compactor = new Compactor(hot, cold, writes, quiesce);
     this.collector = new BodyCollector(hot, cold, bodies, writes, quiesce);
@@ -227,6 +240,7 @@ class Store implements TraceStore {
       await store.compactor.recover();
       await upgrade(hot, writes, store.compactor, chunkIndex); // a store an older version wrote, once
       await store.pruner.finishDropsAtOpen(); // an older version's drop, left half cleaned up
+      store.indexColdFilesInBackground(); // cold files an older version wrote get search sidecars
       chunkIndex.buildInBackground(); // an upgraded store's postings (docs/search.md)
       return store;
     } catch (err) {
@@ -263,6 +277,17 @@ class Store implements TraceStore {
 
   usage(q: UsageQuery = {}): Promise<UsageReport> {
     return this.read(() => this.lister.usage(q));
+  }
+
+  search(q: string, opts?: SearchOptions): Promise<SearchResult> {
+    const deps = {
+      hot: this.hot,
+      cold: this.cold,
+      reader: this.reader,
+      chunks: this.chunkIndex,
+      hotText: this.hotText,
+    };
+    return this.read(() => search(deps, q, opts));
   }
 
   /** See `warmTurns` below. */
@@ -344,6 +369,25 @@ class Store implements TraceStore {
     return track(this.background, fn());
   }
 
+  /**
+   * Search sidecars for the cold files an older version wrote (tiers/cold/sidecars.ts), one manifest
+   * commit per file under the maintenance lock (held for that commit only), each file read as a tracked
+   * read; close() stops it between files and waits for it. Until a file has its sidecar, searches scan it.
+   */
+  private indexColdFilesInBackground(): void {
+    if (this.cold.files.every((f) => f.index !== undefined)) return;
+    this.inBackground(() =>
+      indexColdFiles(this.cold, undefined, {
+        exclusive: (job) => this.exclusive(job),
+        read: (fn) => track(this.reads, fn()),
+        stopped: () => this.closing !== undefined,
+      }),
+    ).then(
+      () => this.refreshTurns(),
+      () => {}, // an I/O error: the next open tries again, searches scan the file meanwhile
+    );
+  }
+
   gc(): Promise<GcResult> {
     return this.call(() => this.exclusive(() => this.pruner.gc()));
   }
@@ -374,6 +418,7 @@ class Store implements TraceStore {
 
   private async shutdown(): Promise<void> {
     this.lister.close(); // a warm-up stops at its next file
+    this.hotText.close();
     try {
       for (const jobs of this.jobs) await jobs.stop(); // no new runs; a run in progress finishes
       // Calls accepted before close() finish first: their records are acknowledged and durable.

@@ -126,6 +126,8 @@ export interface SearchHit {
   timestamp: number;
   /** The span's name; a log's is "". */
   name: string;
+  /** The span's id, or the span a log was written in (when it names one). */
+  spanId?: string;
   kind: string;
   where: SearchWhere;
   /** Text around the first match (at most about 200 characters), `…` where it was cut. */

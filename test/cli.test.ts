@@ -291,7 +291,7 @@ describe("tracetier dump", () => {
     const wal = JSON.parse((await cli(["dump", "wal", "--dir", dir, "--json"])).out);
     expect(Array.isArray(wal)).toBe(true);
     const manifest = JSON.parse((await cli(["dump", "manifest", "--dir", dir, "--json"])).out);
-    expect(manifest).toMatchObject({ version: 4, dropped: [] });
+    expect(manifest).toMatchObject({ version: 5, dropped: [] });
     const date = manifest.files[0].date;
     const part = JSON.parse(
       (await cli(["dump", "partition", date, "--rows", "2", "--dir", dir, "--json"])).out,

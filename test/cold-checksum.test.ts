@@ -82,10 +82,10 @@ function cli(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 describe("cold file checksums", () => {
-  it("records each file's size and CRC-32 in a version 4 manifest at commit", async () => {
+  it("records each file's size and CRC-32 in a version 5 manifest at commit", async () => {
     const { dir } = await compactedStore();
     const manifest = readManifest(dir);
-    expect(manifest.version).toBe(4);
+    expect(manifest.version).toBe(5);
     expect(manifest.files.length).toBeGreaterThan(1);
     for (const f of manifest.files) {
       const path = join(dir, "cold", f.name);

@@ -61,7 +61,7 @@ describe("upgrading a store written by release 1", () => {
     expect(after.keys.f).toBeUndefined();
     expect(after.ids).toBe(expected.stats.hotRecords);
     const m = manifestOf(dir);
-    expect(m.version).toBe(4);
+    expect(m.version).toBe(5);
     expect(m.dropped).toEqual([]);
     for (const f of m.files) expect(f.turns, f.name).toEqual(expect.any(String));
     expect((await verifyStore(dir)).problems).toEqual([]);

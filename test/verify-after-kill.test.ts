@@ -125,10 +125,11 @@ describe("verify on a store as a kill left it", () => {
     const dir = await interruptedMerge();
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([]);
-    expect(report.pending).toHaveLength(5); // the five files it replaced, unlisted but not yet unlinked
+    // the five files it replaced, unlisted but not yet unlinked, and their search sidecars
+    expect(report.pending).toHaveLength(10);
     for (const p of report.pending)
       expect(`${p.where}: ${p.what}`).toMatch(
-        /^cold\/.*\.parquet: a file no manifest lists .*removed at the next open$/,
+        /^cold\/.*\.(parquet|idx): a file no manifest lists .*removed at the next open$/,
       );
     await openAndClose(dir);
     const after = await verifyStore(dir);
@@ -141,7 +142,10 @@ describe("verify on a store as a kill left it", () => {
     for (const n of dropped) expect(existsSync(join(dir, "cold", n))).toBe(true);
     const report = await verifyStore(dir);
     expect(report.problems).toEqual([]);
-    expect(report.pending.map((p) => p.where).sort()).toEqual(dropped.map((n) => `cold/${n}`).sort());
+    const sidecars = dropped.map((n) => n.replace(/\.parquet$/, ".idx"));
+    expect(report.pending.map((p) => p.where).sort()).toEqual(
+      [...dropped, ...sidecars].map((n) => `cold/${n}`).sort(),
+    );
     await openAndClose(dir);
     for (const n of dropped) expect(existsSync(join(dir, "cold", n))).toBe(false);
     expect(await verifyStore(dir)).toMatchObject({ problems: [], pending: [] });

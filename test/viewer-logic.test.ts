@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { api, getToken, setToken, tokenSendable, turnRequest } from "../viewer/src/api.js";
 import { diffOutcome } from "../viewer/src/diff-data.js";
 import { formatAxis, formatDuration } from "../viewer/src/format.js";
+import { hitHref, markWords, queryWords } from "../viewer/src/hits.js";
 import { toConversation } from "../viewer/src/llm.js";
 import { idOfSegment, idSegment, parseRoute, turnHref } from "../viewer/src/paths.js";
 import { buildTurn, visibleRows } from "../viewer/src/spans.js";
@@ -376,5 +377,22 @@ describe("what a request diff says about the previous request", () => {
   it("compares with a previous request whose body is stored", () => {
     const previous = { recordId: "r1", timestamp: 1_700_000_000_000 };
     expect(diffOutcome(diff(previous))).toEqual({ kind: "compared", previous });
+  });
+});
+
+describe("search hits as the viewer shows them", () => {
+  it("marks the query's positive words in a snippet, in any case, as whole words", () => {
+    const words = queryWords('Timeout "could not" -retry name:llm attr.tool.name:grep');
+    expect(words.sort()).toEqual(["could", "grep", "llm", "not", "timeout"]);
+    const parts = markWords("A TIMEOUT: could not retry (timeouts)", words);
+    expect(parts.filter((p) => p.marked).map((p) => p.text)).toEqual(["TIMEOUT", "could", "not"]);
+    expect(parts.map((p) => p.text).join("")).toBe("A TIMEOUT: could not retry (timeouts)");
+  });
+
+  it("links a span hit to its span, a log hit to its log, and a record without a turn nowhere", () => {
+    const base = { recordId: "00ff", timestamp: 1, name: "", where: "msg" as const, snippet: "" };
+    expect(hitHref({ ...base, turnId: "t1", kind: "span-open", spanId: "s 1" })).toBe("/turns/t1?span=s%201");
+    expect(hitHref({ ...base, turnId: "..", kind: "log" })).toBe("/turns/~..?log=00ff");
+    expect(hitHref({ ...base, turnId: "", kind: "log" })).toBeUndefined();
   });
 });

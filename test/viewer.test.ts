@@ -457,6 +457,44 @@ describe("the viewer in a real browser", () => {
     await shot(page, "conversation");
   });
 
+  it("finds a log by a word of its message with the search box, and opens the hit's turn at that log", async () => {
+    const { turn, msg } = scenario.log;
+    expect(msg).toContain("retrying");
+    const { page } = await open("/");
+    await page.locator('[data-testid="search-box"]').fill("Retrying");
+    await page.locator('[data-testid="search-submit"]').click();
+    await page.waitForURL("**/?q=Retrying");
+    const hit = page.locator(`[data-testid="search-hit"][data-turn-id="${turn.turnId}"][data-where="msg"]`);
+    await hit.waitFor();
+    expect(await hit.locator('[data-testid="snippet"] mark').allTextContents()).toEqual(["retrying"]);
+    await shot(page, "search");
+    await hit.locator("a").first().click();
+    await page.waitForURL(`**/turns/${turn.turnId}?log=*`);
+    await page.locator('[data-testid="log-row"].selected').waitFor();
+  });
+
+  it("finds the LLM request whose prompt added a phrase, as a body hit that opens its span", async () => {
+    const turn = scenario.second;
+    const { page } = await open(`/?q=${encodeURIComponent('"rerun the tests"')}`);
+    const hit = page.locator(`[data-testid="search-hit"][data-turn-id="${turn.turnId}"][data-where="body"]`);
+    await hit.waitFor();
+    expect(await hit.locator('[data-testid="snippet"]').textContent()).toContain("rerun the tests");
+    // the first turn's request came before the phrase: no hit of it
+    expect(
+      await page.locator(`[data-testid="search-hit"][data-turn-id="${scenario.first.turnId}"]`).count(),
+    ).toBe(0);
+    await hit.locator("a").first().click();
+    await page.waitForURL(`**/turns/${turn.turnId}?span=${turn.llm!.spanId}`);
+    await page.locator(`[data-testid="span-row"][data-span-id="${turn.llm!.spanId}"].selected`).waitFor();
+  });
+
+  it("says that no record matches a search that finds nothing, and keeps the query in the box", async () => {
+    const { page } = await open("/?q=xylophonic");
+    await page.locator('[data-testid="search-results"] .empty').waitFor();
+    expect(await page.locator('[data-testid="search-hit"]').count()).toBe(0);
+    expect(await page.locator('[data-testid="search-box"]').inputValue()).toBe("xylophonic");
+  });
+
   it("returns from a turn to the list with the back button", async () => {
     const turn = scenario.first;
     const { page } = await open("/");

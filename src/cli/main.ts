@@ -12,6 +12,7 @@ import { ingest } from "./commands/ingest.js";
 import { compact, gc, prune, stats } from "./commands/maintain.js";
 import { query, turn } from "./commands/read.js";
 import { reindex } from "./commands/reindex.js";
+import { search } from "./commands/search.js";
 import { sql } from "./commands/sql.js";
 import { verify } from "./commands/verify.js";
 import { runDemo } from "./demo.js";
@@ -41,6 +42,7 @@ const COMMANDS: Command[] = [
   ingest,
   turn,
   query,
+  search,
   compact,
   prune,
   gc,

@@ -6,8 +6,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { InvalidOptionError } from "../base/errors.js";
 import { parseTime } from "../base/units.js";
 import { decodeCursor, MAX_TURNS_LIMIT } from "../read/turns-query.js";
+import { MAX_SEARCH_LIMIT } from "../search/search.js";
 import type { TraceStore } from "../store.js";
-import type { Query, TurnsQuery, UsageQuery } from "../types.js";
+import type { Query, SearchOptions, TurnsQuery, UsageQuery } from "../types.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
@@ -61,6 +62,7 @@ const ROUTES: Route[] = [
   },
   { method: "GET", pattern: /^\/v1\/turns$/, name: "turns", handler: getTurns },
   { method: "GET", pattern: /^\/v1\/usage$/, name: "usage", handler: getUsage },
+  { method: "GET", pattern: /^\/v1\/search$/, name: "search", handler: getSearch },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)$/, name: "turn", handler: getTurn },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
   { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
@@ -295,17 +297,7 @@ async function getTurns(
       throw new InvalidOptionError("errors", `must be true or false, got "${v}"`);
     q.errors = v === "true";
   }
-  if (p.has("limit")) {
-    const v = p.get("limit")!;
-    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > MAX_TURNS_LIMIT)
-      throw new InvalidOptionError("limit", `must be an integer from 1 to ${MAX_TURNS_LIMIT}, got "${v}"`);
-    q.limit = Number(v);
-  }
-  if (p.has("order")) {
-    const v = p.get("order");
-    if (v !== "asc" && v !== "desc") throw new InvalidOptionError("order", `must be asc or desc, got "${v}"`);
-    q.order = v;
-  }
+  pageParams(p, q, MAX_TURNS_LIMIT);
   sendJson(res, 200, await ctx.store.turns(q));
 }
 
@@ -317,6 +309,37 @@ async function getUsage(
   p: URLSearchParams,
 ): Promise<void> {
   sendJson(res, 200, await ctx.store.usage(rangeParams(p)));
+}
+
+/** `GET /v1/search?q&from&to&turnId&conversationId&extensionId&kind&limit&order`. */
+async function getSearch(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  _p: string[],
+  p: URLSearchParams,
+): Promise<void> {
+  const q = p.get("q");
+  if (q === null) throw new InvalidOptionError("q", "is required");
+  const opts: SearchOptions = rangeParams(p);
+  for (const f of ["turnId", "conversationId", "kind"] as const) if (p.has(f)) opts[f] = p.get(f)!;
+  pageParams(p, opts, MAX_SEARCH_LIMIT);
+  sendJson(res, 200, await ctx.store.search(q, opts));
+}
+
+/** `limit` (1 to `max`) and `order` (asc or desc), each named in its 400. */
+function pageParams(p: URLSearchParams, q: { limit?: number; order?: "asc" | "desc" }, max: number): void {
+  if (p.has("limit")) {
+    const v = p.get("limit")!;
+    if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > max)
+      throw new InvalidOptionError("limit", `must be an integer from 1 to ${max}, got "${v}"`);
+    q.limit = Number(v);
+  }
+  if (p.has("order")) {
+    const v = p.get("order");
+    if (v !== "asc" && v !== "desc") throw new InvalidOptionError("order", `must be asc or desc, got "${v}"`);
+    q.order = v;
+  }
 }
 
 async function getMetrics(ctx: RouteContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {

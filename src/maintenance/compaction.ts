@@ -17,10 +17,10 @@
 import { dirname } from "node:path";
 import { dateOf, fileName, partitionDir, tempPath } from "../../tiers/cold/layout.js";
 import type { ColdFile } from "../../tiers/cold/manifest.js";
-import { type EncodedColdFile, writeColdFile, writeParquetFile } from "../../tiers/cold/parquet.js";
-import { compareRows, toRow } from "../../tiers/cold/schema.js";
+import { type EncodedColdFile, unlinkColdFile, writeColdFile } from "../../tiers/cold/parquet.js";
+import { sidecarSettings } from "../../tiers/cold/sidecar.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
-import { ColdEncoder, type EncodedFile, packValues } from "../../tiers/cold/writer.js";
+import { ColdEncoder, type EncodedFile, encodeRecords, packValues } from "../../tiers/cold/writer.js";
 import { metaKey, parseRecordKey, recordKey, recordKeyTs } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
 import { bodyHashOf, type HotRecord, recordDeletes } from "../../tiers/hot/values.js";
@@ -261,9 +261,9 @@ export class Compactor {
     const date = dateOf(recordKeyTs(keys[0]!));
     const name = fileName(date, this.cold.manifest.generation + 1, run.pending.length);
     run.written.push(name);
-    const { bytes, turns, ids, conversationIds } = await encoded;
+    const { bytes, turns, index, ids, conversationIds } = await encoded;
     const records = keys.map((k, i) => movedRecord(k, ids[i]!, conversationIds[i]!));
-    const file = await this.writeFile(run, date, name, { bytes, turns }, records);
+    const file = await this.writeFile(run, date, name, { bytes, turns, index }, records);
     run.inFlightRows -= records.length;
     run.pending.push({ file, records });
     run.pendingRows += records.length;
@@ -332,7 +332,7 @@ export class Compactor {
   private async removeUncommitted(names: readonly string[]): Promise<void> {
     if (!this.cold.settled) return; // the disk's manifest may list them: the open's sweep decides
     const gone = names.filter((n) => !this.cold.has(n));
-    for (const name of gone) await fsys.unlink(this.cold.path(name)).catch(() => {});
+    for (const name of gone) await unlinkColdFile(this.cold.path(name)).catch(() => {});
     if (gone.length > 0) await fsyncDir(this.cold.dir).catch(() => {});
   }
 
@@ -427,21 +427,18 @@ export class Compactor {
     if (small.length < min) return false;
     const generation = this.cold.manifest.generation + 1;
     const name = fileName(date, generation, 0);
-    const rows = records.map(toRow).sort(compareRows);
-    const written = await writeParquetFile(tempPath(this.cold.dir, name), this.cold.path(name), rows).catch(
+    const encoded = encodeRecords(records, sidecarSettings.build); // with its search sidecar
+    const written = await writeColdFile(tempPath(this.cold.dir, name), this.cold.path(name), encoded).catch(
       async (err: unknown) => {
         await this.removeUncommitted([name]); // renamed into place before a later step failed
         throw err;
       },
     );
-    const { bytes, checksum, turns } = written;
     const merged: ColdFile = {
       name,
       date,
-      rows: rows.length,
-      bytes,
-      checksum,
-      turns,
+      rows: records.length,
+      ...written,
       minTs: Math.min(...small.map((f) => f.minTs)),
       maxTs: Math.max(...small.map((f) => f.maxTs)),
       generation,
@@ -456,7 +453,7 @@ export class Compactor {
     await this.markApplied([], 0, generation); // nothing of a merge is in the hot tier
 
     await this.quiesceReads(); // a read that listed a replaced file before the commit may still open it
-    for (const old of gone) await fsys.unlink(this.cold.path(old));
+    for (const old of gone) await unlinkColdFile(this.cold.path(old));
     await fsyncDir(dirname(this.cold.path(name)));
     return true;
   }

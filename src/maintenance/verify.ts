@@ -45,6 +45,8 @@ import { MANIFEST_NAME } from "../../tiers/cold/layout.js";
 import { type ColdFile, commitManifest, loadManifest, type Manifest } from "../../tiers/cold/manifest.js";
 import { decodeAll, integrityProblem, readParquetInfo } from "../../tiers/cold/parquet.js";
 import { fromRow } from "../../tiers/cold/schema.js";
+import { sidecarName } from "../../tiers/cold/sidecar.js";
+import { buildSidecarOfFile, sidecarProblem, writeSidecar } from "../../tiers/cold/sidecars.js";
 import {
   hashKey,
   P_BODY,
@@ -228,6 +230,7 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
     const coldBodies = new Map<string, Uint8Array[]>();
     // Without a manifest nothing under cold/ can be told stray.
     const cold = manifest && (await checkColdFiles(hot, coldDir, manifest, report, coldBodies, recovery));
+    const sidecars = manifest ? await checkSidecars(coldDir, manifest, report) : [];
     const fixes: BatchOp[] = [];
     await checkHot(hot, recovery, report, fixes);
     const bodyBytes = await checkBodyStore(hot, report);
@@ -243,8 +246,9 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
     if (repairing) {
       rewrites = cold?.rewrites ?? [];
       await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set([...rewrites, ...reindexing]));
-      if (manifest && cold && (cold.checksums.size > 0 || rewrites.length > 0))
-        did.push(...(await rewriteManifest(coldDir, manifest, cold.checksums, new Set(cold.rewriteNames))));
+      const indexed = manifest && (await repairSidecars(coldDir, manifest, sidecars, report, did));
+      if (indexed && cold && (cold.checksums.size > 0 || rewrites.length > 0))
+        did.push(...(await rewriteManifest(coldDir, indexed, cold.checksums, new Set(cold.rewriteNames))));
       report.notes.push(...did);
     }
   } finally {
@@ -573,7 +577,7 @@ async function strayColdFiles(
   report: VerifyReport,
   swept: boolean,
 ): Promise<string[]> {
-  const known = new Set([...manifest.files, ...manifest.dropped].map((f) => f.name));
+  const known = new Set([...manifest.files, ...manifest.dropped].flatMap(listedNames));
   const orphans: string[] = [];
   let entries: string[] = [];
   try {
@@ -607,6 +611,70 @@ async function strayColdFiles(
   }
   for (const o of orphans) report.problems.push({ where: `cold/${o}`, what, repairable: true });
   return orphans;
+}
+
+/** A listed file's names under cold/: the file, and its search sidecar when its entry has one. */
+function listedNames(f: ColdFile): string[] {
+  return f.index === undefined ? [f.name] : [f.name, sidecarName(f.name)];
+}
+
+/**
+ * Each listed file's search sidecar against its manifest entry (present, size, CRC-32, decodes, row
+ * count): a bad one is a repairable problem (searches scan the file meanwhile, so they stay exact). A
+ * file without one (written before manifest v5) is a note. Returns the files whose sidecar repair builds.
+ */
+async function checkSidecars(coldDir: string, manifest: Manifest, report: VerifyReport): Promise<string[]> {
+  const build: string[] = [];
+  for (const f of manifest.files) {
+    if (f.index === undefined) {
+      report.notes.push(
+        `cold/${f.name}: no search sidecar (an older version wrote it): searches scan it until the open's background upgrade or --repair builds one`,
+      );
+      build.push(f.name);
+      continue;
+    }
+    const where = `cold/${sidecarName(f.name)}`;
+    const found = await sidecarProblem(join(coldDir, sidecarName(f.name)), f).catch(
+      (err: Error) => `is unreadable: ${err.message}`,
+    );
+    if (typeof found !== "string") continue;
+    report.problems.push({ where, what: `the search sidecar of cold/${f.name} ${found}`, repairable: true });
+    build.push(f.name);
+  }
+  return build;
+}
+
+/**
+ * Rebuilds the sidecars of `names` from their files (a damaged file is left: its own problem is
+ * reported), each written durably, then one manifest commit naming them. Returns the manifest now on disk.
+ */
+async function repairSidecars(
+  coldDir: string,
+  manifest: Manifest,
+  names: readonly string[],
+  report: VerifyReport,
+  did: string[],
+): Promise<Manifest> {
+  const built = new Map<string, NonNullable<ColdFile["index"]>>();
+  for (const f of manifest.files.filter((x) => names.includes(x.name))) {
+    const bytes = await buildSidecarOfFile(join(coldDir, f.name), f).catch(() => undefined);
+    if (bytes !== undefined) built.set(f.name, (await writeSidecar(coldDir, f.name, bytes))!);
+  }
+  if (built.size === 0) {
+    for (const p of report.problems) if (p.what.startsWith("the search sidecar of cold/")) p.repaired = false;
+    return manifest;
+  }
+  const next = {
+    ...manifest,
+    files: manifest.files.map((f) => ({ ...f, index: built.get(f.name) ?? f.index })),
+  };
+  await commitManifest(coldDir, next);
+  // repair() marked every repairable problem repaired: a sidecar is so only if it was rebuilt
+  for (const p of report.problems)
+    if (p.what.startsWith("the search sidecar of cold/"))
+      p.repaired = built.has(p.where.slice("cold/".length).replace(/\.idx$/, ".parquet"));
+  did.push(`wrote the search sidecars of ${built.size} cold file(s)`);
+  return next;
 }
 
 function keyspace(prefix: number): KeyRange {

@@ -13,7 +13,7 @@ const FULL_SCAN_TURNS = 2000;
 const REREAD_AT_ONCE = 16;
 
 /**
- * The hot tier's turns, kept current: writes mark the turns they touch (HotTier.onTurnWrite), and
+ * The hot tier's turns, kept current: writes mark the turns they touch (HotTier.watchRecords), and
  * `current()` re-reads those before it answers. A request waits only for the marks made before it
  * started (`marked`), so a steady stream of writes cannot keep it waiting.
  *
@@ -42,11 +42,11 @@ export class HotTurns {
 
   constructor(hot: HotTier) {
     this.hot = hot;
-    hot.onTurnWrite = (writes) => {
+    hot.watchRecords((writes) => {
       this.marked++;
       if (writes === undefined) this.readAll();
       else for (const w of writes) if (!this.all) this.mark(w);
-    };
+    });
   }
 
   private readAll(): void {

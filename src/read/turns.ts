@@ -5,7 +5,7 @@
  * (turn-parts.ts). A cold file's part is computed once, from a few of its columns, and kept while the
  * manifest lists the file (files are immutable); the parts of all listed files are merged into the cold
  * index, kept for the manifest generation. The hot tier's part is kept up to date turn by turn: every
- * write names the turns whose records it puts or deletes (HotTier.onTurnWrite; compaction's and
+ * write names the turns whose records it puts or deletes (HotTier.watchRecords; compaction's and
  * retention's deletes too), and the next request re-reads just those turns (a full scan after a reopen
  * or a write of very many turns).
  *

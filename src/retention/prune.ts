@@ -5,14 +5,15 @@
  *
  *   1. one manifest commit leaves the files out: from then on no read sees them, and a crash can
  *      never bring them back (the open's sweep removes files no manifest lists);
- *   2. once the reads that listed them before 1 are done, the files are unlinked and emptied
- *      partition directories removed (directories fsynced).
+ *   2. once the reads that listed them before 1 are done, the files are unlinked, each with its search
+ *      sidecar (`.idx`), and emptied partition directories removed (directories fsynced).
  * A manifest written by an older version may still list files as `dropped` (its clean-up then also
  * deleted their hot index entries): the upgrade at open deletes those entries, `finishDrops` the files.
  */
 import { stat } from "node:fs/promises";
 import { partitionDir } from "../../tiers/cold/layout.js";
 import type { ColdFile } from "../../tiers/cold/manifest.js";
+import { sidecarPath } from "../../tiers/cold/parquet.js";
 import type { ColdTier } from "../../tiers/cold/tier.js";
 import type { HotTier } from "../../tiers/hot/tier.js";
 import { diskBytes } from "../base/disk-usage.js";
@@ -138,10 +139,10 @@ export class Pruner {
     }
     if (policy.maxColdBytes === undefined) return drop;
     let total = await diskBytes(this.cold.dir, true);
-    for (const f of drop) total -= await allocated(this.cold.path(f.name));
+    for (const f of drop) total -= await allocatedWithSidecar(this.cold.path(f.name));
     for (; kept < hours.length && total > policy.maxColdBytes; kept++) {
       for (const f of byHour.get(hours[kept]!)!) {
-        total -= await allocated(this.cold.path(f.name));
+        total -= await allocatedWithSidecar(this.cold.path(f.name));
         drop.push(f);
       }
     }
@@ -159,7 +160,7 @@ export class Pruner {
     let freed = 0;
     // Unlinks overlap on the thread pool (a month of hourly files is 720 of them).
     for (let i = 0; i < files.length; i += UNLINKS_AT_ONCE) {
-      const sizes = files.slice(i, i + UNLINKS_AT_ONCE).map((f) => removeFile(this.cold.path(f.name)));
+      const sizes = files.slice(i, i + UNLINKS_AT_ONCE).map((f) => removeWithSidecar(this.cold.path(f.name)));
       // All settled before a failure is thrown: nothing of a prune may still run once it has returned.
       for (const r of await Promise.allSettled(sizes)) {
         if (r.status === "rejected") throw r.reason;
@@ -259,6 +260,19 @@ function push<K, T>(map: Map<K, T[]>, key: K, value: T): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
+}
+
+/** The bytes a cold file and its search sidecar hold on disk. */
+async function allocatedWithSidecar(path: string): Promise<number> {
+  return (await allocated(path)) + (await allocated(sidecarPath(path)));
+}
+
+/**
+ * Unlinks a cold file, then its search sidecar (none, for a file an older version wrote); returns the
+ * bytes they held. A crash in between leaves an unlisted sidecar: the open's sweep removes it.
+ */
+async function removeWithSidecar(path: string): Promise<number> {
+  return (await removeFile(path)) + (await removeFile(sidecarPath(path)));
 }
 
 /** Unlinks a file (already gone is fine: a crash after this step) and returns its size on disk. */

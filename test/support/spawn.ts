@@ -4,8 +4,9 @@ import { fileURLToPath } from "node:url";
 
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
 
-export function startChild(args: string[]): ChildProcess & { lines: string[] } {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, ...args], {
+/** `script`: another child than child.ts (test/support/search-child.ts). */
+export function startChild(args: string[], script = CHILD): ChildProcess & { lines: string[] } {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     stdio: ["pipe", "pipe", "pipe"],
   }) as ChildProcess & { lines: string[] };
   child.lines = [];

@@ -4,8 +4,8 @@
  * fsyncs it, renames it over the manifest and fsyncs the directory, so a crash leaves the old manifest
  * or the new one, never a mix.
  *
- *   { "version": 4, "generation": n, "files": [ColdFile…], "dropped": [ColdFile…] }
- *   ColdFile = { name, date, rows, bytes, minTs, maxTs, generation, checksum?, turns? }
+ *   { "version": 5, "generation": n, "files": [ColdFile…], "dropped": [ColdFile…] }
+ *   ColdFile = { name, date, rows, bytes, minTs, maxTs, generation, checksum?, turns?, index? }
  *
  * `dropped` (version 2) lists files retention removed from the tier whose clean-up (their records' index
  * entries in the hot tier, then the files themselves) has not finished: they are no longer read, but
@@ -18,7 +18,11 @@
  * hold turn T" and "does record X exist" from these alone, and the hot tier keeps nothing per cold
  * record; `dropped` is then only read (the clean-up of a drop that an older version started). A file
  * without `turns` (written before version 4, and left by the upgrade because it could not be read) is
- * a candidate for every lookup. Older versions are read and written back as version 4.
+ * a candidate for every lookup.
+ * `index` (version 5) is the size and CRC-32 of the file's search sidecar (sidecar.ts), `<name>.idx`
+ * beside it, written before the commit that lists the file; a file without one (written before
+ * version 5) is scanned by searches until the upgrade (indexColdFiles) gives it one. Older versions are
+ * read and written back as version 5.
  *
  * The manifest is read as untrusted input: anything that is not JSON of exactly this shape is
  * `ERR_CORRUPT_STORE` naming the file, so that a damaged manifest never reaches a path or a loop.
@@ -31,9 +35,9 @@ import { CHECKSUM_PATTERN } from "./checksum.js";
 import { BloomFilter } from "./filter.js";
 import { MANIFEST_NAME } from "./layout.js";
 
-export const MANIFEST_VERSION = 4;
+export const MANIFEST_VERSION = 5;
 /** Versions this code reads (older ones are upgraded in memory). */
-const READABLE_VERSIONS = new Set([1, 2, 3, MANIFEST_VERSION]);
+const READABLE_VERSIONS = new Set([1, 2, 3, 4, MANIFEST_VERSION]);
 
 export interface ColdFile {
   /** Path relative to the cold directory: `date=YYYY-MM-DD/<name>.parquet`. */
@@ -50,6 +54,8 @@ export interface ColdFile {
   checksum?: string;
   /** The file's turn-id filter (filter.ts, base64); absent for files an older version wrote. */
   turns?: string;
+  /** The file's search sidecar (`<name>.idx`): its size and checksum; absent before version 5. */
+  index?: { bytes: number; checksum: string };
 }
 
 export interface Manifest {
@@ -134,6 +140,12 @@ function coldFile(value: unknown, at: string): ColdFile {
     if (typeof f.turns !== "string" || BloomFilter.decode(f.turns) === undefined)
       throw new ShapeError(`${at}.turns is not a turn filter`);
     file.turns = f.turns;
+  }
+  if (f.index !== undefined) {
+    const index = object(f.index, `${at}.index`);
+    if (typeof index.checksum !== "string" || !CHECKSUM_PATTERN.test(index.checksum))
+      throw new ShapeError(`${at}.index.checksum is not of the form crc32:<8 hex digits>`);
+    file.index = { bytes: count(index.bytes, `${at}.index.bytes`), checksum: index.checksum };
   }
   return file;
 }

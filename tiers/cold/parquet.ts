@@ -2,6 +2,8 @@
  * The one module that knows the Parquet libraries: hyparquet-writer to write, hyparquet to read
  * (measured against parquetjs-lite in docs/decisions.md). Everything else sees rows and metadata.
  */
+
+import { basename, dirname, join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   type AsyncBuffer,
@@ -12,7 +14,7 @@ import {
   parquetReadObjects,
 } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
-import { writeFileDurably } from "../../src/base/durable-fs.js";
+import { writeFileDurably, writeFully } from "../../src/base/durable-fs.js";
 import { CorruptStoreError, IoError, TracetierError } from "../../src/base/errors.js";
 import { fsys } from "../../src/base/fs.js";
 import { checksumOf } from "./checksum.js";
@@ -65,24 +67,80 @@ export function encodeColdFile(rows: Row[], codec: ColdCodec = DEFAULT_CODEC): E
   return { bytes: new Uint8Array(writer.getBuffer()), turns: filters.turns };
 }
 
-/** An encoded cold file: its bytes and its turn filter (filter.ts, base64). */
+/** An encoded cold file: its bytes, its turn filter (filter.ts, base64) and its search sidecar's bytes. */
 export interface EncodedColdFile {
   bytes: Uint8Array;
   turns: string;
+  /** The sidecar (sidecar.ts); absent when sidecars are switched off (sidecarSettings, bench only). */
+  index?: Uint8Array;
+}
+
+/** What a written cold file's manifest entry records of it. */
+export interface WrittenColdFile {
+  bytes: number;
+  checksum: string;
+  turns: string;
+  index?: { bytes: number; checksum: string };
 }
 
 /**
  * Writes a cold file's `bytes` to `temp`, fsyncs it, renames it to `path` and fsyncs the directory:
- * the file is either absent or complete under its final name. Returns what its manifest entry
- * records: its size, its checksum and its turn filter.
+ * the file is either absent or complete under its final name. Its sidecar, if it has one, is written
+ * first the same way (its own temporary name, fsync, rename), and the one directory fsync makes both
+ * renames durable: both are on stable storage before the manifest commit that lists them. Returns what
+ * its manifest entry records: its size, its checksum, its turn filter and its sidecar's size and checksum.
  */
 export async function writeColdFile(
   temp: string,
   path: string,
   file: EncodedColdFile,
-): Promise<{ bytes: number; checksum: string; turns: string }> {
+): Promise<WrittenColdFile> {
+  const written: WrittenColdFile = {
+    bytes: file.bytes.length,
+    checksum: checksumOf(file.bytes),
+    turns: file.turns,
+  };
+  if (file.index !== undefined) {
+    const side = sidecarPath(path);
+    await writeFileSynced(join(dirname(temp), `.${basename(side)}.tmp`), side, file.index);
+    written.index = { bytes: file.index.length, checksum: checksumOf(file.index) };
+  }
   await writeFileDurably(temp, path, file.bytes);
-  return { bytes: file.bytes.length, checksum: checksumOf(file.bytes), turns: file.turns };
+  return written;
+}
+
+/** The path of a cold file's sidecar, from the file's path. */
+export function sidecarPath(path: string): string {
+  return `${path.slice(0, path.length - ".parquet".length)}.idx`;
+}
+
+/**
+ * Unlinks a cold file and then its sidecar (a file gone already is fine for the sidecar: a file an
+ * older version wrote has none). The Parquet file goes first: a crash in between leaves an unlisted
+ * sidecar, which the open's sweep removes like any unlisted file.
+ */
+export async function unlinkColdFile(path: string): Promise<void> {
+  await fsys.unlink(path);
+  await fsys.unlink(sidecarPath(path)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+}
+
+/** writeFileDurably without the directory fsync (the caller's next writeFileDurably does it). */
+async function writeFileSynced(temp: string, path: string, data: Uint8Array): Promise<void> {
+  try {
+    const fh = await fsys.open(temp, "w");
+    try {
+      await writeFully(fh, data, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsys.rename(temp, path);
+  } catch (err) {
+    await fsys.unlink(temp).catch(() => {});
+    throw err;
+  }
 }
 
 /** The footer key-value entry holding a file's record-id filter (filter.ts), written since manifest v4. */
@@ -94,7 +152,7 @@ export function writeParquetFile(
   path: string,
   rows: Row[],
   codec: ColdCodec = DEFAULT_CODEC,
-): Promise<{ bytes: number; checksum: string; turns: string }> {
+): Promise<WrittenColdFile> {
   return writeColdFile(temp, path, encodeColdFile(rows, codec));
 }
 

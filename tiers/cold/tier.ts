@@ -35,6 +35,8 @@ import {
   readParquetRows,
 } from "./parquet.js";
 import { fromRow } from "./schema.js";
+import { type ColdFileIndex, sidecarName } from "./sidecar.js";
+import { SidecarCache } from "./sidecars.js";
 
 /** Parsed footers kept (a few KB each, and their record-id filters): a month of hourly files is 720. */
 const INFO_CACHE_FILES = 4096;
@@ -51,6 +53,9 @@ export class ColdTier {
   private idFilterBytes = 0;
   /** Files whose bytes were found as committed, in this open (files are immutable once listed). */
   private readonly checked = new Set<string>();
+
+  /** Search sidecars loaded, by file name (sidecars.ts). */
+  private readonly sidecars = new SidecarCache((name) => this.path(name));
 
   /** Turn filters of the listed files that have one, decoded from the manifest. */
   private turnFilters = new Map<string, BloomFilter>();
@@ -102,6 +107,18 @@ export class ColdTier {
   }
 
   /**
+   * Names a listed file's search sidecar (written durably under its final name) in its manifest entry,
+   * as the next generation; the file's own generation is unchanged (its rows did not move).
+   */
+  async addIndex(name: string, index: NonNullable<ColdFile["index"]>): Promise<void> {
+    await this.commit({
+      ...this.manifest,
+      generation: this.manifest.generation + 1,
+      files: this.manifest.files.map((f) => (f.name === name ? { ...f, index } : f)),
+    });
+  }
+
+  /**
    * Commits `next` as the manifest. A failure can come after the rename that is the commit point (the
    * directory's fsync failed): the disk then lists `next`, and so must memory, or the next commit would
    * reuse its generation and file names and overwrite a file the disk's manifest lists. So on failure
@@ -133,6 +150,7 @@ export class ColdTier {
     this.settled = true;
     for (const name of [...this.info.keys()]) if (!this.has(name)) this.forgetInfo(name);
     for (const name of this.checked) if (!this.has(name)) this.checked.delete(name);
+    this.sidecars.forget((name) => !this.has(name));
   }
 
   /** Decodes what lookups need from the manifest (its filters were checked when it was read). */
@@ -230,6 +248,50 @@ export class ColdTier {
   private async mayHoldId(name: string, id: string): Promise<boolean> {
     const ids = (await this.fileInfo(name)).ids;
     return ids === undefined || ids.mayHave(idHash(id));
+  }
+
+  /** Live files whose [minTs, maxTs] meets [from, to), newest maxTs first (search-contract §4). */
+  searchFiles(from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY): ColdFile[] {
+    return this.manifest.files
+      .filter((f) => f.maxTs >= from && f.minTs < to)
+      .sort((a, b) => b.maxTs - a.maxTs || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  }
+
+  /**
+   * The file's search sidecar, loaded once and cached (by file name, bounded in bytes), or `undefined`
+   * when the file has none yet (written before manifest v5) or its sidecar is missing or damaged: the
+   * caller then scans the file, so a bad sidecar makes a search slower, never wrong (verify reports it,
+   * `verify --repair` rewrites it). An I/O error reading it is ERR_IO.
+   */
+  fileIndex(file: ColdFile): Promise<ColdFileIndex | undefined> {
+    const entry = this.entry(file.name) ?? file;
+    return this.sidecars.load(entry);
+  }
+
+  /**
+   * Those rows of the file (row numbers as its sidecar gives them), as TierRecords in row order, reading
+   * only the row groups that hold them (and in each only the span from its first wanted row to its last).
+   * Rows at or past the file's end are ignored.
+   */
+  async readRows(file: ColdFile, rows: readonly number[]): Promise<TierRecord[]> {
+    if (rows.length === 0) return [];
+    const info = await this.fileInfo(file.name);
+    const wanted = [...new Set(rows)].sort((a, b) => a - b);
+    const out: TierRecord[] = [];
+    let i = 0;
+    for (const g of info.groups) {
+      while (i < wanted.length && wanted[i]! < g.rowStart) i++;
+      if (i === wanted.length) break;
+      if (wanted[i]! >= g.rowEnd) continue;
+      const picks: number[] = [];
+      for (; i < wanted.length && wanted[i]! < g.rowEnd; i++) picks.push(wanted[i]!);
+      const first = picks[0]!;
+      const got = await readParquetRows(info, first, picks.at(-1)! + 1);
+      await decoding(info.path, () => {
+        for (const r of picks) out.push(fromRow(got[r - first]!));
+      });
+    }
+    return out;
   }
 
   partitions(): string[] {
@@ -378,7 +440,11 @@ export class ColdTier {
    * Dropped files stay until retention's clean-up has read them.
    */
   private async sweep(): Promise<void> {
-    const live = new Set([...this.manifest.files, ...this.manifest.dropped].map((f) => f.name));
+    const live = new Set<string>();
+    for (const f of [...this.manifest.files, ...this.manifest.dropped]) {
+      live.add(f.name);
+      if (f.index !== undefined) live.add(sidecarName(f.name)); // an unlisted sidecar goes too
+    }
     for (const entry of await coded(`listing ${this.dir}`, () =>
       readdir(this.dir, { withFileTypes: true }),
     )) {

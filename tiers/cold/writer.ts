@@ -16,8 +16,10 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptStoreError, IoError, TracetierError } from "../../src/base/errors.js";
 import { decodeRecordValue, type HotRecord } from "../hot/values.js";
-import { encodeColdFile } from "./parquet.js";
-import { compareRows, type Row, toRow } from "./schema.js";
+import type { TierRecord } from "../record.js";
+import { type EncodedColdFile, encodeColdFile } from "./parquet.js";
+import { compareRows, toRow } from "./schema.js";
+import { buildSidecar, type SidecarSource, sidecarSettings } from "./sidecar.js";
 
 /** A file's record values back to back in `data`; value `i` ends at `ends[i]`. */
 export interface ValueBatch {
@@ -41,13 +43,13 @@ export function packValues(values: readonly Uint8Array[]): ValueBatch {
 }
 
 /**
- * A cold file from its record values: decoded, mapped to rows, sorted, encoded (pure). With it, what
- * the move's hot-tier step needs that the records' keys do not hold: each record's id and
- * conversation, in the order of the values.
+ * A cold file from its record values: decoded, mapped to rows, sorted, encoded (pure), with its search
+ * sidecar when `index`. With it, what the move's hot-tier step needs that the records' keys do not
+ * hold: each record's id and conversation, in the order of the values.
  */
-export function encodeValues(batch: ValueBatch): EncodedFile {
+export function encodeValues(batch: ValueBatch, index = true): EncodedFile {
   const n = batch.ends.length;
-  const rows = new Array<Row>(n);
+  const records = new Array<HotRecord>(n);
   const ids = new Array<string>(n);
   const conversationIds = new Array<string | null>(n);
   let at = 0;
@@ -59,18 +61,33 @@ export function encodeValues(batch: ValueBatch): EncodedFile {
     } catch (err) {
       throw Object.assign(err as Error, { valueIndex: i });
     }
-    rows[i] = toRow(r);
+    records[i] = r;
     ids[i] = r.id;
     conversationIds[i] = r.record.conversationId ?? null;
     at = end;
   }
-  return { ...encodeColdFile(rows.sort(compareRows)), ids, conversationIds };
+  return { ...encodeRecords(records, index), ids, conversationIds };
+}
+
+/**
+ * A cold file from its records (any order): rows sorted (compareRows), encoded, and the sidecar built
+ * from the same records in the file's row order (their attributes as objects: no JSON to parse back).
+ */
+export function encodeRecords(records: readonly TierRecord[], index = true): EncodedColdFile {
+  const rows = records.map(toRow);
+  const order = rows.map((_, i) => i).sort((a, b) => compareRows(rows[a]!, rows[b]!));
+  const file = encodeColdFile(order.map((i) => rows[i]!));
+  if (!index) return file;
+  return { ...file, index: buildSidecar(order.map((i) => sourceOfRecord(records[i]!))) };
+}
+
+function sourceOfRecord(r: TierRecord): SidecarSource {
+  const rec = r.record as { msg?: unknown; name?: unknown; attributes?: unknown };
+  return { msg: rec.msg, name: rec.name, attributes: rec.attributes, bodyHash: r.bodyHash };
 }
 
 /** An encoded file (with its turn filter), and its records' ids and conversations in the order given. */
-export interface EncodedFile {
-  bytes: Uint8Array;
-  turns: string;
+export interface EncodedFile extends EncodedColdFile {
   ids: string[];
   conversationIds: (string | null)[];
 }
@@ -79,6 +96,8 @@ export interface EncodedFile {
 export interface EncodeRequest {
   id: number;
   batch: ValueBatch;
+  /** Whether to build the file's search sidecar (sidecarSettings.build, read on the calling thread). */
+  index: boolean;
 }
 
 /** What the worker answers: the file's bytes, or what went wrong (a TracetierError keeps its code). */
@@ -129,13 +148,14 @@ export class ColdEncoder {
   encode(batch: ValueBatch, what: string, valueName: (index: number) => string): Promise<EncodedFile> {
     if (batch.ends.length <= (encoderTestHooks.inlineRows ?? INLINE_ROWS) && !this.failed)
       return encodeHere(batch, { what, valueName });
+    const index = sidecarSettings.build;
     return new Promise<EncodedFile>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       const worker = this.start(what);
       if (worker === undefined) return reject(this.failed);
       const id = this.nextId++;
       this.waiting.set(id, { what, valueName, resolve, reject });
-      const request: EncodeRequest = { id, batch };
+      const request: EncodeRequest = { id, batch, index };
       try {
         worker.postMessage(request, [batch.data.buffer as ArrayBuffer, batch.ends.buffer as ArrayBuffer]);
       } catch (err) {
@@ -195,7 +215,7 @@ async function encodeHere(
   names: Pick<Waiter, "what" | "valueName">,
 ): Promise<EncodedFile> {
   try {
-    return encodeValues(batch);
+    return encodeValues(batch, sidecarSettings.build);
   } catch (err) {
     throw replyError(failureOf(err), names);
   }

@@ -32,14 +32,18 @@ import { bodyHashOf, decodeRecordValue, deletesByKey, type HotRecord } from "./v
 
 export type BatchOp = { type: "put"; key: Uint8Array; value: Uint8Array } | { type: "del"; key: Uint8Array };
 
-/** A record key a write puts or deletes, as the turns list is told of it (HotTier.onTurnWrite). */
+/** A record key a write puts or deletes, as the turns list is told of it (HotTier.watchRecords). */
 export interface TurnWrite {
   turnId: string;
   put: boolean;
   seq: number;
   /** The record key itself (not to be changed). */
   key: Buffer;
+  /** A put's record value (not to be changed). */
+  value?: Buffer;
 }
+
+export type RecordWatcher = (writes: readonly TurnWrite[] | undefined) => void;
 
 /** Records to delete during a pass over the hot records (`bodyRefs`). */
 export interface Expiry {
@@ -316,20 +320,26 @@ export class HotTier {
   private dropTurns(touched: readonly RecordWrite[]): void {
     if (!this.turns.empty) for (const w of touched) this.turns.delete(w.tag);
     this.recordWrites++;
-    this.onTurnWrite?.(touched);
+    for (const watch of this.watchers) watch(touched);
   }
 
   /**
-   * Told the record keys a write puts or deletes (their turns and seqs), when the write starts and
-   * again when it has ended (as the turn cache is dropped), and `undefined` at a reopen (any turn may
-   * differ): the turns list keeps the hot tier's summaries up to date with it (src/read/turns-hot.ts).
+   * Tells `watch` the record keys a write puts or deletes (their turns and seqs, a put's value), when
+   * the write starts and again when it has ended (as the turn cache is dropped), and `undefined` at a
+   * reopen (any record may differ): the turns list (src/read/turns-hot.ts) and the search index of hot
+   * records (src/search/hot-records.ts) keep up to date with it. Returns the function that stops it.
    */
-  onTurnWrite: ((writes: readonly TurnWrite[] | undefined) => void) | undefined;
+  watchRecords(watch: RecordWatcher): () => void {
+    this.watchers.add(watch);
+    return () => this.watchers.delete(watch);
+  }
+
+  private readonly watchers = new Set<RecordWatcher>();
 
   /** Empties the turn cache (the database is being closed for a reopen). */
   private forgetTurns(): void {
     this.turns.clear();
-    this.onTurnWrite?.(undefined);
+    for (const watch of this.watchers) watch(undefined);
     this.recordWrites++;
   }
 
@@ -654,6 +664,7 @@ function recordWrites(ops: readonly BatchOp[]): RecordWrite[] {
       put: op.type === "put",
       seq: recordKeySeq(key),
       key,
+      value: op.type === "put" ? asBuffer(op.value) : undefined,
     });
   }
   return out;

@@ -2,7 +2,7 @@
  * The collector's JSON API as the viewer reads it. Every call sends the session's token (if any); a 401
  * clears it and tells the app (`onUnauthorized`), which shows the token form instead of any data.
  */
-import type { RequestDiff, ThinRecord, TurnsPage, UsageReport } from "./types.js";
+import type { RequestDiff, SearchResult, ThinRecord, TurnsPage, UsageReport } from "./types.js";
 
 export type * from "./types.js";
 
@@ -125,4 +125,5 @@ export const api = {
   diff: (recordId: string, signal?: AbortSignal) =>
     getJson<RequestDiff>(`/v1/records/${encodeURIComponent(recordId)}/diff`, {}, signal),
   usage: (params: Params, signal?: AbortSignal) => getJson<UsageReport>("/v1/usage", params, signal),
+  search: (params: Params, signal?: AbortSignal) => getJson<SearchResult>("/v1/search", params, signal),
 };

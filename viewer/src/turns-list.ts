@@ -1,6 +1,7 @@
 /**
  * The home page: recent turns, newest first, with filters kept in the URL's query string (so a filtered
- * list is a link) and a "next page" button that follows the API's cursor.
+ * list is a link) and a "next page" button that follows the API's cursor. A search (`q`) replaces the
+ * turns with the records that match, under the same range, extension and conversation filters.
  */
 import { useEffect, useState } from "preact/hooks";
 import { fromLocalInput, toLocalInput } from "./format.js";
@@ -8,10 +9,23 @@ import { html } from "./html.js";
 import { ErrorBox } from "./load.js";
 import { usePagedTurns } from "./paged-turns.js";
 import { navigate } from "./router.js";
+import { FIRST_LIMIT, SearchResults } from "./search-results.js";
 import { TurnsTable } from "./turns-table.js";
 
 /** The list's state in the URL: the filters, and `limit` (a page's size; no control, but a link may set it). */
-const FILTER_KEYS = ["from", "to", "extensionId", "conversationId", "errors", "model", "limit"] as const;
+const FILTER_KEYS = [
+  "q",
+  "from",
+  "to",
+  "extensionId",
+  "conversationId",
+  "errors",
+  "model",
+  "limit",
+  "hits",
+] as const;
+/** The filters a search takes (errors and model are the turns list's). */
+const SEARCH_KEYS = ["q", "from", "to", "extensionId", "conversationId"] as const;
 const PRESETS = ["-1h", "-24h", "-7d"];
 
 /** The API's parameters from the page's query string (only the filters it knows). */
@@ -33,13 +47,49 @@ function hrefFor(filters: Record<string, string>): string {
 
 export function TurnsList({ query }: { query: URLSearchParams }) {
   const filters = filtersOf(query);
+  const set = (k: string, v: string | undefined) => navigate(hrefFor({ ...filters, [k]: v ?? "" }));
+  const setMany = (f: Record<string, string>) => navigate(hrefFor(f));
+  const search = (q: string) => navigate(hrefFor({ ...filters, q, hits: "" }));
+  if (filters.q) {
+    const params: Record<string, string> = {};
+    for (const k of SEARCH_KEYS) if (filters[k]) params[k] = filters[k];
+    const limit = Number(filters.hits) || FIRST_LIMIT;
+    return html`<section class="page">
+      <h1>Search</h1>
+      <${SearchBox} q=${filters.q} search=${search} />
+      <${Filters} filters=${filters} set=${set} setMany=${setMany} searching=${true} />
+      <${SearchResults} params=${params} limit=${limit} more=${(n: number) => set("hits", String(n))} />
+    </section>`;
+  }
+  return html`<${Turns} filters=${filters} set=${set} setMany=${setMany} search=${search} />`;
+}
+
+function SearchBox({ q, search }: { q: string; search: (q: string) => void }) {
+  return html`<form class="search" role="search" onSubmit=${(e: Event) => {
+    e.preventDefault();
+    const input = (e.currentTarget as HTMLFormElement).elements.namedItem("q") as HTMLInputElement;
+    search(input.value.trim());
+  }}>
+    <input type="search" name="q" data-testid="search-box" value=${q} aria-label="Search"
+      placeholder='Search bodies, messages, names, attributes: words, "a phrase", -word, name:x, model:x, attr.key:value' />
+    <button type="submit" data-testid="search-submit">Search</button>
+  </form>`;
+}
+
+interface TurnsProps {
+  filters: Record<string, string>;
+  set: (k: string, v: string | undefined) => void;
+  setMany: (f: Record<string, string>) => void;
+  search: (q: string) => void;
+}
+
+function Turns({ filters, set, setMany, search }: TurnsProps) {
   const key = hrefFor(filters);
   const { turns, cursor, loading, error, next } = usePagedTurns(filters, key);
-
-  const set = (k: string, v: string | undefined) => navigate(hrefFor({ ...filters, [k]: v ?? "" }));
   return html`<section class="page">
     <h1>Turns</h1>
-    <${Filters} filters=${filters} set=${set} setMany=${(f: Record<string, string>) => navigate(hrefFor(f))} />
+    <${SearchBox} q="" search=${search} />
+    <${Filters} filters=${filters} set=${set} setMany=${setMany} />
     ${error ? html`<${ErrorBox} error=${error} />` : null}
     ${turns.length > 0 ? html`<${TurnsTable} turns=${turns} />` : null}
     ${!loading && !error && turns.length === 0 ? html`<p class="empty">No turns match.</p>` : null}
@@ -55,9 +105,11 @@ interface FiltersProps {
   filters: Record<string, string>;
   set: (k: string, v: string | undefined) => void;
   setMany: (f: Record<string, string>) => void;
+  /** A search is shown: the filters that only the turns list has are left out. */
+  searching?: boolean;
 }
 
-function Filters({ filters, set, setMany }: FiltersProps) {
+function Filters({ filters, set, setMany, searching = false }: FiltersProps) {
   const from = filters.from ?? "";
   const range = from === "" && !filters.to ? "" : PRESETS.includes(from) && !filters.to ? from : "custom";
   const [custom, setCustom] = useState(range === "custom");
@@ -109,11 +161,15 @@ function Filters({ filters, set, setMany }: FiltersProps) {
     }
     ${text("extension", "extensionId", "Extension")}
     ${text("conversation", "conversationId", "Conversation")}
-    ${text("model", "model", "Model")}
-    <label class="check">
-      <input type="checkbox" data-testid="filter-errors" checked=${filters.errors === "true"}
-        onChange=${(e: Event) => set("errors", (e.target as HTMLInputElement).checked ? "true" : undefined)} />
-      Errors only
-    </label>
+    ${
+      searching
+        ? null
+        : html`${text("model", "model", "Model")}
+          <label class="check">
+            <input type="checkbox" data-testid="filter-errors" checked=${filters.errors === "true"}
+              onChange=${(e: Event) => set("errors", (e.target as HTMLInputElement).checked ? "true" : undefined)} />
+            Errors only
+          </label>`
+    }
   </form>`;
 }

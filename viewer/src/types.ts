@@ -3,6 +3,8 @@ import type { RequestDiff as ServerRequestDiff, StoredRecord } from "../../src/t
 
 export type {
   DiffMessage,
+  SearchHit,
+  SearchResult,
   StoredRecord,
   TurnSummary,
   TurnsPage,
