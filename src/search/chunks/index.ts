@@ -6,8 +6,9 @@
  * Pipeline. Each applied batch (WritePath.apply, WAL replay at open and in recovery included) is fed
  * here: its `q` keys go into the batch's own LevelDB write (`ops`), and its new chunks and inline bodies,
  * plus the cuts between neighbouring chunks of its new bodies, become an extraction job (extract.ts)
- * run by the index thread (runner.ts). Results come back in feed order into the in-memory tail, which
- * answers searches until a flush writes it as an immutable segment (at FLUSH_BYTES of text, on a timer,
+ * run by the index thread (runner.ts, core.ts) in feed order into its in-memory tail, which answers
+ * searches (a lookup message, answered after every job before it) until a flush seals it into an
+ * encoded segment and writes it (the thread also decodes, merges and encodes merged segments) (at FLUSH_BYTES of text, on a timer,
  * when a sealed WAL segment waits only on the index, and at close). Segments are merged in tiers of
  * FANOUT, dropping docs no `q` key names any more.
  *
@@ -38,13 +39,14 @@ import {
 } from "../../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
+import { CorruptStoreError } from "../../base/errors.js";
 import type { Dictionary } from "../../bodies/codec.js";
 import { storedDictionary } from "../../bodies/codec.js";
 import type { Dictionaries } from "../../bodies/dictionary.js";
 import { decodeManifest } from "../../bodies/manifest.js";
 import type { Batch } from "../../write/batch.js";
 import type { Counters } from "../../write/counters.js";
-import type { ExtractJob, ExtractResult } from "./extract.js";
+import type { ExtractJob } from "./extract.js";
 import { JUNCTION_BYTES } from "./extract.js";
 import {
   bodyDocOps,
@@ -70,15 +72,11 @@ import {
   DOC_BYTES,
   decodeBlock,
   decodeHeader,
-  decodeSegment,
   docAt,
   docCount,
-  encodeSegment,
-  mergePostings,
-  type Postings,
+  type EncodedSegment,
   type SegmentHeader,
 } from "./segment.js";
-import { Tail } from "./tail.js";
 
 /** Where indexing runs; `off` (benchmarks only: ingest without the index) leaves the index incomplete. */
 export type ChunkIndexMode = "worker" | "inline" | "off";
@@ -141,9 +139,12 @@ export class ChunkIndex implements BatchIndexer {
   private maintain: Maintain | undefined;
   private state: IndexState;
   private readonly headers = new Map<number, SegmentHeader>();
-  private tail = new Tail();
-  /** Tails taken by a flush in progress (or one that failed): still searched until written. */
-  private frozen: Tail[] = [];
+  /** Text bytes in the thread's tail (the flush threshold). */
+  private tailBytes = 0;
+  /** The highest sequence number whose postings were sealed out of the tail. */
+  private sealedSeq: number;
+  /** Segments sealed by a flush in progress (or one whose write failed): searched until written. */
+  private frozen: { segment: EncodedSegment; header: SegmentHeader }[] = [];
   /** The highest sequence number fed, and the highest whose postings are in the tail. */
   private fedSeq: number;
   private tailSeq: number;
@@ -174,6 +175,7 @@ export class ChunkIndex implements BatchIndexer {
     this.state = state;
     this.fedSeq = state.indexedSeq;
     this.tailSeq = state.indexedSeq;
+    this.sealedSeq = state.indexedSeq;
   }
 
   /**
@@ -206,7 +208,7 @@ export class ChunkIndex implements BatchIndexer {
     this.maintain = maintain;
     if (this.mode !== "off" && chunkIndexSettings.flushIntervalMs > 0) {
       this.timer = setInterval(() => {
-        if (this.tailSeq > this.state.indexedSeq || !this.tail.empty) this.requestFlush();
+        if (this.tailSeq > this.state.indexedSeq || this.tailBytes > 0) this.requestFlush();
       }, chunkIndexSettings.flushIntervalMs);
       this.timer.unref();
     }
@@ -256,12 +258,12 @@ export class ChunkIndex implements BatchIndexer {
     } catch {
       job = undefined; // a read of a neighbouring chunk failed (the tier is failing): its cut is lost
     }
-    const result = job ? this.runner.run(job) : undefined;
+    const indexed = job ? this.runner.job(job).catch(() => 0) : undefined;
     this.pipeline = this.pipeline.then(async () => {
-      if (result) this.absorb(await result);
+      if (indexed) this.tailBytes += await indexed;
       this.tailSeq = seq;
       this.wake();
-      if (this.tail.bytes >= chunkIndexSettings.flushBytes) this.requestFlush();
+      if (this.tailBytes >= chunkIndexSettings.flushBytes) this.requestFlush();
     });
   }
 
@@ -357,16 +359,6 @@ export class ChunkIndex implements BatchIndexer {
     return out;
   }
 
-  private absorb(r: ExtractResult): void {
-    let at = 0;
-    for (let i = 0; i < r.counts.length; i++) {
-      const n = r.counts[i]!;
-      this.tail.add(r.docs.subarray(i * DOC_BYTES, (i + 1) * DOC_BYTES), r.terms.subarray(at, at + n));
-      at += n;
-    }
-    this.tail.bytes += r.bytes;
-  }
-
   private wake(): void {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
@@ -386,7 +378,21 @@ export class ChunkIndex implements BatchIndexer {
   /** Docs (8-byte Buffers, deduplicated) whose text holds `term` (false candidates allowed, no misses). */
   async docsOf(term: number): Promise<Buffer[]> {
     const out = new Map<string, Buffer>();
-    for (const t of [...this.frozen, this.tail]) t.docsOf(term, out);
+    // The tail is in the index thread; it answers after every job fed before this call.
+    const tail = Buffer.from(await this.runner.lookup(term));
+    for (let i = 0; i < tail.length; i += DOC_BYTES) {
+      const name = tail.subarray(i, i + DOC_BYTES);
+      out.set(name.toString("latin1"), name);
+    }
+    // Sealed, not yet written: asked after the tail, so a seal in between is seen here.
+    for (const f of this.frozen) {
+      const b = blockOf(f.header, term);
+      if (b < 0) continue;
+      for (const d of decodeBlock(f.segment.blocks[b]!, "a sealed segment").get(term) ?? []) {
+        const name = docAt(f.header.docs, d);
+        out.set(name.toString("latin1"), name);
+      }
+    }
     for (;;) {
       const ids = this.state.segments;
       const wanted: { id: number; block: number }[] = [];
@@ -491,31 +497,32 @@ export class ChunkIndex implements BatchIndexer {
   private async flushNow(complete: boolean): Promise<void> {
     const seq = this.tailSeq;
     if (this.mode === "off" || !this.maintain) return;
-    if (!this.tail.empty || this.tail.bytes > 0) this.frozen.push(this.tail);
-    this.tail = new Tail();
-    const nothing = this.frozen.length === 0;
-    if (nothing && seq <= this.state.indexedSeq && !complete) return;
-    const postings = nothing
-      ? undefined
-      : mergePostings(
-          this.frozen.map((t) => t.toPostings()),
-          () => true,
-        );
-    const encoded = postings && docCount(postings.docs) > 0 ? encodeSegment(postings) : undefined;
-    const id = this.state.nextSegment;
+    if (this.tailBytes > 0 || seq > this.sealedSeq) {
+      // every job fed up to `seq` is in the thread before the seal (requests are answered in order)
+      const segment = await this.runner.seal();
+      this.tailBytes = 0;
+      if (segment) this.frozen.push({ segment, header: decodeHeader(segment.header, "a sealed segment") });
+      this.sealedSeq = seq;
+    }
+    if (this.frozen.length === 0 && seq <= this.state.indexedSeq && !complete) return;
+    // Sealed segments wait here until written (a failed write leaves them for the next flush).
+    const frozen = this.frozen;
+    const ids = frozen.map((_, i) => this.state.nextSegment + i);
     const next = {
       ...this.state,
       stage: complete ? STAGE_COMPLETE : this.state.stage,
       indexedSeq: Math.max(seq, this.state.indexedSeq),
-      nextSegment: encoded ? id + 1 : id,
-      segments: encoded ? [...this.state.segments, id] : this.state.segments,
+      nextSegment: this.state.nextSegment + ids.length,
+      segments: [...this.state.segments, ...ids],
     };
-    const ops: BatchOp[] = encoded ? segmentPuts(id, encoded) : [];
+    const ops: BatchOp[] = frozen.flatMap((f, i) => segmentPuts(ids[i]!, f.segment));
     ops.push(indexStateOp(next));
     await this.maintain((c) => ({ ops, counters: c }), false);
-    if (encoded) this.headers.set(id, decodeHeader(encoded.header, `chunk index segment ${id}`));
+    frozen.forEach((f, i) => {
+      this.headers.set(ids[i]!, f.header);
+    });
     this.state = next;
-    this.frozen = [];
+    this.frozen = this.frozen.filter((f) => !frozen.includes(f));
     this.onFlushed();
   }
 
@@ -551,8 +558,8 @@ export class ChunkIndex implements BatchIndexer {
     try {
       const parts = await Promise.all(ids.map((id) => this.readSegment(id)));
       const live = await this.liveDocs();
-      const merged = mergePostings(parts, (d) => live.has(d.toString("latin1")));
-      const encoded = docCount(merged.docs) > 0 ? encodeSegment(merged) : undefined;
+      // the thread decodes, merges and encodes; only the reads and the writes are done here
+      const encoded = await this.runner.merge(parts, liveNames(parts, live));
       const id = this.state.nextSegment;
       const gone = new Set(ids);
       const next = {
@@ -590,18 +597,21 @@ export class ChunkIndex implements BatchIndexer {
     return live;
   }
 
-  private async readSegment(id: number): Promise<Postings> {
+  private async readSegment(id: number): Promise<EncodedSegment> {
     const h = this.headers.get(id)!;
-    const values = await this.hot.getMany([...h.firstTerms].map((_, b) => segmentBlockKey(id, b)));
+    const [header, ...blocks] = await this.hot.getMany([
+      segmentHeaderKey(id),
+      ...[...h.firstTerms].map((_, b) => segmentBlockKey(id, b)),
+    ]);
     const what = `chunk index segment ${id}`;
-    return decodeSegment(
-      h,
-      values.map((v, b) => {
-        if (v === undefined) throw new Error(`${what} lacks block ${b}`);
+    if (header === undefined) throw new CorruptStoreError(`${what} lacks its header`);
+    return {
+      header,
+      blocks: blocks.map((v, b) => {
+        if (v === undefined) throw new CorruptStoreError(`${what} lacks block ${b}`);
         return v;
       }),
-      what,
-    );
+    };
   }
 
   private async keysOf(id: number, into: BatchOp[]): Promise<void> {
@@ -757,11 +767,9 @@ export class ChunkIndex implements BatchIndexer {
       cuts: Uint32Array.from(cuts),
       cutDocs: concat(cutDocs),
     };
-    const result = await this.runner.run(job);
-    // in the pipeline's order, so that a flush takes whole jobs
-    this.pipeline = this.pipeline.then(() => this.absorb(result));
-    await this.pipeline;
-    if (this.tail.bytes >= chunkIndexSettings.flushBytes) await this.flush();
+    const bytes = await this.runner.job(job);
+    this.tailBytes += bytes;
+    if (this.tailBytes >= chunkIndexSettings.flushBytes) await this.flush();
   }
 
   /** Starts the postings build in the background (an upgraded store at open). */
@@ -802,7 +810,8 @@ export class ChunkIndex implements BatchIndexer {
       const part = ops;
       await maintain((c) => ({ ops: part, counters: c }), false);
     }
-    this.tail = new Tail();
+    await this.runner.seal(); // what the tail held is dropped with the rest
+    this.tailBytes = 0;
     this.frozen = [];
     this.headers.clear();
     this.blocks.clear();
@@ -830,7 +839,20 @@ export class ChunkIndex implements BatchIndexer {
 
 const EMPTY = new Uint8Array(0);
 
-function segmentPuts(id: number, encoded: { header: Buffer; blocks: Buffer[] }): BatchOp[] {
+/** The live docs among the segments' (sorted 8-byte names, for the merge in the thread). */
+function liveNames(parts: readonly EncodedSegment[], live: ReadonlySet<string>): Uint8Array {
+  const keep = new Set<string>();
+  for (const p of parts) {
+    const h = decodeHeader(p.header, "a segment to merge");
+    for (let i = 0; i < docCount(h.docs); i++) {
+      const name = docAt(h.docs, i).toString("latin1");
+      if (live.has(name)) keep.add(name);
+    }
+  }
+  return Buffer.from([...keep].sort().join(""), "latin1");
+}
+
+function segmentPuts(id: number, encoded: EncodedSegment): BatchOp[] {
   const ops: BatchOp[] = [{ type: "put", key: segmentHeaderKey(id), value: encoded.header }];
   encoded.blocks.forEach((b, i) => {
     ops.push({ type: "put", key: segmentBlockKey(id, i), value: b });
