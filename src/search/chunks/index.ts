@@ -115,6 +115,8 @@ export interface BatchIndexer {
   ops(batch: Batch): BatchOp[];
   /** The batch is in the hot tier (or was already, at replay): index it unless it is. */
   feed(batch: Batch): void;
+  /** The hot tier was reopened after a failed write: take the index's state from it again. */
+  reload(): Promise<void>;
 }
 
 /** The write path's maintenance writes, in apply order (WritePath.maintain). */
@@ -265,6 +267,30 @@ export class ChunkIndex implements BatchIndexer {
       this.wake();
       if (this.tailBytes >= chunkIndexSettings.flushBytes) this.requestFlush();
     });
+  }
+
+  /**
+   * After a failed write the hot tier is reopened, and it may have lost writes that were not synced,
+   * flushes included: the state it holds is the index's again, and every batch above its indexedSeq
+   * is fed again by the recovery's replay (the WAL still holds them: a checkpoint, which is synced,
+   * releases a segment only past a flush it makes durable). Postings fed twice only repeat.
+   */
+  async reload(): Promise<void> {
+    if (this.mode === "off") return;
+    const raw = await this.hot.get(INDEX_KEY);
+    if (raw === undefined) return; // an older layout's store: its index is being built from the data
+    const disk = decodeIndexState(raw);
+    const listed = new Set(disk.segments);
+    for (const id of this.headers.keys()) if (!listed.has(id)) this.headers.delete(id);
+    const missing = disk.segments.filter((id) => !this.headers.has(id));
+    const headers = await this.hot.getMany(missing.map(segmentHeaderKey));
+    missing.forEach((id, i) => {
+      const h = headers[i];
+      this.headers.set(id, h ? decodeHeader(h, `chunk index segment ${id}`) : EMPTY_HEADER);
+    });
+    this.blocks.clear();
+    this.state = { ...disk, nextSegment: Math.max(disk.nextSegment, this.state.nextSegment) };
+    this.fedSeq = Math.min(this.fedSeq, disk.indexedSeq);
   }
 
   /** The extraction of a batch: its new chunks and inline bodies whole, and its new bodies' new cuts. */
@@ -629,7 +655,7 @@ export class ChunkIndex implements BatchIndexer {
       const what = `chunk index segment ${id}`;
       // A listed segment whose header is missing or does not decode is damage: the store still opens
       // (verify reports it, --repair rebuilds the index), and lookups skip the segment meanwhile.
-      let header: SegmentHeader = { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) };
+      let header: SegmentHeader = EMPTY_HEADER;
       try {
         if (h) header = decodeHeader(h, what);
       } catch {}
@@ -838,6 +864,7 @@ export class ChunkIndex implements BatchIndexer {
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_HEADER: SegmentHeader = { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) };
 
 /** The live docs among the segments' (sorted 8-byte names, for the merge in the thread). */
 function liveNames(parts: readonly EncodedSegment[], live: ReadonlySet<string>): Uint8Array {

@@ -38,6 +38,9 @@ export class Runner {
 
   constructor(threaded: boolean) {
     this.threadFailed = !threaded;
+    // Started now, not at the first job: a thread takes a few hundred ms to load its modules, and the
+    // first flush (which a sealed WAL segment may be waiting on) would wait for that.
+    if (threaded) this.start();
   }
 
   /** Indexes a job into the tail; resolves with the bytes of text indexed. */
