@@ -242,6 +242,7 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
       reindexing = index.problems.map((p) => ({ ...p, repairable: true }));
       report.problems.push(...reindexing);
       report.pending.push(...index.pending);
+      report.notes.push(...index.notes);
     }
     if (repairing) {
       rewrites = cold?.rewrites ?? [];

@@ -56,6 +56,8 @@ export interface IndexCheck {
   problems: IndexFinding[];
   /** Not problems: what the next open does (index the batches above indexedSeq, build an upgraded index). */
   pending: IndexFinding[];
+  /** Not problems, nor finished by an open alone: an index being built in the background. */
+  notes: string[];
 }
 
 /** Docs retokenized per verify. */
@@ -64,7 +66,7 @@ const SAMPLE = 200;
 const LISTED = 20;
 
 export async function checkChunkIndex(hot: HotTier, appliedSeq: number | undefined): Promise<IndexCheck> {
-  const out: IndexCheck = { problems: [], pending: [] };
+  const out: IndexCheck = { problems: [], pending: [], notes: [] };
   const raw = await hot.get(INDEX_KEY);
   if (raw === undefined) {
     out.pending.push({
@@ -91,10 +93,9 @@ export async function checkChunkIndex(hot: HotTier, appliedSeq: number | undefin
   await checkDocBodies(hot, out);
   await checkBodyRecords(hot, out);
   if (state.stage !== STAGE_COMPLETE) {
-    out.pending.push({
-      where: "hot m·index",
-      what: "the search index's postings are being built: the next open goes on",
-    });
+    out.notes.push(
+      "hot m·index: the search index's postings are being built (in the background while the store is open, or by tracetier reindex); searches scan bodies meanwhile",
+    );
     return out;
   }
   if (appliedSeq !== undefined && state.indexedSeq < appliedSeq) {
@@ -207,8 +208,17 @@ async function checkIndexed(hot: HotTier, seg: Loaded, out: IndexCheck): Promise
   const missing: string[] = [];
   const sample: { doc: Buffer; stored: Uint8Array }[] = [];
   let seen = 0;
+  const textOf = (stored: Uint8Array): string | undefined => {
+    try {
+      return chunkText(inflateStored(stored, "a chunk", dicts)).text;
+    } catch {
+      return undefined; // the body store's problem, reported there
+    }
+  };
   const consider = (doc: Buffer, stored: Uint8Array) => {
-    if (!seg.docs.has(doc.toString("latin1"))) missing.push(doc.toString("hex"));
+    // a doc without a single indexable token (`{}`, a long hash) has nothing to post
+    if (!seg.docs.has(doc.toString("latin1")) && termsOf(textOf(stored) ?? "").size > 0)
+      missing.push(doc.toString("hex"));
     seen++;
     // reservoir sampling: every doc equally likely
     if (sample.length < SAMPLE) sample.push({ doc, stored });
@@ -237,12 +247,8 @@ async function checkIndexed(hot: HotTier, seg: Loaded, out: IndexCheck): Promise
   );
   const unposted: string[] = [];
   for (const { doc, stored } of sample) {
-    let text: string;
-    try {
-      text = chunkText(inflateStored(stored, "a chunk", dicts)).text;
-    } catch {
-      continue; // the body store's problem
-    }
+    const text = textOf(stored);
+    if (text === undefined) continue;
     for (const term of termsOf(text))
       if (!posted(seg, term, doc)) {
         unposted.push(`${doc.toString("hex")} term ${term}`);
