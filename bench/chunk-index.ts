@@ -5,7 +5,7 @@
  * the last insert; and the index's bytes (segments `x`, `q` and `h` keys, `m·index`; keys and values)
  * ÷ the store's stored body bytes (stats().bodyBytesStored).
  *
- *   tsx bench/chunk-index.ts [--profile agent,diverse] [--rounds 2] [--modes worker,inline]
+ *   tsx bench/chunk-index.ts [--profile agent,diverse] [--rounds 2] [--modes worker,inline] [--conversations N]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,11 +24,15 @@ const { values } = parseArgs({
     profile: { type: "string", default: "agent,diverse" },
     rounds: { type: "string", default: "2" },
     modes: { type: "string", default: "worker" },
+    /** Conversations of 12 turns (default 60 agent, 30 diverse, as bench/run.ts). */
+    conversations: { type: "string" },
   },
 });
 
 interface Run {
   secs: number;
+  /** CPU seconds of the process (every thread) during the ingest: less noisy than wall time on a shared machine. */
+  cpu: number;
   lagMs: number;
   indexBytes: Record<string, number>;
   bodyBytesStored: number;
@@ -39,9 +43,11 @@ async function ingest(records: TraceRecord[], mode: ChunkIndexMode): Promise<Run
   const dir = mkdtempSync(join(tmpdir(), "tt-chunk-bench-"));
   try {
     const store = await openStore({ dir });
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < records.length; i += BATCH) await store.insertRecords(records.slice(i, i + BATCH));
     const t1 = performance.now();
+    const c1 = process.cpuUsage(c0);
     const index = internal(store).chunkIndex;
     await index.caughtUp();
     const lagMs = performance.now() - t1;
@@ -49,7 +55,7 @@ async function ingest(records: TraceRecord[], mode: ChunkIndexMode): Promise<Run
     const { bodyBytesStored } = await store.stats();
     const indexBytes = await bytesOf(internal(store).hot);
     await store.close();
-    return { secs: (t1 - t0) / 1000, lagMs, indexBytes, bodyBytesStored };
+    return { secs: (t1 - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, lagMs, indexBytes, bodyBytesStored };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -80,7 +86,7 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   const modes = values.modes!.split(",") as ChunkIndexMode[];
   for (const profile of values.profile!.split(",") as WorkloadProfile[]) {
-    const conversations = profile === "diverse" ? 30 : 60;
+    const conversations = Number(values.conversations ?? (profile === "diverse" ? 30 : 60));
     const records = [...generateTurns({ conversations, turnsPerConversation: 12, seed: 1, profile })].flat();
     console.log(`${profile}: ${records.length} records`);
     const totals = new Map<string, number>();
@@ -94,7 +100,9 @@ async function main(): Promise<void> {
         totals.set(mode, (totals.get(mode) ?? 0) + run.secs);
       }
       const off = runs.get("off")!;
-      console.log(`  round ${r} off: ${(records.length / off.secs).toFixed(0)} records/s`);
+      console.log(
+        `  round ${r} off: ${(records.length / off.secs).toFixed(0)} records/s, cpu ${off.cpu.toFixed(2)} s`,
+      );
       for (const mode of modes) {
         const on = runs.get(mode)!;
         const total = Object.values(on.indexBytes).reduce((a, b) => a + b, 0);
@@ -102,7 +110,7 @@ async function main(): Promise<void> {
           .map(([k, v]) => `${k} ${(v / on.bodyBytesStored).toFixed(3)}`)
           .join(", ");
         console.log(
-          `  round ${r} ${mode}: ${(records.length / on.secs).toFixed(0)} records/s, ratio ${(off.secs / on.secs).toFixed(3)}, lag ${on.lagMs.toFixed(0)} ms; index ${total} B ÷ stored body ${on.bodyBytesStored} B = ${(total / on.bodyBytesStored).toFixed(3)} (${parts})`,
+          `  round ${r} ${mode}: ${(records.length / on.secs).toFixed(0)} records/s, ratio ${(off.secs / on.secs).toFixed(3)}, cpu ${on.cpu.toFixed(2)} s (÷ off ${(on.cpu / off.cpu).toFixed(3)}), lag ${on.lagMs.toFixed(0)} ms; index ${total} B ÷ stored body ${on.bodyBytesStored} B = ${(total / on.bodyBytesStored).toFixed(3)} (${parts})`,
         );
       }
     }
