@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { reindex } from "../src/maintenance/reindex.js";
 import { verifyStore } from "../src/maintenance/verify.js";
-import type { ChunkIndex } from "../src/search/chunks/index.js";
+import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
 import { termOf, tokenize } from "../src/search/text.js";
 import { P_BODY_RECORD, P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
 import { tempDir } from "./support/fixtures.js";
@@ -118,6 +118,28 @@ describe("a store without a chunk index", () => {
     const phases = new Set<string>();
     await reindex(store, (phase) => phases.add(phase));
     expect([...phases].sort()).toEqual(["bodies", "chunks", "records"]);
+    expect(indexOf(store).complete).toBe(true);
+    await expectAllFound(store, recs);
+    await store.close();
+  });
+});
+
+describe("a store written with the index off (benchmarks)", () => {
+  it("is incomplete, and the next open with the index builds it whole", async () => {
+    const dir = tempDir();
+    const recs = records(12);
+    chunkIndexSettings.mode = "off";
+    let store: TraceStore;
+    try {
+      store = await openStore({ dir, chunking: SMALL_CHUNKS });
+      expect(indexOf(store).complete).toBe(false);
+      await store.insertRecords(recs);
+      await store.close();
+    } finally {
+      chunkIndexSettings.mode = "worker";
+    }
+    store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    await untilComplete(indexOf(store));
     expect(indexOf(store).complete).toBe(true);
     await expectAllFound(store, recs);
     await store.close();

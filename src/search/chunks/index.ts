@@ -201,6 +201,11 @@ export class ChunkIndex implements BatchIndexer {
           segments: [],
         };
     const index = new ChunkIndex(hot, dicts, minChunkBytes, state);
+    if (index.mode === "off" && state.stage !== STAGE_MAPS) {
+      // Written without the index from here on: the next open with it rebuilds it whole.
+      state.stage = STAGE_MAPS;
+      await hot.write([indexStateOp(state)], true);
+    }
     await index.loadSegments();
     return index;
   }
@@ -221,6 +226,11 @@ export class ChunkIndex implements BatchIndexer {
     return this.state.stage === STAGE_COMPLETE && this.mode !== "off";
   }
 
+  /** Whether this store indexes (not `off`). */
+  get enabled(): boolean {
+    return this.mode !== "off";
+  }
+
   /** The build stage (`m·index`): STAGE_MAPS, STAGE_POSTINGS or STAGE_COMPLETE. */
   get stage(): number {
     return this.state.stage;
@@ -239,6 +249,7 @@ export class ChunkIndex implements BatchIndexer {
   // ---- the write path's side ----
 
   ops(batch: Batch): BatchOp[] {
+    if (this.mode === "off") return [];
     const ops: BatchOp[] = [];
     for (const b of batch.bodies.bodies) {
       const puts = bodyDocOps(b.hash, b.manifest, "put");
