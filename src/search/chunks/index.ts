@@ -101,7 +101,7 @@ function modeFromEnv(): ChunkIndexMode {
 /** Segments of one size class merged at once. */
 const FANOUT = 8;
 /** Cuts remembered as indexed (a cut seen again needs no junction); cleared when full. */
-const CUTS_MAX = 1 << 20;
+const CUTS_MAX = 1 << 17;
 /** Decoded blocks kept for lookups. */
 const BLOCK_CACHE = 256;
 /** Doc or body ranges scanned at once. */
