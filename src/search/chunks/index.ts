@@ -265,12 +265,7 @@ export class ChunkIndex implements BatchIndexer {
     if (this.mode === "off" || batch.lastSeq <= this.fedSeq) return;
     this.fedSeq = batch.lastSeq;
     const seq = batch.lastSeq;
-    let job: ExtractJob | undefined;
-    try {
-      job = this.jobOf(batch);
-    } catch {
-      job = undefined; // a read of a neighbouring chunk failed (the tier is failing): its cut is lost
-    }
+    const job = this.jobOf(batch);
     const indexed = job ? this.runner.job(job).catch(() => 0) : undefined;
     this.pipeline = this.pipeline.then(async () => {
       if (indexed) this.tailBytes += await indexed;
@@ -335,7 +330,12 @@ export class ChunkIndex implements BatchIndexer {
       }
     if (missing.size > 0) {
       const hashes = [...missing.values()];
-      const values = this.hot.getManySync(hashes.map((h) => hashKey(P_CHUNK, h)));
+      let values: (Buffer | undefined)[] = [];
+      try {
+        values = this.hot.getManySync(hashes.map((h) => hashKey(P_CHUNK, h)));
+      } catch {
+        // the tier failed just now (its next write reopens it): only the cuts that need these are lost
+      }
       hashes.forEach((h, i) => {
         const v = values[i];
         if (v === undefined) return; // gone (a GC since, at a replay): the cuts that need it are skipped
