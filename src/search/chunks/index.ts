@@ -495,9 +495,13 @@ export class ChunkIndex implements BatchIndexer {
     to?: number,
   ): Promise<{ ts: number; seq: number }[]> {
     const out: { ts: number; seq: number }[] = [];
+    // an infinite bound is no bound (a key holds a finite timestamp)
+    const lo = from === undefined || from === Number.NEGATIVE_INFINITY ? undefined : from;
+    const hi = to === undefined || to === Number.POSITIVE_INFINITY ? undefined : to;
+    if (lo === Number.POSITIVE_INFINITY || hi === Number.NEGATIVE_INFINITY) return out;
     await inParallel(distinct(bodies), async (body) => {
       const head = Buffer.concat([Buffer.of(P_BODY_RECORD), body.subarray(0, DOC_BYTES)]);
-      for await (const batch of this.hot.entries(tsRange(head, from, to), false))
+      for await (const batch of this.hot.entries(tsRange(head, lo, hi), false))
         for (const [key] of batch) out.push(tsSeqOf(key, head.length));
     });
     return out;
