@@ -149,6 +149,22 @@ describe("the chunk index", () => {
     await store.close();
   });
 
+  it("hands its tail to the index thread once the thread is up: words fed before and after are found", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const index = indexOf(store);
+    const before = Array.from({ length: 5 }, (_, i) => rec(i, bodyOf(UNICODE_WORDS, i, 30)));
+    await store.insertRecords(before);
+    for (let i = 0; i < 400 && !index.inThread; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(index.inThread).toBe(true);
+    const after = Array.from({ length: 5 }, (_, i) => rec(10 + i, bodyOf(ASCII_WORDS, i, 30)));
+    await store.insertRecords(after);
+    await expectAllFound(store, [...before, ...after]);
+    await index.flush();
+    await expectAllFound(store, [...before, ...after]);
+    await store.close();
+  });
+
   it("indexes what the WAL replays at open (a store not closed)", async () => {
     Object.assign(chunkIndexSettings, { flushBytes: Number.POSITIVE_INFINITY, flushIntervalMs: 0 });
     const dir = tempDir();

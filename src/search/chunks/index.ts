@@ -241,6 +241,11 @@ export class ChunkIndex implements BatchIndexer {
     return this.mode === "off" ? Number.POSITIVE_INFINITY : this.state.indexedSeq;
   }
 
+  /** Whether the index thread does the work now (false before it is up, inline, or after it failed). */
+  get inThread(): boolean {
+    return this.runner.threaded;
+  }
+
   /** The listed segments' ids (for verify and tests). */
   get segmentIds(): readonly number[] {
     return this.state.segments;

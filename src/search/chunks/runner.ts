@@ -30,6 +30,12 @@ interface Waiter {
 export class Runner {
   private worker: Worker | undefined;
   private threadFailed: boolean;
+  /**
+   * The thread has loaded its modules (it says so first). Until then requests run here, so that a
+   * first flush or search never waits for the thread's start; at the hand-off the thread is sent the
+   * jobs since the last seal, so that it holds the same tail.
+   */
+  private ready = false;
   private local = new IndexCore();
   private nextId = 0;
   private readonly waiting = new Map<number, Waiter>();
@@ -41,6 +47,11 @@ export class Runner {
     // Started now, not at the first job: a thread takes a few hundred ms to load its modules, and the
     // first flush (which a sealed WAL segment may be waiting on) would wait for that.
     if (threaded) this.start();
+  }
+
+  /** Whether requests go to the thread now (it is up and has not failed). */
+  get threaded(): boolean {
+    return this.ready && !this.threadFailed;
   }
 
   /** Indexes a job into the tail; resolves with the bytes of text indexed. */
@@ -65,9 +76,12 @@ export class Runner {
   private ask(a: Ask): Promise<CoreValue> {
     const req = { ...a, id: this.nextId++ } as CoreRequest;
     const worker = this.threadFailed ? undefined : this.start();
-    if (!worker) {
+    if (!worker || !this.ready) {
       try {
-        return Promise.resolve(this.local.handle(req));
+        const value = this.local.handle(req);
+        if (worker && req.kind === "job") this.unsealed.push(req.job); // for the hand-off
+        if (worker && req.kind === "seal") this.unsealed = [];
+        return Promise.resolve(value);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -95,7 +109,10 @@ export class Runner {
     if (this.worker) return this.worker;
     try {
       const worker = spawnIndexer();
-      worker.on("message", (reply: CoreReply) => this.settle(reply));
+      worker.on("message", (reply: CoreReply | { ready: true }) => {
+        if ("ready" in reply) this.handOff(worker);
+        else this.settle(reply);
+      });
       worker.on("error", () => this.failThread());
       worker.on("messageerror", () => this.failThread());
       worker.on("exit", () => this.failThread());
@@ -106,6 +123,22 @@ export class Runner {
       this.threadFailed = true;
       return undefined;
     }
+  }
+
+  /** The thread is up: it takes the tail (the jobs since the last seal) and every later request. */
+  private handOff(worker: Worker): void {
+    if (this.threadFailed || this.worker !== worker) return;
+    try {
+      // negative ids: answers nobody waits for (settle ignores them); the jobs stay in `unsealed`
+      this.unsealed.forEach((job, i) => {
+        worker.postMessage({ kind: "job", id: -1 - i, job } satisfies CoreRequest);
+      });
+    } catch {
+      this.failThread();
+      return;
+    }
+    this.local.handle({ kind: "seal", id: -1 }); // its tail is the thread's now (dictionaries stay)
+    this.ready = true;
   }
 
   private settle(reply: CoreReply): void {
@@ -127,7 +160,8 @@ export class Runner {
   private failThread(): void {
     if (this.threadFailed) return;
     this.threadFailed = true;
-    for (const job of this.unsealed) this.local.handle({ kind: "job", id: -1, job });
+    // (before the hand-off the tail is here already)
+    if (this.ready) for (const job of this.unsealed) this.local.handle({ kind: "job", id: -1, job });
     this.unsealed = [];
     const pending = [...this.waiting.values()].sort((a, b) => a.req.id - b.req.id);
     this.waiting.clear();

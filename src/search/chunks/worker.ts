@@ -18,3 +18,4 @@ port.on("message", (req: CoreRequest) => {
   }
   port.postMessage(reply);
 });
+port.postMessage({ ready: true }); // the runner sends requests here from now on (runner.ts, handOff)
