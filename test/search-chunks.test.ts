@@ -11,6 +11,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
+import { segmentHeaderKey } from "../src/search/chunks/keys.js";
+import { decodeHeader, docAt, docCount } from "../src/search/chunks/segment.js";
 import { termOf, tokenize } from "../src/search/text.js";
 import { P_BODY_RECORD, P_DOC_BODY, prefixEnd } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
@@ -147,6 +149,22 @@ describe("the chunk index", () => {
     await store.close();
   });
 
+  it("hands its tail to the index thread once the thread is up: words fed before and after are found", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const index = indexOf(store);
+    const before = Array.from({ length: 5 }, (_, i) => rec(i, bodyOf(UNICODE_WORDS, i, 30)));
+    await store.insertRecords(before);
+    for (let i = 0; i < 400 && !index.inThread; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(index.inThread).toBe(true);
+    const after = Array.from({ length: 5 }, (_, i) => rec(10 + i, bodyOf(ASCII_WORDS, i, 30)));
+    await store.insertRecords(after);
+    await expectAllFound(store, [...before, ...after]);
+    await index.flush();
+    await expectAllFound(store, [...before, ...after]);
+    await store.close();
+  });
+
   it("indexes what the WAL replays at open (a store not closed)", async () => {
     Object.assign(chunkIndexSettings, { flushBytes: Number.POSITIVE_INFINITY, flushIntervalMs: 0 });
     const dir = tempDir();
@@ -217,6 +235,43 @@ describe("the chunk index", () => {
     await store.close();
   });
 
+  it("drops the docs of collected bodies when it merges segments, and still finds the live ones", async () => {
+    Object.assign(chunkIndexSettings, { flushBytes: 256 });
+    const dir = tempDir();
+    const store = await openStore({ dir, chunking: SMALL_CHUNKS });
+    const index = indexOf(store);
+    const now = Date.now();
+    const old = Array.from({ length: 6 }, (_, i) => ({
+      ...rec(i, `${bodyOf(ASCII_WORDS, i, 40)} gone${i}`),
+      timestamp: now - 3 * 86_400_000 + i,
+    }));
+    for (const r of old) {
+      await store.insertRecords([r]);
+      await index.caughtUp();
+      await index.flush();
+    }
+    const gone = await index.docsOf(termOf("gone3"));
+    expect(gone.length).toBeGreaterThan(0);
+    await store.prune({ maxAgeMs: 86_400_000 }, { now }); // the records go, then GC takes their bodies
+    expect(await keyCount(store, P_DOC_BODY)).toBe(0);
+    expect(await docTables(store)).toContain(gone[0]!.toString("hex"));
+    const live = Array.from({ length: 10 }, (_, i) => ({
+      ...rec(100 + i, bodyOf(UNICODE_WORDS, i, 40)),
+      timestamp: now + i,
+    }));
+    for (const r of live) {
+      await store.insertRecords([r]);
+      await index.caughtUp();
+      await index.flush(); // 16 flushes: the old segments are merged with new ones
+    }
+    const after = await docTables(store);
+    for (const d of gone)
+      expect(after, "a collected body's doc, dropped by the merge").not.toContain(d.toString("hex"));
+    expect((await found(store, "gone3")).size).toBe(0);
+    await expectAllFound(store, live);
+    await store.close();
+  });
+
   it("moves a record's h key out with it when compaction moves it to the cold tier", async () => {
     const dir = tempDir();
     const store = await openStore({ dir, chunking: SMALL_CHUNKS });
@@ -230,6 +285,19 @@ describe("the chunk index", () => {
     await store.close();
   });
 });
+
+/** Every listed segment's docs (hex). */
+async function docTables(store: TraceStore): Promise<string[]> {
+  const hot = (store as unknown as { hot: HotTier }).hot;
+  const out: string[] = [];
+  for (const id of indexOf(store).segmentIds) {
+    const raw = await hot.get(segmentHeaderKey(id));
+    if (!raw) continue;
+    const h = decodeHeader(raw, "test");
+    for (let i = 0; i < docCount(h.docs); i++) out.push(docAt(h.docs, i).toString("hex"));
+  }
+  return out;
+}
 
 async function keyCount(store: TraceStore, prefix: number): Promise<number> {
   const hot = (store as unknown as { hot: HotTier }).hot;

@@ -11,6 +11,7 @@ import { importSqlite } from "./commands/import-sqlite.js";
 import { ingest } from "./commands/ingest.js";
 import { compact, gc, prune, stats } from "./commands/maintain.js";
 import { query, turn } from "./commands/read.js";
+import { reindex } from "./commands/reindex.js";
 import { search } from "./commands/search.js";
 import { sql } from "./commands/sql.js";
 import { verify } from "./commands/verify.js";
@@ -47,6 +48,7 @@ const COMMANDS: Command[] = [
   gc,
   stats,
   verify,
+  reindex,
   dump,
   importSqlite,
   sql,

@@ -51,7 +51,7 @@ export async function upgrade(
   if (layout < LAYOUT_HOT_ONLY) await forgetColdRecords(hot, writes, index.stateOp());
   else if (layout < HOT_LAYOUT)
     await writes.maintain((c) => ({ ops: [layoutOp(), index.stateOp()], counters: c }));
-  if (index.stage === STAGE_MAPS) await index.buildMaps();
+  if (index.stage === STAGE_MAPS && index.enabled) await index.buildMaps();
   try {
     await compactor.addFilters();
   } catch (err) {

@@ -70,10 +70,12 @@ import { CorruptStoreError } from "../base/errors.js";
 import { storedDictionary } from "../bodies/codec.js";
 import { decodeDictionary } from "../bodies/dictionary.js";
 import { decodeManifest } from "../bodies/manifest.js";
+import { checkChunkIndex } from "../search/chunks/verify.js";
 import { openStore } from "../store.js";
 import { decodeBatch } from "../write/batch.js";
 import { type Counters, countersOp, loadCounters } from "../write/counters.js";
 import { appliedGeneration, COLD_GEN_KEY } from "./compaction.js";
+import { reindex } from "./reindex.js";
 import { HOT_LAYOUT, hotLayout, LAYOUT_HOT_ONLY } from "./upgrade.js";
 
 export interface Problem {
@@ -109,7 +111,11 @@ export interface VerifyReport {
 export async function verifyStore(dir: string, opts: { repair?: boolean } = {}): Promise<VerifyReport> {
   const first = await verifyPass(dir, opts.repair === true);
   const { report, rewrites } = first;
-  if (opts.repair !== true || (report.pending.length === 0 && rewrites.length === 0)) return report;
+  if (
+    opts.repair !== true ||
+    (report.pending.length === 0 && rewrites.length === 0 && first.reindex.length === 0)
+  )
+    return report;
   return finishByOpening(dir, first);
 }
 
@@ -121,10 +127,14 @@ export async function verifyStore(dir: string, opts: { repair?: boolean } = {}):
  * name). If the open fails, the items stay pending, the files unrewritten, and the failure is noted.
  */
 async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
-  const { report: first, rewrites } = pass;
+  const { report: first, rewrites, reindex: rebuilds } = pass;
   try {
     const store = await openStore({ dir });
-    await store.close();
+    try {
+      if (rebuilds.length > 0) await reindex(store); // the search index, rebuilt from the data
+    } finally {
+      await store.close();
+    }
   } catch (err) {
     first.notes.push(
       `opening the store to finish what an unclean shutdown left failed (${(err as Error).message}): those items stay pending${rewrites.length > 0 ? ", and the files whose filters miss rows are not rewritten (their turn filters are removed from the manifest: every turn lookup reads them)" : ""}`,
@@ -133,12 +143,15 @@ async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
   }
   const { report: after } = await verifyPass(dir, true);
   const seen = new Set([...after.problems, ...after.pending].map((p) => p.where));
-  for (const p of rewrites) if (!seen.has(p.where)) p.repaired = true;
+  for (const p of [...rewrites, ...rebuilds]) if (!seen.has(p.where)) p.repaired = true;
   const finished = first.pending.length;
   return {
     ...after,
     // a file the open did not rewrite (it retries at every open) stays a problem
-    problems: [...first.problems.filter((p) => p.repaired || rewrites.includes(p)), ...after.problems],
+    problems: [
+      ...first.problems.filter((p) => p.repaired || rewrites.includes(p) || rebuilds.includes(p)),
+      ...after.problems,
+    ],
     notes: [
       ...(finished > 0
         ? [
@@ -150,6 +163,7 @@ async function finishByOpening(dir: string, pass: Pass): Promise<VerifyReport> {
             `opened and closed the store: it rewrote ${rewrites.filter((p) => p.repaired).length} of ${rewrites.length} cold file(s) whose filters missed rows`,
           ]
         : []),
+      ...(rebuilds.length > 0 ? ["opened the store and rebuilt its search index (tracetier reindex)"] : []),
       ...pass.did,
       ...after.notes,
     ],
@@ -176,6 +190,8 @@ interface Recovery {
 interface Pass {
   report: VerifyReport;
   rewrites: Problem[];
+  /** Problems of the search index: repaired by rebuilding it (src/maintenance/reindex.ts). */
+  reindex: Problem[];
   did: string[];
 }
 
@@ -196,6 +212,7 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
   });
   const hot = await HotTier.open(join(dir, "hot"), dir);
   let rewrites: Problem[] = [];
+  let reindexing: Problem[] = [];
   const did: string[] = [];
   try {
     // Undecodable counters stop the next open before replay, as a WAL problem does.
@@ -220,9 +237,16 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
     if (counters) checkCounters(counters, bodyBytes, report, fixes);
     for (const [name, hashes] of coldBodies)
       checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
+    if (recovery.layout === HOT_LAYOUT) {
+      const index = await checkChunkIndex(hot, counters?.appliedSeq);
+      reindexing = index.problems.map((p) => ({ ...p, repairable: true }));
+      report.problems.push(...reindexing);
+      report.pending.push(...index.pending);
+      report.notes.push(...index.notes);
+    }
     if (repairing) {
       rewrites = cold?.rewrites ?? [];
-      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set(rewrites));
+      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set([...rewrites, ...reindexing]));
       const indexed = manifest && (await repairSidecars(coldDir, manifest, sidecars, report, did));
       if (indexed && cold && (cold.checksums.size > 0 || rewrites.length > 0))
         did.push(...(await rewriteManifest(coldDir, indexed, cold.checksums, new Set(cold.rewriteNames))));
@@ -231,7 +255,7 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
   } finally {
     await hot.close();
   }
-  return { report, rewrites, did };
+  return { report, rewrites, reindex: reindexing, did };
 }
 
 /**

@@ -410,6 +410,7 @@ export class WritePath {
     try {
       if (this.hot.failure) await this.hot.reopen();
       this.counters = await loadCounters(this.hot);
+      await this.indexer?.reload(); // its unsynced flushes may be lost too: the replay below re-feeds them
       if (this.wal) {
         const { log, upTo } = await this.wal.readAcknowledged();
         const appliedSeq = this.counters.appliedSeq;

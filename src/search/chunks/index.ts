@@ -6,8 +6,9 @@
  * Pipeline. Each applied batch (WritePath.apply, WAL replay at open and in recovery included) is fed
  * here: its `q` keys go into the batch's own LevelDB write (`ops`), and its new chunks and inline bodies,
  * plus the cuts between neighbouring chunks of its new bodies, become an extraction job (extract.ts)
- * run by the index thread (runner.ts). Results come back in feed order into the in-memory tail, which
- * answers searches until a flush writes it as an immutable segment (at FLUSH_BYTES of text, on a timer,
+ * run by the index thread (runner.ts, core.ts) in feed order into its in-memory tail, which answers
+ * searches (a lookup message, answered after every job before it) until a flush seals it into an
+ * encoded segment and writes it (the thread also decodes, merges and encodes merged segments) (at FLUSH_BYTES of text, on a timer,
  * when a sealed WAL segment waits only on the index, and at close). Segments are merged in tiers of
  * FANOUT, dropping docs no `q` key names any more.
  *
@@ -38,13 +39,14 @@ import {
 } from "../../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../../tiers/hot/tier.js";
 import { bodyHashOf } from "../../../tiers/hot/values.js";
+import { CorruptStoreError } from "../../base/errors.js";
 import type { Dictionary } from "../../bodies/codec.js";
 import { storedDictionary } from "../../bodies/codec.js";
 import type { Dictionaries } from "../../bodies/dictionary.js";
 import { decodeManifest } from "../../bodies/manifest.js";
 import type { Batch } from "../../write/batch.js";
 import type { Counters } from "../../write/counters.js";
-import type { ExtractJob, ExtractResult } from "./extract.js";
+import type { ExtractJob } from "./extract.js";
 import { JUNCTION_BYTES } from "./extract.js";
 import {
   bodyDocOps,
@@ -70,15 +72,11 @@ import {
   DOC_BYTES,
   decodeBlock,
   decodeHeader,
-  decodeSegment,
   docAt,
   docCount,
-  encodeSegment,
-  mergePostings,
-  type Postings,
+  type EncodedSegment,
   type SegmentHeader,
 } from "./segment.js";
-import { Tail } from "./tail.js";
 
 /** Where indexing runs; `off` (benchmarks only: ingest without the index) leaves the index incomplete. */
 export type ChunkIndexMode = "worker" | "inline" | "off";
@@ -103,7 +101,7 @@ function modeFromEnv(): ChunkIndexMode {
 /** Segments of one size class merged at once. */
 const FANOUT = 8;
 /** Cuts remembered as indexed (a cut seen again needs no junction); cleared when full. */
-const CUTS_MAX = 1 << 20;
+const CUTS_MAX = 1 << 17;
 /** Decoded blocks kept for lookups. */
 const BLOCK_CACHE = 256;
 /** Doc or body ranges scanned at once. */
@@ -117,6 +115,8 @@ export interface BatchIndexer {
   ops(batch: Batch): BatchOp[];
   /** The batch is in the hot tier (or was already, at replay): index it unless it is. */
   feed(batch: Batch): void;
+  /** The hot tier was reopened after a failed write: take the index's state from it again. */
+  reload(): Promise<void>;
 }
 
 /** The write path's maintenance writes, in apply order (WritePath.maintain). */
@@ -141,9 +141,12 @@ export class ChunkIndex implements BatchIndexer {
   private maintain: Maintain | undefined;
   private state: IndexState;
   private readonly headers = new Map<number, SegmentHeader>();
-  private tail = new Tail();
-  /** Tails taken by a flush in progress (or one that failed): still searched until written. */
-  private frozen: Tail[] = [];
+  /** Text bytes in the thread's tail (the flush threshold). */
+  private tailBytes = 0;
+  /** The highest sequence number whose postings were sealed out of the tail. */
+  private sealedSeq: number;
+  /** Segments sealed by a flush in progress (or one whose write failed): searched until written. */
+  private frozen: { segment: EncodedSegment; header: SegmentHeader }[] = [];
   /** The highest sequence number fed, and the highest whose postings are in the tail. */
   private fedSeq: number;
   private tailSeq: number;
@@ -159,6 +162,8 @@ export class ChunkIndex implements BatchIndexer {
   private timer: NodeJS.Timeout | undefined;
   private flushPending = false;
   private building: Promise<void> | undefined;
+  /** Set to stop a background build at its next step (a close, a drop for a rebuild). */
+  private stopBuild = false;
   private closed = false;
   /** Called after each flush (the store checkpoints, which may release WAL segments). */
   onFlushed: () => void = () => {};
@@ -172,6 +177,7 @@ export class ChunkIndex implements BatchIndexer {
     this.state = state;
     this.fedSeq = state.indexedSeq;
     this.tailSeq = state.indexedSeq;
+    this.sealedSeq = state.indexedSeq;
   }
 
   /**
@@ -195,6 +201,11 @@ export class ChunkIndex implements BatchIndexer {
           segments: [],
         };
     const index = new ChunkIndex(hot, dicts, minChunkBytes, state);
+    if (index.mode === "off" && state.stage !== STAGE_MAPS) {
+      // Written without the index from here on: the next open with it rebuilds it whole.
+      state.stage = STAGE_MAPS;
+      await hot.write([indexStateOp(state)], true);
+    }
     await index.loadSegments();
     return index;
   }
@@ -204,7 +215,7 @@ export class ChunkIndex implements BatchIndexer {
     this.maintain = maintain;
     if (this.mode !== "off" && chunkIndexSettings.flushIntervalMs > 0) {
       this.timer = setInterval(() => {
-        if (this.tailSeq > this.state.indexedSeq || !this.tail.empty) this.requestFlush();
+        if (this.tailSeq > this.state.indexedSeq || this.tailBytes > 0) this.requestFlush();
       }, chunkIndexSettings.flushIntervalMs);
       this.timer.unref();
     }
@@ -213,6 +224,11 @@ export class ChunkIndex implements BatchIndexer {
   /** False until an upgraded store's index is built: the coordinator then scans bodies instead. */
   get complete(): boolean {
     return this.state.stage === STAGE_COMPLETE && this.mode !== "off";
+  }
+
+  /** Whether this store indexes (not `off`). */
+  get enabled(): boolean {
+    return this.mode !== "off";
   }
 
   /** The build stage (`m·index`): STAGE_MAPS, STAGE_POSTINGS or STAGE_COMPLETE. */
@@ -225,6 +241,11 @@ export class ChunkIndex implements BatchIndexer {
     return this.mode === "off" ? Number.POSITIVE_INFINITY : this.state.indexedSeq;
   }
 
+  /** Whether the index thread does the work now (false before it is up, inline, or after it failed). */
+  get inThread(): boolean {
+    return this.runner.threaded;
+  }
+
   /** The listed segments' ids (for verify and tests). */
   get segmentIds(): readonly number[] {
     return this.state.segments;
@@ -233,6 +254,7 @@ export class ChunkIndex implements BatchIndexer {
   // ---- the write path's side ----
 
   ops(batch: Batch): BatchOp[] {
+    if (this.mode === "off") return [];
     const ops: BatchOp[] = [];
     for (const b of batch.bodies.bodies) {
       const puts = bodyDocOps(b.hash, b.manifest, "put");
@@ -248,19 +270,38 @@ export class ChunkIndex implements BatchIndexer {
     if (this.mode === "off" || batch.lastSeq <= this.fedSeq) return;
     this.fedSeq = batch.lastSeq;
     const seq = batch.lastSeq;
-    let job: ExtractJob | undefined;
-    try {
-      job = this.jobOf(batch);
-    } catch {
-      job = undefined; // a read of a neighbouring chunk failed (the tier is failing): its cut is lost
-    }
-    const result = job ? this.runner.run(job) : undefined;
+    const job = this.jobOf(batch);
+    const indexed = job ? this.runner.job(job).catch(() => 0) : undefined;
     this.pipeline = this.pipeline.then(async () => {
-      if (result) this.absorb(await result);
+      if (indexed) this.tailBytes += await indexed;
       this.tailSeq = seq;
       this.wake();
-      if (this.tail.bytes >= chunkIndexSettings.flushBytes) this.requestFlush();
+      if (this.tailBytes >= chunkIndexSettings.flushBytes) this.requestFlush();
     });
+  }
+
+  /**
+   * After a failed write the hot tier is reopened, and it may have lost writes that were not synced,
+   * flushes included: the state it holds is the index's again, and every batch above its indexedSeq
+   * is fed again by the recovery's replay (the WAL still holds them: a checkpoint, which is synced,
+   * releases a segment only past a flush it makes durable). Postings fed twice only repeat.
+   */
+  async reload(): Promise<void> {
+    if (this.mode === "off") return;
+    const raw = await this.hot.get(INDEX_KEY);
+    if (raw === undefined) return; // an older layout's store: its index is being built from the data
+    const disk = decodeIndexState(raw);
+    const listed = new Set(disk.segments);
+    for (const id of this.headers.keys()) if (!listed.has(id)) this.headers.delete(id);
+    const missing = disk.segments.filter((id) => !this.headers.has(id));
+    const headers = await this.hot.getMany(missing.map(segmentHeaderKey));
+    missing.forEach((id, i) => {
+      const h = headers[i];
+      this.headers.set(id, h ? decodeHeader(h, `chunk index segment ${id}`) : EMPTY_HEADER);
+    });
+    this.blocks.clear();
+    this.state = { ...disk, nextSegment: Math.max(disk.nextSegment, this.state.nextSegment) };
+    this.fedSeq = Math.min(this.fedSeq, disk.indexedSeq);
   }
 
   /** The extraction of a batch: its new chunks and inline bodies whole, and its new bodies' new cuts. */
@@ -294,7 +335,12 @@ export class ChunkIndex implements BatchIndexer {
       }
     if (missing.size > 0) {
       const hashes = [...missing.values()];
-      const values = this.hot.getManySync(hashes.map((h) => hashKey(P_CHUNK, h)));
+      let values: (Buffer | undefined)[] = [];
+      try {
+        values = this.hot.getManySync(hashes.map((h) => hashKey(P_CHUNK, h)));
+      } catch {
+        // the tier failed just now (its next write reopens it): only the cuts that need these are lost
+      }
       hashes.forEach((h, i) => {
         const v = values[i];
         if (v === undefined) return; // gone (a GC since, at a replay): the cuts that need it are skipped
@@ -355,16 +401,6 @@ export class ChunkIndex implements BatchIndexer {
     return out;
   }
 
-  private absorb(r: ExtractResult): void {
-    let at = 0;
-    for (let i = 0; i < r.counts.length; i++) {
-      const n = r.counts[i]!;
-      this.tail.add(r.docs.subarray(i * DOC_BYTES, (i + 1) * DOC_BYTES), r.terms.subarray(at, at + n));
-      at += n;
-    }
-    this.tail.bytes += r.bytes;
-  }
-
   private wake(): void {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
@@ -384,7 +420,21 @@ export class ChunkIndex implements BatchIndexer {
   /** Docs (8-byte Buffers, deduplicated) whose text holds `term` (false candidates allowed, no misses). */
   async docsOf(term: number): Promise<Buffer[]> {
     const out = new Map<string, Buffer>();
-    for (const t of [...this.frozen, this.tail]) t.docsOf(term, out);
+    // The tail is in the index thread; it answers after every job fed before this call.
+    const tail = Buffer.from(await this.runner.lookup(term));
+    for (let i = 0; i < tail.length; i += DOC_BYTES) {
+      const name = tail.subarray(i, i + DOC_BYTES);
+      out.set(name.toString("latin1"), name);
+    }
+    // Sealed, not yet written: asked after the tail, so a seal in between is seen here.
+    for (const f of this.frozen) {
+      const b = blockOf(f.header, term);
+      if (b < 0) continue;
+      for (const d of decodeBlock(f.segment.blocks[b]!, "a sealed segment").get(term) ?? []) {
+        const name = docAt(f.header.docs, d);
+        out.set(name.toString("latin1"), name);
+      }
+    }
     for (;;) {
       const ids = this.state.segments;
       const wanted: { id: number; block: number }[] = [];
@@ -450,9 +500,13 @@ export class ChunkIndex implements BatchIndexer {
     to?: number,
   ): Promise<{ ts: number; seq: number }[]> {
     const out: { ts: number; seq: number }[] = [];
+    // an infinite bound is no bound (a key holds a finite timestamp)
+    const lo = from === undefined || from === Number.NEGATIVE_INFINITY ? undefined : from;
+    const hi = to === undefined || to === Number.POSITIVE_INFINITY ? undefined : to;
+    if (lo === Number.POSITIVE_INFINITY || hi === Number.NEGATIVE_INFINITY) return out;
     await inParallel(distinct(bodies), async (body) => {
       const head = Buffer.concat([Buffer.of(P_BODY_RECORD), body.subarray(0, DOC_BYTES)]);
-      for await (const batch of this.hot.entries(tsRange(head, from, to), false))
+      for await (const batch of this.hot.entries(tsRange(head, lo, hi), false))
         for (const [key] of batch) out.push(tsSeqOf(key, head.length));
     });
     return out;
@@ -489,31 +543,32 @@ export class ChunkIndex implements BatchIndexer {
   private async flushNow(complete: boolean): Promise<void> {
     const seq = this.tailSeq;
     if (this.mode === "off" || !this.maintain) return;
-    if (!this.tail.empty || this.tail.bytes > 0) this.frozen.push(this.tail);
-    this.tail = new Tail();
-    const nothing = this.frozen.length === 0;
-    if (nothing && seq <= this.state.indexedSeq && !complete) return;
-    const postings = nothing
-      ? undefined
-      : mergePostings(
-          this.frozen.map((t) => t.toPostings()),
-          () => true,
-        );
-    const encoded = postings && docCount(postings.docs) > 0 ? encodeSegment(postings) : undefined;
-    const id = this.state.nextSegment;
+    if (this.tailBytes > 0 || seq > this.sealedSeq) {
+      // every job fed up to `seq` is in the thread before the seal (requests are answered in order)
+      const segment = await this.runner.seal();
+      this.tailBytes = 0;
+      if (segment) this.frozen.push({ segment, header: decodeHeader(segment.header, "a sealed segment") });
+      this.sealedSeq = seq;
+    }
+    if (this.frozen.length === 0 && seq <= this.state.indexedSeq && !complete) return;
+    // Sealed segments wait here until written (a failed write leaves them for the next flush).
+    const frozen = this.frozen;
+    const ids = frozen.map((_, i) => this.state.nextSegment + i);
     const next = {
       ...this.state,
       stage: complete ? STAGE_COMPLETE : this.state.stage,
       indexedSeq: Math.max(seq, this.state.indexedSeq),
-      nextSegment: encoded ? id + 1 : id,
-      segments: encoded ? [...this.state.segments, id] : this.state.segments,
+      nextSegment: this.state.nextSegment + ids.length,
+      segments: [...this.state.segments, ...ids],
     };
-    const ops: BatchOp[] = encoded ? segmentPuts(id, encoded) : [];
+    const ops: BatchOp[] = frozen.flatMap((f, i) => segmentPuts(ids[i]!, f.segment));
     ops.push(indexStateOp(next));
     await this.maintain((c) => ({ ops, counters: c }), false);
-    if (encoded) this.headers.set(id, decodeHeader(encoded.header, `chunk index segment ${id}`));
+    frozen.forEach((f, i) => {
+      this.headers.set(ids[i]!, f.header);
+    });
     this.state = next;
-    this.frozen = [];
+    this.frozen = this.frozen.filter((f) => !frozen.includes(f));
     this.onFlushed();
   }
 
@@ -549,8 +604,8 @@ export class ChunkIndex implements BatchIndexer {
     try {
       const parts = await Promise.all(ids.map((id) => this.readSegment(id)));
       const live = await this.liveDocs();
-      const merged = mergePostings(parts, (d) => live.has(d.toString("latin1")));
-      const encoded = docCount(merged.docs) > 0 ? encodeSegment(merged) : undefined;
+      // the thread decodes, merges and encodes; only the reads and the writes are done here
+      const encoded = await this.runner.merge(parts, liveNames(parts, live));
       const id = this.state.nextSegment;
       const gone = new Set(ids);
       const next = {
@@ -588,18 +643,21 @@ export class ChunkIndex implements BatchIndexer {
     return live;
   }
 
-  private async readSegment(id: number): Promise<Postings> {
+  private async readSegment(id: number): Promise<EncodedSegment> {
     const h = this.headers.get(id)!;
-    const values = await this.hot.getMany([...h.firstTerms].map((_, b) => segmentBlockKey(id, b)));
+    const [header, ...blocks] = await this.hot.getMany([
+      segmentHeaderKey(id),
+      ...[...h.firstTerms].map((_, b) => segmentBlockKey(id, b)),
+    ]);
     const what = `chunk index segment ${id}`;
-    return decodeSegment(
-      h,
-      values.map((v, b) => {
-        if (v === undefined) throw new Error(`${what} lacks block ${b}`);
+    if (header === undefined) throw new CorruptStoreError(`${what} lacks its header`);
+    return {
+      header,
+      blocks: blocks.map((v, b) => {
+        if (v === undefined) throw new CorruptStoreError(`${what} lacks block ${b}`);
         return v;
       }),
-      what,
-    );
+    };
   }
 
   private async keysOf(id: number, into: BatchOp[]): Promise<void> {
@@ -615,11 +673,13 @@ export class ChunkIndex implements BatchIndexer {
     this.state.segments.forEach((id, i) => {
       const h = headers[i];
       const what = `chunk index segment ${id}`;
-      // A listed segment without its header is damage: verify reports it and --repair rebuilds the index.
-      this.headers.set(
-        id,
-        h ? decodeHeader(h, what) : { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) },
-      );
+      // A listed segment whose header is missing or does not decode is damage: the store still opens
+      // (verify reports it, --repair rebuilds the index), and lookups skip the segment meanwhile.
+      let header: SegmentHeader = EMPTY_HEADER;
+      try {
+        if (h) header = decodeHeader(h, what);
+      } catch {}
+      this.headers.set(id, header);
     });
     const stray: BatchOp[] = [];
     const p = Buffer.of(P_SEGMENT);
@@ -687,7 +747,7 @@ export class ChunkIndex implements BatchIndexer {
     const k = Buffer.of(P_CHUNK);
     let n = 0;
     for await (const batch of this.hot.entries({ gte: k, lt: prefixEnd(k) })) {
-      if (this.closed) return;
+      if (this.stopBuild) return;
       const items = batch.map(([, v]) => v);
       await this.runBuildJob(
         items,
@@ -700,7 +760,7 @@ export class ChunkIndex implements BatchIndexer {
     n = 0;
     const b = Buffer.of(P_BODY);
     for await (const batch of this.hot.entries({ gte: b, lt: prefixEnd(b) })) {
-      if (this.closed) return;
+      if (this.stopBuild) return;
       const inline: Uint8Array[] = [];
       const inlineDocs: Uint8Array[] = [];
       const specs: { before: Buffer[]; after: Buffer[] }[] = [];
@@ -753,11 +813,9 @@ export class ChunkIndex implements BatchIndexer {
       cuts: Uint32Array.from(cuts),
       cutDocs: concat(cutDocs),
     };
-    const result = await this.runner.run(job);
-    // in the pipeline's order, so that a flush takes whole jobs
-    this.pipeline = this.pipeline.then(() => this.absorb(result));
-    await this.pipeline;
-    if (this.tail.bytes >= chunkIndexSettings.flushBytes) await this.flush();
+    const bytes = await this.runner.job(job);
+    this.tailBytes += bytes;
+    if (this.tailBytes >= chunkIndexSettings.flushBytes) await this.flush();
   }
 
   /** Starts the postings build in the background (an upgraded store at open). */
@@ -777,7 +835,10 @@ export class ChunkIndex implements BatchIndexer {
    * `verify --repair`). The store must be idle: no maintenance, no inserts.
    */
   async drop(): Promise<void> {
+    this.stopBuild = true;
     await this.building;
+    this.building = undefined;
+    this.stopBuild = false;
     await this.chain;
     await this.pipeline;
     const maintain = this.maintain!;
@@ -795,7 +856,8 @@ export class ChunkIndex implements BatchIndexer {
       const part = ops;
       await maintain((c) => ({ ops: part, counters: c }), false);
     }
-    this.tail = new Tail();
+    await this.runner.seal(); // what the tail held is dropped with the rest
+    this.tailBytes = 0;
     this.frozen = [];
     this.headers.clear();
     this.blocks.clear();
@@ -808,6 +870,7 @@ export class ChunkIndex implements BatchIndexer {
   /** Everything indexed is written (and the build stopped); the thread ends. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopBuild = true;
     if (this.timer) clearInterval(this.timer);
     await this.building;
     await this.pipeline;
@@ -821,8 +884,22 @@ export class ChunkIndex implements BatchIndexer {
 }
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_HEADER: SegmentHeader = { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) };
 
-function segmentPuts(id: number, encoded: { header: Buffer; blocks: Buffer[] }): BatchOp[] {
+/** The live docs among the segments' (sorted 8-byte names, for the merge in the thread). */
+function liveNames(parts: readonly EncodedSegment[], live: ReadonlySet<string>): Uint8Array {
+  const keep = new Set<string>();
+  for (const p of parts) {
+    const h = decodeHeader(p.header, "a segment to merge");
+    for (let i = 0; i < docCount(h.docs); i++) {
+      const name = docAt(h.docs, i).toString("latin1");
+      if (live.has(name)) keep.add(name);
+    }
+  }
+  return Buffer.from([...keep].sort().join(""), "latin1");
+}
+
+function segmentPuts(id: number, encoded: EncodedSegment): BatchOp[] {
   const ops: BatchOp[] = [{ type: "put", key: segmentHeaderKey(id), value: encoded.header }];
   encoded.blocks.forEach((b, i) => {
     ops.push({ type: "put", key: segmentBlockKey(id, i), value: b });

@@ -1,51 +1,97 @@
 /**
- * Where extractions run (extract.ts): in one worker thread, in the order given, or on the main thread
- * (`inline`, and after the thread failed: indexing never stops, or the WAL would be held back).
- * Measured (docs/decisions.md): the thread keeps ingest at about its rate without the index, the main
- * thread costs a quarter to a third of it.
+ * Where the index's work runs (core.ts): in one worker thread, requests answered in the order sent, or
+ * on the main thread (`inline`, and from the moment the thread fails: indexing never stops, or the WAL
+ * would be held back). The thread holds the tail; so that a failed thread loses nothing, the jobs it has
+ * run since its last seal are kept here, and replayed into the main thread's core if it fails.
+ * Measured (docs/decisions.md): the thread keeps ingest near its rate without the index; the main
+ * thread would cost a quarter to a third of it.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { TracetierError } from "../../base/errors.js";
-import { type ExtractJob, Extractor, type ExtractResult } from "./extract.js";
+import { type CoreReply, type CoreRequest, type CoreValue, IndexCore } from "./core.js";
+import type { ExtractJob } from "./extract.js";
+import type { EncodedSegment } from "./segment.js";
 
-export interface WorkerFailure {
-  message: string;
-  code?: string;
-  stack?: string;
-}
-
-export type RunnerReply = { id: number; result: ExtractResult } | { id: number; error: WorkerFailure };
-
-export function failureOf(err: unknown): WorkerFailure {
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { message: e.message, code: err instanceof TracetierError ? err.code : undefined, stack: e.stack };
-}
+/** Requests without their id (the runner numbers them). */
+type Ask =
+  | { kind: "job"; job: ExtractJob }
+  | { kind: "lookup"; term: number }
+  | { kind: "seal" }
+  | { kind: "merge"; parts: EncodedSegment[]; live: Uint8Array };
 
 interface Waiter {
-  job: ExtractJob;
-  resolve: (r: ExtractResult) => void;
+  req: CoreRequest;
+  resolve: (v: CoreValue) => void;
+  reject: (err: Error) => void;
 }
 
 export class Runner {
   private worker: Worker | undefined;
-  private readonly local = new Extractor();
+  private threadFailed: boolean;
+  /**
+   * The thread has loaded its modules (it says so first). Until then requests run here, so that a
+   * first flush or search never waits for the thread's start; at the hand-off the thread is sent the
+   * jobs since the last seal, so that it holds the same tail.
+   */
+  private ready = false;
+  private local = new IndexCore();
+  private nextId = 0;
   private readonly waiting = new Map<number, Waiter>();
-  private threadFailed = false;
+  /** Jobs the thread answered since the last seal it answered: its tail, replayed here if it fails. */
+  private unsealed: ExtractJob[] = [];
 
-  constructor(private readonly threaded: boolean) {}
+  constructor(threaded: boolean) {
+    this.threadFailed = !threaded;
+    // Started now, not at the first job: a thread takes a few hundred ms to load its modules, and the
+    // first flush (which a sealed WAL segment may be waiting on) would wait for that.
+    if (threaded) this.start();
+  }
 
-  run(job: ExtractJob): Promise<ExtractResult> {
-    this.local.learn(job.dicts); // should the thread fail, its jobs run here with what it was sent
-    const worker = this.threaded && !this.threadFailed ? this.start() : undefined;
-    if (!worker) return Promise.resolve(this.local.run(job));
-    return new Promise<ExtractResult>((resolve) => {
-      this.waiting.set(job.id, { job, resolve });
-      worker.ref(); // a job in the thread keeps the process alive until its answer (unref'd when idle)
+  /** Whether requests go to the thread now (it is up and has not failed). */
+  get threaded(): boolean {
+    return this.ready && !this.threadFailed;
+  }
+
+  /** Indexes a job into the tail; resolves with the bytes of text indexed. */
+  job(job: ExtractJob): Promise<number> {
+    return this.ask({ kind: "job", job }) as Promise<number>;
+  }
+
+  /** The tail's docs of `term` (8 bytes each), after every job sent before. */
+  lookup(term: number): Promise<Uint8Array> {
+    return this.ask({ kind: "lookup", term }) as Promise<Uint8Array>;
+  }
+
+  /** The tail (every job sent before) as an encoded segment, and a new empty tail. */
+  seal(): Promise<EncodedSegment | undefined> {
+    return this.ask({ kind: "seal" }) as Promise<EncodedSegment | undefined>;
+  }
+
+  merge(parts: EncodedSegment[], live: Uint8Array): Promise<EncodedSegment | undefined> {
+    return this.ask({ kind: "merge", parts, live }) as Promise<EncodedSegment | undefined>;
+  }
+
+  private ask(a: Ask): Promise<CoreValue> {
+    const req = { ...a, id: this.nextId++ } as CoreRequest;
+    const worker = this.threadFailed ? undefined : this.start();
+    if (!worker || !this.ready) {
       try {
-        worker.postMessage(job);
+        const value = this.local.handle(req);
+        if (worker && req.kind === "job") this.unsealed.push(req.job); // for the hand-off
+        if (worker && req.kind === "seal") this.unsealed = [];
+        return Promise.resolve(value);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (req.kind === "job") this.local.learn(req.job); // its dictionaries, should the thread fail later
+    return new Promise<CoreValue>((resolve, reject) => {
+      this.waiting.set(req.id, { req, resolve, reject });
+      worker.ref(); // a request in the thread keeps the process alive until its answer (unref'd when idle)
+      try {
+        worker.postMessage(req);
       } catch {
         this.failThread();
       }
@@ -55,7 +101,7 @@ export class Runner {
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    this.threadFailed = true;
+    this.failThread();
     await worker?.terminate();
   }
 
@@ -63,7 +109,10 @@ export class Runner {
     if (this.worker) return this.worker;
     try {
       const worker = spawnIndexer();
-      worker.on("message", (reply: RunnerReply) => this.settle(reply));
+      worker.on("message", (reply: CoreReply | { ready: true }) => {
+        if ("ready" in reply) this.handOff(worker);
+        else this.settle(reply);
+      });
       worker.on("error", () => this.failThread());
       worker.on("messageerror", () => this.failThread());
       worker.on("exit", () => this.failThread());
@@ -76,22 +125,53 @@ export class Runner {
     }
   }
 
-  private settle(reply: RunnerReply): void {
+  /** The thread is up: it takes the tail (the jobs since the last seal) and every later request. */
+  private handOff(worker: Worker): void {
+    if (this.threadFailed || this.worker !== worker) return;
+    try {
+      // negative ids: answers nobody waits for (settle ignores them); the jobs stay in `unsealed`
+      this.unsealed.forEach((job, i) => {
+        worker.postMessage({ kind: "job", id: -1 - i, job } satisfies CoreRequest);
+      });
+    } catch {
+      this.failThread();
+      return;
+    }
+    this.local.handle({ kind: "seal", id: -1 }); // its tail is the thread's now (dictionaries stay)
+    this.ready = true;
+  }
+
+  private settle(reply: CoreReply): void {
     const w = this.waiting.get(reply.id);
     if (!w) return;
     this.waiting.delete(reply.id);
     if (this.waiting.size === 0) this.worker?.unref();
-    // a job the thread failed runs here (the extractor skips damaged items, so this is a thread fault)
-    w.resolve("result" in reply ? reply.result : this.local.run(w.job));
+    if (w.req.kind === "job") this.unsealed.push(w.req.job);
+    if (w.req.kind === "seal") this.unsealed = [];
+    if ("error" in reply) w.reject(new Error(reply.error));
+    else w.resolve(reply.value);
   }
 
-  /** The thread is gone: what it held runs here, in order, and so does everything after. */
+  /**
+   * The thread is gone: the main thread's core takes its place. It first runs again the jobs the thread
+   * answered since its last seal (so it holds the same tail), then answers what the thread had not, in
+   * order; every later request runs here.
+   */
   private failThread(): void {
-    if (this.threadFailed && this.waiting.size === 0) return;
+    if (this.threadFailed) return;
     this.threadFailed = true;
-    const pending = [...this.waiting.values()].sort((a, b) => a.job.id - b.job.id);
+    // (before the hand-off the tail is here already)
+    if (this.ready) for (const job of this.unsealed) this.local.handle({ kind: "job", id: -1, job });
+    this.unsealed = [];
+    const pending = [...this.waiting.values()].sort((a, b) => a.req.id - b.req.id);
     this.waiting.clear();
-    for (const w of pending) w.resolve(this.local.run(w.job));
+    for (const w of pending) {
+      try {
+        w.resolve(this.local.handle(w.req));
+      } catch (err) {
+        w.reject(err as Error);
+      }
+    }
     const worker = this.worker;
     this.worker = undefined;
     worker?.terminate().catch(() => {});

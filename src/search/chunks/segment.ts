@@ -33,8 +33,8 @@ export interface Postings {
 
 /** What a segment is stored as: the header and its blocks (LevelDB values, keys.ts). */
 export interface EncodedSegment {
-  header: Buffer;
-  blocks: Buffer[];
+  header: Uint8Array;
+  blocks: Uint8Array[];
 }
 
 /** A decoded header: the doc table and where each block starts. */
@@ -152,9 +152,14 @@ function packBlock(payload: Buffer, terms: number): Buffer {
 
 // ---- decoding ----
 
-export function decodeHeader(buf: Buffer, what: string): SegmentHeader {
+/** A Buffer view of bytes (a structured clone, as from the index thread, gives a plain Uint8Array). */
+function asBuf(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function decodeHeader(bytes: Uint8Array, what: string): SegmentHeader {
   try {
-    const r = new Reader(buf);
+    const r = new Reader(asBuf(bytes));
     if (r.byte() !== SEGMENT_VERSION) throw new Error("unknown version");
     const docs = r.raw(r.varint() * DOC_BYTES);
     const blocks = r.varint();
@@ -184,7 +189,8 @@ export function blockOf(h: SegmentHeader, term: number): number {
 }
 
 /** Every (term, local docs) of a block, in term order. */
-export function decodeBlock(buf: Buffer, what: string): Map<number, Uint32Array> {
+export function decodeBlock(bytes: Uint8Array, what: string): Map<number, Uint32Array> {
+  const buf = asBuf(bytes);
   try {
     const codec = buf[0];
     if (codec !== CODEC_RAW && codec !== CODEC_DEFLATE) throw new Error(`unknown codec ${String(codec)}`);
@@ -257,7 +263,7 @@ export function mergePostings(parts: readonly Postings[], live: (doc: Buffer) =>
 }
 
 /** A segment's postings back from its header and blocks (for merges and verify). */
-export function decodeSegment(h: SegmentHeader, blocks: readonly Buffer[], what: string): Postings {
+export function decodeSegment(h: SegmentHeader, blocks: readonly Uint8Array[], what: string): Postings {
   const terms = new Map<number, Uint32Array>();
   blocks.forEach((b, i) => {
     for (const [t, d] of decodeBlock(b, `${what} block ${i}`)) terms.set(t, d);

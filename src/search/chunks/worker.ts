@@ -1,27 +1,21 @@
 /**
- * The index thread's entry (runner.ts): runs each extraction it is sent (extract.ts) and transfers
- * the terms back. An error is answered for its job; the thread goes on with the next one.
+ * The index thread's entry (runner.ts): answers each request with its core (core.ts), in order. An
+ * error is answered for its request; the thread goes on with the next one.
  */
 import { parentPort } from "node:worker_threads";
-import { type ExtractJob, Extractor } from "./extract.js";
-import { failureOf, type RunnerReply } from "./runner.js";
+import { type CoreReply, type CoreRequest, IndexCore } from "./core.js";
 
 const port = parentPort;
 if (port === null) throw new Error("worker.js runs as a worker thread (src/search/chunks/runner.ts)");
-const extractor = new Extractor();
+const core = new IndexCore();
 
-port.on("message", (job: ExtractJob) => {
-  let reply: RunnerReply;
+port.on("message", (req: CoreRequest) => {
+  let reply: CoreReply;
   try {
-    const result = extractor.run(job);
-    reply = { id: job.id, result };
-    port.postMessage(reply, [
-      result.docs.buffer as ArrayBuffer,
-      result.counts.buffer as ArrayBuffer,
-      result.terms.buffer as ArrayBuffer,
-    ]);
+    reply = { id: req.id, value: core.handle(req) };
   } catch (err) {
-    reply = { id: job.id, error: failureOf(err) };
-    port.postMessage(reply);
+    reply = { id: req.id, error: err instanceof Error ? err.message : String(err) };
   }
+  port.postMessage(reply);
 });
+port.postMessage({ ready: true }); // the runner sends requests here from now on (runner.ts, handOff)

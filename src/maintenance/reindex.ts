@@ -1,0 +1,26 @@
+/**
+ * `tracetier reindex` and `verify --repair`'s rebuild of the search index (src/search/chunks/): drops
+ * the index (segments, `q` and `h` keys, `m·index` back to STAGE_MAPS), then builds it from what the
+ * hot tier holds, in the foreground: the maps (an `h` key per hot record with a body, a `q` key per
+ * stored body), then the postings of every stored chunk and inline body and the junctions of every
+ * body; the last write records STAGE_COMPLETE. A store whose index is incomplete (upgraded from layout
+ * 3, or killed during a rebuild) builds it in the background at open instead; this is the same work,
+ * done now, with progress. The store must be otherwise idle (the CLI opens it alone).
+ */
+import { InvalidOptionError } from "../base/errors.js";
+import type { BuildProgress, ChunkIndex } from "../search/chunks/index.js";
+import type { TraceStore } from "../store.js";
+
+export function chunkIndexOf(store: TraceStore): ChunkIndex {
+  const index = (store as { chunkIndex?: ChunkIndex }).chunkIndex;
+  if (index === undefined) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return index;
+}
+
+export async function reindex(store: TraceStore, progress?: BuildProgress): Promise<void> {
+  const index = chunkIndexOf(store);
+  await index.caughtUp();
+  await index.drop();
+  await index.buildMaps(progress);
+  await index.buildPostings(progress);
+}
