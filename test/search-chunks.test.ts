@@ -9,11 +9,13 @@ import { cpSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import { chunkText } from "../src/bodies/chunk-text.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
+import { cutTerms } from "../src/search/chunks/extract.js";
 import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
 import { segmentHeaderKey } from "../src/search/chunks/keys.js";
 import { decodeHeader, docAt, docCount } from "../src/search/chunks/segment.js";
-import { termOf, tokenize } from "../src/search/text.js";
+import { MAX_TOKEN_UNITS, termOf, termsOf, tokenize } from "../src/search/text.js";
 import { P_BODY_RECORD, P_DOC_BODY, prefixEnd } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 import { tempDir } from "./support/fixtures.js";
@@ -306,3 +308,64 @@ async function keyCount(store: TraceStore, prefix: number): Promise<number> {
   for await (const batch of hot.entries({ gte: p, lt: prefixEnd(p) }, false)) n += batch.length;
   return n;
 }
+
+describe("the terms across a chunk cut", () => {
+  /** Every token of the joined text is a term of one side's own text or of the cut. */
+  function covered(left: string, right: string, cutAt = Buffer.byteLength(left)): void {
+    const bytes = Buffer.from(left + right, "utf8");
+    const before = bytes.subarray(0, cutAt);
+    const after = bytes.subarray(cutAt);
+    const own = new Set<number>([...termsOf(chunkText(before).text), ...termsOf(chunkText(after).text)]);
+    const cut = cutTerms([before], [after]);
+    for (const t of tokenize(left + right)) {
+      if (t.length > MAX_TOKEN_UNITS) continue;
+      expect(own.has(termOf(t)) || cut.has(termOf(t)), `${JSON.stringify(t)} of ${left}|${right}`).toBe(true);
+    }
+  }
+
+  it("holds a token that NFKC makes across the cut (abc|℡ is abctel)", () => {
+    covered("abc", "℡ d");
+  });
+
+  it("holds a word whose final sigma depends on what follows the cut", () => {
+    covered("x ΟΔΟΣ", "'Α y");
+  });
+
+  it("holds a word whose character the cut splits in two", () => {
+    const text = "naïve café";
+    for (let at = 1; at < Buffer.byteLength(text); at++) covered(text, "", at);
+  });
+
+  it("holds every token of random text cut anywhere", () => {
+    const alphabet = [
+      "a",
+      "B",
+      "é",
+      "e\u0301",
+      "ß",
+      "Σ",
+      "'",
+      " ",
+      "-",
+      "漢",
+      "字",
+      "℡",
+      "ﬁ",
+      "😀",
+      "_",
+      "9",
+    ];
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        (chars, n) => {
+          const text = chars.join("");
+          const bytes = Buffer.byteLength(text);
+          covered(text, "", 1 + (n % Math.max(1, bytes - 1)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -5,20 +5,22 @@
  * (worker.ts) or, when there is none, on the main thread (index.ts): the same code either way.
  *
  * Junctions: a chunk is cut at a byte offset, inside a word or even inside a character. A chunk's own
- * terms cover its whole characters (chunk-text.ts), so the word across a cut is missing from both
+ * terms cover its whole characters (chunk-text.ts), so the token across a cut is missing from both
  * sides. For each new cut, the bytes within JUNCTION_BYTES of it (from as many chunks as that takes)
- * are decoded together, and the run of word characters that touches the cut is posted under the later
- * chunk's doc. JUNCTION_BYTES covers the longest indexed token (MAX_TOKEN_UNITS UTF-16 units, 3 bytes
- * each at most) on either side, plus a split character.
+ * are decoded together, and the tokens of the joined text that neither side's own text has are posted
+ * under the later chunk's doc (`junctionTerms`, taken on the folded text: NFKC and the final sigma can
+ * make a token across a cut that no raw run of word characters shows, `abc|℡` being `abctel`).
+ * JUNCTION_BYTES covers the longest indexed token on either side: MAX_TOKEN_UNITS folded units, each
+ * from at most 9 bytes (a Hangul syllable NFKC composes from three jamo), plus a split character.
  */
 
 import { chunkText } from "../../bodies/chunk-text.js";
 import type { Dictionary, DictionarySource } from "../../bodies/codec.js";
 import { inflateStored } from "../../bodies/codec.js";
-import { MAX_TOKEN_UNITS, termsOf } from "../text.js";
+import { junctionTerms, MAX_TOKEN_UNITS, termsOf } from "../text.js";
 import { DOC_BYTES } from "./segment.js";
 
-export const JUNCTION_BYTES = 3 * MAX_TOKEN_UNITS + 4;
+export const JUNCTION_BYTES = 9 * MAX_TOKEN_UNITS + 4;
 
 export interface ExtractJob {
   id: number;
@@ -49,8 +51,6 @@ export interface ExtractResult {
   bytes: number;
 }
 
-const WORD = /[\p{L}\p{N}\p{M}_]+$/u;
-const WORD_START = /^[\p{L}\p{N}\p{M}_]+/u;
 
 export class Extractor implements DictionarySource {
   private readonly dicts = new Map<number, Dictionary>();
@@ -94,8 +94,8 @@ export class Extractor implements DictionarySource {
       at += 1 + before.length;
       const after = job.cuts.subarray(at + 1, at + 1 + job.cuts[at]!);
       at += 1 + after.length;
-      const word = wordAcross([...before].map(bytesOf), [...after].map(bytesOf));
-      if (word !== "") post(job.cutDocs.subarray(c * DOC_BYTES, (c + 1) * DOC_BYTES), termsOf(word));
+      const terms = cutTerms([...before].map(bytesOf), [...after].map(bytesOf));
+      post(job.cutDocs.subarray(c * DOC_BYTES, (c + 1) * DOC_BYTES), terms);
     }
     const docBytes = new Uint8Array(docs.length * DOC_BYTES);
     docs.forEach((d, i) => {
@@ -120,22 +120,19 @@ function inflateOrEmpty(stored: Uint8Array, dicts: DictionarySource): Uint8Array
 }
 
 /**
- * The run of word characters across the cut between `before` and `after` (chunks in order), or ''
- * when the cut is not inside one. The cut is moved back to a character boundary, so a character split
- * by it belongs to the right side, whole.
+ * The terms of the tokens across the cut between `before` and `after` (chunks in order): none when the
+ * cut is not inside one. The cut is moved back to a character boundary, so a character split by it
+ * belongs to the right side, whole; that character is in neither chunk's own text (`split`).
  */
-export function wordAcross(before: Uint8Array[], after: Uint8Array[]): string {
+export function cutTerms(before: Uint8Array[], after: Uint8Array[]): Set<number> {
   const left = tailBytes(before, JUNCTION_BYTES);
   const right = headBytes(after, JUNCTION_BYTES);
   const joined = Buffer.concat([left, right]);
   let cut = left.length;
   while (cut > 0 && cut < joined.length && (joined[cut]! & 0xc0) === 0x80) cut--;
-  const l = joined.toString("utf8", 0, cut).match(WORD)?.[0] ?? "";
-  const r = joined.toString("utf8", cut).match(WORD_START)?.[0] ?? "";
-  // A word that starts with a split character is missing from the later chunk's own text (which
-  // holds whole characters only), even with nothing of it before the cut.
-  const split = cut < left.length;
-  return r === "" || (l === "" && !split) ? "" : l + r;
+  const r = joined.toString("utf8", cut);
+  const split = cut < left.length && r.length > 0 ? String.fromCodePoint(r.codePointAt(0)!).length : 0;
+  return junctionTerms(joined.toString("utf8", 0, cut), r, split);
 }
 
 function tailBytes(parts: Uint8Array[], n: number): Buffer {
