@@ -51,7 +51,6 @@ export interface ExtractResult {
   bytes: number;
 }
 
-
 export class Extractor implements DictionarySource {
   private readonly dicts = new Map<number, Dictionary>();
 
