@@ -11,7 +11,7 @@
  * WAL segment or durably in the hot tier.
  */
 import { join, resolve } from "node:path";
-import { indexColdFiles } from "../tiers/cold/sidecars.js";
+import { type IndexColdFilesResult, indexColdFiles } from "../tiers/cold/sidecars.js";
 import { ColdTier } from "../tiers/cold/tier.js";
 import { HotTier } from "../tiers/hot/tier.js";
 import { readWal } from "../wal/reader.js";
@@ -376,17 +376,26 @@ class Store implements TraceStore {
    */
   private indexColdFilesInBackground(): void {
     if (this.cold.files.every((f) => f.index !== undefined)) return;
-    this.inBackground(() =>
-      indexColdFiles(this.cold, undefined, {
+    const run = this.inBackground(() =>
+      indexColdFiles(this.cold, (done, total) => this.coldIndexProgress?.(done, total), {
         exclusive: (job) => this.exclusive(job),
         read: (fn) => track(this.reads, fn()),
         stopped: () => this.closing !== undefined,
       }),
-    ).then(
-      () => this.refreshTurns(),
-      () => {}, // an I/O error: the next open tries again, searches scan the file meanwhile
+    );
+    this.coldIndexing = run.then(
+      (result) => {
+        this.refreshTurns();
+        return result;
+      },
+      () => undefined, // an I/O error: the next open tries again, searches scan the file meanwhile
     );
   }
+
+  /** The background sidecar upgrade (undefined when none ran), for `tracetier reindex` to wait on. */
+  coldIndexing: Promise<IndexColdFilesResult | undefined> = Promise.resolve(undefined);
+  /** Told each file the background sidecar upgrade finishes. */
+  coldIndexProgress: ((done: number, total: number) => void) | undefined;
 
   gc(): Promise<GcResult> {
     return this.call(() => this.exclusive(() => this.pruner.gc()));

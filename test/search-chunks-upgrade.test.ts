@@ -3,12 +3,15 @@
  * or a damaged one: the upgrade at open (maps at once, postings in the background, `complete` false
  * until they are written), `reindex`, and `verify` / `verify --repair`.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { reindex } from "../src/maintenance/reindex.js";
 import { verifyStore } from "../src/maintenance/verify.js";
 import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
 import { termOf, tokenize } from "../src/search/text.js";
+import { sidecarSettings } from "../tiers/cold/sidecar.js";
 import { P_BODY_RECORD, P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
 import { tempDir } from "./support/fixtures.js";
 import { withHot } from "./support/inspect.js";
@@ -176,6 +179,40 @@ describe("verify on the chunk index", () => {
     expect((await verifyStore(dir)).problems).toEqual([]);
     store = await openStore({ dir, chunking: SMALL_CHUNKS });
     await expectAllFound(store, recs);
+    await store.close();
+  });
+});
+
+describe("reindex and cold files written before their search index", () => {
+  it("waits for the cold files written before sidecars to get theirs, and says how many", async () => {
+    const dir = tempDir();
+    const t0 = Date.UTC(2026, 9, 1);
+    const records: TraceRecord[] = Array.from({ length: 6 }, (_, h) => ({
+      kind: "log",
+      level: "info",
+      msg: `kittiwake number${h}`,
+      timestamp: t0 + h * 3_600_000,
+      extensionId: "x",
+    }));
+    let store = await openStore({ dir });
+    await store.insertRecords(records);
+    sidecarSettings.build = false; // as a version before sidecars wrote them
+    try {
+      await store.compact({ now: t0 + 10 * 3_600_000, olderThanMs: 0 });
+    } finally {
+      sidecarSettings.build = true;
+    }
+    await store.close();
+    const manifest = () =>
+      JSON.parse(readFileSync(join(dir, "cold", "MANIFEST.json"), "utf8")) as {
+        files: { index?: unknown }[];
+      };
+    expect(manifest().files.filter((f) => f.index === undefined)).toHaveLength(6);
+    store = await openStore({ dir });
+    const { coldFilesIndexed } = await reindex(store);
+    expect(coldFilesIndexed).toBe(6);
+    expect(manifest().files.every((f) => f.index !== undefined)).toBe(true);
+    expect((await store.search("number3")).hits.map((h) => h.timestamp)).toEqual([t0 + 3 * 3_600_000]);
     await store.close();
   });
 });

@@ -17,10 +17,28 @@ export function chunkIndexOf(store: TraceStore): ChunkIndex {
   return index;
 }
 
-export async function reindex(store: TraceStore, progress?: BuildProgress): Promise<void> {
+export async function reindex(
+  store: TraceStore,
+  progress?: BuildProgress,
+  coldProgress?: (done: number, total: number) => void,
+): Promise<{ coldFilesIndexed: number }> {
   const index = chunkIndexOf(store);
   await index.caughtUp();
   await index.drop();
   await index.buildMaps(progress);
   await index.buildPostings(progress);
+  return { coldFilesIndexed: await coldFilesIndexed(store, coldProgress) };
+}
+
+/**
+ * Waits for the open's background upgrade of cold files an older version wrote (each gets its search
+ * sidecar, tiers/cold/sidecars.ts), reporting its progress from now on; how many it indexed.
+ */
+async function coldFilesIndexed(
+  store: TraceStore,
+  progress?: (done: number, total: number) => void,
+): Promise<number> {
+  const s = store as { coldIndexing?: Promise<{ indexed: number } | undefined>; coldIndexProgress?: unknown };
+  s.coldIndexProgress = progress;
+  return (await s.coldIndexing)?.indexed ?? 0;
 }
