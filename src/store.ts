@@ -117,6 +117,7 @@ export interface TraceStore {
 const INSERT_PREPARED = Symbol("insertPrepared");
 /** The store's entry for warming the turns list; not reachable from the public API either. */
 const WARM_TURNS = Symbol("warmTurns");
+const WARM_SEARCH = Symbol("warmSearch");
 
 const DEFAULTS = {
   durability: "sync",
@@ -288,6 +289,11 @@ class Store implements TraceStore {
       hotText: this.hotText,
     };
     return this.read(() => search(deps, q, opts));
+  }
+
+  /** See `warmSearch` below. */
+  [WARM_SEARCH](): Promise<void> {
+    return this.inBackground(() => this.hotText.ready());
   }
 
   /** See `warmTurns` below. */
@@ -512,6 +518,15 @@ export function insertPrepared(store: TraceStore, prepared: Prepared[]): Promise
 export function warmTurns(store: TraceStore): Promise<void> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[WARM_TURNS]();
+}
+
+/**
+ * Internal (the collector calls it at start, in the background): reads the hot records into the search's
+ * in-memory index of their texts, so that the first search does not pay for it.
+ */
+export function warmSearch(store: TraceStore): Promise<void> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[WARM_SEARCH]();
 }
 
 /** Keeps `run` in `set` while it is pending. */

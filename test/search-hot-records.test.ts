@@ -109,3 +109,17 @@ describe("the hot records' search index", () => {
     await hot.close();
   });
 });
+
+describe("the hot records' search index at close", () => {
+  it("ends a first pass that a close interrupts, without starting another", async () => {
+    const hot = await tier();
+    const records = Array.from({ length: 5000 }, (_, i) => hotRecord(i + 1, "zeta"));
+    for (let i = 0; i < records.length; i += 1000) await put(hot, ...records.slice(i, i + 1000));
+    const index = new HotRecordIndex(hot);
+    const pass = index.ready();
+    index.close();
+    await expect(pass).resolves.toBeUndefined();
+    expect(index.lookup(termOf("zeta")).length).toBeLessThan(records.length);
+    await hot.close();
+  });
+});

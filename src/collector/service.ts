@@ -6,7 +6,7 @@
  */
 import { join, resolve } from "node:path";
 import type { MaintenanceRun } from "../maintenance/schedule.js";
-import { openStore, type TraceStore, warmTurns } from "../store.js";
+import { openStore, type TraceStore, warmSearch, warmTurns } from "../store.js";
 import type { ServeConfig } from "./config.js";
 import { JournalTailer } from "./journal.js";
 import { CollectorMetrics } from "./metrics.js";
@@ -58,6 +58,12 @@ export async function runCollector(
       (err: Error & { code?: string }) => {
         // closed during the warm-up: nothing went wrong
         if (err.code !== "ERR_CLOSED") log(`turns list: summaries not computed at start: ${err.message}`);
+      },
+    );
+    warmSearch(store).then(
+      () => log(`search: hot records indexed in ${Date.now() - warming} ms`),
+      (err: Error & { code?: string }) => {
+        if (err.code !== "ERR_CLOSED") log(`search: hot records not indexed at start: ${err.message}`);
       },
     );
     for (const path of config.journals) {

@@ -43,6 +43,7 @@ export class HotRecordIndex {
   /** Seqs deleted while a build pass runs: the pass may still read them from its snapshot. */
   private deletedDuringBuild: Set<number> | undefined;
   private generation = 0;
+  private closed = false;
   private stopWatching: (() => void) | undefined;
 
   constructor(hot: HotTier) {
@@ -96,6 +97,7 @@ export class HotRecordIndex {
   }
 
   close(): void {
+    this.closed = true;
     this.stopWatching?.();
     this.generation++;
   }
@@ -169,7 +171,8 @@ export class HotRecordIndex {
     try {
       const range = { gte: Buffer.of(P_RECORD), lt: prefixEnd(Buffer.of(P_RECORD)) };
       for await (const page of this.hot.entries(range)) {
-        if (generation !== this.generation) return this.ready();
+        // a reset (a reopen) starts another pass; a close ends this one
+        if (generation !== this.generation) return this.closed ? undefined : this.ready();
         for (const [key, value] of page) {
           const seq = recordKeySeq(key);
           if (!this.deletedDuringBuild.has(seq)) this.add(seq, recordKeyTs(key), value);
