@@ -2,7 +2,7 @@
  * The hot chunk index's costs (issue 14): durable ingest (batches of 500, as bench/run.ts) with the
  * index (its worker thread, or inline on the main thread) ÷ without it (`chunkIndexSettings.mode =
  * "off"`, or TRACETIER_CHUNK_INDEX=off for a whole process), rounds alternating; the index's lag after
- * the last insert; and the index's bytes (segments `x`, `q` and `h` keys, `m·index`; keys and values)
+ * the last insert; and the index's bytes (segments `x`, `q` keys, `m·index`; keys and values)
  * ÷ the store's stored body bytes (stats().bodyBytesStored).
  *
  *   tsx bench/chunk-index.ts [--profile agent,diverse] [--rounds 2] [--modes worker,inline] [--conversations N]
@@ -15,7 +15,7 @@ import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { type ChunkIndex, type ChunkIndexMode, chunkIndexSettings } from "../src/search/chunks/index.js";
 import { INDEX_KEY } from "../src/search/chunks/keys.js";
 import { generateTurns, type WorkloadProfile } from "../src/workload/generator.js";
-import { P_BODY_RECORD, P_DOC_BODY, P_SEGMENT, prefixEnd } from "../tiers/hot/keys.js";
+import { P_DOC_BODY, P_SEGMENT, prefixEnd } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
 
 const BATCH = 500;
@@ -70,7 +70,6 @@ async function bytesOf(hot: HotTier): Promise<Record<string, number>> {
   for (const [name, prefix] of [
     ["x", P_SEGMENT],
     ["q", P_DOC_BODY],
-    ["h", P_BODY_RECORD],
   ] as const) {
     const p = Buffer.of(prefix);
     let n = 0;

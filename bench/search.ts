@@ -22,7 +22,7 @@ import { tokenize } from "../src/search/text.js";
 import { generateTurns, type WorkloadProfile } from "../src/workload/generator.js";
 import { Random } from "../src/workload/random.js";
 import { sidecarSettings } from "../tiers/cold/sidecar.js";
-import { P_BODY_RECORD, P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
+import { P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
 import { openBaseline } from "./baseline-sqlite.js";
 import { DAY, turnsOver } from "./month.js";
 import { fmt, percentile, scratch, timed } from "./stats.js";
@@ -118,7 +118,7 @@ async function compactRows(
   return { ratio: rates.on / rates.off, dir, moved };
 }
 
-/** The index's bytes: the hot tier's postings segments, q and h keys (keys + values), and the sidecars. */
+/** The index's bytes: the hot tier's postings segments, q keys (keys + values), and the sidecars. */
 async function indexBytes(dir: string): Promise<{ hot: number; cold: number; stored: number }> {
   const store = await openStore({ dir });
   const stats = await store.stats();
@@ -128,7 +128,7 @@ async function indexBytes(dir: string): Promise<{ hot: number; cold: number; sto
     valueEncoding: "buffer",
   });
   let hot = 0;
-  for (const prefix of [P_SEGMENT, P_DOC_BODY, P_BODY_RECORD]) {
+  for (const prefix of [P_SEGMENT, P_DOC_BODY]) {
     for await (const [k, v] of db.iterator({ gte: Buffer.of(prefix), lt: Buffer.of(prefix + 1) }))
       hot += k.length + v.length;
   }
@@ -284,7 +284,7 @@ export async function searchTables(profiles: readonly string[], quick: boolean):
   }
   return [
     "",
-    "Search (issue 14): what the index costs. Ingest: durable, batches of 500, with the chunk index ÷ without (two rounds each, alternating). Compaction: everything but the last day, with sidecars ÷ without (copies of one store). Index: hot postings segments + q + h keys (keys and values) + cold sidecars, ÷ the store's stored body bytes.",
+    "Search (issue 14): what the index costs. Ingest: durable, batches of 500, with the chunk index ÷ without (two rounds each, alternating). Compaction: everything but the last day, with sidecars ÷ without (copies of one store). Index: hot postings segments + q keys (keys and values) + cold sidecars, ÷ the store's stored body bytes.",
     "",
     "| workload | records | ingest with ÷ without (goal ≥ 0.8) | compaction with ÷ without (goal ≥ 0.8) | index ÷ stored body bytes (goal ≤ 0.3) |",
     "|---|---:|---:|---:|---|",

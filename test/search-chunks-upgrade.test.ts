@@ -6,13 +6,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { sha256 } from "../src/bodies/store.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { reindex } from "../src/maintenance/reindex.js";
 import { verifyStore } from "../src/maintenance/verify.js";
 import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
 import { termOf, tokenize } from "../src/search/text.js";
 import { sidecarSettings } from "../tiers/cold/sidecar.js";
-import { P_BODY_RECORD, P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
+import { P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
 import { tempDir } from "./support/fixtures.js";
 import { withHot } from "./support/inspect.js";
 
@@ -42,14 +43,16 @@ function indexOf(store: TraceStore): ChunkIndex {
   return (store as unknown as { chunkIndex: ChunkIndex }).chunkIndex;
 }
 
+/** Every word of each record's body leads, through docsOf → bodiesOf, to that body (its SHA-256 prefix). */
 async function expectAllFound(store: TraceStore, recs: TraceRecord[]): Promise<void> {
   const index = indexOf(store);
   await index.caughtUp();
   for (const r of recs) {
+    const name = sha256(Buffer.from(r.body!, "utf8")).subarray(0, 8);
     for (const w of new Set(tokenize(r.body!))) {
-      const hits = await index.hotRecordsOf(await index.bodiesOf(await index.docsOf(termOf(w))));
+      const bodies = await index.bodiesOf(await index.docsOf(termOf(w)));
       expect(
-        hits.some((h) => h.ts === r.timestamp),
+        bodies.some((b) => b.equals(name)),
         `"${w}" of record ${r.timestamp}`,
       ).toBe(true);
     }
@@ -59,7 +62,7 @@ async function expectAllFound(store: TraceStore, recs: TraceRecord[]): Promise<v
 /** Makes a store look as layout 3 left it: no search keys, `m·layout` 3. */
 async function asLayout3(dir: string): Promise<void> {
   await withHot(dir, async (db) => {
-    for (const prefix of [P_SEGMENT, P_DOC_BODY, P_BODY_RECORD])
+    for (const prefix of [P_SEGMENT, P_DOC_BODY])
       for await (const key of db.keys({ gte: Buffer.of(prefix), lt: Buffer.of(prefix + 1) }))
         await db.del(key);
     await db.del(Buffer.from("mindex"));
@@ -120,7 +123,7 @@ describe("a store without a chunk index", () => {
     store = await openStore({ dir, chunking: SMALL_CHUNKS });
     const phases = new Set<string>();
     await reindex(store, (phase) => phases.add(phase));
-    expect([...phases].sort()).toEqual(["bodies", "chunks", "records"]);
+    expect([...phases].sort()).toEqual(["bodies", "chunks"]);
     expect(indexOf(store).complete).toBe(true);
     await expectAllFound(store, recs);
     await store.close();
@@ -150,7 +153,7 @@ describe("a store written with the index off (benchmarks)", () => {
 });
 
 describe("verify on the chunk index", () => {
-  it("reports a lost q key, a lost h key and a damaged segment, and --repair rebuilds the index", async () => {
+  it("reports a lost q key and a damaged segment, and --repair rebuilds the index", async () => {
     const dir = tempDir();
     const recs = records(15);
     let store = await openStore({ dir, chunking: SMALL_CHUNKS });
@@ -158,9 +161,12 @@ describe("verify on the chunk index", () => {
     await store.close();
     expect((await verifyStore(dir)).problems).toEqual([]);
     await withHot(dir, async (db) => {
-      for (const prefix of [P_DOC_BODY, P_BODY_RECORD])
-        for await (const key of db.keys({ gte: Buffer.of(prefix), lt: Buffer.of(prefix + 1), limit: 1 }))
-          await db.del(key);
+      for await (const key of db.keys({
+        gte: Buffer.of(P_DOC_BODY),
+        lt: Buffer.of(P_DOC_BODY + 1),
+        limit: 1,
+      }))
+        await db.del(key);
       for await (const key of db.keys({
         gte: Buffer.of(P_SEGMENT, 0, 0, 0, 0, 1),
         lt: Buffer.of(P_SEGMENT + 1),
@@ -171,7 +177,6 @@ describe("verify on the chunk index", () => {
     const found = await verifyStore(dir);
     const where = found.problems.map((p) => p.where).join("\n");
     expect(where).toMatch(/hot q-key/);
-    expect(where).toMatch(/hot h-key/);
     expect(where).toMatch(/chunk index segment/);
     expect(found.problems.every((p) => p.repairable)).toBe(true);
     const repaired = await verifyStore(dir, { repair: true });

@@ -23,7 +23,7 @@ import type { ColdTier } from "../../tiers/cold/tier.js";
 import { ColdEncoder, type EncodedFile, encodeRecords, packValues } from "../../tiers/cold/writer.js";
 import { metaKey, parseRecordKey, recordKey, recordKeyTs } from "../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
-import { bodyHashOf, type HotRecord, recordDeletes } from "../../tiers/hot/values.js";
+import { type HotRecord, recordDeletes } from "../../tiers/hot/values.js";
 import { fsyncDir } from "../base/durable-fs.js";
 import { CorruptStoreError, TracetierError } from "../base/errors.js";
 import { fsys } from "../base/fs.js";
@@ -354,15 +354,13 @@ export class Compactor {
    */
   private async applyMove(records: HotRecord[], checkPresence: boolean, generation: number): Promise<void> {
     const keys = records.map((r) => recordKey(r.record.turnId, r.record.timestamp, r.seq));
-    // The values give each record's body hash, for its `h` key (the chunk index's body → hot records).
-    const values = await this.hot.getMany(keys);
+    const present = checkPresence ? await this.hot.getMany(keys) : keys;
     const ops: BatchOp[] = [];
     let moved = 0;
     records.forEach((r, i) => {
-      const v = values[i];
-      if (checkPresence && v === undefined) return;
+      if (present[i] === undefined) return;
       moved++;
-      ops.push(...recordDeletes(v === undefined ? r : { ...r, bodyHash: bodyHashOf(v, keys[i]) }));
+      ops.push(...recordDeletes(r));
     });
     await this.markApplied(ops, moved, generation);
   }

@@ -1,9 +1,8 @@
 /**
  * `tracetier reindex` and `verify --repair`'s rebuild of the search index (src/search/chunks/): drops
- * the index (segments, `q` and `h` keys, `m·index` back to STAGE_MAPS), then builds it from what the
- * hot tier holds, in the foreground: the maps (an `h` key per hot record with a body, a `q` key per
- * stored body), then the postings of every stored chunk and inline body and the junctions of every
- * body; the last write records STAGE_COMPLETE. A store whose index is incomplete (upgraded from layout
+ * the index (segments, `q` keys, `m·index` back to STAGE_MAPS), then builds it from what the hot
+ * tier holds, in the foreground: the map (a `q` key per stored body), then the postings of every
+ * stored chunk and inline body and the junctions of every body; the last write records STAGE_COMPLETE. A store whose index is incomplete (upgraded from layout
  * 3, or killed during a rebuild) builds it in the background at open instead; this is the same work,
  * done now, with progress. The store must be otherwise idle (the CLI opens it alone).
  */

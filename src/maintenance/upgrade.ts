@@ -3,10 +3,9 @@
  * step is crash-safe on its own and repeats harmlessly, so a crash anywhere resumes it at the next open.
  *
  * Layout 3 → 4 (the search index, src/search/chunks/): the layout is recorded with `m·index` at
- * STAGE_MAPS in one synced write, then the maps are built here, at open, before any maintenance can
- * delete a record or a body (an `h` key per hot record with a body, a `q` key per stored body), and
- * the postings in the background after the open (ChunkIndex.buildInBackground; `tracetier reindex`
- * does both in the foreground). Until they are done the index says `complete: false` and searches scan.
+ * STAGE_MAPS in one synced write, then the map is built here, at open, before any maintenance can
+ * delete a body (a `q` key per stored body), and the postings in the background after the open
+ * (ChunkIndex.buildInBackground; `tracetier reindex` does both in the foreground). Until they are done the index says `complete: false` and searches scan.
  * A crash redoes the current stage whole (puts only).
  *
  * Layout 2 → 3 (chunks may name a compression dictionary, src/bodies/dictionary.ts): nothing to
@@ -30,7 +29,7 @@ import { type ChunkIndex, STAGE_MAPS } from "../search/chunks/index.js";
 import type { WritePath } from "../write/path.js";
 import type { Compactor } from "./compaction.js";
 
-/** The current layout: 4, the search index's keys (`h`, `q`, `x`, `m·index`) are maintained. */
+/** The current layout: 4, the search index's keys (`q`, `x`, `m·index`) are maintained. */
 export const HOT_LAYOUT = 4;
 /** Layout 3: chunks may be compressed with a stored dictionary. */
 export const LAYOUT_DICTIONARIES = 3;

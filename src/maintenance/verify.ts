@@ -50,7 +50,6 @@ import { buildSidecarOfFile, sidecarMismatch, writeSidecar } from "../../tiers/c
 import {
   hashKey,
   P_BODY,
-  P_BODY_RECORD,
   P_CHUNK,
   P_CONV,
   P_DICT,
@@ -729,9 +728,7 @@ async function checkHot(
       );
       if (!d) continue;
       for (const op of d.puts) {
-        // `h` keys (the search index's, empty values) are checked with the index (search/chunks/verify.ts)
-        if (op.type === "put" && op.key[0] !== P_RECORD && op.key[0] !== P_BODY_RECORD)
-          wanted.push({ key: op.key, pk, id: d.r.id });
+        if (op.type === "put" && op.key[0] !== P_RECORD) wanted.push({ key: op.key, pk, id: d.r.id });
       }
       if (d.h) bodies.push(d.h);
     }

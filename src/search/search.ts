@@ -33,7 +33,7 @@ import { matchRecord } from "./match.js";
 import { parseQuery, type QueryTerm, type SearchQuery } from "./query.js";
 import { MAX_TOKEN_UNITS, termOf } from "./text.js";
 
-/** The body side of the index (src/search/chunks/: each stored chunk once, chunks → bodies → records). */
+/** The body side of the index (src/search/chunks/: each stored chunk once, chunks → bodies). */
 export interface BodyIndex {
   /** False while the index is being built (an upgraded store): body words are then found by a scan. */
   readonly complete: boolean;
@@ -43,8 +43,6 @@ export interface BodyIndex {
   docsOf(term: number): Promise<Buffer[]>;
   /** The bodies (8-byte hash prefixes) holding any of these docs. */
   bodiesOf(docs: readonly Buffer[]): Promise<Buffer[]>;
-  /** Hot records whose body hash starts with one of these prefixes, from ≤ ts < to. */
-  hotRecordsOf(bodies: readonly Buffer[], from?: number, to?: number): Promise<HotKey[]>;
 }
 
 /** A cold file's sidecar (tiers/cold/sidecar.ts): which of its rows may hold a term or a body. */

@@ -10,7 +10,6 @@
  *   e | sha256 (32 bytes)                     -> eviction marker   (src/bodies, retention)
  *   d | u32 id                                -> chunk dictionary  (src/bodies/dictionary.ts, layout 3)
  *   f | u32 len | turnId utf8 | file name     -> empty             (turn → cold files, tiers/cold)
- *   h | body sha256[0..8) | ts | seq          -> empty             (body → hot records, layout 4)
  *   q | doc (8 bytes) | body sha256[0..8)     -> empty             (chunk index doc → bodies, layout 4)
  *   x | u32 segment id | part                 -> chunk index segment (src/search/chunks/segment.ts)
  *   m | name                                  -> metadata          (applied seq, counters, index)
@@ -30,11 +29,10 @@ export const P_EVICTED = 0x65; // e
 export const P_META = 0x6d; // m
 export const P_TURN_FILE = 0x66; // f
 export const P_DICT = 0x64; // d
-export const P_BODY_RECORD = 0x68; // h
 export const P_DOC_BODY = 0x71; // q
 export const P_SEGMENT = 0x78; // x
 
-/** Bytes of a SHA-256 that name a body or a chunk in the search keys (`h`, `q`, segments). */
+/** Bytes of a SHA-256 that name a body or a chunk in the search keys (`q`, segments). */
 export const PREFIX_BYTES = 8;
 
 const TWO32 = 0x1_0000_0000;
@@ -88,19 +86,6 @@ export function timeKey(ts: number, seq: number): Buffer {
 
 export function convKey(conversationId: string, ts: number, seq: number): Buffer {
   return withTsSeq(groupPrefix(P_CONV, conversationId), ts, seq);
-}
-
-/**
- * `h | body hash prefix | ts | seq`: one per hot record with a body, put and deleted with the record
- * (values.ts), so that a body found by the chunk index leads to its hot records by a range scan.
- */
-export function bodyRecordKey(bodyHash: Uint8Array, ts: number, seq: number): Buffer {
-  const buf = Buffer.allocUnsafe(1 + PREFIX_BYTES + 16);
-  buf[0] = P_BODY_RECORD;
-  buf.set(bodyHash.subarray(0, PREFIX_BYTES), 1);
-  writeTs(buf, 1 + PREFIX_BYTES, ts);
-  writeSeq(buf, 9 + PREFIX_BYTES, seq);
-  return buf;
 }
 
 export function idKey(id: string): Buffer {

@@ -635,7 +635,7 @@ export class HotTier {
 /** The deletes of a hot record (its primary key `pk`, its value) and of its index entries. */
 function pushRecordDeletes(ops: BatchOp[], pk: Buffer, value: Buffer): void {
   const { id, conversation } = indexFields(value) ?? decodedIndexFields(value, pk);
-  deletesByKey(pk, id, conversation, ops, bodyHashOf(value, pk));
+  deletesByKey(pk, id, conversation, ops);
 }
 
 /** What `indexFields` reads, from a full decode (which reports a damaged value, coded). */

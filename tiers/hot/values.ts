@@ -7,17 +7,7 @@ import { CorruptStoreError } from "../../src/base/errors.js";
 import { decodeStored, encode } from "../../src/base/msgpack.js";
 import type { TraceRecord } from "../../src/types.js";
 import type { TierRecord } from "../record.js";
-import {
-  bodyRecordKey,
-  convKey,
-  idKey,
-  P_BODY_RECORD,
-  P_CONV,
-  P_TIME,
-  PREFIX_BYTES,
-  recordKey,
-  timeKey,
-} from "./keys.js";
+import { convKey, idKey, P_CONV, P_TIME, recordKey, timeKey } from "./keys.js";
 import type { BatchOp } from "./tier.js";
 
 export const RECORD_VALUE_VERSION = 1;
@@ -60,7 +50,6 @@ export function recordValue(
 }
 
 const FIXARRAY_5 = 0x95;
-const EMPTY = new Uint8Array(0);
 const NIL = Uint8Array.of(0xc0);
 
 /** msgpack bin 8 (what the encoder writes for fewer than 256 bytes), without a pass through it. */
@@ -135,8 +124,6 @@ export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
   ];
   if (conversationId !== undefined)
     ops.push({ type: "put", key: convKey(conversationId, timestamp, r.seq), value: pk });
-  if (r.bodyHash !== null)
-    ops.push({ type: "put", key: bodyRecordKey(r.bodyHash, timestamp, r.seq), value: EMPTY });
   return ops;
 }
 
@@ -147,19 +134,18 @@ export function recordPuts(r: HotRecord, value: Uint8Array): BatchOp[] {
 export function recordDeletes(r: HotRecord): BatchOp[] {
   const pk = recordKey(r.record.turnId, r.record.timestamp, r.seq);
   const c = r.record.conversationId;
-  return deletesByKey(pk, r.id, c === undefined ? undefined : Buffer.from(c, "utf8"), [], r.bodyHash);
+  return deletesByKey(pk, r.id, c === undefined ? undefined : Buffer.from(c, "utf8"));
 }
 
 /**
- * The same deletes from the record's primary key `pk`, its id, its conversation id's UTF-8 bytes and
- * its body hash, appended to `into`: the index keys share `pk`'s timestamp and seq, copied from it.
+ * The same deletes from the record's primary key `pk`, its id and its conversation id's UTF-8 bytes,
+ * appended to `into`: the index keys share `pk`'s timestamp and seq, copied from it.
  */
 export function deletesByKey(
   pk: Buffer,
   id: string,
   conversation: Buffer | undefined,
   into: BatchOp[] = [],
-  bodyHash: Uint8Array | null = null,
 ): BatchOp[] {
   into.push(
     { type: "del", key: pk },
@@ -167,23 +153,21 @@ export function deletesByKey(
     { type: "del", key: idKey(id) },
   );
   if (conversation !== undefined) into.push({ type: "del", key: sameTsSeq(P_CONV, conversation, pk) });
-  if (bodyHash !== null) into.push({ type: "del", key: sameTsSeq(P_BODY_RECORD, bodyHash, pk, false) });
   return into;
 }
 
 /**
- * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index),
- * `prefix | u32 len | name | ts | seq` (a group's index), or `prefix | name[0..8) | ts | seq` (the body
- * index, `sized` false), the timestamp and seq copied from `pk`.
+ * An index key of the record whose primary key is `pk`: `prefix | ts | seq` (the time index), or
+ * `prefix | u32 len | name | ts | seq` (a group's index), the timestamp and seq copied from `pk`.
  */
-function sameTsSeq(prefix: number, name: Uint8Array | undefined, pk: Buffer, sized = true): Buffer {
-  const head = name === undefined ? 1 : sized ? 5 + name.length : 1 + PREFIX_BYTES;
+function sameTsSeq(prefix: number, name: Buffer | undefined, pk: Buffer): Buffer {
+  const head = name === undefined ? 1 : 5 + name.length;
   const key = Buffer.allocUnsafe(head + 16);
   key[0] = prefix;
-  if (name !== undefined && sized) {
+  if (name !== undefined) {
     key.writeUInt32BE(name.length, 1);
     key.set(name, 5);
-  } else if (name !== undefined) key.set(name.subarray(0, PREFIX_BYTES), 1);
+  }
   // a byte loop: subarray() or copy() cost more than these 16 bytes (both build or check a view)
   for (let i = 0, from = pk.length - 16; i < 16; i++) key[head + i] = pk[from + i]!;
   return key;

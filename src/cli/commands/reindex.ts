@@ -1,4 +1,4 @@
-/** `tracetier reindex`: rebuilds the search index's hot part from the stored bodies and records. */
+/** `tracetier reindex`: rebuilds the search index's hot part from the stored bodies. */
 import { reindex as rebuild } from "../../maintenance/reindex.js";
 import { type Command, EXIT, withStore } from "../command.js";
 
@@ -7,9 +7,9 @@ export const reindex: Command = {
   summary: "rebuild the search index of bodies (hot tier) from scratch, with progress",
   help: `tracetier reindex [--json] [--dir DIR]
 
-Drops the body search index (postings segments, chunk → body and body → record keys) and builds it
-again from the stored bodies and the hot records: every stored chunk and inline body is tokenized once,
-and the words across each chunk cut are indexed under the later chunk. A store written before the
+Drops the body search index (postings segments and chunk → body keys) and builds it again from the
+stored bodies: every stored chunk and inline body is tokenized once, and the words across each chunk
+cut are indexed under the later chunk. A store written before the
 search index existed (layout 3) gets its index in the background at its first open; this command does
 the same work in the foreground. Cold files written before it get their index (a sidecar file each)
 in the background at open too; this command waits for that and reports it. Searches stay exact while
@@ -25,7 +25,7 @@ Examples:
   async run(ctx) {
     const started = performance.now();
     const shown = !ctx.quiet && !ctx.json && process.stderr.isTTY;
-    const counts = { records: 0, bodies: 0, chunks: 0, coldFiles: 0 };
+    const counts = { bodies: 0, chunks: 0, coldFiles: 0 };
     await withStore(ctx.dir, async (store) => {
       const { coldFilesIndexed } = await rebuild(
         store,
@@ -44,7 +44,7 @@ Examples:
     if (ctx.json) ctx.print({ ...counts, seconds });
     else
       ctx.out(
-        `reindexed ${counts.chunks} chunks and ${counts.bodies} bodies, ${counts.records} hot records, and gave ${counts.coldFiles} cold files their index in ${seconds.toFixed(1)} s`,
+        `reindexed ${counts.chunks} chunks and ${counts.bodies} bodies, and gave ${counts.coldFiles} cold files their index, in ${seconds.toFixed(1)} s`,
       );
     return EXIT.ok;
   },

@@ -1,7 +1,8 @@
 /**
  * The hot tier's body index (search contract §3; docs/format.md "Chunk index"; docs/decisions.md):
  * term → docs (each unique stored chunk once, each inline body once, named by 8 bytes of its SHA-256),
- * doc → bodies (`q` keys), body → hot records (`h` keys).
+ * doc → bodies (`q` keys). Bodies lead to hot records through the in-memory HotRecordIndex
+ * (src/search/hot-records.ts).
  *
  * Pipeline. Each applied batch (WritePath.apply, WAL replay at open and in recovery included) is fed
  * here: its `q` keys go into the batch's own LevelDB write (`ops`), and its new chunks and inline bodies,
@@ -23,22 +24,8 @@
  * and a merge deletes the segments it replaced only after it has swapped the list, in a second write:
  * a lookup never meets a listed segment whose blocks are gone.
  */
-import {
-  bodyRecordKey,
-  hashKey,
-  P_BODY,
-  P_BODY_RECORD,
-  P_CHUNK,
-  P_DOC_BODY,
-  P_RECORD,
-  P_SEGMENT,
-  prefixEnd,
-  recordKeySeq,
-  recordKeyTs,
-  tsRange,
-} from "../../../tiers/hot/keys.js";
+import { hashKey, P_BODY, P_CHUNK, P_DOC_BODY, P_SEGMENT, prefixEnd } from "../../../tiers/hot/keys.js";
 import type { BatchOp, HotTier } from "../../../tiers/hot/tier.js";
-import { bodyHashOf } from "../../../tiers/hot/values.js";
 import { CorruptStoreError } from "../../base/errors.js";
 import type { Dictionary } from "../../bodies/codec.js";
 import { storedDictionary } from "../../bodies/codec.js";
@@ -130,7 +117,7 @@ interface Waiter {
   resolve: () => void;
 }
 
-export type BuildProgress = (phase: "records" | "bodies" | "chunks", done: number) => void;
+export type BuildProgress = (phase: "bodies" | "chunks", done: number) => void;
 
 export class ChunkIndex implements BatchIndexer {
   private readonly hot: HotTier;
@@ -493,25 +480,6 @@ export class ChunkIndex implements BatchIndexer {
     return [...out.values()];
   }
 
-  /** Hot records whose body hash starts with one of these prefixes, with from ≤ ts < to (h keys). */
-  async hotRecordsOf(
-    bodies: readonly Buffer[],
-    from?: number,
-    to?: number,
-  ): Promise<{ ts: number; seq: number }[]> {
-    const out: { ts: number; seq: number }[] = [];
-    // an infinite bound is no bound (a key holds a finite timestamp)
-    const lo = from === undefined || from === Number.NEGATIVE_INFINITY ? undefined : from;
-    const hi = to === undefined || to === Number.POSITIVE_INFINITY ? undefined : to;
-    if (lo === Number.POSITIVE_INFINITY || hi === Number.NEGATIVE_INFINITY) return out;
-    await inParallel(distinct(bodies), async (body) => {
-      const head = Buffer.concat([Buffer.of(P_BODY_RECORD), body.subarray(0, DOC_BYTES)]);
-      for await (const batch of this.hot.entries(tsRange(head, lo, hi), false))
-        for (const [key] of batch) out.push(tsSeqOf(key, head.length));
-    });
-    return out;
-  }
-
   // ---- flushes and merges ----
 
   /** Flushes soon (a threshold, the timer, a WAL segment waiting on the index); one at a time. */
@@ -696,9 +664,8 @@ export class ChunkIndex implements BatchIndexer {
   }
 
   /**
-   * The maps of an older store: an `h` key for every hot record with a body, a `q` key for every stored
-   * body, then STAGE_POSTINGS. Runs at open, before maintenance can delete records or bodies; puts only,
-   * so a crash in between redoes it whole.
+   * The map of an older store: a `q` key for every stored body, then STAGE_POSTINGS. Runs at open,
+   * before maintenance can delete bodies; puts only, so a crash in between redoes it whole.
    */
   async buildMaps(progress?: BuildProgress): Promise<void> {
     const maintain = this.maintain!;
@@ -709,22 +676,6 @@ export class ChunkIndex implements BatchIndexer {
       if (part.length > 0) await maintain((c) => ({ ops: part, counters: c }), false);
     };
     let n = 0;
-    const r = Buffer.of(P_RECORD);
-    for await (const batch of this.hot.entries({ gte: r, lt: prefixEnd(r) })) {
-      for (const [key, value] of batch) {
-        const hash = bodyHashOf(value, key);
-        if (hash !== null)
-          ops.push({
-            type: "put",
-            key: bodyRecordKey(hash, recordKeyTs(key), recordKeySeq(key)),
-            value: EMPTY,
-          });
-      }
-      n += batch.length;
-      if (ops.length >= OPS_PER_WRITE) await write();
-      progress?.("records", n);
-    }
-    n = 0;
     const b = Buffer.of(P_BODY);
     for await (const batch of this.hot.entries({ gte: b, lt: prefixEnd(b) })) {
       for (const [key, manifest] of batch) ops.push(...bodyDocOps(key.subarray(1), manifest, "put"));
@@ -831,7 +782,7 @@ export class ChunkIndex implements BatchIndexer {
   }
 
   /**
-   * Drops the index (segments, `q`, `h`, state back to STAGE_MAPS) for a rebuild (`tracetier reindex`,
+   * Drops the index (segments, `q` keys, state back to STAGE_MAPS) for a rebuild (`tracetier reindex`,
    * `verify --repair`). The store must be idle: no maintenance, no inserts.
    */
   async drop(): Promise<void> {
@@ -842,7 +793,7 @@ export class ChunkIndex implements BatchIndexer {
     await this.chain;
     await this.pipeline;
     const maintain = this.maintain!;
-    for (const prefix of [P_SEGMENT, P_DOC_BODY, P_BODY_RECORD]) {
+    for (const prefix of [P_SEGMENT, P_DOC_BODY]) {
       const p = Buffer.of(prefix);
       let ops: BatchOp[] = [];
       for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false)) {
@@ -883,7 +834,6 @@ export class ChunkIndex implements BatchIndexer {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 const EMPTY_HEADER: SegmentHeader = { docs: Buffer.alloc(0), firstTerms: new Uint32Array(0) };
 
 /** The live docs among the segments' (sorted 8-byte names, for the merge in the thread). */
@@ -924,14 +874,4 @@ function distinct(bufs: readonly Buffer[]): Buffer[] {
 async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
   for (let i = 0; i < items.length; i += SCAN_PARALLEL)
     await Promise.all(items.slice(i, i + SCAN_PARALLEL).map(fn));
-}
-
-const TWO32 = 0x1_0000_0000;
-
-function tsSeqOf(key: Buffer, at: number): { ts: number; seq: number } {
-  const hi = (key.readUInt32BE(at) ^ 0x8000_0000) | 0;
-  return {
-    ts: hi * TWO32 + key.readUInt32BE(at + 4),
-    seq: key.readUInt32BE(at + 8) * TWO32 + key.readUInt32BE(at + 12),
-  };
 }

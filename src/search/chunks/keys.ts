@@ -6,7 +6,7 @@
  *   x | u32 BE segment id | 0x01 | u32 BE block -> segment block
  *   m | "index"                        -> msgpack [1, stage, indexedSeq, nextSegment, segments]
  *
- * `stage`: 0 the maps (`h`, `q`) are being built, 1 the postings are being built, 2 complete.
+ * `stage`: 0 the map (`q` keys) is being built, 1 the postings are being built, 2 complete.
  *
  * `q` keys are written in the same batch as the body's manifest and deleted in the same batch as the
  * manifest (GC, eviction): a `q` key exists exactly while its body is stored.
@@ -18,7 +18,7 @@ import { decodeStored, encode } from "../../base/msgpack.js";
 import { decodeManifest } from "../../bodies/manifest.js";
 
 export const INDEX_STATE_VERSION = 1;
-/** Stages of `m·index`: building the maps (`h`, `q`), building the postings, complete. */
+/** Stages of `m·index`: building the map (`q` keys), building the postings, complete. */
 export const STAGE_MAPS = 0;
 export const STAGE_POSTINGS = 1;
 export const STAGE_COMPLETE = 2;

@@ -3,25 +3,13 @@
  * closed store):
  *   - `m·index` decodes; every listed segment's header and blocks decode;
  *   - `q` keys are exactly the stored bodies' (each body's docs: its distinct chunks, or itself inline);
- *   - `h` keys are exactly the hot records' with a body;
  *   - once the index is complete and has caught up with the applied batches: every stored chunk and
  *     inline body is a doc of some segment, and a sample of them, retokenized, is found under each of
  *     its terms (junctions are not sampled).
  * Any problem is repaired by a rebuild (src/maintenance/reindex.ts), which `verify --repair` runs.
  */
-import {
-  bodyRecordKey,
-  P_BODY,
-  P_BODY_RECORD,
-  P_CHUNK,
-  P_DOC_BODY,
-  P_RECORD,
-  prefixEnd,
-  recordKeySeq,
-  recordKeyTs,
-} from "../../../tiers/hot/keys.js";
+import { P_BODY, P_CHUNK, P_DOC_BODY, prefixEnd } from "../../../tiers/hot/keys.js";
 import type { HotTier } from "../../../tiers/hot/tier.js";
-import { bodyHashOf } from "../../../tiers/hot/values.js";
 import { chunkText } from "../../bodies/chunk-text.js";
 import { inflateStored } from "../../bodies/codec.js";
 import { Dictionaries } from "../../bodies/dictionary.js";
@@ -91,7 +79,6 @@ export async function checkChunkIndex(hot: HotTier, appliedSeq: number | undefin
   }
   const segments = await readSegments(hot, state, out);
   await checkDocBodies(hot, out);
-  await checkBodyRecords(hot, out);
   if (state.stage !== STAGE_COMPLETE) {
     out.notes.push(
       "hot m·index: the search index's postings are being built (in the background while the store is open, or by tracetier reindex); searches scan bodies meanwhile",
@@ -174,31 +161,6 @@ async function checkDocBodies(hot: HotTier, out: IndexCheck): Promise<void> {
     [...expected].map((k) => Buffer.from(k, "latin1").toString("hex")),
     (k) => `hot q-key ${k}`,
     "missing: a stored body's chunk (or inline body) does not lead to it",
-  );
-}
-
-/** `h` keys against the hot records. */
-async function checkBodyRecords(hot: HotTier, out: IndexCheck): Promise<void> {
-  const expected = new Set<string>();
-  for await (const batch of hot.entries(keyspace(P_RECORD))) {
-    for (const [key, value] of batch) {
-      try {
-        const h = bodyHashOf(value, key);
-        if (h) expected.add(bodyRecordKey(h, recordKeyTs(key), recordKeySeq(key)).toString("latin1"));
-      } catch {
-        // a record that does not decode is reported by the record checks
-      }
-    }
-  }
-  const extra: string[] = [];
-  for await (const batch of hot.entries(keyspace(P_BODY_RECORD), false))
-    for (const [key] of batch) if (!expected.delete(key.toString("latin1"))) extra.push(key.toString("hex"));
-  report(out, extra, (k) => `hot h-key ${k}`, "names a hot record that is not there");
-  report(
-    out,
-    [...expected].map((k) => Buffer.from(k, "latin1").toString("hex")),
-    (k) => `hot h-key ${k}`,
-    "missing: a hot record with a body is not found from its body",
   );
 }
 
