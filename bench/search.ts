@@ -39,7 +39,7 @@ interface Workload {
 
 /** The generated profile's conversations spread over 7 days (conversation c on day c mod 7). */
 function weekOf(profile: WorkloadProfile, quick: boolean): Workload {
-  const conversations = profile === "diverse" ? (quick ? 7 : 21) : quick ? 14 : 42;
+  const conversations = profile === "diverse" ? (quick ? 7 : 42) : quick ? 14 : 126;
   const turns = [...generateTurns({ conversations, turnsPerConversation: 12, seed: 1, profile })];
   const shifted = turns.map((t, i) => {
     const shift = (Math.floor(i / 12) % 7) * DAY;
@@ -142,12 +142,15 @@ async function indexBytes(dir: string): Promise<{ hot: number; cold: number; sto
 interface Queries {
   rare: string[];
   common: string[];
+  /** Phrases of two common words that never follow each other: the slow case (docs/search.md). */
+  rarePhrases: string[];
 }
 
 /**
- * Rare words: tokens (6+ characters) that occur in exactly one of 3,000 sampled records (so in a few
- * records of the whole workload, usually one conversation's). Common phrases: three consecutive
- * tokens from the start of sampled bodies (system prompts and tool schemas, resent in every request).
+ * From 3,000 records sampled in the searched week: rare words, tokens (6+ characters) in exactly one
+ * of them (so in a few records of the whole workload, usually one conversation's); common phrases, the
+ * three-token (else two-token) sequences in the most records; and phrases of two common tokens that
+ * never follow each other there.
  */
 function pickQueries(w: Workload): Queries {
   const rnd = new Random(7);
@@ -157,21 +160,44 @@ function pickQueries(w: Workload): Queries {
     () => inRange[rnd.int(0, inRange.length - 1)]!,
   );
   const df = new Map<string, number>();
-  const texts = (r: TraceRecord) => {
-    const x = r as { msg?: string; name?: string };
-    return [x.msg ?? x.name ?? "", ...Object.values(r.attributes ?? {}).map(String), r.body ?? ""].join(" ");
+  const grams = new Map<string, number>();
+  const count = (m: Map<string, number>, keys: Iterable<string>) => {
+    for (const k of new Set(keys)) m.set(k, (m.get(k) ?? 0) + 1);
   };
-  for (const r of sample) for (const t of new Set(tokenize(texts(r)))) df.set(t, (df.get(t) ?? 0) + 1);
-  const rare = [...df].filter(([t, n]) => n === 1 && t.length >= 6 && t.length <= 64).map(([t]) => t);
-  const picked = Array.from({ length: 30 }, () => rare[rnd.int(0, rare.length - 1)]!);
-  const common: string[] = [];
   for (const r of sample) {
-    if (common.length >= 5) break;
-    const tokens = tokenize((r.body ?? "").slice(0, 400)).filter((t) => t.length >= 3);
-    const phrase = `"${tokens.slice(tokens.length >= 8 ? 3 : 0, tokens.length >= 8 ? 6 : 3).join(" ")}"`;
-    if (tokens.length >= 3 && !common.includes(phrase)) common.push(phrase);
+    const texts = textsOf(r).map((t) => tokenize(t));
+    count(df, texts.flat());
+    count(
+      grams,
+      texts.flatMap((t) => [...ngrams(t, 3), ...ngrams(t, 2)]),
+    );
   }
-  return { rare: picked, common };
+  const rareWords = [...df].filter(([t, n]) => n === 1 && t.length >= 6 && t.length <= 64).map(([t]) => t);
+  const rare = Array.from({ length: 30 }, () => rareWords[rnd.int(0, rareWords.length - 1)]!);
+  const byCount = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
+  const top = byCount(grams).filter(([g]) => g.split(" ").every((t) => t.length >= 3));
+  const common = [...top.filter(([g]) => g.split(" ").length === 3), ...top]
+    .slice(0, 5)
+    .map(([g]) => `"${g}"`);
+  const frequent = byCount(df)
+    .filter(([t]) => t.length >= 4)
+    .slice(0, 12)
+    .map(([t]) => t);
+  const rarePhrases: string[] = [];
+  for (const a of frequent)
+    for (const b of frequent)
+      if (a !== b && !grams.has(`${a} ${b}`) && rarePhrases.length < 2) rarePhrases.push(`"${a} ${b}"`);
+  return { rare, common, rarePhrases };
+}
+
+function textsOf(r: TraceRecord): string[] {
+  const x = r as { msg?: string; name?: string };
+  const attrs = Object.values(r.attributes ?? {}).flatMap((v) => (Array.isArray(v) ? v : [v]).map(String));
+  return [x.msg ?? x.name ?? "", ...attrs, (r.body ?? "").slice(0, 2000)];
+}
+
+function* ngrams(tokens: string[], n: number): Generator<string> {
+  for (let i = 0; i + n <= tokens.length; i++) yield tokens.slice(i, i + n).join(" ");
 }
 
 interface Lat {
@@ -243,17 +269,29 @@ async function searchRows(w: Workload, dir: string, sqlitePath: string): Promise
   const first = performance.now() - firstT;
   const rare = await measure(queries.rare, 2, (q) => store.search(q, opts));
   const common = await measure(queries.common, 4, (q) => store.search(q, opts));
+  log(`search ${w.name}: common phrases ${queries.common.join(", ")}`);
   const bruteRare = await measure(queries.rare.slice(0, 2), 1, (q) => bruteSearchStore(store, q, opts));
   const bruteCommon = await measure(queries.common.slice(0, 2), 1, (q) => bruteSearchStore(store, q, opts));
+  const slow = await measure(queries.rarePhrases, 1, (q) => store.search(q, opts));
+  const bruteSlow = await measure(queries.rarePhrases.slice(0, 1), 1, (q) =>
+    bruteSearchStore(store, q, opts),
+  );
   await store.close();
   const sqlite = sqliteSearch(sqlitePath);
   const sqlRare = await measure(queries.rare.slice(0, 2), 1, (q) => sqlite(q, from, w.end));
   const sqlCommon = await measure(queries.common.slice(0, 2), 1, (q) => sqlite(q, from, w.end));
+  const sqlSlow = await measure(queries.rarePhrases.slice(0, 1), 1, (q) => sqlite(q, from, w.end));
   const row = (what: string, l: Lat, brute: Lat, sql: Lat) =>
     `| ${w.name}: ${what} | ${fmt(l.p50, 1)} / ${fmt(l.p99, 1)} | ${fmt(l.hits)} | ${fmt(brute.p50)} | ${fmt(sql.p50)} | ${fmt(sql.p50 / l.p50, 1)}× | p50 ≤ 100, p99 ≤ 500 |`;
   return [
     row(`rare word (${queries.rare.length} words × 2)`, rare, bruteRare, sqlRare),
     row(`common phrase (${queries.common.length} phrases × 4)`, common, bruteCommon, sqlCommon),
+    row(
+      `common words, rare phrase: the slow case (${queries.rarePhrases.join(", ")})`,
+      slow,
+      bruteSlow,
+      sqlSlow,
+    ),
     `| ${w.name}: first search after an open (builds the hot records' text index) | ${fmt(first, 1)} | | | | | |`,
   ];
 }

@@ -401,6 +401,7 @@ export class ChunkIndex implements BatchIndexer {
   caughtUp(): Promise<void> {
     const seq = this.fedSeq;
     if (seq <= this.tailSeq) return Promise.resolve();
+    this.runner.hurry(); // jobs waiting for the thread's start are run now rather than waited for
     return new Promise((resolve) => this.waiters.push({ seq, resolve }));
   }
 
@@ -496,6 +497,7 @@ export class ChunkIndex implements BatchIndexer {
   /** Writes what is indexed into a segment, with indexedSeq; merges if a tier is full. */
   flush(complete = false): Promise<void> {
     return this.serial(async () => {
+      this.runner.hurry(); // a flush does not wait for the thread's start (one at open, say)
       await this.pipeline;
       await this.flushNow(complete);
       await this.mergeFull();

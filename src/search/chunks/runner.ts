@@ -41,6 +41,13 @@ export class Runner {
   private readonly waiting = new Map<number, Waiter>();
   /** Jobs the thread answered since the last seal it answered: its tail, replayed here if it fails. */
   private unsealed: ExtractJob[] = [];
+  /**
+   * Jobs sent while the thread starts: they wait for it (an ingest right after an open would otherwise
+   * index its first batches here, and hand them to the thread again: under tsx the start takes long
+   * enough for that to cost a short ingest a tenth of its rate). A lookup, seal or merge that needs the
+   * tail before the thread is up runs them here first (`hurry`), so nothing waits for the start.
+   */
+  private queued: { job: ExtractJob; resolve: (v: CoreValue) => void; reject: (err: Error) => void }[] = [];
 
   constructor(threaded: boolean) {
     this.threadFailed = !threaded;
@@ -73,10 +80,32 @@ export class Runner {
     return this.ask({ kind: "merge", parts, live }) as Promise<EncodedSegment | undefined>;
   }
 
+  /** Runs here the jobs waiting for the thread's start (a search must not wait for it). */
+  hurry(): void {
+    if (this.ready || this.queued.length === 0) return;
+    const queued = this.queued;
+    this.queued = [];
+    if (this.waiting.size === 0) this.worker?.unref();
+    for (const q of queued) {
+      try {
+        const value = this.local.handle({ kind: "job", id: -1, job: q.job });
+        if (this.worker && !this.threadFailed) this.unsealed.push(q.job); // for the hand-off
+        q.resolve(value);
+      } catch (err) {
+        q.reject(err as Error);
+      }
+    }
+  }
+
   private ask(a: Ask): Promise<CoreValue> {
     const req = { ...a, id: this.nextId++ } as CoreRequest;
     const worker = this.threadFailed ? undefined : this.start();
+    if (worker && !this.ready && req.kind === "job") {
+      worker.ref(); // a job waiting for the thread keeps the process alive until the thread takes it
+      return new Promise((resolve, reject) => this.queued.push({ job: req.job, resolve, reject }));
+    }
     if (!worker || !this.ready) {
+      this.hurry();
       try {
         const value = this.local.handle(req);
         if (worker && req.kind === "job") this.unsealed.push(req.job); // for the hand-off
@@ -139,6 +168,9 @@ export class Runner {
     }
     this.local.handle({ kind: "seal", id: -1 }); // its tail is the thread's now (dictionaries stay)
     this.ready = true;
+    const queued = this.queued;
+    this.queued = [];
+    for (const q of queued) this.ask({ kind: "job", job: q.job }).then(q.resolve, q.reject);
   }
 
   private settle(reply: CoreReply): void {
@@ -163,6 +195,7 @@ export class Runner {
     // (before the hand-off the tail is here already)
     if (this.ready) for (const job of this.unsealed) this.local.handle({ kind: "job", id: -1, job });
     this.unsealed = [];
+    this.hurry(); // jobs that waited for the start (before it: the tail is here already)
     const pending = [...this.waiting.values()].sort((a, b) => a.req.id - b.req.id);
     this.waiting.clear();
     for (const w of pending) {
