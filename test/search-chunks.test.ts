@@ -10,6 +10,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { chunkText } from "../src/bodies/chunk-text.js";
+import { dictionaryTraining } from "../src/bodies/dictionary.js";
 import { openStore, type TraceRecord, type TraceStore } from "../src/index.js";
 import { cutTerms } from "../src/search/chunks/extract.js";
 import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.js";
@@ -369,5 +370,52 @@ describe("the terms across a chunk cut", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("the chunk index's thread taking over", () => {
+  it("finds words of chunks compressed with a dictionary the main thread learned before a flush there", async () => {
+    const saved = { ...dictionaryTraining };
+    const flushBytes = chunkIndexSettings.flushBytes;
+    Object.assign(dictionaryTraining, { trainBytes: 64 * 1024, minSamples: 4 });
+    try {
+      const dir = tempDir();
+      const t0 = Date.UTC(2026, 9, 1);
+      let n = 0;
+      const body = (tag: string) =>
+        JSON.stringify({
+          messages: Array.from({ length: 60 }, (_, i) => ({
+            role: "user",
+            content: `${tag} message ${i} about ${tag}${i} lorem ipsum dolor ${n}`,
+          })),
+        });
+      const rec = (b: string): TraceRecord =>
+        ({
+          kind: "span-open",
+          spanId: `s${n}`,
+          name: "llm",
+          timestamp: t0 + n++,
+          extensionId: "e",
+          body: b,
+        }) as TraceRecord;
+      let store = await openStore({ dir });
+      for (let i = 0; i < 40; i++) await store.insertRecords([rec(body(`warm${i}`))]);
+      await store.close();
+      store = await openStore({ dir }); // a new thread starts: the first jobs and a flush run here
+      chunkIndexSettings.flushBytes = 1;
+      await store.insertRecords([rec(body("alphaword"))]);
+      const index = indexOf(store);
+      await index.caughtUp();
+      await index.flush();
+      for (let i = 0; i < 200 && !index.inThread; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(index.inThread).toBe(true);
+      await store.insertRecords([rec(body("zebraword"))]);
+      for (const w of ["alphaword", "zebraword", "zebraword7"])
+        expect((await store.search(w)).hits, w).toHaveLength(1);
+      await store.close();
+    } finally {
+      Object.assign(dictionaryTraining, saved);
+      chunkIndexSettings.flushBytes = flushBytes;
+    }
   });
 });

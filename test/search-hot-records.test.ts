@@ -111,14 +111,14 @@ describe("the hot records' search index", () => {
 });
 
 describe("the hot records' search index at close", () => {
-  it("ends a first pass that a close interrupts, without starting another", async () => {
+  it("fails a first pass that a close interrupts with ERR_CLOSED, without starting another", async () => {
     const hot = await tier();
     const records = Array.from({ length: 5000 }, (_, i) => hotRecord(i + 1, "zeta"));
     for (let i = 0; i < records.length; i += 1000) await put(hot, ...records.slice(i, i + 1000));
     const index = new HotRecordIndex(hot);
     const pass = index.ready();
     index.close();
-    await expect(pass).resolves.toBeUndefined();
+    await expect(pass).rejects.toMatchObject({ code: "ERR_CLOSED" });
     expect(index.lookup(termOf("zeta")).length).toBeLessThan(records.length);
     await hot.close();
   });

@@ -11,10 +11,12 @@
  * lands, or after a failed write: a lookup only proposes candidates, which the search then reads, so
  * such an entry costs one read that finds nothing.
  */
+
 import { P_RECORD, prefixEnd, recordKeySeq, recordKeyTs } from "../../tiers/hot/keys.js";
 import type { HotTier, TurnWrite } from "../../tiers/hot/tier.js";
 import { decodeRecordValue } from "../../tiers/hot/values.js";
 import type { TierRecord } from "../../tiers/record.js";
+import { ClosedError } from "../base/errors.js";
 import { termsOf } from "./text.js";
 
 /** A record without its body, as the tiers hold it. */
@@ -61,6 +63,11 @@ export class HotRecordIndex {
       throw err;
     });
     return this.building;
+  }
+
+  /** Changes when the index is emptied (a reopen of the hot tier): a search that saw another must run again. */
+  get version(): number {
+    return this.generation;
   }
 
   /** Hot records (candidates) whose texts hold `term`, with from ≤ ts < to. */
@@ -161,6 +168,14 @@ export class HotRecordIndex {
   }
 
   /**
+   * A pass that a reset or a close interrupted: after a reset (a reopen) another pass; after a close,
+   * ERR_CLOSED, so that a search waiting for it fails rather than answer from half an index.
+   */
+  private restarted(): Promise<void> {
+    return this.closed ? Promise.reject(new ClosedError()) : this.ready();
+  }
+
+  /**
    * One pass over the hot records. Writes keep arriving meanwhile: a put is indexed by the watcher (and
    * skipped here), a delete is remembered so that the pass does not add back what its snapshot still
    * holds. A reset (a reopen) during the pass abandons it; the next `ready` starts another.
@@ -171,13 +186,13 @@ export class HotRecordIndex {
     try {
       const range = { gte: Buffer.of(P_RECORD), lt: prefixEnd(Buffer.of(P_RECORD)) };
       for await (const page of this.hot.entries(range)) {
-        // a reset (a reopen) starts another pass; a close ends this one
-        if (generation !== this.generation) return this.closed ? undefined : this.ready();
+        if (generation !== this.generation) return this.restarted();
         for (const [key, value] of page) {
           const seq = recordKeySeq(key);
           if (!this.deletedDuringBuild.has(seq)) this.add(seq, recordKeyTs(key), value);
         }
       }
+      if (generation !== this.generation) return this.restarted(); // during the last page's read
     } finally {
       if (generation === this.generation) this.deletedDuringBuild = undefined;
     }

@@ -80,6 +80,12 @@ export { MAX_SEARCH_LIMIT } from "./brute.js";
 const MAX_DRIVER_DOCS = 200;
 /** …or more bodies than this. */
 const MAX_DRIVER_BODIES = 20_000;
+/** …or more hot records with it in their texts than this (a name:, model: or attr. word has no docs). */
+const MAX_DRIVER_HOT = 20_000;
+/** Words looked up to choose the driver, at most. */
+const MAX_DRIVER_TRIES = 8;
+/** A word this rare is driver enough: the others are not looked up. */
+const RARE_ENOUGH = 8;
 /** Records read and verified at a time from the hot tier. */
 const PAGE = 64;
 
@@ -97,17 +103,21 @@ export async function search(
 ): Promise<SearchResult> {
   const query = parseQuery(q);
   const f = filtersOf(checkSearchOptions(options));
-  await Promise.all([deps.chunks.caughtUp(), deps.hotText.ready()]);
+  await deps.chunks.caughtUp();
   let result: SearchResult | undefined;
   for (let attempt = 0; result === undefined; attempt++) {
     const manifest = deps.cold.manifest;
+    await deps.hotText.ready();
+    const hotVersion = deps.hotText.version;
     const run = new Run(deps, query, f);
     if (f.turnId !== undefined) await run.verify(await deps.reader.turnRecords(f.turnId));
     else await run.collect(await plan(deps, query, f));
     // A compaction that committed during the run may have moved a candidate out of the hot tier after
     // the run listed the cold files: run again over the new manifest (the reader's rule, "hot first,
-    // then the manifest", cannot hold when both are read side by side).
-    if (deps.cold.manifest === manifest || attempt >= MAX_ATTEMPTS) result = run.result();
+    // then the manifest", cannot hold when both are read side by side). So does a reopen of the hot
+    // tier, which empties the hot records' index for a new pass.
+    const stable = deps.cold.manifest === manifest && deps.hotText.version === hotVersion;
+    if (stable || attempt >= MAX_ATTEMPTS) result = run.result();
   }
   return result;
 }
@@ -156,6 +166,22 @@ async function plan(deps: SearchDeps, query: SearchQuery, f: Filters): Promise<P
  */
 async function pickDriver(deps: SearchDeps, query: SearchQuery): Promise<Driver | undefined> {
   let best: Driver | undefined;
+  for (const { term, bodySide } of driverCandidates(deps, query)) {
+    const docs = bodySide ? await deps.chunks.docsOf(term) : [];
+    const cost = docs.length + deps.hotText.count(term);
+    if (best === undefined || cost < best.cost) best = { term, bodySide, docs, cost };
+    if (best.cost <= RARE_ENOUGH) break;
+  }
+  if (best === undefined || best.docs.length > MAX_DRIVER_DOCS) return undefined;
+  return deps.hotText.count(best.term) > MAX_DRIVER_HOT ? undefined : best;
+}
+
+/**
+ * The positive words an index can look up, each once, longest first (long words tend to be rare), at
+ * most MAX_DRIVER_TRIES of them: a query of hundreds of common words costs a few lookups, not hundreds.
+ */
+function driverCandidates(deps: SearchDeps, query: SearchQuery): { term: number; bodySide: boolean }[] {
+  const seen = new Map<string, { term: number; bodySide: boolean; length: number }>();
   for (const t of query.terms) {
     if (t.negated) continue;
     const bodySide = isFree(t);
@@ -163,12 +189,11 @@ async function pickDriver(deps: SearchDeps, query: SearchQuery): Promise<Driver 
     for (const token of t.tokens) {
       if (token.length > MAX_TOKEN_UNITS) continue;
       const term = termOf(token);
-      const docs = bodySide ? await deps.chunks.docsOf(term) : [];
-      const cost = docs.length + deps.hotText.count(term);
-      if (best === undefined || cost < best.cost) best = { term, bodySide, docs, cost };
+      const key = `${bodySide ? "b" : "r"}${term}`;
+      if (!seen.has(key)) seen.set(key, { term, bodySide, length: token.length });
     }
   }
-  return best === undefined || best.docs.length > MAX_DRIVER_DOCS ? undefined : best;
+  return [...seen.values()].sort((a, b) => b.length - a.length).slice(0, MAX_DRIVER_TRIES);
 }
 
 const isFree = (t: QueryTerm) => t.field === "any";
@@ -228,12 +253,15 @@ class Run {
   /** Verifies records (filters first, then the query on their texts) and keeps the hits. */
   async verify(records: HotRecord[]): Promise<void> {
     const wanted = records.filter((r) => this.passes(r));
-    if (wanted.length === 0) return;
-    const full = await this.deps.reader.hydrate(wanted, true);
-    wanted.forEach((r, i) => {
-      const match = matchRecord(this.query, searchableOf(full[i]!));
-      if (match !== undefined) this.hits.push({ r, hit: hitOf(full[i]!, match) });
-    });
+    // a page of bodies at a time: a cold file's candidates can be thousands of large bodies
+    for (let i = 0; i < wanted.length; i += PAGE) {
+      const page = wanted.slice(i, i + PAGE);
+      const full = await this.deps.reader.hydrate(page, true);
+      page.forEach((r, j) => {
+        const match = matchRecord(this.query, searchableOf(full[j]!));
+        if (match !== undefined) this.hits.push({ r, hit: hitOf(full[j]!, match) });
+      });
+    }
   }
 
   /** The filters, and each record once (a record being compacted can be in both tiers). */

@@ -4,6 +4,7 @@
  * segment (a flush), and merge segments. Everything CPU-heavy of indexing is here, so the main thread
  * keeps only what touches LevelDB.
  */
+import type { Dictionary } from "../../bodies/codec.js";
 import { type ExtractJob, Extractor } from "./extract.js";
 import {
   DOC_BYTES,
@@ -42,6 +43,11 @@ export class IndexCore {
       case "merge":
         return merge(req.parts, req.live);
     }
+  }
+
+  /** Every dictionary learned here (the thread taking over must have them: jobs send each once). */
+  dictionaries(): Dictionary[] {
+    return this.extractor.dictionaries();
   }
 
   /** Learns the job's dictionaries without running it (a job the thread already ran, replayed here). */

@@ -58,6 +58,11 @@ export class Extractor implements DictionarySource {
     return this.dicts.get(id);
   }
 
+  /** Every dictionary learned (for a thread that takes over from here). */
+  dictionaries(): Dictionary[] {
+    return [...this.dicts.values()];
+  }
+
   /** Keeps dictionaries a job brings (each is sent once). */
   learn(dicts: readonly Dictionary[]): void {
     for (const d of dicts) this.dicts.set(d.id, { id: d.id, bytes: Buffer.from(d.bytes) });

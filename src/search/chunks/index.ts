@@ -312,7 +312,7 @@ export class ChunkIndex implements BatchIndexer {
         items.push(m.stored);
         continue;
       }
-      this.cutsOf(m.chunks, cutSpecs);
+      this.cutsOf(m.chunks, cutSpecs, (h) => itemOf.has(h.toString("latin1")));
     }
     const missing = new Map<string, Buffer>();
     for (const s of cutSpecs)
@@ -357,12 +357,18 @@ export class ChunkIndex implements BatchIndexer {
   }
 
   /** The cuts of a body's chunk list not indexed yet (each with the chunks a junction may read). */
-  private cutsOf(chunks: readonly Buffer[], into: { before: Buffer[]; after: Buffer[] }[]): void {
+  private cutsOf(
+    chunks: readonly Buffer[],
+    into: { before: Buffer[]; after: Buffer[] }[],
+    isNew: (chunk: Buffer) => boolean,
+  ): void {
     for (let i = 0; i + 1 < chunks.length; i++) {
       const key =
         chunks[i]!.toString("latin1", 0, DOC_BYTES) + chunks[i + 1]!.toString("latin1", 0, DOC_BYTES);
-      // A cut between chunks shorter than a junction reads further: only a cut of two chunks is remembered.
-      if (this.span === 1) {
+      // A cut between chunks shorter than a junction reads further: only a cut of two chunks is
+      // remembered. Not when the later chunk is new: it may have been collected (and its doc merged
+      // away, junctions included) since the cut was remembered, and be stored again now.
+      if (this.span === 1 && !isNew(chunks[i + 1]!)) {
         if (this.cuts.has(key)) continue;
         if (this.cuts.size >= CUTS_MAX) this.cuts.clear();
         this.cuts.add(key);
@@ -604,12 +610,19 @@ export class ChunkIndex implements BatchIndexer {
     }
   }
 
-  /** Every doc some `q` key names (latin1). */
+  /**
+   * Every doc some `q` key names, and every stored chunk (latin1). A chunk without a `q` key is one a
+   * GC was deleting when it crashed (bodies go before their chunks): a body stored later may reuse it
+   * without indexing it again (it is not new), so its postings must outlive the merge until a GC
+   * deletes it.
+   */
   private async liveDocs(): Promise<Set<string>> {
     const live = new Set<string>();
-    const p = Buffer.of(P_DOC_BODY);
-    for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false))
-      for (const [key] of batch) live.add(key.toString("latin1", 1, 1 + DOC_BYTES));
+    for (const prefix of [P_DOC_BODY, P_CHUNK]) {
+      const p = Buffer.of(prefix);
+      for await (const batch of this.hot.entries({ gte: p, lt: prefixEnd(p) }, false))
+        for (const [key] of batch) live.add(key.toString("latin1", 1, 1 + DOC_BYTES));
+    }
     return live;
   }
 
@@ -722,7 +735,7 @@ export class ChunkIndex implements BatchIndexer {
         if (m.layout === "inline") {
           inline.push(m.stored);
           inlineDocs.push(key.subarray(1, 1 + DOC_BYTES));
-        } else this.cutsOf(m.chunks, specs);
+        } else this.cutsOf(m.chunks, specs, () => true); // a rebuild posts every cut
       }
       await this.runBuildJob(inline, inlineDocs, specs);
       n += batch.length;
@@ -825,6 +838,7 @@ export class ChunkIndex implements BatchIndexer {
     this.closed = true;
     this.stopBuild = true;
     if (this.timer) clearInterval(this.timer);
+    this.runner.hurry(); // jobs waiting for the thread's start: a close does not wait for it
     await this.building;
     await this.pipeline;
     await this.chain;

@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { Dictionary } from "../../bodies/codec.js";
 import { type CoreReply, type CoreRequest, type CoreValue, IndexCore } from "./core.js";
 import type { ExtractJob } from "./extract.js";
 import type { EncodedSegment } from "./segment.js";
@@ -158,9 +159,17 @@ export class Runner {
   private handOff(worker: Worker): void {
     if (this.threadFailed || this.worker !== worker) return;
     try {
+      // Every dictionary the jobs run here learned: jobs send each once, and a seal here may have
+      // emptied `unsealed` (the jobs that brought them), so without this the thread could never
+      // inflate a chunk compressed with one (its words would be lost for good).
+      worker.postMessage({
+        kind: "job",
+        id: -1,
+        job: dictionariesJob(this.local.dictionaries()),
+      } satisfies CoreRequest);
       // negative ids: answers nobody waits for (settle ignores them); the jobs stay in `unsealed`
       this.unsealed.forEach((job, i) => {
-        worker.postMessage({ kind: "job", id: -1 - i, job } satisfies CoreRequest);
+        worker.postMessage({ kind: "job", id: -2 - i, job } satisfies CoreRequest);
       });
     } catch {
       this.failThread();
@@ -209,6 +218,20 @@ export class Runner {
     this.worker = undefined;
     worker?.terminate().catch(() => {});
   }
+}
+
+/** A job that only teaches dictionaries: no item, no cut. */
+function dictionariesJob(dicts: Dictionary[]): ExtractJob {
+  const none = new Uint32Array(0);
+  return {
+    id: -1,
+    dicts,
+    items: [],
+    whole: none,
+    wholeDocs: new Uint8Array(0),
+    cuts: none,
+    cutDocs: new Uint8Array(0),
+  };
 }
 
 /** As tiers/cold/writer.ts starts its encoder: compiled JavaScript, or the sources under tsx. */
