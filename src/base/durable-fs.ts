@@ -33,11 +33,19 @@ export async function writeFully(fh: FsFile, data: Uint8Array, position: number)
  * fails (a full disk), the temporary file is removed: it would otherwise hold the space that is short.
  */
 export async function writeFileDurably(temp: string, path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  await writeFileSynced(temp, path, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+  await fsyncDir(dirname(path));
+}
+
+/**
+ * writeFileDurably without the directory fsync: for a file written beside another whose own
+ * writeFileDurably comes next (one directory fsync covers both renames).
+ */
+export async function writeFileSynced(temp: string, path: string, data: Uint8Array): Promise<void> {
   try {
     const fh = await fsys.open(temp, "w");
     try {
-      await writeFully(fh, bytes, 0);
+      await writeFully(fh, data, 0);
       await fh.sync();
     } finally {
       await fh.close();
@@ -47,5 +55,4 @@ export async function writeFileDurably(temp: string, path: string, data: Uint8Ar
     await fsys.unlink(temp).catch(() => {});
     throw err;
   }
-  await fsyncDir(dirname(path));
 }

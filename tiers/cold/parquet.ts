@@ -14,7 +14,7 @@ import {
   parquetReadObjects,
 } from "hyparquet";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
-import { writeFileDurably, writeFully } from "../../src/base/durable-fs.js";
+import { writeFileDurably, writeFileSynced } from "../../src/base/durable-fs.js";
 import { CorruptStoreError, IoError, TracetierError } from "../../src/base/errors.js";
 import { fsys } from "../../src/base/fs.js";
 import { checksumOf } from "./checksum.js";
@@ -124,23 +124,6 @@ export async function unlinkColdFile(path: string): Promise<void> {
   await fsys.unlink(sidecarPath(path)).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOENT") throw err;
   });
-}
-
-/** writeFileDurably without the directory fsync (the caller's next writeFileDurably does it). */
-async function writeFileSynced(temp: string, path: string, data: Uint8Array): Promise<void> {
-  try {
-    const fh = await fsys.open(temp, "w");
-    try {
-      await writeFully(fh, data, 0);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsys.rename(temp, path);
-  } catch (err) {
-    await fsys.unlink(temp).catch(() => {});
-    throw err;
-  }
 }
 
 /** The footer key-value entry holding a file's record-id filter (filter.ts), written since manifest v4. */
