@@ -144,3 +144,13 @@ describe("chunk index segments", () => {
     );
   });
 });
+
+describe("a damaged segment block", () => {
+  it("is ERR_CORRUPT_STORE when it claims a posting list longer than itself", () => {
+    // raw codec, 1 term, term 7, a count of 2^32 - 1 docs, then nothing
+    const block = Uint8Array.from([0, 1, 7, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    expect(() => decodeBlock(block, "a test block")).toThrow(
+      expect.objectContaining({ code: "ERR_CORRUPT_STORE" }),
+    );
+  });
+});

@@ -379,9 +379,9 @@ export function decodeSidecar(bytes: Uint8Array, what: string): ColdFileIndex & 
 }
 
 function isZlibError(err: unknown): boolean {
-  return (
-    typeof (err as { code?: unknown })?.code === "string" && (err as { code: string }).code.startsWith("Z_")
-  );
+  const code = (err as { code?: unknown })?.code;
+  // zlib's own codes, and the output limit's (a bomb)
+  return typeof code === "string" && (code.startsWith("Z_") || code === "ERR_BUFFER_TOO_LARGE");
 }
 
 function decode(buf: Buffer): DecodedIndex {
@@ -402,9 +402,14 @@ function decode(buf: Buffer): DecodedIndex {
   return new DecodedIndex(rows, text, terms, termAt, bodies, bodyTable(bodies, rows));
 }
 
+/** A section inflated to more than this is damage (or a hostile file): postings take a few bytes a row. */
+const MAX_SECTION_BYTES = 256 * 1024 * 1024;
+
 function section(data: Buffer, deflated: boolean): Uint8Array {
   // a copy: the cache keeps the section, not the file's whole buffer
-  return deflated ? new Uint8Array(inflateRawSync(data)) : Uint8Array.from(data);
+  return deflated
+    ? new Uint8Array(inflateRawSync(data, { maxOutputLength: MAX_SECTION_BYTES }))
+    : Uint8Array.from(data);
 }
 
 function termTable(text: Uint8Array, rows: number): { terms: Uint32Array; termAt: Uint32Array } {

@@ -20,6 +20,11 @@ export const SEGMENT_VERSION = 1;
 export const DOC_BYTES = 8;
 /** Raw bytes a block aims for: a lookup inflates one block per segment (small blocks, fast lookups). */
 export const BLOCK_BYTES = 16 * 1024;
+/**
+ * A block inflated to more than this is damage (or a hostile file), not postings: a block holds about
+ * BLOCK_BYTES, more only for one term's list, a few bytes per doc of its segment.
+ */
+const MAX_BLOCK_BYTES = 256 * 1024 * 1024;
 const CODEC_RAW = 0;
 const CODEC_DEFLATE = 1;
 
@@ -194,14 +199,19 @@ export function decodeBlock(bytes: Uint8Array, what: string): Map<number, Uint32
   try {
     const codec = buf[0];
     if (codec !== CODEC_RAW && codec !== CODEC_DEFLATE) throw new Error(`unknown codec ${String(codec)}`);
-    const body = codec === CODEC_RAW ? buf.subarray(1) : inflateRawSync(buf.subarray(1));
+    const body =
+      codec === CODEC_RAW
+        ? buf.subarray(1)
+        : inflateRawSync(buf.subarray(1), { maxOutputLength: MAX_BLOCK_BYTES });
     const r = new Reader(body);
     const n = r.varint();
     const out = new Map<number, Uint32Array>();
     let term = 0;
     for (let i = 0; i < n; i++) {
       term += r.varint();
-      const docs = new Uint32Array(r.varint());
+      const count = r.varint();
+      if (count > r.left) throw new Error("a posting list is longer than its block"); // each doc ≥ 1 byte
+      const docs = new Uint32Array(count);
       let d = -1;
       for (let j = 0; j < docs.length; j++) docs[j] = d += r.varint() + 1;
       out.set(term, docs);
@@ -312,6 +322,10 @@ class Writer {
 class Reader {
   private at = 0;
   constructor(private readonly buf: Buffer) {}
+
+  get left(): number {
+    return this.buf.length - this.at;
+  }
 
   byte(): number {
     if (this.at >= this.buf.length) throw new Error("truncated");
