@@ -13,16 +13,7 @@ export const DEFAULT_SEARCH_LIMIT = 50;
 export const MAX_SEARCH_LIMIT = 1000;
 
 /** Search options checked, with the defaults filled in. */
-export interface CheckedSearchOptions {
-  from?: number;
-  to?: number;
-  turnId?: string;
-  conversationId?: string;
-  extensionId?: string;
-  kind?: string;
-  limit: number;
-  order: "asc" | "desc";
-}
+export type CheckedSearchOptions = SearchOptions & Required<Pick<SearchOptions, "limit" | "order">>;
 
 const STRING_OPTIONS = ["turnId", "conversationId", "extensionId", "kind"] as const;
 

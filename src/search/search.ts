@@ -261,7 +261,15 @@ class Run {
         const match = matchRecord(this.query, searchableOf(full[j]!));
         if (match !== undefined) this.hits.push({ r, hit: hitOf(full[j]!, match) });
       });
+      this.trimHits();
     }
+  }
+
+  /** Keeps the best limit + 1 hits (all an answer needs), so a common word's scan holds no more. */
+  private trimHits(): void {
+    if (this.hits.length <= 2 * (this.f.limit + 1)) return;
+    this.sortHits();
+    this.hits.length = this.f.limit + 1;
   }
 
   /** The filters, and each record once (a record being compacted can be in both tiers). */
