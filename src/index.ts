@@ -12,6 +12,7 @@ export {
   IoError,
   isDiskFull,
   LockedError,
+  RemoteError,
   TracetierError,
   WalFailedError,
 } from "./base/errors.js";
@@ -28,7 +29,7 @@ export type { ViewEntry } from "./read/easy-view.js";
 export { formatBytes, formatDuration, renderEasyView } from "./read/easy-view.js";
 export { stableId } from "./records/stable-id.js";
 export { MAX_LINK_VALUE_DEPTH, MAX_TIMESTAMP, MIN_TIMESTAMP } from "./records/validate.js";
-export type { GcResult, PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
+export type { GcOptions, GcResult, PruneOptions, PruneResult, RetentionPolicy } from "./retention/policy.js";
 export { DEFAULT_RETENTION } from "./retention/policy.js";
 export type { TraceStore } from "./store.js";
 export { openStore } from "./store.js";

@@ -37,6 +37,7 @@ import type { Prepared } from "./records/prepare.js";
 import { BodyCollector } from "./retention/gc.js";
 import {
   checkPolicy,
+  type GcOptions,
   type GcResult,
   type PruneOptions,
   type PruneResult,
@@ -106,7 +107,7 @@ export interface TraceStore {
    */
   prune(policy: RetentionPolicy, opts?: PruneOptions): Promise<PruneResult>;
   /** Deletes bodies and chunks that no record refers to; safe while inserts run. */
-  gc(): Promise<GcResult>;
+  gc(opts?: GcOptions): Promise<GcResult>;
   /** Runs compaction and prune on cron schedules until `stop()` or `close()`. */
   startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs;
   /** Waits for writes in flight, makes everything acknowledged durable, and releases the directory. */
@@ -345,7 +346,7 @@ class Store implements TraceStore {
   }
 
   compact(opts?: CompactOptions): Promise<CompactResult> {
-    return this.call(() => this.exclusive(() => this.compactor.compact(opts))).finally(() =>
+    return this.call(() => this.exclusive(() => this.compactor.compact(opts), opts?.onStart)).finally(() =>
       this.refreshTurns(),
     );
   }
@@ -353,7 +354,7 @@ class Store implements TraceStore {
   prune(policy: RetentionPolicy, opts: PruneOptions = {}): Promise<PruneResult> {
     return this.call(async () => {
       checkPolicy(policy, opts);
-      return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()));
+      return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()), opts.onStart);
     }).finally(() => this.refreshTurns());
   }
 
@@ -403,8 +404,8 @@ class Store implements TraceStore {
   /** Told each file the background sidecar upgrade finishes. */
   coldIndexProgress: ((done: number, total: number) => void) | undefined;
 
-  gc(): Promise<GcResult> {
-    return this.call(() => this.exclusive(() => this.pruner.gc()));
+  gc(opts: GcOptions = {}): Promise<GcResult> {
+    return this.call(() => this.exclusive(() => this.pruner.gc(), opts.onStart));
   }
 
   startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs {
@@ -419,9 +420,15 @@ class Store implements TraceStore {
     };
   }
 
-  /** One maintenance job at a time: compaction, prune and GC share this lock. */
-  private exclusive<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.maintenance.then(job);
+  /**
+   * One maintenance job at a time: compaction, prune and GC share this lock, first come first served.
+   * `onStart` is told when `job` holds it (a caller's report of waiting and running).
+   */
+  private exclusive<T>(job: () => Promise<T>, onStart?: () => void): Promise<T> {
+    const run = this.maintenance.then(() => {
+      onStart?.();
+      return job();
+    });
     this.maintenance = run.catch(() => {});
     return run;
   }

@@ -12,7 +12,11 @@ export type ErrorCode =
   | "ERR_WAL_FAILED"
   | "ERR_DISK_FULL"
   | "ERR_IO"
-  | "ERR_BATCH_TOO_LARGE";
+  | "ERR_BATCH_TOO_LARGE"
+  | "ERR_UNAUTHORIZED"
+  | "ERR_FORBIDDEN"
+  | "ERR_UNREACHABLE"
+  | "ERR_REMOTE";
 
 export class TracetierError extends Error {
   readonly code: ErrorCode;
@@ -128,4 +132,29 @@ export class BatchTooLargeError extends TracetierError {
 export function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/**
+ * A request to a running collector (the command line's way in while `serve` holds the store) failed:
+ * `ERR_UNAUTHORIZED` (401: no token or the wrong one), `ERR_FORBIDDEN` (403: the collector refuses this
+ * client, e.g. an admin call from another machine without a token), `ERR_UNREACHABLE` (no answer; the
+ * network error is the `cause`), `ERR_REMOTE` (any other refusal or failure). `status` is the HTTP
+ * status and `remoteCode` the collector's own code, when it answered.
+ */
+export class RemoteError extends TracetierError {
+  readonly url: string;
+  readonly status: number | undefined;
+  readonly remoteCode: string | undefined;
+
+  constructor(
+    code: "ERR_UNAUTHORIZED" | "ERR_FORBIDDEN" | "ERR_UNREACHABLE" | "ERR_REMOTE",
+    url: string,
+    message: string,
+    details: { status?: number; remoteCode?: string; cause?: unknown } = {},
+  ) {
+    super(code, message, { cause: details.cause });
+    this.url = url;
+    this.status = details.status;
+    this.remoteCode = details.remoteCode;
+  }
 }

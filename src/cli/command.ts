@@ -21,6 +21,8 @@ export interface CommandContext {
   out: (line?: string) => void;
   /** Prints `value` as JSON (for --json). */
   print: (value: unknown) => void;
+  /** A line on stderr under --debug (which way the store was reached, reconnects). */
+  debug: (line: string) => void;
 }
 
 export interface Command {

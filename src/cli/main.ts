@@ -105,6 +105,9 @@ async function main(argv: string[]): Promise<number> {
     quiet: values.quiet === true,
     out: (line = "") => process.stdout.write(`${line}\n`),
     print: (value) => process.stdout.write(`${JSON.stringify(value, jsonSafe, 2)}\n`),
+    debug: (line) => {
+      if (values.debug === true) process.stderr.write(`tracetier: ${line}\n`);
+    },
   });
 }
 

@@ -10,6 +10,7 @@ import { openStore, type TraceStore, warmSearch, warmTurns } from "../store.js";
 import type { ServeConfig } from "./config.js";
 import { JournalTailer } from "./journal.js";
 import { CollectorMetrics } from "./metrics.js";
+import { publishServeFile, removeServeFile } from "./serve-file.js";
 import { type Collector, startCollector } from "./server.js";
 
 export interface RunningCollector {
@@ -71,6 +72,15 @@ export async function runCollector(
       t.start();
       journals.push(t);
     }
+    // Last: the command line may use the collector as soon as it finds this file.
+    await publishServeFile(dir, {
+      url: server.url,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      token: config.token !== undefined,
+    }).catch((err: Error) =>
+      log(`serve.json not written (the command line will not find this collector): ${err.message}`),
+    );
   } catch (err) {
     await server?.close();
     await store.close();
@@ -85,6 +95,9 @@ export async function runCollector(
     journals,
     shutdown: () => {
       stopping ??= (async () => {
+        // First: a command that finds no file and a held lock says the store is busy, rather than
+        // send requests to a collector that is closing.
+        await removeServeFile(dir).catch((err: Error) => log(`serve.json not removed: ${err.message}`));
         await running.close();
         for (const j of journals)
           await j

@@ -35,6 +35,8 @@ export interface CompactOptions {
   olderThanMs?: number;
   /** The clock (ms since the epoch). Default `Date.now()`. */
   now?: number;
+  /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
+  onStart?: () => void;
 }
 
 export interface CompactResult {

@@ -15,6 +15,13 @@ export interface RetentionPolicy {
 export interface PruneOptions {
   /** The clock (ms since the epoch). Default `Date.now()`. */
   now?: number;
+  /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
+  onStart?: () => void;
+}
+
+export interface GcOptions {
+  /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
+  onStart?: () => void;
 }
 
 export interface PruneResult {
