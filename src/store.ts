@@ -119,6 +119,8 @@ const INSERT_PREPARED = Symbol("insertPrepared");
 /** The store's entry for warming the turns list; not reachable from the public API either. */
 const WARM_TURNS = Symbol("warmTurns");
 const WARM_SEARCH = Symbol("warmSearch");
+/** The store's own files, for `tracetier dump` through a running collector; not public either. */
+const INSPECT = Symbol("inspect");
 
 const DEFAULTS = {
   durability: "sync",
@@ -149,6 +151,7 @@ function isErrno(err: unknown): boolean {
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
 
 class Store implements TraceStore {
+  private readonly dir: string;
   private readonly hot: HotTier;
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
@@ -180,6 +183,7 @@ class Store implements TraceStore {
     cold: ColdTier,
     chunkIndex: ChunkIndex,
   ) {
+    this.dir = dir;
     this.hot = hot;
     this.chunkIndex = chunkIndex;
     // A sealed WAL segment that waits only on the index gets a flush, then the checkpoint releases it.
@@ -295,6 +299,11 @@ class Store implements TraceStore {
   /** See `warmSearch` below. */
   [WARM_SEARCH](): Promise<void> {
     return this.inBackground(() => this.hotText.ready());
+  }
+
+  /** See `inspectStore` below. */
+  [INSPECT](): StoreInspection {
+    return { dir: this.dir, hot: this.hot, read: (fn) => this.read(fn) };
   }
 
   /** See `warmTurns` below. */
@@ -534,6 +543,23 @@ export function warmTurns(store: TraceStore): Promise<void> {
 export function warmSearch(store: TraceStore): Promise<void> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[WARM_SEARCH]();
+}
+
+/** What `inspectStore` gives: the directory, the open hot tier, and a tracked read. */
+export interface StoreInspection {
+  dir: string;
+  hot: HotTier;
+  /** Runs `fn` as a read: maintenance unlinks no file until it is done. */
+  read<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * The open store's files and hot tier, for the collector's dump endpoints (`tracetier dump` while
+ * `serve` holds the store): read-only use, inside `read`.
+ */
+export function inspectStore(store: TraceStore): StoreInspection {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[INSPECT]();
 }
 
 /** Keeps `run` in `set` while it is pending. */

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { TracetierError } from "../base/errors.js";
+import { jsonSafe } from "../base/json-safe.js";
 import { COMMON_OPTIONS, type Command, EXIT, str, UsageError } from "./command.js";
 import { dump } from "./commands/dump.js";
 import { importSqlite } from "./commands/import-sqlite.js";
@@ -111,12 +112,6 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-/** Parquet's INT64 columns arrive as bigint: as numbers when exact, else as strings. */
-function jsonSafe(_key: string, v: unknown): unknown {
-  if (typeof v !== "bigint") return v;
-  return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
-}
-
 function positiveInt(v: string | undefined, flag: string, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
@@ -138,8 +133,12 @@ main(process.argv.slice(2)).then(
       return;
     }
     const code = err instanceof TracetierError ? `${err.code}: ` : "";
+    // A collector found through its serve.json is used, not refused: a held store without one is held
+    // by something else (another command, a program linking the library, a collector of an older version).
     const hint =
-      argCode === "ERR_LOCKED" ? " (is `tracetier serve` running on it? stop it, or work on a copy)" : "";
+      argCode === "ERR_LOCKED" && !(err as Error).message.includes("--repair")
+        ? " (another program has it open: a running `tracetier serve` would have been used through its collector/serve.json; wait for the other program, or work on a copy)"
+        : "";
     process.stderr.write(`tracetier: ${code}${(err as Error).message}${hint}\n`);
     if (debug) process.stderr.write(`${(err as Error).stack}\n`);
     process.exitCode = EXIT.failed;

@@ -43,15 +43,22 @@ export function progressBar(enabled: boolean, totalBytes: number | undefined): P
   };
 }
 
-/** "compacting… 12.3 s" while `job` runs. */
-export async function withElapsed<T>(enabled: boolean, label: string, job: () => Promise<T>): Promise<T> {
-  if (!enabled || !process.stderr.isTTY) return job();
+/** "compacting… 12.3 s" while `job` runs; `job` may change the label (waiting, then running). */
+export async function withElapsed<T>(
+  enabled: boolean,
+  label: string,
+  job: (relabel: (label: string) => void) => Promise<T>,
+): Promise<T> {
+  if (!enabled || !process.stderr.isTTY) return job(() => {});
   const started = performance.now();
+  let current = label;
   const tick = () =>
-    process.stderr.write(`\r${label}… ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    process.stderr.write(`\r\x1b[K${current}… ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const timer = setInterval(tick, 200);
   try {
-    return await job();
+    return await job((next) => {
+      current = next;
+    });
   } finally {
     clearInterval(timer);
     process.stderr.write("\r\x1b[K");

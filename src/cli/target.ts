@@ -13,6 +13,7 @@ import { processAlive, readServeFile, serveFilePath } from "../collector/serve-f
 import { openStore, type TraceStore } from "../store.js";
 import { type CommandContext, type Options, str, UsageError } from "./command.js";
 import { CollectorClient, type CollectorLink } from "./remote.js";
+import { remoteReads, type StoreReads } from "./remote-store.js";
 
 /** `--url` and `--token`, for every command that can go through a running collector. */
 export const REMOTE_OPTIONS: Options = {
@@ -42,6 +43,34 @@ export async function withTarget<T>(ctx: CommandContext, fn: (target: Target) =>
   }
 }
 
+/**
+ * For commands that take the store's lock their own way (`verify`, `dump`): `direct` when the lock is
+ * free, `remote` through the collector that holds it (or the one `--url` names). `direct` must take the
+ * lock before it prints anything.
+ */
+export async function directOrCollector<T>(
+  ctx: CommandContext,
+  direct: () => Promise<T>,
+  remote: (client: CollectorClient) => Promise<T>,
+): Promise<T> {
+  const given = givenLink(ctx);
+  if (given) return remote(collectorClient(ctx, given));
+  let result: T;
+  try {
+    result = await direct();
+  } catch (err) {
+    if ((err as TracetierError).code !== "ERR_LOCKED") throw err;
+    return remote(collectorClient(ctx, await heldBy(ctx, err)));
+  }
+  ctx.debug(`the store at ${ctx.dir} was free: read directly`);
+  return result;
+}
+
+/** Runs `fn` on the store's read calls, answered by the store or by the collector that holds it. */
+export function withReads<T>(ctx: CommandContext, fn: (reads: StoreReads) => Promise<T>): Promise<T> {
+  return withTarget(ctx, (t) => fn(t.kind === "direct" ? t.store : remoteReads(t.client)));
+}
+
 /** The collector holding the store, for commands that only work through one (`tail`). */
 export async function collectorLink(ctx: CommandContext): Promise<CollectorLink> {
   const given = givenLink(ctx);
@@ -56,8 +85,12 @@ export async function collectorLink(ctx: CommandContext): Promise<CollectorLink>
 }
 
 function collectorTarget(ctx: CommandContext, link: CollectorLink): Target {
+  return { kind: "collector", client: collectorClient(ctx, link) };
+}
+
+function collectorClient(ctx: CommandContext, link: CollectorLink): CollectorClient {
   ctx.debug(`through the collector at ${link.url} (found through ${link.via})`);
-  return { kind: "collector", client: new CollectorClient(link) };
+  return new CollectorClient(link);
 }
 
 function givenLink(ctx: CommandContext): CollectorLink | undefined {

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { diskBytes } from "../base/disk-usage.js";
 import type { MaintenanceRun } from "../maintenance/schedule.js";
 import type { TraceStore } from "../store.js";
+import { MaintenanceLog, type RunRecord } from "./maintenance-log.js";
 
 export type Source = "records" | "otlp_traces" | "otlp_logs" | "journal";
 
@@ -21,6 +22,8 @@ export class CollectorMetrics {
   readonly maintenanceRuns: Counter<"job" | "outcome">;
   readonly maintenanceSeconds: Histogram<"job">;
   readonly journalLag: Gauge<"journal">;
+  /** The runs themselves, scheduled and admin (GET /v1/admin/maintenance). */
+  readonly maintenance = new MaintenanceLog();
 
   constructor(store: TraceStore, dir: string) {
     const registers = [this.registry];
@@ -63,13 +66,13 @@ export class CollectorMetrics {
     });
     this.maintenanceRuns = new Counter({
       name: "tracetier_maintenance_runs_total",
-      help: "Scheduled maintenance runs, by job and outcome.",
+      help: "Maintenance runs (scheduled, or asked for through the admin API), by job and outcome.",
       labelNames: ["job", "outcome"],
       registers,
     });
     this.maintenanceSeconds = new Histogram({
       name: "tracetier_maintenance_duration_seconds",
-      help: "Scheduled maintenance run durations, by job.",
+      help: "Maintenance run durations (from holding the maintenance lock to the end), by job.",
       labelNames: ["job"],
       registers,
       buckets: [0.1, 0.5, 1, 5, 15, 60, 300],
@@ -135,9 +138,23 @@ export class CollectorMetrics {
     );
   }
 
+  /** A scheduled run, as the schedule reports it. */
   recordRun(run: MaintenanceRun): void {
-    this.maintenanceRuns.inc({ job: run.job, outcome: run.error ? "failed" : "ok" });
+    this.recordRunOf({
+      job: run.job,
+      trigger: "schedule",
+      queuedAt: run.startedAt,
+      startedAt: run.lockedAt,
+      finishedAt: run.finishedAt,
+      outcome: run.error ? "failed" : "ok",
+      ...(run.error ? { error: run.error.message } : {}),
+    });
+  }
+
+  recordRunOf(run: RunRecord): void {
+    this.maintenanceRuns.inc({ job: run.job, outcome: run.outcome });
     this.maintenanceSeconds.observe({ job: run.job }, (run.finishedAt - run.startedAt) / 1000);
+    this.maintenance.finished(run);
   }
 }
 

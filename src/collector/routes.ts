@@ -9,6 +9,7 @@ import { decodeCursor, MAX_TURNS_LIMIT } from "../read/turns-query.js";
 import { MAX_SEARCH_LIMIT } from "../search/search.js";
 import type { TraceStore } from "../store.js";
 import type { Query, SearchOptions, TurnsQuery, UsageQuery } from "../types.js";
+import { ADMIN_JOBS, adminJob, getDump, getMaintenance } from "./admin.js";
 import { type BodyBudget, HttpError, readBody, send, sendJson } from "./http.js";
 import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
@@ -44,6 +45,8 @@ interface Route {
   handler: Handler;
   /** Answered without a token: health and the viewer's static files, which hold no data. */
   public?: true;
+  /** Without a token, answered only to clients on this machine (a loopback peer address). */
+  admin?: true;
 }
 
 const ROUTES: Route[] = [
@@ -82,6 +85,29 @@ const ROUTES: Route[] = [
     public: true,
   },
   { method: "GET", pattern: /^\/metrics$/, name: "metrics", handler: getMetrics },
+  ...ADMIN_JOBS.map(
+    ([job, starter]): Route => ({
+      method: "POST",
+      pattern: new RegExp(`^/v1/admin/${job}$`),
+      name: `admin_${job}`,
+      handler: adminJob(job, starter),
+      admin: true,
+    }),
+  ),
+  {
+    method: "GET",
+    pattern: /^\/v1\/admin\/maintenance$/,
+    name: "admin_maintenance",
+    handler: getMaintenance,
+    admin: true,
+  },
+  {
+    method: "GET",
+    pattern: /^\/v1\/admin\/dump\/(wal|manifest|partition\/[^/]+|body\/[^/]+)$/,
+    name: "admin_dump",
+    handler: (c, q, s, [what], p) => getDump(c, q, s, splitOnce(what!), p),
+    admin: true,
+  },
   {
     method: "GET",
     pattern: /^\/(?:|usage|turns\/[^/]+|conversations\/[^/]+)$/,
@@ -97,6 +123,12 @@ const ROUTES: Route[] = [
     public: true,
   },
 ];
+
+/** `partition/2026-11-01` → `["partition", "2026-11-01"]` (decoded already: a `/` in the date is %2F). */
+function splitOnce(what: string): string[] {
+  const i = what.indexOf("/");
+  return i < 0 ? [what] : [what.slice(0, i), what.slice(i + 1)];
+}
 
 /** The route for a request, with its path parameters; a known path with another method is a 405. */
 export function findRoute(method: string, path: string): { route: Route; params: string[] } {

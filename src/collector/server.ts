@@ -132,6 +132,7 @@ async function handle(
     const { route, params } = findRoute(req.method ?? "GET", target.path);
     routeName = route.name;
     if (!token) checkHost(req);
+    if (!token && route.admin) checkLocalPeer(req);
     if (token && !route.public) authorize(req, token);
     await route.handler(ctx, req, res, params, target.query);
   } catch (err) {
@@ -156,6 +157,20 @@ function checkHost(req: IncomingMessage): void {
     403,
     "ERR_FORBIDDEN_HOST",
     `Host ${JSON.stringify(header.slice(0, 100))} is not a loopback name: without a token the collector answers only requests addressed to localhost or 127.0.0.1 (a guard against DNS rebinding); use --token to serve other names`,
+  );
+}
+
+/**
+ * Admin endpoints without a token answer only clients on this machine. A collector without a token
+ * listens on loopback anyway; this holds if it is ever reached another way (a forwarded port).
+ */
+function checkLocalPeer(req: IncomingMessage): void {
+  const peer = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  if (isLoopback(peer)) return;
+  throw new HttpError(
+    403,
+    "ERR_FORBIDDEN",
+    `admin endpoints answer other machines only when the collector has a token (--token or TRACETIER_TOKEN); ${peer} is not this machine`,
   );
 }
 

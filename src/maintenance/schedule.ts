@@ -18,7 +18,13 @@ export type MaintenanceJob = "compact" | "prune";
 
 export interface MaintenanceRun {
   job: MaintenanceJob;
+  /** When the run was due (its cron tick). */
   startedAt: number;
+  /**
+   * When it held the maintenance lock and began its work: later than `startedAt` when it waited for
+   * another job (a manual compaction, a prune) to finish.
+   */
+  lockedAt: number;
   finishedAt: number;
   /** The run's summary, when it succeeded. */
   result?: CompactResult | PruneResult;
@@ -30,6 +36,8 @@ export interface MaintenanceOptions {
   onRun?: (run: MaintenanceRun) => void;
   /** Called as a run starts (after it got the maintenance lock's queue, before it holds the lock). */
   onStart?: (job: MaintenanceJob) => void;
+  /** Called when a run holds the maintenance lock and begins its work (see `MaintenanceRun.lockedAt`). */
+  onLocked?: (job: MaintenanceJob) => void;
   /** The clock that gives compaction and prune their `now`. Default `Date.now`. */
   clock?: () => number;
   /** The time zone cron expressions are read in. Default the process's. */
@@ -43,7 +51,7 @@ export interface MaintenanceJobs {
 
 /** What the jobs drive: the store's own maintenance calls. */
 export interface MaintenanceTarget {
-  compact(opts: { olderThanMs?: number; now?: number }): Promise<CompactResult>;
+  compact(opts: { olderThanMs?: number; now?: number; onStart?: () => void }): Promise<CompactResult>;
   prune(policy: RetentionPolicy, opts: PruneOptions): Promise<PruneResult>;
 }
 
@@ -53,14 +61,19 @@ export function scheduleMaintenance(
   options: MaintenanceOptions = {},
 ): MaintenanceJobs {
   const clock = options.clock ?? Date.now;
-  const jobs: [MaintenanceJob, string, (now: number) => Promise<CompactResult | PruneResult>][] = [];
+  type Work = (now: number, onStart: () => void) => Promise<CompactResult | PruneResult>;
+  const jobs: [MaintenanceJob, string, Work][] = [];
   if (schedule.compact) {
     const { olderThanMs } = schedule.compact;
-    jobs.push(["compact", schedule.compact.schedule, (now) => target.compact({ olderThanMs, now })]);
+    jobs.push([
+      "compact",
+      schedule.compact.schedule,
+      (now, onStart) => target.compact({ olderThanMs, now, onStart }),
+    ]);
   }
   if (schedule.prune) {
     const { policy } = schedule.prune;
-    jobs.push(["prune", schedule.prune.schedule, (now) => target.prune(policy, { now })]);
+    jobs.push(["prune", schedule.prune.schedule, (now, onStart) => target.prune(policy, { now, onStart })]);
   }
   for (const [job, expr] of jobs) {
     if (typeof expr !== "string" || !cron.validate(expr)) {
@@ -69,16 +82,21 @@ export function scheduleMaintenance(
   }
   let stopped = false;
   const running = new Set<Promise<void>>();
-  const runOnce = async (
-    job: MaintenanceJob,
-    work: (now: number) => Promise<CompactResult | PruneResult>,
-  ) => {
+  const runOnce = async (job: MaintenanceJob, work: Work) => {
     if (stopped) return;
     const startedAt = clock();
     options.onStart?.(job);
-    const run: MaintenanceRun = { job, startedAt, finishedAt: startedAt };
+    const run: MaintenanceRun = { job, startedAt, lockedAt: startedAt, finishedAt: startedAt };
+    const locked = () => {
+      run.lockedAt = clock();
+      try {
+        options.onLocked?.(job);
+      } catch (err) {
+        process.emitWarning(`tracetier maintenance callback threw: ${String(err)}`, "MaintenanceWarning");
+      }
+    };
     try {
-      run.result = await work(startedAt);
+      run.result = await work(startedAt, locked);
     } catch (err) {
       run.error = err instanceof Error ? err : new Error(String(err));
     }

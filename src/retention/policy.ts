@@ -60,7 +60,9 @@ export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = Object.freeze({
   maxTotalBodyBytes: 256 * 1024 * 1024,
 });
 
-const FIELDS = ["maxAgeMs", "maxBodyAgeMs", "maxColdBytes", "maxTotalBodyBytes"] as const;
+/** The fields of a `RetentionPolicy`. */
+export const POLICY_FIELDS = ["maxAgeMs", "maxBodyAgeMs", "maxColdBytes", "maxTotalBodyBytes"] as const;
+const FIELDS = POLICY_FIELDS;
 
 export function checkPolicy(policy: RetentionPolicy, opts: PruneOptions): void {
   if (typeof policy !== "object" || policy === null)

@@ -1,18 +1,30 @@
 /** `tracetier dump wal|manifest|partition|body`: any on-disk structure, readably or as JSON. */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { idHash } from "../../../tiers/cold/filter.js";
-import { loadManifest } from "../../../tiers/cold/manifest.js";
-import { readParquetColumns, readParquetInfo } from "../../../tiers/cold/parquet.js";
-import { hashKey, idKey, P_BODY, P_CHUNK, P_EVICTED } from "../../../tiers/hot/keys.js";
+import type { Manifest } from "../../../tiers/cold/manifest.js";
 import { HotTier } from "../../../tiers/hot/tier.js";
-import { bodyHashOf } from "../../../tiers/hot/values.js";
-import { inspectWal } from "../../../wal/reader.js";
 import { InvalidOptionError } from "../../base/errors.js";
-import { codecName } from "../../bodies/codec.js";
-import { decodeEvicted, decodeManifest } from "../../bodies/manifest.js";
+import {
+  checkRows,
+  dumpBody,
+  dumpManifest,
+  dumpPartition,
+  dumpWal,
+  type PartitionDump,
+  type WalSegmentDump,
+} from "../../maintenance/dump.js";
 import { formatBytes } from "../../read/easy-view.js";
-import { decodeBatch } from "../../write/batch.js";
 import { type Command, type CommandContext, EXIT, str } from "../command.js";
+import type { CollectorClient } from "../remote.js";
+import { directOrCollector, REMOTE_OPTIONS } from "../target.js";
+
+/** Where a dump reads from: the store's files (its lock held), or the collector that holds it. */
+interface DumpSource {
+  wal(): Promise<WalSegmentDump[]>;
+  manifest(): Promise<Manifest>;
+  partition(date: string, rows: number): Promise<PartitionDump>;
+  body(ref: string): Promise<Record<string, unknown>>;
+}
 
 export const dump: Command = {
   name: "dump",
@@ -31,55 +43,84 @@ Examples:
   tracetier dump partition 2026-11-01 --rows 3 --json
   tracetier dump body 74fb265462681e47
 `,
-  options: { rows: { type: "string" } },
+  options: { rows: { type: "string" }, ...REMOTE_OPTIONS },
   positionals: [1, 2],
   async run(ctx) {
     const [what, arg] = ctx.positionals;
-    if (what === "wal") return dumpWal(ctx);
-    if (what === "manifest") {
-      const m = await loadManifest(join(ctx.dir, "cold"));
-      if (ctx.json) ctx.print(m);
-      else {
-        ctx.out(
-          `cold manifest: version ${m.version}, generation ${m.generation}, ${m.files.length} files, ${m.dropped.length} dropped awaiting clean-up`,
-        );
-        for (const f of m.files)
-          ctx.out(
-            `  ${f.name}  rows ${f.rows}  ${formatBytes(f.bytes)}  ${iso(f.minTs)} .. ${iso(f.maxTs)}  gen ${f.generation}  ${f.checksum ?? "no checksum"}`,
-          );
-        for (const f of m.dropped) ctx.out(`  dropped: ${f.name}`);
-      }
-      return EXIT.ok;
-    }
-    if (what === "partition" && arg) return dumpPartition(ctx, arg);
-    if (what === "body" && arg) return dumpBody(ctx, arg);
-    throw new InvalidOptionError(
-      "dump",
-      `takes wal, manifest, partition <date> or body <hash|id>, got "${ctx.positionals.join(" ")}"`,
+    const known = what === "wal" || what === "manifest" || ((what === "partition" || what === "body") && arg);
+    if (!known)
+      throw new InvalidOptionError(
+        "dump",
+        `takes wal, manifest, partition <date> or body <hash|id>, got "${ctx.positionals.join(" ")}"`,
+      );
+    return directOrCollector(
+      ctx,
+      () => directDump(ctx, (source) => print(ctx, source)),
+      (client) => print(ctx, collectorSource(client)),
     );
   },
 };
 
+function print(ctx: CommandContext, source: DumpSource): Promise<number> {
+  const [what, arg] = ctx.positionals;
+  if (what === "wal") return printWal(ctx, source);
+  if (what === "manifest") return printManifest(ctx, source);
+  if (what === "partition") return printPartition(ctx, source, arg!);
+  return printBody(ctx, source, arg!);
+}
+
+/**
+ * The store's files, read with its lock held (so that no collector starts on it meanwhile). A
+ * directory without a hot tier is no store: nothing holds it, and opening one would create it.
+ */
+async function directDump(ctx: CommandContext, use: (s: DumpSource) => Promise<number>): Promise<number> {
+  const hotDir = join(ctx.dir, "hot");
+  const hot = existsSync(hotDir) ? await HotTier.open(hotDir, ctx.dir) : undefined;
+  try {
+    return await use({
+      wal: () => dumpWal(ctx.dir),
+      manifest: () => dumpManifest(ctx.dir),
+      partition: (date, rows) => dumpPartition(ctx.dir, date, rows),
+      body: async (ref) => {
+        if (!hot) throw new InvalidOptionError("dir", `${ctx.dir} holds no store (no hot tier)`);
+        return dumpBody(hot, ctx.dir, ref);
+      },
+    });
+  } finally {
+    await hot?.close();
+  }
+}
+
+function collectorSource(client: CollectorClient): DumpSource {
+  const part = (s: string) => encodeURIComponent(s);
+  return {
+    wal: () => client.getJson("/v1/admin/dump/wal"),
+    manifest: () => client.getJson("/v1/admin/dump/manifest"),
+    partition: (date, rows) => client.getJson(`/v1/admin/dump/partition/${part(date)}`, { rows }),
+    body: (ref) => client.getJson(`/v1/admin/dump/body/${part(ref)}`),
+  };
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
-async function dumpWal(ctx: CommandContext): Promise<number> {
-  const segments = await inspectWal(join(ctx.dir, "wal"));
-  const out = segments.map((s) => ({
-    file: s.file,
-    bytes: s.bytes,
-    frames: s.frames.map((f) => {
-      const b = decodeBatch(f.payload, { segment: s.file, offset: f.offset });
-      return {
-        offset: f.offset,
-        bytes: f.payload.length,
-        seqs: [b.firstSeq, b.lastSeq],
-        records: b.records.length,
-        newBodies: b.bodies.bodies.length,
-        newChunks: b.bodies.chunks.length,
-      };
-    }),
-    bad: s.bad,
-  }));
+async function printManifest(ctx: CommandContext, source: DumpSource): Promise<number> {
+  const m = await source.manifest();
+  if (ctx.json) ctx.print(m);
+  else {
+    ctx.out(
+      `cold manifest: version ${m.version}, generation ${m.generation}, ${m.files.length} files, ${m.dropped.length} dropped awaiting clean-up`,
+    );
+    for (const f of m.files)
+      ctx.out(
+        `  ${f.name}  rows ${f.rows}  ${formatBytes(f.bytes)}  ${iso(f.minTs)} .. ${iso(f.maxTs)}  gen ${f.generation}  ${f.checksum ?? "no checksum"}`,
+      );
+    for (const f of m.dropped) ctx.out(`  dropped: ${f.name}`);
+  }
+  return EXIT.ok;
+}
+
+async function printWal(ctx: CommandContext, source: DumpSource): Promise<number> {
+  const out = await source.wal();
   if (ctx.json) ctx.print(out);
   else {
     for (const s of out) {
@@ -95,28 +136,11 @@ async function dumpWal(ctx: CommandContext): Promise<number> {
   return EXIT.ok;
 }
 
-async function dumpPartition(ctx: CommandContext, date: string): Promise<number> {
-  const coldDir = join(ctx.dir, "cold");
-  const files = (await loadManifest(coldDir)).files.filter((f) => f.date === date);
-  const rowsWanted = Number(str(ctx.values, "rows") ?? 0);
-  const out = [];
-  for (const f of files) {
-    const info = await readParquetInfo(join(coldDir, f.name));
-    const rows =
-      rowsWanted > 0
-        ? ((await readParquetColumns(join(coldDir, f.name), undefined)) ?? []).slice(0, rowsWanted)
-        : [];
-    out.push({
-      ...f,
-      rowGroups: info.groups,
-      createdBy: info.metadata.created_by,
-      rows: rowsWanted > 0 ? rows : undefined,
-      rowCount: f.rows,
-    });
-  }
+async function printPartition(ctx: CommandContext, source: DumpSource, date: string): Promise<number> {
+  const out = await source.partition(date, checkRows(str(ctx.values, "rows")));
   if (ctx.json) ctx.print(out);
   else {
-    ctx.out(`partition date=${date}: ${files.length} files`);
+    ctx.out(`partition date=${date}: ${out.length} files`);
     for (const f of out) {
       ctx.out(
         `  ${f.name}: ${f.rowCount} rows, ${formatBytes(f.bytes)}, ${iso(f.minTs)} .. ${iso(f.maxTs)}, ${f.rowGroups.length} row groups (${f.createdBy})`,
@@ -132,68 +156,13 @@ async function dumpPartition(ctx: CommandContext, date: string): Promise<number>
   return EXIT.ok;
 }
 
-async function dumpBody(ctx: CommandContext, ref: string): Promise<number> {
-  const hot = await HotTier.open(join(ctx.dir, "hot"), ctx.dir);
-  try {
-    const hash = await resolveHash(hot, ctx.dir, ref);
-    if (!hash)
-      throw new InvalidOptionError(
-        "body",
-        `"${ref}" is neither a stored body's SHA-256 nor the id of a record with a body`,
+async function printBody(ctx: CommandContext, source: DumpSource, ref: string): Promise<number> {
+  const out = await source.body(ref);
+  if (ctx.json) ctx.print(out);
+  else
+    for (const [k, v] of Object.entries(out))
+      ctx.out(
+        `${k}: ${typeof v === "object" ? `\n${(v as unknown[]).map((c) => `  ${JSON.stringify(c)}`).join("\n")}` : v}`,
       );
-    const [manifest, marker] = hot.getManySync([hashKey(P_BODY, hash), hashKey(P_EVICTED, hash)]);
-    let out: Record<string, unknown>;
-    if (manifest) {
-      const m = decodeManifest(manifest);
-      const chunks = m.layout === "chunked" ? hot.getManySync(m.chunks.map((c) => hashKey(P_CHUNK, c))) : [];
-      out = {
-        sha256: hash.toString("hex"),
-        layout: m.layout,
-        originalBytes: m.originalBytes,
-        manifestBytes: manifest.length,
-        ...(m.layout === "inline"
-          ? { storedBytes: m.stored.length, codec: codecName(m.stored) }
-          : {
-              chunks: m.chunks.map((c, i) => ({
-                sha256: c.toString("hex"),
-                storedBytes: chunks[i]?.length,
-                codec: chunks[i] ? codecName(chunks[i]!) : "MISSING",
-              })),
-            }),
-      };
-    } else if (marker)
-      out = { sha256: hash.toString("hex"), evicted: true, originalBytes: decodeEvicted(marker) };
-    else out = { sha256: hash.toString("hex"), stored: false };
-    if (ctx.json) ctx.print(out);
-    else
-      for (const [k, v] of Object.entries(out))
-        ctx.out(
-          `${k}: ${typeof v === "object" ? `\n${(v as unknown[]).map((c) => `  ${JSON.stringify(c)}`).join("\n")}` : v}`,
-        );
-    return EXIT.ok;
-  } finally {
-    await hot.close();
-  }
-}
-
-/** A body's hash from itself, or from the id of a hot or cold record. */
-async function resolveHash(hot: HotTier, dir: string, ref: string): Promise<Buffer | undefined> {
-  if (/^[0-9a-f]{64}$/i.test(ref)) return Buffer.from(ref, "hex");
-  if (!/^[0-9a-f]{16}$/.test(ref)) return undefined;
-  const pk = hot.getManySync([idKey(ref)])[0];
-  const value = pk && hot.getManySync([pk])[0];
-  if (value) {
-    const h = bodyHashOf(value);
-    return h ? Buffer.from(h) : undefined;
-  }
-  // A cold record: the files whose record-id filters may hold it (all of them, for a file without one).
-  const cold = join(dir, "cold");
-  for (const file of (await loadManifest(cold)).files) {
-    const path = join(cold, file.name);
-    const ids = (await readParquetInfo(path)).ids;
-    if (ids && !ids.mayHave(idHash(ref))) continue;
-    const row = (await readParquetColumns(path, ["id", "bodyHash"]))?.find((r) => r.id === ref);
-    if (row) return typeof row.bodyHash === "string" ? Buffer.from(row.bodyHash, "hex") : undefined;
-  }
-  return undefined;
+  return EXIT.ok;
 }

@@ -3,8 +3,34 @@
 import { parseBytes, parseDuration } from "../../base/units.js";
 import { formatBytes } from "../../read/easy-view.js";
 import { DEFAULT_RETENTION, type RetentionPolicy } from "../../retention/policy.js";
-import { type Command, EXIT, str, withStore } from "../command.js";
+import type { TraceStore } from "../../store.js";
+import { type Command, type CommandContext, EXIT, str } from "../command.js";
 import { withElapsed } from "../progress.js";
+import { type AdminBodies, type AdminJob, type AdminResults, runInCollector } from "../remote-store.js";
+import { REMOTE_OPTIONS, withReads, withTarget } from "../target.js";
+
+/**
+ * A maintenance job on the store, or inside the collector that holds it (under its maintenance lock:
+ * it waits for a scheduled run in progress, and the progress line says so).
+ */
+export function runJob<J extends AdminJob>(
+  ctx: CommandContext,
+  job: J,
+  label: string,
+  body: AdminBodies[J],
+  direct: (store: TraceStore) => Promise<AdminResults[J]>,
+): Promise<AdminResults[J]> {
+  return withTarget(ctx, (t) =>
+    withElapsed(!ctx.quiet && !ctx.json, label, (relabel) => {
+      if (t.kind === "direct") return direct(t.store);
+      return runInCollector(t.client, job, body, (e) => {
+        if (e.event === "waiting")
+          relabel(`waiting for the collector's ${e.behind ?? "maintenance run"} to finish`);
+        else if (e.event === "started") relabel(label);
+      });
+    }),
+  );
+}
 
 export const compact: Command = {
   name: "compact",
@@ -18,14 +44,14 @@ Examples:
   tracetier compact
   tracetier compact --older-than 1h --json
 `,
-  options: { "older-than": { type: "string" } },
+  options: { "older-than": { type: "string" }, ...REMOTE_OPTIONS },
   positionals: [0, 0],
   async run(ctx) {
     const older = str(ctx.values, "older-than");
     const olderThanMs = older === undefined ? undefined : parseDuration(older, "older-than");
     const started = performance.now();
-    const r = await withStore(ctx.dir, (store) =>
-      withElapsed(!ctx.quiet && !ctx.json, "compacting", () => store.compact({ olderThanMs })),
+    const r = await runJob(ctx, "compact", "compacting", { olderThanMs }, (store) =>
+      store.compact({ olderThanMs }),
     );
     const seconds = (performance.now() - started) / 1000;
     if (ctx.json) ctx.print({ ...r, seconds });
@@ -58,6 +84,7 @@ Examples:
     "max-body-age": { type: "string" },
     "max-cold-bytes": { type: "string" },
     "max-body-bytes": { type: "string" },
+    ...REMOTE_OPTIONS,
   },
   positionals: [0, 0],
   async run(ctx) {
@@ -75,9 +102,7 @@ Examples:
       Object.entries(given).filter(([, x]) => x !== undefined),
     ) as RetentionPolicy;
     const policy = Object.keys(set).length > 0 ? set : DEFAULT_RETENTION;
-    const r = await withStore(ctx.dir, (store) =>
-      withElapsed(!ctx.quiet && !ctx.json, "pruning", () => store.prune(policy)),
-    );
+    const r = await runJob(ctx, "prune", "pruning", { policy }, (store) => store.prune(policy));
     if (ctx.json) ctx.print({ policy, ...r });
     else {
       ctx.out(
@@ -97,12 +122,10 @@ export const gc: Command = {
 Mark and sweep over the body store: bodies no record refers to, and chunks no body lists, are deleted
 and their disk given back.
 `,
-  options: {},
+  options: { ...REMOTE_OPTIONS },
   positionals: [0, 0],
   async run(ctx) {
-    const r = await withStore(ctx.dir, (store) =>
-      withElapsed(!ctx.quiet && !ctx.json, "collecting", () => store.gc()),
-    );
+    const r = await runJob(ctx, "gc", "collecting", {}, (store) => store.gc());
     if (ctx.json) ctx.print(r);
     else
       ctx.out(
@@ -117,10 +140,10 @@ export const stats: Command = {
   summary: "print the store's counts and sizes",
   help: `tracetier stats [--json] [--dir DIR]
 `,
-  options: {},
+  options: { ...REMOTE_OPTIONS },
   positionals: [0, 0],
   async run(ctx) {
-    const s = await withStore(ctx.dir, (store) => store.stats());
+    const s = await withReads(ctx, (store) => store.stats());
     if (ctx.json) {
       ctx.print(s);
       return EXIT.ok;

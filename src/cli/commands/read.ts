@@ -2,7 +2,8 @@
 import { InvalidOptionError } from "../../base/errors.js";
 import { parseTime } from "../../base/units.js";
 import type { Query, StoredRecord } from "../../types.js";
-import { type Command, EXIT, str, withStore } from "../command.js";
+import { type Command, EXIT, str } from "../command.js";
+import { REMOTE_OPTIONS, withReads } from "../target.js";
 
 export const turn: Command = {
   name: "turn",
@@ -16,11 +17,11 @@ Examples:
   tracetier turn 4bf92f3577b34da6a3ce929d0e0e4736
   tracetier turn t1 --json --bodies | jq '.[] | select(.kind == "span-close")'
 `,
-  options: { bodies: { type: "boolean" } },
+  options: { bodies: { type: "boolean" }, ...REMOTE_OPTIONS },
   positionals: [1, 1],
   async run(ctx) {
     const turnId = ctx.positionals[0]!;
-    await withStore(ctx.dir, async (store) => {
+    await withReads(ctx, async (store) => {
       if (ctx.json) ctx.print(await store.getTurn(turnId, { bodies: ctx.values.bodies === true }));
       else ctx.out(await store.easyView(turnId));
     });
@@ -59,6 +60,7 @@ Examples:
     limit: { type: "string" },
     order: { type: "string" },
     bodies: { type: "boolean" },
+    ...REMOTE_OPTIONS,
     ...Object.fromEntries(FLAGS.map(([f]) => [f, { type: "string" as const }])),
   },
   positionals: [0, 0],
@@ -80,7 +82,7 @@ Examples:
     }
     const order = str(ctx.values, "order");
     if (order !== undefined) q.order = order as Query["order"];
-    const records = await withStore(ctx.dir, (store) => store.query(q));
+    const records = await withReads(ctx, (store) => store.query(q));
     if (ctx.json) ctx.print(records);
     else for (const r of records) ctx.out(line(r));
     return EXIT.ok;

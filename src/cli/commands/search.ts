@@ -1,7 +1,8 @@
 /** `tracetier search`: full-text search over bodies, log messages, span names and attribute values. */
 import { parseTime } from "../../base/units.js";
 import type { SearchHit, SearchOptions } from "../../types.js";
-import { type Command, EXIT, str, withStore } from "../command.js";
+import { type Command, EXIT, str } from "../command.js";
+import { REMOTE_OPTIONS, withReads } from "../target.js";
 
 const FLAGS: [flag: string, field: "kind" | "extensionId" | "conversationId" | "turnId"][] = [
   ["kind", "kind"],
@@ -33,6 +34,7 @@ Examples:
     to: { type: "string" },
     limit: { type: "string" },
     order: { type: "string" },
+    ...REMOTE_OPTIONS,
     ...Object.fromEntries(FLAGS.map(([f]) => [f, { type: "string" as const }])),
   },
   positionals: [1, 1],
@@ -50,7 +52,7 @@ Examples:
     if (limit !== undefined) opts.limit = Number(limit); // checked by the store, named "limit"
     const order = str(ctx.values, "order");
     if (order !== undefined) opts.order = order as SearchOptions["order"];
-    const result = await withStore(ctx.dir, (store) => store.search(ctx.positionals[0]!, opts));
+    const result = await withReads(ctx, (store) => store.search(ctx.positionals[0]!, opts));
     if (ctx.json) ctx.print(result);
     else {
       for (const hit of result.hits) ctx.out(hitLines(hit));

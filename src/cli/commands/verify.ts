@@ -1,7 +1,11 @@
 /** `tracetier verify [--repair]`: checks every on-disk structure; exit 0 only when the store is clean. */
-import { verifyStore } from "../../maintenance/verify.js";
-import { type Command, EXIT } from "../command.js";
+import { TracetierError } from "../../base/errors.js";
+import { type VerifyReport, verifyStore } from "../../maintenance/verify.js";
+import { type Command, type CommandContext, EXIT } from "../command.js";
 import { withElapsed } from "../progress.js";
+import type { CollectorClient } from "../remote.js";
+import { runInCollector } from "../remote-store.js";
+import { directOrCollector, REMOTE_OPTIONS } from "../target.js";
 
 export const verify: Command = {
   name: "verify",
@@ -15,7 +19,13 @@ decoded, with the row count, and each file's lookup filters (turn ids in the man
 the footer) against its rows; every record's body (stored, or marked evicted), hot and cold; every chunk
 a body lists; the hot tier's layout and its indexes against its records (since layout 2 it holds
 nothing of cold records); the counters. A value that cannot be decoded is a problem, named with its
-file or key. Prints each problem with its location. The store must not be open elsewhere.
+file or key. Prints each problem with its location.
+
+While \`tracetier serve\` holds the store, verify runs inside the collector (found through
+<dir>/collector/serve.json, or --url; --token or TRACETIER_TOKEN when it needs one): read-only, under its
+maintenance lock (after a compaction or prune in progress), over one consistent snapshot of the hot
+tier, while ingestion goes on. Batches in flight at that moment are listed as pending. --repair needs
+the store closed: stop the collector first.
 
 A store an unclean shutdown (a kill, a crash) left holds what the next open finishes by itself: WAL
 frames not yet applied, files no manifest lists, records a compaction left in both tiers. A store an
@@ -36,12 +46,16 @@ Examples:
   tracetier verify
   tracetier verify --repair --json
 `,
-  options: { repair: { type: "boolean" } },
+  options: { repair: { type: "boolean" }, ...REMOTE_OPTIONS },
   positionals: [0, 0],
   async run(ctx) {
     const repair = ctx.values.repair === true;
-    const report = await withElapsed(!ctx.quiet && !ctx.json, "verifying", () =>
-      verifyStore(ctx.dir, { repair }),
+    const report = await withElapsed(!ctx.quiet && !ctx.json, "verifying", (relabel) =>
+      directOrCollector(
+        ctx,
+        () => verifyStore(ctx.dir, { repair }),
+        (client) => verifyInCollector(ctx, client, repair, relabel),
+      ),
     );
     const remaining = report.problems.filter((p) => !p.repaired);
     if (ctx.json) ctx.print({ clean: remaining.length === 0, ...report });
@@ -70,3 +84,21 @@ Examples:
     return remaining.length === 0 ? EXIT.ok : EXIT.problems;
   },
 };
+
+function verifyInCollector(
+  ctx: CommandContext,
+  client: CollectorClient,
+  repair: boolean,
+  relabel: (label: string) => void,
+): Promise<VerifyReport> {
+  if (repair)
+    throw new TracetierError(
+      "ERR_LOCKED",
+      `verify --repair needs the store closed, and the collector at ${client.link.url} holds ${ctx.dir}: stop it (SIGTERM), then run verify --repair; verify without --repair runs inside the running collector`,
+    );
+  return runInCollector(client, "verify", {}, (e) => {
+    if (e.event === "waiting")
+      relabel(`waiting for the collector's ${e.behind ?? "maintenance run"} to finish`);
+    else if (e.event === "started") relabel("verifying");
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * The admin endpoints: the operator's commands while the collector holds the store.
+ *
+ *   POST /v1/admin/compact|prune|gc|verify   a maintenance job run inside the collector, under the
+ *                                            store's maintenance lock (so after a scheduled run in
+ *                                            progress, never beside it), streamed as NDJSON events
+ *   GET  /v1/admin/maintenance               the run holding the lock, and the last 100 runs
+ *   GET  /v1/admin/dump/…                    what `tracetier dump` shows, read inside the collector
+ *
+ * A job's options are checked before the answer starts (a bad one is a 400 like any other); after
+ * that the status is 200 and the outcome is the last line: `done` with the result or `failed` with
+ * the error. A line every second while waiting or running keeps proxies and clients from timing out.
+ * A client that goes away does not stop a job (a half-run compaction is not a thing): it finishes,
+ * and the collector logs it.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { InvalidOptionError } from "../base/errors.js";
+import { jsonSafe } from "../base/json-safe.js";
+import { checkRows, dumpBody, dumpManifest, dumpPartition, dumpWal } from "../maintenance/dump.js";
+import { checkPolicy, DEFAULT_RETENTION, POLICY_FIELDS, type RetentionPolicy } from "../retention/policy.js";
+import { inspectStore, type TraceStore } from "../store.js";
+import { errorResponse, HttpError, readBody, send } from "./http.js";
+import { describeRun, type RunJob } from "./maintenance-log.js";
+import type { RouteContext } from "./routes.js";
+
+/** Admin request bodies are a few options: anything larger is not one. */
+const ADMIN_BODY_LIMIT = 64 * 1024;
+const HEARTBEAT_MS = 1000;
+
+type Start = (store: TraceStore, onStart: () => void) => Promise<unknown>;
+
+/** The job's start function, from its checked options (a bad option throws before anything runs). */
+const JOBS: Record<Exclude<RunJob, "verify">, (body: Record<string, unknown>) => Start> = {
+  compact(body) {
+    only(body, ["olderThanMs"]);
+    const olderThanMs = body.olderThanMs;
+    if (olderThanMs !== undefined && !(Number.isSafeInteger(olderThanMs) && (olderThanMs as number) >= 0))
+      throw new InvalidOptionError("olderThanMs", "must be a whole number of ms, 0 or more");
+    return (store, onStart) => store.compact({ olderThanMs: olderThanMs as number | undefined, onStart });
+  },
+  prune(body) {
+    only(body, ["policy"]);
+    const policy = (body.policy ?? DEFAULT_RETENTION) as RetentionPolicy;
+    checkPolicy(policy, {});
+    only(policy as Record<string, unknown>, [...POLICY_FIELDS], "policy.");
+    return (store, onStart) => store.prune(policy, { onStart });
+  },
+  gc(body) {
+    only(body, []);
+    return (store, onStart) => store.gc({ onStart });
+  },
+};
+
+function only(body: Record<string, unknown>, allowed: string[], prefix = ""): void {
+  for (const key of Object.keys(body))
+    if (!allowed.includes(key))
+      throw new InvalidOptionError(`${prefix}${key}`, "is not an option of this job");
+}
+
+/** `POST /v1/admin/<job>`: the handler for a job whose start `starter` builds from the body. */
+export function adminJob(job: RunJob, starter: (body: Record<string, unknown>) => Start) {
+  return async (ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const start = starter(await jsonBody(req));
+    await streamJob(ctx, res, job, start);
+  };
+}
+
+export const ADMIN_JOBS = Object.entries(JOBS) as [
+  Exclude<RunJob, "verify">,
+  (b: Record<string, unknown>) => Start,
+][];
+
+async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const { body } = await readBody(req, ADMIN_BODY_LIMIT);
+  if (body.length === 0) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, "ERR_INVALID_JSON", `the body is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new HttpError(400, "ERR_INVALID_JSON", "the body must be a JSON object of the job's options");
+  return v as Record<string, unknown>;
+}
+
+async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, start: Start): Promise<void> {
+  const log = ctx.metrics.maintenance;
+  res.writeHead(200, {
+    "content-type": "application/x-ndjson; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  const write = (event: unknown) => {
+    if (!res.destroyed) res.write(`${JSON.stringify(event, jsonSafe)}\n`);
+  };
+  const queuedAt = Date.now();
+  let startedAt: number | undefined;
+  const waiting = () => {
+    const behind = log.running;
+    write({
+      event: "waiting",
+      elapsedMs: Date.now() - queuedAt,
+      ...(behind ? { behind: describeRun(behind) } : {}),
+    });
+  };
+  if (log.running) waiting();
+  const timer = setInterval(() => {
+    if (startedAt === undefined) waiting();
+    else write({ event: "running", elapsedMs: Date.now() - startedAt });
+  }, HEARTBEAT_MS);
+  const onStart = () => {
+    startedAt = Date.now();
+    log.started(job, "admin", startedAt);
+    write({ event: "started", waitedMs: startedAt - queuedAt });
+  };
+  try {
+    const result = await start(ctx.store, onStart);
+    ctx.metrics.recordRunOf(runOf(job, queuedAt, startedAt, "ok"));
+    ctx.log?.(`maintenance: ${job} (admin) done in ${Date.now() - (startedAt ?? queuedAt)} ms`);
+    write({ event: "done", result });
+  } catch (err) {
+    const { body, logged } = errorResponse(err);
+    ctx.metrics.recordRunOf({
+      ...runOf(job, queuedAt, startedAt, "failed"),
+      error: `${body.error.code}: ${body.error.message}`,
+    });
+    ctx.log?.(
+      `maintenance: ${job} (admin) failed: ${logged ? (err as Error).stack : (err as Error).message}`,
+    );
+    write({ event: "failed", error: body.error });
+  } finally {
+    clearInterval(timer);
+    res.end();
+  }
+}
+
+function runOf(job: RunJob, queuedAt: number, startedAt: number | undefined, outcome: "ok" | "failed") {
+  return {
+    job,
+    trigger: "admin" as const,
+    queuedAt,
+    startedAt: startedAt ?? queuedAt,
+    finishedAt: Date.now(),
+    outcome,
+  };
+}
+
+export async function getMaintenance(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const log = ctx.metrics.maintenance;
+  sendSafeJson(res, { running: log.running ?? null, runs: log.runs() });
+}
+
+/** `GET /v1/admin/dump/(wal|manifest|partition/<date>|body/<ref>)`, read as a tracked read. */
+export async function getDump(
+  ctx: RouteContext,
+  _req: IncomingMessage,
+  res: ServerResponse,
+  [what, arg]: string[],
+  query: URLSearchParams,
+): Promise<void> {
+  const store = inspectStore(ctx.store);
+  const value = await store.read(async () => {
+    if (what === "wal") return dumpWal(store.dir);
+    if (what === "manifest") return dumpManifest(store.dir);
+    if (what === "partition")
+      return dumpPartition(store.dir, arg!, checkRows(query.get("rows") ?? undefined));
+    return dumpBody(store.hot, store.dir, arg!);
+  });
+  sendSafeJson(res, value);
+}
+
+function sendSafeJson(res: ServerResponse, value: unknown): void {
+  send(res, 200, "application/json; charset=utf-8", JSON.stringify(value, jsonSafe));
+}
