@@ -7,28 +7,13 @@ import { fileURLToPath } from "node:url";
 import { ClassicLevel } from "classic-level";
 import { describe, expect, it } from "vitest";
 import { openStore, type StoredRecord, stableId, type TraceRecord } from "../src/index.js";
+import { cli } from "./support/cli.js";
 import { everyKind, multiDayTurns, tempDir } from "./support/fixtures.js";
 import { writeSeedDatabase } from "./support/seed-sqlite.js";
 import { runChild } from "./support/spawn.js";
 
 const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const INTEROP = fileURLToPath(new URL("./interop", import.meta.url));
-
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", MAIN, ...args],
-      { env: { ...process.env, ...env }, maxBuffer: 1 << 26 },
-      (error, out, err) => {
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out, err });
-      },
-    );
-  });
-}
 
 const ndjson = (records: unknown[]) => records.map((r) => JSON.stringify(r)).join("\n");
 

@@ -55,15 +55,17 @@ export async function directOrCollector<T>(
 ): Promise<T> {
   const given = givenLink(ctx);
   if (given) return remote(collectorClient(ctx, given));
-  let result: T;
   try {
-    result = await direct();
+    const result = await direct();
+    ctx.debug(`the store at ${ctx.dir} was free: read directly`);
+    return result;
   } catch (err) {
-    if ((err as TracetierError).code !== "ERR_LOCKED") throw err;
+    if ((err as TracetierError).code !== "ERR_LOCKED") {
+      ctx.debug(`the store at ${ctx.dir} was free: read directly`);
+      throw err;
+    }
     return remote(collectorClient(ctx, await heldBy(ctx, err)));
   }
-  ctx.debug(`the store at ${ctx.dir} was free: read directly`);
-  return result;
 }
 
 /** Runs `fn` on the store's read calls, answered by the store or by the collector that holds it. */
