@@ -29,6 +29,7 @@ import {
   scheduleMaintenance,
 } from "./maintenance/schedule.js";
 import { upgrade } from "./maintenance/upgrade.js";
+import { liveRepairRefused, type VerifyReport, verifyOpen } from "./maintenance/verify.js";
 import { renderEasyView } from "./read/easy-view.js";
 import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
@@ -118,6 +119,7 @@ const INSERT_PREPARED = Symbol("insertPrepared");
 /** The store's entry for warming the turns list; not reachable from the public API either. */
 const WARM_TURNS = Symbol("warmTurns");
 const WARM_SEARCH = Symbol("warmSearch");
+const VERIFY = Symbol("verify");
 
 const DEFAULTS = {
   durability: "sync",
@@ -148,6 +150,7 @@ function isErrno(err: unknown): boolean {
 type CheckedOptions = Required<Omit<StoreOptions, "chunking">> & { chunking: ChunkingOptions };
 
 class Store implements TraceStore {
+  private readonly dir: string;
   private readonly hot: HotTier;
   private readonly wal: WalWriter;
   private readonly writes: WritePath;
@@ -179,6 +182,7 @@ class Store implements TraceStore {
     cold: ColdTier,
     chunkIndex: ChunkIndex,
   ) {
+    this.dir = dir;
     this.hot = hot;
     this.chunkIndex = chunkIndex;
     // A sealed WAL segment that waits only on the index gets a flush, then the checkpoint releases it.
@@ -294,6 +298,29 @@ class Store implements TraceStore {
   /** See `warmSearch` below. */
   [WARM_SEARCH](): Promise<void> {
     return this.inBackground(() => this.hotText.ready());
+  }
+
+  /**
+   * See `verifyRunning` below. Under the maintenance lock (after a job in progress, before the next),
+   * then tracked as a read (a file it reads is not unlinked under it) once the lock is held: a read that
+   * waited for the lock would deadlock a job that quiesces reads under it. A close ends it (ERR_CLOSED).
+   */
+  [VERIFY](): Promise<VerifyReport> {
+    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld())));
+  }
+
+  private async verifyHeld(): Promise<VerifyReport> {
+    const stopped = () => this.closing !== undefined;
+    if (stopped()) throw new ClosedError();
+    // a LevelDB batch is atomic: any moment is one with no write half applied (records, bodies, the
+    // search index's keys and the counters of a batch land in one), if the tier is not being reopened
+    while (!this.hot.isOpen) await this.hot.opened();
+    const view = this.hot.snapshot();
+    try {
+      return await verifyOpen(this.dir, view, { stopped });
+    } finally {
+      await view.close();
+    }
   }
 
   /** See `warmTurns` below. */
@@ -527,6 +554,18 @@ export function warmTurns(store: TraceStore): Promise<void> {
 export function warmSearch(store: TraceStore): Promise<void> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[WARM_SEARCH]();
+}
+
+/**
+ * Internal (the collector's `POST /v1/admin/verify`): `verify` of this open store, read-only, as
+ * src/maintenance/verify.ts verifyOpen describes: it waits for a maintenance job in progress, and the
+ * next waits for it. `repair` is refused (ERR_INVALID_OPTION): it needs the store closed. A close()
+ * meanwhile ends it with ERR_CLOSED.
+ */
+export function verifyRunning(store: TraceStore, opts: { repair?: boolean } = {}): Promise<VerifyReport> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  if (opts.repair === true) return Promise.reject(liveRepairRefused());
+  return store[VERIFY]();
 }
 
 /** Keeps `run` in `set` while it is pending. */
