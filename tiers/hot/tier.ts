@@ -682,14 +682,14 @@ export class HotSnapshot implements HotReader {
     this.snap = db.snapshot();
   }
 
-  get(key: Uint8Array): Promise<Buffer | undefined> {
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
     this.check();
     return this.db
       .get(asBuffer(key), { snapshot: this.snap })
       .catch((err: unknown) => Promise.reject(this.failed(`reading key ${hexKey(key)}`, err)));
   }
 
-  getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
+  async getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
     this.check();
     return this.db
       .getMany(keys.map(asBuffer), { snapshot: this.snap })
