@@ -7,11 +7,13 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { nodeFileSystem, setFs } from "../src/base/fs.js";
 import type { TraceRecord, TraceStore } from "../src/index.js";
 import { LIVE_NOTE, type VerifyReport, verifyStore } from "../src/maintenance/verify.js";
 import { verifyRunning } from "../src/store.js";
 import { P_CHUNK, P_TIME, prefixEnd } from "../tiers/hot/keys.js";
 import { HotTier } from "../tiers/hot/tier.js";
+import { SEGMENT_HEADER_BYTES } from "../wal/frame.js";
 import { log, multiDayTurns, tempDir, tempStore } from "./support/fixtures.js";
 
 const DAY = 86_400_000;
@@ -178,6 +180,67 @@ describe("verify of an open store", () => {
     const { store } = await tempStore();
     await store.close();
     await expect(verifyRunning(store)).rejects.toMatchObject({ code: "ERR_CLOSED" });
+  });
+});
+
+/** Runs `fn` with the WAL's reads (readFile under `dir`/wal) going through `read`. */
+async function withWalReads<T>(
+  dir: string,
+  read: (path: string, real: () => Promise<Buffer>) => Promise<Buffer>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const wal = join(dir, "wal");
+  const restore = setFs({
+    ...nodeFileSystem,
+    readFile: (path) =>
+      path.startsWith(wal) ? read(path, () => nodeFileSystem.readFile(path)) : nodeFileSystem.readFile(path),
+  });
+  try {
+    return await fn();
+  } finally {
+    restore();
+  }
+}
+
+describe("verify of an open store's WAL", () => {
+  it("reads the WAL again when a checkpoint deletes a segment under the read", async () => {
+    const { store, dir } = await busyStore();
+    const expected = await verifyRunning(store);
+    expect(expected.checked.walFrames).toBeGreaterThan(0);
+    let vanished = 0;
+    const report = await withWalReads(
+      dir,
+      async (path, real) => {
+        if (vanished++ > 0) return real();
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), {
+          code: "ENOENT",
+        });
+      },
+      () => verifyRunning(store),
+    );
+    expect(vanished).toBeGreaterThan(1);
+    expect(report.problems).toEqual([]);
+    expect(report.checked.walFrames).toBe(expected.checked.walFrames);
+  });
+
+  it("calls a partial frame at the end of the newest segment a write in flight, not a problem", async () => {
+    const { store, dir } = await busyStore();
+    const newest = join(dir, "wal", readdirSync(join(dir, "wal")).sort().at(-1)!);
+    const report = await withWalReads(
+      dir,
+      async (path, real) => {
+        const bytes = await real();
+        if (path !== newest) return bytes;
+        return Buffer.concat([bytes, bytes.subarray(SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES + 6)]);
+      },
+      () => verifyRunning(store),
+    );
+    expect(report.problems).toEqual([]);
+    expect(report.notes).toContainEqual(
+      expect.stringMatching(
+        /^wal\/.*: a frame being written at offset \d+ when it was read \(an append in flight\)$/,
+      ),
+    );
   });
 });
 
