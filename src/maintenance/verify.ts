@@ -1,5 +1,6 @@
 /**
- * `verify`: checks a closed store against itself, without changing it unless asked to repair.
+ * `verify`: checks a store against itself, without changing it unless asked to repair: a closed store
+ * (verifyStore), or an open one, read-only (verifyOpen, below).
  *
  *   WAL       every frame's checksum (a torn tail is noted, not a problem)
  *   cold      the manifest's shape; the manifest against the files on disk; each file's size and checksum
@@ -36,6 +37,21 @@
  *
  * A decode error anywhere (a hot value's msgpack, the manifest's JSON, a Parquet page) is a reported
  * problem, not a failure of verify.
+ *
+ * An open store (`tracetier verify` while `tracetier serve` holds it: the collector runs verifyOpen
+ * through src/store.ts verifyRunning) is verified by the same checks, over what a kill at one moment
+ * would have left. The run holds the store's maintenance lock throughout (it waits for a compaction,
+ * prune or GC in progress, and the next waits for it), so the cold tier is what its manifest lists and
+ * stays so. The hot tier is read through one LevelDB snapshot taken under that lock (HotTier.snapshot):
+ * a batch is atomic and carries its records, bodies, search-index keys and counters together, so the
+ * snapshot holds each batch wholly or not at all, as a kill would. The WAL is read live: a partial
+ * frame at the end of the newest segment is an append in flight (a note), frames above the snapshot's
+ * applied sequence are batches the store is applying (pending), and a segment a checkpoint deletes
+ * under the read was applied (the WAL is read again). What verify calls pending on a killed store is
+ * then in flight, or a leftover the store finishes by itself (a note says so). No repair: it writes,
+ * as the store does, so `--repair` needs the store closed (ERR_INVALID_OPTION). The run is a tracked
+ * read (no file it reads is unlinked under it); a close ends it at its next file or hot-tier batch
+ * with ERR_CLOSED.
  */
 import { existsSync, type Stats } from "node:fs";
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
@@ -328,8 +344,10 @@ async function inspect(src: Source): Promise<Findings> {
     report.problems.push({ where: `cold/${MANIFEST_NAME}`, what: err.message, repairable: false });
     return undefined;
   });
-  // Undecodable counters stop the next open before replay, as a WAL problem does.
+  // Undecodable counters stop the next open before replay, as a WAL problem does. (A failed read, or
+  // an open store's close, is no finding: it ends the run.)
   const counters = await loadCounters(hot).catch((err: Error) => {
+    if (!(err instanceof CorruptStoreError)) throw err;
     report.problems.push({
       where: "hot counters",
       what: `cannot be decoded: ${err.message}`,

@@ -10,6 +10,7 @@
  */
 import { P_BODY, P_CHUNK, P_DOC_BODY, prefixEnd } from "../../../tiers/hot/keys.js";
 import type { HotReader } from "../../../tiers/hot/tier.js";
+import { CorruptStoreError, TracetierError } from "../../base/errors.js";
 import { chunkText } from "../../bodies/chunk-text.js";
 import type { DictionarySource } from "../../bodies/codec.js";
 import { inflateStored } from "../../bodies/codec.js";
@@ -135,6 +136,8 @@ async function readSegments(hot: HotReader, state: IndexState, out: IndexCheck):
         loaded.blocks.set(`${id}:${i}`, decoded);
       });
     } catch (err) {
+      // a failed read (or an open store's close: ERR_CLOSED) ends the run; damage is a finding
+      if (err instanceof TracetierError && !(err instanceof CorruptStoreError)) throw err;
       out.problems.push({ where, what: (err as Error).message });
       sound = false;
     }
