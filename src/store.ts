@@ -29,6 +29,7 @@ import {
   scheduleMaintenance,
 } from "./maintenance/schedule.js";
 import { upgrade } from "./maintenance/upgrade.js";
+import { liveRepairRefused, type VerifyReport, verifyOpen } from "./maintenance/verify.js";
 import { renderEasyView } from "./read/easy-view.js";
 import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
@@ -121,6 +122,8 @@ const WARM_TURNS = Symbol("warmTurns");
 const WARM_SEARCH = Symbol("warmSearch");
 /** The store's own files, for `tracetier dump` through a running collector; not public either. */
 const INSPECT = Symbol("inspect");
+
+const VERIFY = Symbol("verify");
 
 const DEFAULTS = {
   durability: "sync",
@@ -304,6 +307,29 @@ class Store implements TraceStore {
   /** See `inspectStore` below. */
   [INSPECT](): StoreInspection {
     return { dir: this.dir, hot: this.hot, read: (fn) => this.read(fn) };
+  }
+
+  /**
+   * See `verifyRunning` below. Under the maintenance lock (after a job in progress, before the next),
+   * then tracked as a read (a file it reads is not unlinked under it) once the lock is held: a read that
+   * waited for the lock would deadlock a job that quiesces reads under it. A close ends it (ERR_CLOSED).
+   */
+  [VERIFY](onStart?: () => void): Promise<VerifyReport> {
+    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld()), onStart));
+  }
+
+  private async verifyHeld(): Promise<VerifyReport> {
+    const stopped = () => this.closing !== undefined;
+    if (stopped()) throw new ClosedError();
+    // a LevelDB batch is atomic: any moment is one with no write half applied (records, bodies, the
+    // search index's keys and the counters of a batch land in one), if the tier is not being reopened
+    while (!this.hot.isOpen) await this.hot.opened();
+    const view = this.hot.snapshot();
+    try {
+      return await verifyOpen(this.dir, view, { stopped });
+    } finally {
+      await view.close();
+    }
   }
 
   /** See `warmTurns` below. */
@@ -560,6 +586,21 @@ export interface StoreInspection {
 export function inspectStore(store: TraceStore): StoreInspection {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[INSPECT]();
+}
+
+/**
+ * Internal (the collector's `POST /v1/admin/verify`): `verify` of this open store, read-only, as
+ * src/maintenance/verify.ts verifyOpen describes: it waits for a maintenance job in progress, and the
+ * next waits for it. `repair` is refused (ERR_INVALID_OPTION): it needs the store closed. A close()
+ * meanwhile ends it with ERR_CLOSED.
+ */
+export function verifyRunning(
+  store: TraceStore,
+  opts: { repair?: boolean; onStart?: () => void } = {},
+): Promise<VerifyReport> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  if (opts.repair === true) return Promise.reject(liveRepairRefused());
+  return store[VERIFY](opts.onStart);
 }
 
 /** Keeps `run` in `set` while it is pending. */

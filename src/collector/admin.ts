@@ -17,8 +17,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { InvalidOptionError } from "../base/errors.js";
 import { jsonSafe } from "../base/json-safe.js";
 import { checkRows, dumpBody, dumpManifest, dumpPartition, dumpWal } from "../maintenance/dump.js";
+import { liveRepairRefused } from "../maintenance/verify.js";
 import { checkPolicy, DEFAULT_RETENTION, POLICY_FIELDS, type RetentionPolicy } from "../retention/policy.js";
-import { inspectStore, type TraceStore } from "../store.js";
+import { inspectStore, type TraceStore, verifyRunning } from "../store.js";
 import { errorResponse, HttpError, readBody, send } from "./http.js";
 import { describeRun, type RunJob } from "./maintenance-log.js";
 import type { RouteContext } from "./routes.js";
@@ -30,7 +31,7 @@ const HEARTBEAT_MS = 1000;
 type Start = (store: TraceStore, onStart: () => void) => Promise<unknown>;
 
 /** The job's start function, from its checked options (a bad option throws before anything runs). */
-const JOBS: Record<Exclude<RunJob, "verify">, (body: Record<string, unknown>) => Start> = {
+const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
   compact(body) {
     only(body, ["olderThanMs"]);
     const olderThanMs = body.olderThanMs;
@@ -48,6 +49,12 @@ const JOBS: Record<Exclude<RunJob, "verify">, (body: Record<string, unknown>) =>
   gc(body) {
     only(body, []);
     return (store, onStart) => store.gc({ onStart });
+  },
+  /** Read-only, over a snapshot (verifyRunning); `repair` needs the store closed. */
+  verify(body) {
+    if (body.repair === true) throw liveRepairRefused();
+    only(body, []);
+    return (store, onStart) => verifyRunning(store, { onStart });
   },
 };
 

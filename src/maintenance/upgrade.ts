@@ -22,7 +22,7 @@
  *   3. files an older manifest lists as dropped are removed (Pruner.finishDrops, at open).
  */
 import { metaKey, P_ID, P_TURN_FILE, prefixEnd } from "../../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import type { BatchOp, HotReader, HotTier } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../base/errors.js";
 import { decodeStored, encode } from "../base/msgpack.js";
 import { type ChunkIndex, STAGE_MAPS } from "../search/chunks/index.js";
@@ -64,7 +64,7 @@ export async function upgrade(
 }
 
 /** 1 when `m·layout` is absent (an older version wrote the store); anything but 2, 3 or 4 stored is corrupt. */
-export async function hotLayout(hot: HotTier): Promise<number> {
+export async function hotLayout(hot: HotReader): Promise<number> {
   const raw = await hot.get(LAYOUT_KEY);
   if (raw === undefined) return 1;
   const v = decodeStored(raw, "the hot tier's layout (m·layout)");

@@ -1,5 +1,6 @@
 /**
- * `verify`: checks a closed store against itself, without changing it unless asked to repair.
+ * `verify`: checks a store against itself, without changing it unless asked to repair: a closed store
+ * (verifyStore), or an open one, read-only (verifyOpen, below).
  *
  *   WAL       every frame's checksum (a torn tail is noted, not a problem)
  *   cold      the manifest's shape; the manifest against the files on disk; each file's size and checksum
@@ -36,7 +37,23 @@
  *
  * A decode error anywhere (a hot value's msgpack, the manifest's JSON, a Parquet page) is a reported
  * problem, not a failure of verify.
+ *
+ * An open store (`tracetier verify` while `tracetier serve` holds it: the collector runs verifyOpen
+ * through src/store.ts verifyRunning) is verified by the same checks, over what a kill at one moment
+ * would have left. The run holds the store's maintenance lock throughout (it waits for a compaction,
+ * prune or GC in progress, and the next waits for it), so the cold tier is what its manifest lists and
+ * stays so. The hot tier is read through one LevelDB snapshot taken under that lock (HotTier.snapshot):
+ * a batch is atomic and carries its records, bodies, search-index keys and counters together, so the
+ * snapshot holds each batch wholly or not at all, as a kill would. The WAL is read live: a partial
+ * frame at the end of the newest segment is an append in flight (a note), frames above the snapshot's
+ * applied sequence are batches the store is applying (pending), and a segment a checkpoint deletes
+ * under the read was applied (the WAL is read again). What verify calls pending on a killed store is
+ * then in flight, or a leftover the store finishes by itself (a note says so). No repair: it writes,
+ * as the store does, so `--repair` needs the store closed (ERR_INVALID_OPTION). The run is a tracked
+ * read (no file it reads is unlinked under it); a close ends it at its next file or hot-tier batch
+ * with ERR_CLOSED.
  */
+import { existsSync, type Stats } from "node:fs";
 import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { checksumOf } from "../../tiers/cold/checksum.js";
@@ -61,12 +78,13 @@ import {
   prefixEnd,
   recordKey,
 } from "../../tiers/hot/keys.js";
-import { type BatchOp, HotTier, type KeyRange } from "../../tiers/hot/tier.js";
+import { type BatchOp, type HotReader, HotTier, type KeyRange } from "../../tiers/hot/tier.js";
 import { bodyHashOf, decodeRecordValue, recordPuts } from "../../tiers/hot/values.js";
-import { inspectWal } from "../../wal/reader.js";
+import { inspectWal, type SegmentReport } from "../../wal/reader.js";
 import { fsyncDir } from "../base/durable-fs.js";
-import { CorruptStoreError } from "../base/errors.js";
-import { storedDictionary } from "../bodies/codec.js";
+import { ClosedError, CorruptStoreError, InvalidOptionError } from "../base/errors.js";
+import { fsError } from "../base/fs.js";
+import { type Dictionary, storedDictionary } from "../bodies/codec.js";
 import { decodeDictionary } from "../bodies/dictionary.js";
 import { decodeManifest } from "../bodies/manifest.js";
 import { checkChunkIndex } from "../search/chunks/verify.js";
@@ -116,6 +134,66 @@ export async function verifyStore(dir: string, opts: { repair?: boolean } = {}):
   )
     return report;
   return finishByOpening(dir, first);
+}
+
+/** The note of a verify of an open store: which path it took, and what its pending items are. */
+export const LIVE_NOTE =
+  "verified while the store is open (a snapshot of its hot tier, under its maintenance lock): pending items are in flight, or leftovers the store finishes by itself (at the latest at its next open)";
+
+/** Why an open store is not repaired (verifyOpen, and src/store.ts verifyRunning before it waits for the lock). */
+export function liveRepairRefused(): InvalidOptionError {
+  return new InvalidOptionError(
+    "repair",
+    "needs the store closed (verify --repair writes to it, as the running store does): stop tracetier serve first",
+  );
+}
+
+/**
+ * `verify` of an open store (src/store.ts verifyRunning: the collector's admin endpoint): read-only, the
+ * same checks and report as verifyStore's. The caller holds the store's maintenance lock for the whole
+ * run (no compaction, prune, GC or sidecar commit changes the cold tier meanwhile), and gives `hot`, a
+ * snapshot of the hot tier taken under that lock (HotTier.snapshot): together they are the store as a
+ * kill at that moment would have left it, which verify already tells apart (pending, not problems).
+ * `stopped` is checked between files and hot-tier batches: once true (the store is closing), the run
+ * ends with ERR_CLOSED.
+ */
+export async function verifyOpen(
+  dir: string,
+  hot: HotReader,
+  opts: { repair?: boolean; stopped?: () => boolean } = {},
+): Promise<VerifyReport> {
+  if (opts.repair === true) throw liveRepairRefused();
+  const stopped = opts.stopped ?? (() => false);
+  const check = () => {
+    if (stopped()) throw new ClosedError();
+  };
+  const { report } = await inspect({ dir, hot: stopping(hot, check), live: { check } });
+  report.notes.push(LIVE_NOTE);
+  return report;
+}
+
+/** `hot`, whose every read and batch first runs `check` (which throws to stop the run). */
+function stopping(hot: HotReader, check: () => void): HotReader {
+  return {
+    get: async (key) => {
+      check();
+      return hot.get(key);
+    },
+    getMany: async (keys) => {
+      check();
+      return hot.getMany(keys);
+    },
+    getManySync: (keys) => {
+      check();
+      return hot.getManySync(keys);
+    },
+    async *entries(range, values) {
+      for await (const batch of hot.entries(range, values)) {
+        check();
+        yield batch;
+      }
+    },
+  };
 }
 
 /**
@@ -195,13 +273,70 @@ interface Pass {
 }
 
 async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
+  const hot = await HotTier.open(join(dir, "hot"), dir);
+  try {
+    const found = await inspect({ dir, hot });
+    const { report } = found;
+    if (!repairing) return { report, rewrites: [], reindex: found.reindexing, did: [] };
+    const coldDir = join(dir, "cold");
+    const { cold, manifest } = found;
+    const rewrites = cold?.rewrites ?? [];
+    const did: string[] = [];
+    await repair(
+      hot,
+      coldDir,
+      cold?.orphans ?? [],
+      found.fixes,
+      report,
+      new Set([...rewrites, ...found.reindexing]),
+    );
+    const indexed = manifest && (await repairSidecars(coldDir, manifest, found.sidecars, report, did));
+    if (indexed && cold && (cold.checksums.size > 0 || rewrites.length > 0))
+      did.push(...(await rewriteManifest(coldDir, indexed, cold.checksums, new Set(cold.rewriteNames))));
+    report.notes.push(...did);
+    return { report, rewrites, reindex: found.reindexing, did };
+  } finally {
+    await hot.close();
+  }
+}
+
+/**
+ * What a pass reads: the store's directory, its hot tier (opened by verify, or a snapshot view of an
+ * open store's), and, for an open store, when to stop.
+ */
+interface Source {
+  dir: string;
+  hot: HotReader;
+  /** Set when the store is open (verifyOpen). */
+  live?: {
+    /** Throws ERR_CLOSED once the store is closing: checked between files and hot-tier batches. */
+    check(): void;
+  };
+}
+
+/** What a pass found, and what repair needs of it. */
+interface Findings {
+  report: VerifyReport;
+  manifest: Manifest | undefined;
+  cold: ColdFindings | undefined;
+  /** Files whose search sidecar repair builds. */
+  sidecars: string[];
+  /** Index and counter fixes (one batch). */
+  fixes: BatchOp[];
+  /** Problems of the search index: repaired by rebuilding it. */
+  reindexing: Problem[];
+}
+
+/** Every check, changing nothing. */
+async function inspect(src: Source): Promise<Findings> {
+  const { dir, hot, live } = src;
   const report: VerifyReport = {
     problems: [],
     notes: [],
     pending: [],
     checked: { walFrames: 0, coldFiles: 0, coldRows: 0, hotRecords: 0, bodies: 0, chunks: 0 },
   };
-  const frames = await checkWal(join(dir, "wal"), report);
+  const frames = await checkWal(join(dir, "wal"), report, live !== undefined);
   const walSound = report.problems.length === 0;
   const coldDir = join(dir, "cold");
   const manifest = await loadManifest(coldDir).catch((err: unknown) => {
@@ -209,52 +344,44 @@ async function verifyPass(dir: string, repairing: boolean): Promise<Pass> {
     report.problems.push({ where: `cold/${MANIFEST_NAME}`, what: err.message, repairable: false });
     return undefined;
   });
-  const hot = await HotTier.open(join(dir, "hot"), dir);
-  let rewrites: Problem[] = [];
-  let reindexing: Problem[] = [];
-  const did: string[] = [];
-  try {
-    // Undecodable counters stop the next open before replay, as a WAL problem does.
-    const counters = await loadCounters(hot).catch((err: Error) => {
-      report.problems.push({
-        where: "hot counters",
-        what: `cannot be decoded: ${err.message}`,
-        repairable: false,
-      });
-      return undefined;
+  // Undecodable counters stop the next open before replay, as a WAL problem does. (A failed read, or
+  // an open store's close, is no finding: it ends the run.)
+  const counters = await loadCounters(hot).catch((err: Error) => {
+    if (!(err instanceof CorruptStoreError)) throw err;
+    report.problems.push({
+      where: "hot counters",
+      what: `cannot be decoded: ${err.message}`,
+      repairable: false,
     });
-    // A WAL problem stops the next open's replay: its frames are then not pending, only there.
-    if (counters && walSound) pendingWal(frames, counters.appliedSeq, report);
-    const recovery = await recoveryOf(hot, manifest, walSound && counters !== undefined, report);
-    const coldBodies = new Map<string, Uint8Array[]>();
-    // Without a manifest nothing under cold/ can be told stray.
-    const cold = manifest && (await checkColdFiles(hot, coldDir, manifest, report, coldBodies, recovery));
-    const sidecars = manifest ? await checkSidecars(coldDir, manifest, report) : [];
-    const fixes: BatchOp[] = [];
-    await checkHot(hot, recovery, report, fixes);
-    const bodyBytes = await checkBodyStore(hot, report);
-    if (counters) checkCounters(counters, bodyBytes, report, fixes);
-    for (const [name, hashes] of coldBodies)
-      checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
-    if (recovery.layout === HOT_LAYOUT) {
-      const index = await checkChunkIndex(hot, counters?.appliedSeq);
-      reindexing = index.problems.map((p) => ({ ...p, repairable: true }));
-      report.problems.push(...reindexing);
-      report.pending.push(...index.pending);
-      report.notes.push(...index.notes);
-    }
-    if (repairing) {
-      rewrites = cold?.rewrites ?? [];
-      await repair(hot, coldDir, cold?.orphans ?? [], fixes, report, new Set([...rewrites, ...reindexing]));
-      const indexed = manifest && (await repairSidecars(coldDir, manifest, sidecars, report, did));
-      if (indexed && cold && (cold.checksums.size > 0 || rewrites.length > 0))
-        did.push(...(await rewriteManifest(coldDir, indexed, cold.checksums, new Set(cold.rewriteNames))));
-      report.notes.push(...did);
-    }
-  } finally {
-    await hot.close();
+    return undefined;
+  });
+  // A WAL problem stops the next open's replay: its frames are then not pending, only there.
+  if (counters && walSound) pendingWal(frames, counters.appliedSeq, report, live !== undefined);
+  const recovery = await recoveryOf(hot, manifest, walSound && counters !== undefined, report);
+  const coldBodies = new Map<string, Uint8Array[]>();
+  // Without a manifest nothing under cold/ can be told stray.
+  const cold =
+    manifest && (await checkColdFiles(hot, coldDir, manifest, report, coldBodies, recovery, live?.check));
+  const sidecars = manifest ? await checkSidecars(coldDir, manifest, report) : [];
+  live?.check();
+  const fixes: BatchOp[] = [];
+  await checkHot(hot, recovery, report, fixes);
+  const { bodyBytes, dictionaries } = await checkBodyStore(hot, report);
+  if (counters) checkCounters(counters, bodyBytes, report, fixes);
+  for (const [name, hashes] of coldBodies)
+    checkBodiesPresent(hot, hashes, `a record of cold/${name}`, report);
+  let reindexing: Problem[] = [];
+  if (recovery.layout === HOT_LAYOUT) {
+    const index = await checkChunkIndex(hot, counters?.appliedSeq, {
+      dictionaries: { dictionary: (id) => dictionaries.get(id) },
+      live: live !== undefined,
+    });
+    reindexing = index.problems.map((p) => ({ ...p, repairable: true }));
+    report.problems.push(...reindexing);
+    report.pending.push(...index.pending);
+    report.notes.push(...index.notes);
   }
-  return { report, rewrites, reindex: reindexing, did };
+  return { report, manifest, cold, sidecars, fixes, reindexing };
 }
 
 /**
@@ -273,15 +400,14 @@ interface WalFrame {
   records: number;
 }
 
-async function checkWal(walDir: string, report: VerifyReport): Promise<WalFrame[]> {
+/**
+ * `live`: the store is open. Its newest segment is appended to while it is read: a partial frame at its
+ * end is a write in flight. And a checkpoint may delete a segment between the listing and its read:
+ * the segment was applied, and the WAL is read again.
+ */
+async function checkWal(walDir: string, report: VerifyReport, live: boolean): Promise<WalFrame[]> {
   const frames: WalFrame[] = [];
-  let segments: Awaited<ReturnType<typeof inspectWal>>;
-  try {
-    segments = await inspectWal(walDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return frames;
-    throw err;
-  }
+  const segments = await readWalSegments(walDir, live);
   for (const s of segments) {
     report.checked.walFrames += s.frames.length;
     for (const f of s.frames) {
@@ -295,7 +421,11 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<WalFrame[
       }
     }
     if (!s.bad) continue;
-    if (s.bad.tornTail)
+    if (s.bad.tornTail && live)
+      report.notes.push(
+        `wal/${s.file}: a frame being written at offset ${s.bad.offset} when it was read (an append in flight)`,
+      );
+    else if (s.bad.tornTail)
       report.notes.push(
         `wal/${s.file}: a torn tail at offset ${s.bad.offset} (${s.bad.reason}); cut at the next open, nothing in it was acknowledged`,
       );
@@ -309,8 +439,28 @@ async function checkWal(walDir: string, report: VerifyReport): Promise<WalFrame[
   return frames;
 }
 
-/** Frames above the hot tier's applied sequence number: replay at the next open applies them (per segment). */
-function pendingWal(frames: WalFrame[], appliedSeq: number, report: VerifyReport): void {
+/** Reads of the WAL an open store's checkpoints may race (checkWal): a few, then its last failure. */
+const LIVE_WAL_READS = 5;
+
+/** The WAL's segments (none without a WAL directory); read again when a checkpoint deleted one under the read. */
+async function readWalSegments(walDir: string, live: boolean): Promise<SegmentReport[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inspectWal(walDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // a closed store: no WAL directory; an open one: a checkpoint deleted a segment being read
+      if (!live || !existsSync(walDir)) return [];
+      if (attempt === LIVE_WAL_READS) throw fsError(`reading the WAL in ${walDir}`, err);
+    }
+  }
+}
+
+/**
+ * Frames above the hot tier's applied sequence number: replay at the next open applies them (per
+ * segment); in an open store, they are batches the store is applying (after the snapshot was taken).
+ */
+function pendingWal(frames: WalFrame[], appliedSeq: number, report: VerifyReport, live: boolean): void {
   const bySegment = new Map<string, { frames: number; records: number }>();
   for (const f of frames) {
     if (f.lastSeq <= appliedSeq) continue;
@@ -322,7 +472,9 @@ function pendingWal(frames: WalFrame[], appliedSeq: number, report: VerifyReport
   for (const [segment, n] of bySegment)
     report.pending.push({
       where: `wal/${segment}`,
-      what: `${n.frames} frame(s) holding ${n.records} record(s) not yet applied to the hot tier (applied up to sequence ${appliedSeq}); replayed at the next open`,
+      what: live
+        ? `${n.frames} frame(s) holding ${n.records} record(s) not yet applied to the hot tier when its snapshot was taken (applied up to sequence ${appliedSeq}); the running store applies them`
+        : `${n.frames} frame(s) holding ${n.records} record(s) not yet applied to the hot tier (applied up to sequence ${appliedSeq}); replayed at the next open`,
     });
 }
 
@@ -331,7 +483,7 @@ function pendingWal(frames: WalFrame[], appliedSeq: number, report: VerifyReport
  * Compactor.recover, the upgrade, then Pruner.finishDrops), as far as the hot tier tells.
  */
 async function recoveryOf(
-  hot: HotTier,
+  hot: HotReader,
   manifest: Manifest | undefined,
   opens: boolean,
   report: VerifyReport,
@@ -383,18 +535,20 @@ interface ColdFindings {
  * applied generation, the filters of files without them, an older version's dropped files.
  */
 async function checkColdFiles(
-  hot: HotTier,
+  hot: HotReader,
   coldDir: string,
   manifest: Manifest,
   report: VerifyReport,
   bodies: Map<string, Uint8Array[]>,
   recovery: Recovery,
+  step: () => void = () => {},
 ): Promise<ColdFindings> {
   const found: ColdFindings = { orphans: [], checksums: new Map(), rewriteNames: [], rewrites: [] };
   const unfiltered: string[] = [];
   const stillHot = new Map<string, Buffer[]>(); // file above the applied generation -> its record keys
   let recoverFails = false;
   for (const f of manifest.files) {
+    step();
     report.checked.coldFiles++;
     // a file above the applied generation: recover() reads it and redoes step 3 for its records
     const redone = recovery.recovers && f.generation > recovery.appliedGen;
@@ -452,7 +606,7 @@ async function checkColdFiles(
  * until the open deletes them from the hot tier. (A generation above the applied one by itself is no
  * leftover: merges and drops commit generations that nothing in the hot tier follows.)
  */
-function pendingMoves(hot: HotTier, stillHot: Map<string, Buffer[]>, report: VerifyReport): void {
+function pendingMoves(hot: HotReader, stillHot: Map<string, Buffer[]>, report: VerifyReport): void {
   for (const [name, keys] of stillHot) {
     const n = hot.getManySync(keys).filter((v) => v !== undefined).length;
     if (n > 0)
@@ -588,13 +742,17 @@ async function strayColdFiles(
   for (const e of entries) {
     if (e === MANIFEST_NAME) continue;
     const path = join(coldDir, e);
-    if (!(await stat(path)).isDirectory()) {
+    const top = await statIfThere(path);
+    if (top === undefined) continue;
+    if (!top.isDirectory()) {
       orphans.push(e);
       continue;
     }
     for (const n of await readdir(path)) {
       if (known.has(`${e}/${n}`)) continue;
-      if ((await stat(join(path, n))).isFile()) orphans.push(`${e}/${n}`);
+      const found = await statIfThere(join(path, n));
+      if (found === undefined) continue;
+      if (found.isFile()) orphans.push(`${e}/${n}`);
       else
         report.problems.push({
           where: `cold/${e}/${n}`,
@@ -611,6 +769,19 @@ async function strayColdFiles(
   }
   for (const o of orphans) report.problems.push({ where: `cold/${o}`, what, repairable: true });
   return orphans;
+}
+
+/**
+ * A file's stat, or undefined once it is gone: in an open store a sidecar's temporary file is renamed
+ * outside the maintenance lock (src/store.ts indexColdFilesInBackground), between the listing and here.
+ */
+async function statIfThere(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /** A listed file's names under cold/: the file, and its search sidecar when its entry has one. */
@@ -707,7 +878,7 @@ function decoded<T>(report: VerifyReport, where: () => string, decode: () => T):
  * judged under an unknown layout (the open stops at it; that is the problem reported).
  */
 async function checkHot(
-  hot: HotTier,
+  hot: HotReader,
   recovery: Recovery,
   report: VerifyReport,
   fixes: BatchOp[],
@@ -796,8 +967,14 @@ async function checkHot(
     );
 }
 
-/** Every listed chunk is stored; returns the bytes bodies and chunks take (what the counters say). */
-async function checkBodyStore(hot: HotTier, report: VerifyReport): Promise<number> {
+/**
+ * Every listed chunk is stored; returns the bytes bodies and chunks take (what the counters say), and
+ * the stored dictionaries that decode (the search index's check inflates chunks with them).
+ */
+async function checkBodyStore(
+  hot: HotReader,
+  report: VerifyReport,
+): Promise<{ bodyBytes: number; dictionaries: Map<number, Dictionary> }> {
   let bodyBytes = 0;
   let chunkBytes = 0;
   const listed = new Set<string>();
@@ -839,12 +1016,12 @@ async function checkBodyStore(hot: HotTier, report: VerifyReport): Promise<numbe
         repairable: false,
       });
   }
-  return bodyBytes + chunkBytes;
+  return { bodyBytes: bodyBytes + chunkBytes, dictionaries };
 }
 
-/** The ids of the dictionaries stored; one that does not decode is a problem (and left out). */
-async function checkDictionaries(hot: HotTier, report: VerifyReport): Promise<Set<number>> {
-  const ids = new Set<number>();
+/** The dictionaries stored, by id; one that does not decode is a problem (and left out). */
+async function checkDictionaries(hot: HotReader, report: VerifyReport): Promise<Map<number, Dictionary>> {
+  const ids = new Map<number, Dictionary>();
   for await (const batch of hot.entries(keyspace(P_DICT))) {
     for (const [key, value] of batch) {
       const d = decoded(
@@ -852,7 +1029,7 @@ async function checkDictionaries(hot: HotTier, report: VerifyReport): Promise<Se
         () => `dictionary ${key.toString("hex", 1)}`,
         () => decodeDictionary(key, value),
       );
-      if (d) ids.add(d.id);
+      if (d) ids.set(d.id, d);
     }
   }
   return ids;
@@ -883,7 +1060,7 @@ function checkCounters(c: Counters, bodyBytesStored: number, report: VerifyRepor
   }
 }
 
-function checkBodiesPresent(hot: HotTier, hashes: Uint8Array[], whose: string, report: VerifyReport): void {
+function checkBodiesPresent(hot: HotReader, hashes: Uint8Array[], whose: string, report: VerifyReport): void {
   if (hashes.length === 0) return;
   const bodies = hot.getManySync(hashes.map((h) => hashKey(P_BODY, h)));
   hashes.forEach((h, i) => {

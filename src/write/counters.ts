@@ -5,7 +5,7 @@
  */
 
 import { metaKey } from "../../tiers/hot/keys.js";
-import type { BatchOp, HotTier } from "../../tiers/hot/tier.js";
+import type { BatchOp, HotReader } from "../../tiers/hot/tier.js";
 import { CorruptStoreError } from "../base/errors.js";
 import { decodeStored, encode } from "../base/msgpack.js";
 import type { Batch } from "./batch.js";
@@ -37,7 +37,7 @@ const WHAT = "the store's counters (m·state)";
  * Every field is checked: a string would make `nextSeq` a string ("x1"), a NaN appliedSeq would make
  * replay re-apply (and count) every frame again.
  */
-export async function loadCounters(hot: HotTier): Promise<Counters> {
+export async function loadCounters(hot: HotReader): Promise<Counters> {
   const raw = await hot.get(STATE_KEY);
   if (raw === undefined) return { ...EMPTY_COUNTERS };
   const v = decodeStored(raw, WHAT);

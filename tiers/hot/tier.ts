@@ -60,6 +60,19 @@ export interface KeyRange {
 }
 
 /**
+ * The reads `verify` makes of the hot tier (src/maintenance/verify.ts and the checks it calls): the tier
+ * itself (a closed store's, opened by verify) or a view of it pinned to one snapshot (HotTier.snapshot,
+ * for a store that is open), so the checks do not care which.
+ */
+export interface HotReader {
+  get(key: Uint8Array): Promise<Buffer | undefined>;
+  getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]>;
+  getManySync(keys: Uint8Array[]): (Buffer | undefined)[];
+  /** Every entry of a key range, a batch at a time; values are left out when `values` is false. */
+  entries(range: KeyRange, values?: boolean): AsyncGenerator<[Buffer, Buffer][]>;
+}
+
+/**
  * An iterator's range: a key range, or what is left of it after the last entry already returned. (No
  * key is ever present with an undefined value: abstract-level would take it for a bound.)
  */
@@ -91,7 +104,7 @@ const TURN_CACHE_BYTES = 8 << 20;
  */
 const BUFFER_OVERHEAD = 256;
 
-export class HotTier {
+export class HotTier implements HotReader {
   private db: Db;
   private failed: TracetierError | undefined;
   /** Set while the database is closed for a reopen (`reopen`): reads wait for it. */
@@ -623,12 +636,124 @@ export class HotTier {
     return names;
   }
 
+  /**
+   * A read-only view of the database as it is now (a LevelDB snapshot): nothing written later is seen,
+   * so several scans see every keyspace at one moment, each batch (atomic) wholly or not at all. Taken
+   * synchronously, so no write lands between the caller's decision and the snapshot. The caller awaits
+   * `opened()` first (a tier being reopened has no database to pin) and closes the view when done. If the
+   * tier is reopened meanwhile (its ENOSPC recovery closes the database, and the snapshot with it), the
+   * view fails with ERR_IO saying so: it never reads the new database, which the snapshot does not pin.
+   */
+  snapshot(): HotSnapshot {
+    if (!this.isOpen)
+      throw (
+        this.closedBy ??
+        new IoError(
+          `taking a snapshot of the hot tier ${this.path}`,
+          new Error("it is being reopened: await opened() first"),
+        )
+      );
+    const epoch = this.epoch;
+    return new HotSnapshot(this.db, this.path, () => this.reopenedSince(epoch));
+  }
+
   /** Closes the database (the one a reopen in progress is opening, once it is open). */
   async close(): Promise<void> {
     await this.reopening?.catch(() => {});
     await this.db.close().catch((err: unknown) => {
       throw levelError(`closing the hot tier ${this.path}`, err);
     });
+  }
+}
+
+/** A view of the hot tier pinned to one snapshot of its database (HotTier.snapshot). */
+export class HotSnapshot implements HotReader {
+  private readonly db: Db;
+  private readonly snap: ReturnType<Db["snapshot"]>;
+  private readonly path: string;
+  /** True once the tier was reopened (or is being) since the snapshot: the database it pins is closed. */
+  private readonly reopened: () => boolean;
+  private closed = false;
+
+  constructor(db: Db, path: string, reopened: () => boolean) {
+    this.db = db;
+    this.path = path;
+    this.reopened = reopened;
+    this.snap = db.snapshot();
+  }
+
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
+    this.check();
+    return this.db
+      .get(asBuffer(key), { snapshot: this.snap })
+      .catch((err: unknown) => Promise.reject(this.failed(`reading key ${hexKey(key)}`, err)));
+  }
+
+  async getMany(keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
+    this.check();
+    return this.db
+      .getMany(keys.map(asBuffer), { snapshot: this.snap })
+      .catch((err: unknown) => Promise.reject(this.failed(`reading ${keys.length} keys`, err)));
+  }
+
+  getManySync(keys: Uint8Array[]): (Buffer | undefined)[] {
+    this.check();
+    return keys.map((k) => {
+      try {
+        return this.db.getSync(asBuffer(k), { snapshot: this.snap });
+      } catch (err) {
+        throw this.failed(`reading key ${hexKey(k)}`, err);
+      }
+    });
+  }
+
+  async *entries(range: KeyRange, values = true): AsyncGenerator<[Buffer, Buffer][]> {
+    const bounds: Bounds = { gte: asBuffer(range.gte), lt: asBuffer(range.lt) };
+    this.check();
+    const it = this.db.iterator({ ...bounds, values, snapshot: this.snap, highWaterMarkBytes: 1 << 20 });
+    try {
+      for (;;) {
+        let batch: [Buffer, Buffer][];
+        try {
+          batch = (await it.nextv(SCAN_BATCH)) as [Buffer, Buffer][];
+        } catch (err) {
+          throw this.failed(`reading ${describeRange(bounds)}`, err);
+        }
+        if (batch.length === 0) return;
+        yield batch;
+        this.check();
+      }
+    } finally {
+      it.close().catch(() => {});
+    }
+  }
+
+  /** Releases the snapshot (LevelDB keeps what it pins until then). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.snap.close().catch(() => {}); // closed already with its database (a reopen, a close)
+  }
+
+  private check(): void {
+    if (this.closed)
+      throw new IoError(`reading a snapshot of the hot tier ${this.path}`, new Error("the view is closed"));
+    if (this.reopened()) throw this.gone();
+  }
+
+  /** A failed read, coded: the clear error when a reopen closed the database under it. */
+  private failed(what: string, err: unknown): TracetierError {
+    if (this.reopened()) return this.gone();
+    return levelError(`${what} of a snapshot of the hot tier ${this.path}`, err);
+  }
+
+  private gone(): TracetierError {
+    return new IoError(
+      `reading a snapshot of the hot tier ${this.path}`,
+      new Error(
+        "the hot tier was reopened since the snapshot was taken (its recovery from a failed write), which closed the snapshot: run it again",
+      ),
+    );
   }
 }
 

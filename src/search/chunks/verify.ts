@@ -1,6 +1,6 @@
 /**
  * `verify`'s checks of the chunk index against the data (src/maintenance/verify.ts calls them on a
- * closed store):
+ * closed store's hot tier, or on a snapshot of an open one's):
  *   - `m·index` decodes; every listed segment's header and blocks decode;
  *   - `q` keys are exactly the stored bodies' (each body's docs: its distinct chunks, or itself inline);
  *   - once the index is complete and has caught up with the applied batches: every stored chunk and
@@ -9,10 +9,11 @@
  * Any problem is repaired by a rebuild (src/maintenance/reindex.ts), which `verify --repair` runs.
  */
 import { P_BODY, P_CHUNK, P_DOC_BODY, prefixEnd } from "../../../tiers/hot/keys.js";
-import type { HotTier } from "../../../tiers/hot/tier.js";
+import type { HotReader } from "../../../tiers/hot/tier.js";
+import { CorruptStoreError, TracetierError } from "../../base/errors.js";
 import { chunkText } from "../../bodies/chunk-text.js";
+import type { DictionarySource } from "../../bodies/codec.js";
 import { inflateStored } from "../../bodies/codec.js";
-import { Dictionaries } from "../../bodies/dictionary.js";
 import { decodeManifest } from "../../bodies/manifest.js";
 import { termsOf } from "../text.js";
 import {
@@ -53,7 +54,15 @@ const SAMPLE = 200;
 /** Findings of one kind reported one by one; beyond, a count. */
 const LISTED = 20;
 
-export async function checkChunkIndex(hot: HotTier, appliedSeq: number | undefined): Promise<IndexCheck> {
+/**
+ * `dictionaries`: the stored compression dictionaries (verify reads and checks them first). `live`: the
+ * store is open (verify on a snapshot of it): what is not indexed yet, the running store indexes.
+ */
+export async function checkChunkIndex(
+  hot: HotReader,
+  appliedSeq: number | undefined,
+  opts: { dictionaries: DictionarySource; live?: boolean },
+): Promise<IndexCheck> {
   const out: IndexCheck = { problems: [], pending: [], notes: [] };
   const raw = await hot.get(INDEX_KEY);
   if (raw === undefined) {
@@ -88,11 +97,11 @@ export async function checkChunkIndex(hot: HotTier, appliedSeq: number | undefin
   if (appliedSeq !== undefined && state.indexedSeq < appliedSeq) {
     out.pending.push({
       where: "hot m·index",
-      what: `indexed up to batch ${state.indexedSeq} of ${appliedSeq}: the next open indexes the rest from the WAL`,
+      what: `indexed up to batch ${state.indexedSeq} of ${appliedSeq}: ${opts.live ? "the running store indexes the rest (in the background)" : "the next open indexes the rest from the WAL"}`,
     });
     return out;
   }
-  if (segments) await checkIndexed(hot, segments, out);
+  if (segments) await checkIndexed(hot, segments, opts.dictionaries, out);
   return out;
 }
 
@@ -102,7 +111,7 @@ interface Loaded {
   docs: Set<string>;
 }
 
-async function readSegments(hot: HotTier, state: IndexState, out: IndexCheck): Promise<Loaded | undefined> {
+async function readSegments(hot: HotReader, state: IndexState, out: IndexCheck): Promise<Loaded | undefined> {
   const loaded: Loaded = { headers: new Map(), blocks: new Map(), docs: new Set() };
   let sound = true;
   for (const id of state.segments) {
@@ -127,6 +136,8 @@ async function readSegments(hot: HotTier, state: IndexState, out: IndexCheck): P
         loaded.blocks.set(`${id}:${i}`, decoded);
       });
     } catch (err) {
+      // a failed read (or an open store's close: ERR_CLOSED) ends the run; damage is a finding
+      if (err instanceof TracetierError && !(err instanceof CorruptStoreError)) throw err;
       out.problems.push({ where, what: (err as Error).message });
       sound = false;
     }
@@ -135,7 +146,7 @@ async function readSegments(hot: HotTier, state: IndexState, out: IndexCheck): P
 }
 
 /** `q` keys against the stored bodies. */
-async function checkDocBodies(hot: HotTier, out: IndexCheck): Promise<void> {
+async function checkDocBodies(hot: HotReader, out: IndexCheck): Promise<void> {
   const expected = new Set<string>();
   for await (const batch of hot.entries(keyspace(P_BODY))) {
     for (const [key, manifest] of batch) {
@@ -165,8 +176,12 @@ async function checkDocBodies(hot: HotTier, out: IndexCheck): Promise<void> {
 }
 
 /** Every stored chunk and inline body is a doc; a sample is found under each of its terms. */
-async function checkIndexed(hot: HotTier, seg: Loaded, out: IndexCheck): Promise<void> {
-  const dicts = await Dictionaries.load(hot);
+async function checkIndexed(
+  hot: HotReader,
+  seg: Loaded,
+  dicts: DictionarySource,
+  out: IndexCheck,
+): Promise<void> {
   const missing: string[] = [];
   const sample: { doc: Buffer; stored: Uint8Array }[] = [];
   let seen = 0;
