@@ -314,8 +314,8 @@ class Store implements TraceStore {
    * then tracked as a read (a file it reads is not unlinked under it) once the lock is held: a read that
    * waited for the lock would deadlock a job that quiesces reads under it. A close ends it (ERR_CLOSED).
    */
-  [VERIFY](onStart?: () => void): Promise<VerifyReport> {
-    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld()), onStart));
+  [VERIFY](hooks: RunHooks): Promise<VerifyReport> {
+    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld()), hooks));
   }
 
   private async verifyHeld(): Promise<VerifyReport> {
@@ -381,7 +381,7 @@ class Store implements TraceStore {
   }
 
   compact(opts?: CompactOptions): Promise<CompactResult> {
-    return this.call(() => this.exclusive(() => this.compactor.compact(opts), opts?.onStart)).finally(() =>
+    return this.call(() => this.exclusive(() => this.compactor.compact(opts), opts)).finally(() =>
       this.refreshTurns(),
     );
   }
@@ -389,7 +389,7 @@ class Store implements TraceStore {
   prune(policy: RetentionPolicy, opts: PruneOptions = {}): Promise<PruneResult> {
     return this.call(async () => {
       checkPolicy(policy, opts);
-      return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()), opts.onStart);
+      return this.exclusive(() => this.pruner.prune(policy, opts.now ?? Date.now()), opts);
     }).finally(() => this.refreshTurns());
   }
 
@@ -440,7 +440,7 @@ class Store implements TraceStore {
   coldIndexProgress: ((done: number, total: number) => void) | undefined;
 
   gc(opts: GcOptions = {}): Promise<GcResult> {
-    return this.call(() => this.exclusive(() => this.pruner.gc(), opts.onStart));
+    return this.call(() => this.exclusive(() => this.pruner.gc(), opts));
   }
 
   startMaintenance(schedule: MaintenanceSchedule, options?: MaintenanceOptions): MaintenanceJobs {
@@ -457,12 +457,17 @@ class Store implements TraceStore {
 
   /**
    * One maintenance job at a time: compaction, prune and GC share this lock, first come first served.
-   * `onStart` is told when `job` holds it (a caller's report of waiting and running).
+   * `hooks` are told when `job` holds it and when it has ended, before the next job may start (a
+   * caller's report of waiting and running, and of runs that never overlap).
    */
-  private exclusive<T>(job: () => Promise<T>, onStart?: () => void): Promise<T> {
-    const run = this.maintenance.then(() => {
-      onStart?.();
-      return job();
+  private exclusive<T>(job: () => Promise<T>, hooks: RunHooks = {}): Promise<T> {
+    const run = this.maintenance.then(async () => {
+      hooks.onStart?.();
+      try {
+        return await job();
+      } finally {
+        hooks.onEnd?.();
+      }
     });
     this.maintenance = run.catch(() => {});
     return run;
@@ -596,12 +601,15 @@ export function inspectStore(store: TraceStore): StoreInspection {
  */
 export function verifyRunning(
   store: TraceStore,
-  opts: { repair?: boolean; onStart?: () => void } = {},
+  opts: { repair?: boolean } & RunHooks = {},
 ): Promise<VerifyReport> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   if (opts.repair === true) return Promise.reject(liveRepairRefused());
-  return store[VERIFY](opts.onStart);
+  return store[VERIFY](opts);
 }
+
+/** A maintenance run's start and end, as CompactOptions, PruneOptions and GcOptions give them. */
+type RunHooks = Pick<GcOptions, "onStart" | "onEnd">;
 
 /** Keeps `run` in `set` while it is pending. */
 function track<T>(set: Set<Promise<unknown>>, run: Promise<T>): Promise<T> {

@@ -8,9 +8,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunRecord } from "../src/collector/maintenance-log.js";
 import { openStore, type TraceRecord } from "../src/index.js";
 import { type CliRun, cli } from "./support/cli.js";
-import { multiDayTurns, tempDir } from "./support/fixtures.js";
+import { log, multiDayTurns, tempDir } from "./support/fixtures.js";
 import { type ServeProcess, serveProcess } from "./support/serve-process.js";
 import { exited } from "./support/spawn.js";
 
@@ -75,7 +76,7 @@ describe("commands through a running collector", () => {
     const s = serveProcess(["--dir", dir, ...QUIET]);
     await s.url;
     const runs = await Promise.all(commands.map((c) => cli([...c, "--dir", dir, "--debug"])));
-    commands.forEach((c, i) => viaCollector.set(c.join(" "), runs[i]!));
+    for (const [i, c] of commands.entries()) viaCollector.set(c.join(" "), runs[i]!);
     await stop(s);
   }, 120_000);
 
@@ -115,6 +116,79 @@ describe("commands through a running collector", () => {
     expect(remote.coldRecords).toBeGreaterThan(0);
     expect(remote.hotRecords).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe("maintenance through a running collector", () => {
+  it("verifies read-only inside the collector, with the report the closed store gives", async () => {
+    const { dir } = await storeWithBothTiers();
+    const s = serveProcess(["--dir", dir, ...QUIET]);
+    await s.url;
+    const live = await cli(["verify", "--json", "--dir", dir, "--debug"]);
+    const repair = await cli(["verify", "--repair", "--dir", dir]);
+    await stop(s);
+    const closed = await cli(["verify", "--json", "--dir", dir]);
+    expect(live.err).toMatch(/through the collector/);
+    expect([live.code, closed.code]).toEqual([0, 0]);
+    const [a, b] = [JSON.parse(live.out), JSON.parse(closed.out)];
+    expect(a.problems).toEqual(b.problems);
+    expect({ ...a.checked, walFrames: 0 }).toEqual({ ...b.checked, walFrames: 0 });
+    expect(a.notes.join(" ")).toMatch(/while .*open/);
+    expect(repair.code).toBe(1);
+    expect(repair.err).toMatch(/ERR_LOCKED: verify --repair needs the store closed.*stop it/);
+  }, 90_000);
+
+  it("runs compact inside the collector after its scheduled compaction, never beside it", async () => {
+    const dir = tempDir();
+    const store = await openStore({ dir, durability: "none" });
+    const base = Date.UTC(2026, 9, 1);
+    for (let b = 0; b < 8; b++)
+      await store.insertRecords(
+        Array.from({ length: 5000 }, (_, i) =>
+          log(`build line ${b}-${i}`, base + (b * 5000 + i) * 1000, { turnId: `t${i % 300}` }),
+        ),
+      );
+    await store.close();
+    // every second: the first tick's run moves 40,000 records, which takes seconds
+    const s = serveProcess([
+      "--dir",
+      dir,
+      "--compact-schedule",
+      "* * * * * *",
+      "--compact-older-than",
+      "0s",
+      "--prune-schedule",
+      "off",
+    ]);
+    const url = await s.url;
+    const maintenance = async () =>
+      (await fetch(`${url}/v1/admin/maintenance`)).json() as Promise<{
+        running: { job: string; trigger: string } | null;
+        runs: RunRecord[];
+      }>;
+    while ((await maintenance()).running?.trigger !== "schedule") await new Promise((r) => setTimeout(r, 20));
+    const run = await cli(["compact", "--older-than", "0s", "--json", "--dir", dir]);
+    expect(run.code).toBe(0);
+    const { runs } = await maintenance();
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    await stop(s);
+    const admin = runs.find((r) => r.trigger === "admin")!;
+    const first = runs.find((r) => r.trigger === "schedule")!;
+    expect(admin).toMatchObject({ job: "compact", outcome: "ok" });
+    expect(first).toMatchObject({ job: "compact", outcome: "ok" });
+    // it was asked for while the scheduled run held the lock, and began only once that run ended
+    expect(admin.queuedAt).toBeLessThan(first.finishedAt);
+    expect(admin.startedAt).toBeGreaterThanOrEqual(first.finishedAt);
+    const sorted = [...runs].sort((x, y) => x.startedAt - y.startedAt);
+    for (let i = 1; i < sorted.length; i++)
+      expect(sorted[i]!.startedAt).toBeGreaterThanOrEqual(sorted[i - 1]!.finishedAt);
+    const counted = Number(
+      /tracetier_maintenance_runs_total\{job="compact",outcome="ok"\} (\d+)/.exec(metrics)?.[1],
+    );
+    expect(counted).toBeGreaterThanOrEqual(2);
+    expect(counted).toBe(runs.filter((r) => r.job === "compact" && r.outcome === "ok").length);
+    // the scheduled run had moved everything by the time this one began
+    expect(JSON.parse(run.out).recordsMoved).toBe(0);
+  }, 120_000);
 });
 
 describe("serve.json", () => {

@@ -28,7 +28,8 @@ import type { RouteContext } from "./routes.js";
 const ADMIN_BODY_LIMIT = 64 * 1024;
 const HEARTBEAT_MS = 1000;
 
-type Start = (store: TraceStore, onStart: () => void) => Promise<unknown>;
+/** Starts the job; `hooks` are told when it holds the maintenance lock and when it has ended. */
+type Start = (store: TraceStore, hooks: { onStart: () => void; onEnd: () => void }) => Promise<unknown>;
 
 /** The job's start function, from its checked options (a bad option throws before anything runs). */
 const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
@@ -37,24 +38,24 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
     const olderThanMs = body.olderThanMs;
     if (olderThanMs !== undefined && !(Number.isSafeInteger(olderThanMs) && (olderThanMs as number) >= 0))
       throw new InvalidOptionError("olderThanMs", "must be a whole number of ms, 0 or more");
-    return (store, onStart) => store.compact({ olderThanMs: olderThanMs as number | undefined, onStart });
+    return (store, hooks) => store.compact({ olderThanMs: olderThanMs as number | undefined, ...hooks });
   },
   prune(body) {
     only(body, ["policy"]);
     const policy = (body.policy ?? DEFAULT_RETENTION) as RetentionPolicy;
     checkPolicy(policy, {});
     only(policy as Record<string, unknown>, [...POLICY_FIELDS], "policy.");
-    return (store, onStart) => store.prune(policy, { onStart });
+    return (store, hooks) => store.prune(policy, hooks);
   },
   gc(body) {
     only(body, []);
-    return (store, onStart) => store.gc({ onStart });
+    return (store, hooks) => store.gc(hooks);
   },
   /** Read-only, over a snapshot (verifyRunning); `repair` needs the store closed. */
   verify(body) {
     if (body.repair === true) throw liveRepairRefused();
     only(body, []);
-    return (store, onStart) => verifyRunning(store, { onStart });
+    return (store, hooks) => verifyRunning(store, hooks);
   },
 };
 
@@ -116,20 +117,25 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     if (startedAt === undefined) waiting();
     else write({ event: "running", elapsedMs: Date.now() - startedAt });
   }, HEARTBEAT_MS);
+  let finishedAt: number | undefined;
+  // taken as the job ends, before the lock passes on: the next run starts at or after it
+  const onEnd = () => {
+    finishedAt = Date.now();
+  };
   const onStart = () => {
     startedAt = Date.now();
     log.started(job, "admin", startedAt);
     write({ event: "started", waitedMs: startedAt - queuedAt });
   };
   try {
-    const result = await start(ctx.store, onStart);
-    ctx.metrics.recordRunOf(runOf(job, queuedAt, startedAt, "ok"));
+    const result = await start(ctx.store, { onStart, onEnd });
+    ctx.metrics.recordRunOf(runOf(job, queuedAt, startedAt, finishedAt, "ok"));
     ctx.log?.(`maintenance: ${job} (admin) done in ${Date.now() - (startedAt ?? queuedAt)} ms`);
     write({ event: "done", result });
   } catch (err) {
     const { body, logged } = errorResponse(err);
     ctx.metrics.recordRunOf({
-      ...runOf(job, queuedAt, startedAt, "failed"),
+      ...runOf(job, queuedAt, startedAt, finishedAt, "failed"),
       error: `${body.error.code}: ${body.error.message}`,
     });
     ctx.log?.(
@@ -142,13 +148,19 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
   }
 }
 
-function runOf(job: RunJob, queuedAt: number, startedAt: number | undefined, outcome: "ok" | "failed") {
+function runOf(
+  job: RunJob,
+  queuedAt: number,
+  startedAt: number | undefined,
+  finishedAt: number | undefined,
+  outcome: "ok" | "failed",
+) {
   return {
     job,
     trigger: "admin" as const,
     queuedAt,
     startedAt: startedAt ?? queuedAt,
-    finishedAt: Date.now(),
+    finishedAt: finishedAt ?? Date.now(),
     outcome,
   };
 }

@@ -37,6 +37,8 @@ export interface CompactOptions {
   now?: number;
   /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
   onStart?: () => void;
+  /** Called when the run has ended, done or failed, before the maintenance lock passes on. */
+  onEnd?: () => void;
 }
 
 export interface CompactResult {

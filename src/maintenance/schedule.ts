@@ -6,8 +6,10 @@
  */
 import cron, { type ScheduledTask } from "node-cron";
 import { InvalidOptionError } from "../base/errors.js";
-import type { PruneOptions, PruneResult, RetentionPolicy } from "../retention/policy.js";
+import type { GcOptions, PruneOptions, PruneResult, RetentionPolicy } from "../retention/policy.js";
 import type { CompactResult } from "./compaction.js";
+
+type RunHooks = Pick<GcOptions, "onStart" | "onEnd">;
 
 export interface MaintenanceSchedule {
   compact?: { schedule: string; olderThanMs?: number };
@@ -51,7 +53,7 @@ export interface MaintenanceJobs {
 
 /** What the jobs drive: the store's own maintenance calls. */
 export interface MaintenanceTarget {
-  compact(opts: { olderThanMs?: number; now?: number; onStart?: () => void }): Promise<CompactResult>;
+  compact(opts: { olderThanMs?: number; now?: number } & RunHooks): Promise<CompactResult>;
   prune(policy: RetentionPolicy, opts: PruneOptions): Promise<PruneResult>;
 }
 
@@ -61,19 +63,19 @@ export function scheduleMaintenance(
   options: MaintenanceOptions = {},
 ): MaintenanceJobs {
   const clock = options.clock ?? Date.now;
-  type Work = (now: number, onStart: () => void) => Promise<CompactResult | PruneResult>;
+  type Work = (now: number, hooks: RunHooks) => Promise<CompactResult | PruneResult>;
   const jobs: [MaintenanceJob, string, Work][] = [];
   if (schedule.compact) {
     const { olderThanMs } = schedule.compact;
     jobs.push([
       "compact",
       schedule.compact.schedule,
-      (now, onStart) => target.compact({ olderThanMs, now, onStart }),
+      (now, hooks) => target.compact({ olderThanMs, now, ...hooks }),
     ]);
   }
   if (schedule.prune) {
     const { policy } = schedule.prune;
-    jobs.push(["prune", schedule.prune.schedule, (now, onStart) => target.prune(policy, { now, onStart })]);
+    jobs.push(["prune", schedule.prune.schedule, (now, hooks) => target.prune(policy, { now, ...hooks })]);
   }
   for (const [job, expr] of jobs) {
     if (typeof expr !== "string" || !cron.validate(expr)) {
@@ -95,12 +97,16 @@ export function scheduleMaintenance(
         process.emitWarning(`tracetier maintenance callback threw: ${String(err)}`, "MaintenanceWarning");
       }
     };
+    // finishedAt is taken as the run ends, before the lock passes on: the next run starts after it
+    const ended = () => {
+      run.finishedAt = clock();
+    };
     try {
-      run.result = await work(startedAt, locked);
+      run.result = await work(startedAt, { onStart: locked, onEnd: ended });
     } catch (err) {
       run.error = err instanceof Error ? err : new Error(String(err));
+      if (run.finishedAt < run.lockedAt) ended(); // refused before it held the lock (a closed store)
     }
-    run.finishedAt = clock();
     report(run, options.onRun);
   };
   const tasks: ScheduledTask[] = jobs.map(([job, expr, work]) =>
