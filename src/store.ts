@@ -30,6 +30,7 @@ import {
 } from "./maintenance/schedule.js";
 import { upgrade } from "./maintenance/upgrade.js";
 import { renderEasyView } from "./read/easy-view.js";
+import { type HotSince, hotSince } from "./read/hot-since.js";
 import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
 import { TurnLister } from "./read/turns.js";
@@ -65,7 +66,7 @@ import type {
   UsageReport,
 } from "./types.js";
 import { countersOp, loadCounters } from "./write/counters.js";
-import { WritePath } from "./write/path.js";
+import { type AppliedRecord, WritePath } from "./write/path.js";
 
 export interface TraceStore {
   /** Stores the records (idempotently, by id); resolves once they are durable and visible. */
@@ -119,6 +120,9 @@ const INSERT_PREPARED = Symbol("insertPrepared");
 /** The store's entry for warming the turns list; not reachable from the public API either. */
 const WARM_TURNS = Symbol("warmTurns");
 const WARM_SEARCH = Symbol("warmSearch");
+/** The store's entries for `tracetier tail` (followRecords, hotRecordsSince below). */
+const FOLLOW = Symbol("follow");
+const HOT_SINCE = Symbol("hotSince");
 
 const DEFAULTS = {
   durability: "sync",
@@ -295,6 +299,28 @@ class Store implements TraceStore {
   /** See `warmSearch` below. */
   [WARM_SEARCH](): Promise<void> {
     return this.inBackground(() => this.hotText.ready());
+  }
+
+  private readonly followers = new Set<(records: readonly AppliedRecord[]) => void>();
+
+  /** See `followRecords` below. */
+  [FOLLOW](listener: (records: readonly AppliedRecord[]) => void): Following {
+    this.followers.add(listener);
+    this.writes.onRecords ??= (records) => {
+      for (const f of this.followers) {
+        try {
+          f(records);
+        } catch {
+          // one follower's failure is not the write path's, nor another follower's
+        }
+      }
+    };
+    return { upTo: this.writes.toldUpTo, stop: () => this.followers.delete(listener) };
+  }
+
+  /** See `hotRecordsSince` below. */
+  [HOT_SINCE](after: number, upTo: number, limit: number): Promise<HotSince> {
+    return this.read(() => hotSince(this.hot, after, upTo, limit));
   }
 
   /** See `warmTurns` below. */
@@ -534,6 +560,42 @@ export function warmTurns(store: TraceStore): Promise<void> {
 export function warmSearch(store: TraceStore): Promise<void> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   return store[WARM_SEARCH]();
+}
+
+/** A follower's subscription (`followRecords`). */
+export interface Following {
+  /** Every record acknowledged with a sequence number above this is told to the listener, once. */
+  upTo: number;
+  stop(): void;
+}
+
+/**
+ * Internal (the collector's `GET /v1/tail`): tells `listener`, synchronously and in sequence order, the
+ * records of each batch once it is in the hot tier (before its callers are answered), each record once;
+ * duplicates are never told (they get no sequence number). A record's value decodes (tiers/hot/values.ts
+ * `decodeRecordValue`) to the record `query({ bodies: false })` returns. `upTo` is the cursor "now".
+ * A listener that throws loses nothing for the store or the other listeners.
+ */
+export function followRecords(
+  store: TraceStore,
+  listener: (records: readonly AppliedRecord[]) => void,
+): Following {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[FOLLOW](listener);
+}
+
+/**
+ * Internal (`GET /v1/tail` after a restart): the hot tier's records with `after < seq <= upTo`, the
+ * newest `limit` of them, and the sequence numbers it lacks (src/read/hot-since.ts). A tracked read.
+ */
+export function hotRecordsSince(
+  store: TraceStore,
+  after: number,
+  upTo: number,
+  limit: number,
+): Promise<HotSince> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[HOT_SINCE](after, upTo, limit);
 }
 
 /** Keeps `run` in `set` while it is pending. */
