@@ -214,6 +214,28 @@ describe("tracetier tail (real processes)", () => {
   });
 });
 
+describe("tracetier tail's refusals", () => {
+  it("exits 1 with the HTTP reason on a wrong token, and with ERR_INVALID_OPTION on a bad filter", async () => {
+    const { url } = await collector({ token: "sesame" });
+    const wrong = tailProcess(["--url", url, "--token", "open"]);
+    const bad = tailProcess(["--url", url, "--token", "sesame", "--level", "fatal"]);
+    expect(await exited(wrong.child)).toBe(1);
+    expect(wrong.stderr()).toMatch(/ERR_UNAUTHORIZED.*401/);
+    expect(await exited(bad.child)).toBe(1);
+    expect(bad.stderr()).toMatch(/ERR_INVALID_OPTION: option "level"/);
+  });
+
+  it("has --help with examples", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "tail", "--help"]);
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    expect(await exited(child)).toBe(0);
+    expect(out).toContain("Examples:\n  tracetier tail");
+  });
+});
+
 interface Event {
   id?: string;
   event: string;

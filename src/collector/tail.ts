@@ -29,7 +29,7 @@ import type { CollectorMetrics } from "./metrics.js";
 export interface TailLimits {
   /** Recent records kept for replays after a reconnect. */
   ringRecords: number;
-  /** Bytes of recent records' values kept (their stored, msgpack form). */
+  /** Bytes of recent records kept (their stored, msgpack form, plus ENTRY_OVERHEAD each). */
   ringBytes: number;
   /** Bytes a stream may have queued (unsent) before it is closed: the client resumes by its cursor. */
   streamBytes: number;
@@ -45,6 +45,13 @@ export const TAIL_DEFAULTS: TailLimits = {
   hotReplayRecords: 100_000,
   heartbeatMs: 15_000,
 };
+
+/**
+ * What a kept record costs beyond its value's bytes (its object and its Uint8Array's backing store; the
+ * hot tier measured about 250 bytes a Buffer): counted in `ringBytes`, so that many small records do not
+ * hold several times the bound.
+ */
+const ENTRY_OVERHEAD = 256;
 
 /** The `gap` event's ranges are listed up to this many (the count covers them all). */
 const MAX_GAP_RANGES = 100;
@@ -321,14 +328,14 @@ class Ring {
   push(records: readonly AppliedRecord[]): void {
     for (const r of records) {
       this.items.push(r);
-      this.bytes += r.value.length;
+      this.bytes += r.value.length + ENTRY_OVERHEAD;
     }
     while (
       this.items.length - this.head > this.limits.ringRecords ||
       (this.bytes > this.limits.ringBytes && this.items.length - this.head > 0)
     ) {
       const old = this.items[this.head++]!;
-      this.bytes -= old.value.length;
+      this.bytes -= old.value.length + ENTRY_OVERHEAD;
       this.floor = old.seq;
     }
     // compacted now and then, so that a shift is never paid per record
