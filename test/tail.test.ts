@@ -385,6 +385,22 @@ describe("GET /v1/tail", () => {
     await store.close();
   });
 
+  it("closes promptly even when a streaming client does not read what is queued for it", async () => {
+    const { store, c, url } = await collector({ tail: { streamBytes: 1 << 30 } });
+    const socket = connect(Number(new URL(url).port), "127.0.0.1");
+    closers.push(async () => socket.destroy());
+    socket.on("error", () => {});
+    socket.write("GET /v1/tail HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    const big = "x".repeat(50_000);
+    for (let b = 0; b < 40; b++)
+      await store.insertRecords(batch(b, 10).map((r) => ({ ...r, attributes: { big } }))); // 20 MB
+    const started = Date.now();
+    await c.close();
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it("closes a stream whose client does not read once its queued bytes pass the limit", async () => {
     const { store, url } = await collector({ tail: { streamBytes: 256 * 1024 } });
     const slow = async () =>

@@ -53,6 +53,9 @@ export const TAIL_DEFAULTS: TailLimits = {
  */
 const ENTRY_OVERHEAD = 256;
 
+/** A replay's text is written in pieces of about this many characters. */
+const SEND_CHUNK = 256 * 1024;
+
 /** The `gap` event's ranges are listed up to this many (the count covers them all). */
 const MAX_GAP_RANGES = 100;
 
@@ -274,13 +277,19 @@ class TailStream {
     this.write(`event: gap\ndata: ${JSON.stringify(detail)}\n\n`);
   }
 
+  /** One write per call (a batch's records in one chunk: a write per record cost more than the rest). */
   private send(records: readonly Ready[]): void {
+    let text = "";
     for (const r of records) {
-      if (this.done) return;
       if (r.seq <= this.sent || !matches(r.record, this.filter)) continue;
       this.sent = r.seq;
-      this.write(`id: ${r.seq}\nevent: record\ndata: ${r.data}\n\n`);
+      text += `id: ${r.seq}\nevent: record\ndata: ${r.data}\n\n`;
+      if (text.length >= SEND_CHUNK) {
+        this.write(text);
+        text = "";
+      }
     }
+    if (text !== "") this.write(text);
   }
 
   write(text: string): void {
@@ -298,6 +307,10 @@ class TailStream {
     this.res.destroy();
   }
 
+  /**
+   * Ends the stream. The response is then finished for the server (it need not wait for a client that
+   * does not read what is queued: the close cuts the connection once every response is finished).
+   */
   end(): void {
     if (this.done) return;
     this.done = true;
