@@ -56,12 +56,15 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
   }
 }
 
+/** An hour ago: recent enough that no scheduled compaction or prune of `serve` moves a record. */
+const BASE = Date.now() - 3_600_000;
+
 /** Each batch: `n` records, logs and spans alternating, all distinct. */
 function batch(b: number, n = 10): TraceRecord[] {
   return Array.from({ length: n }, (_, i) =>
     i % 2 === 0
-      ? log(`b${b} r${i}`, 1_700_000_000_000 + b * 1000 + i, { turnId: `t${b % 3}` })
-      : span({ spanId: `s${b}-${i}`, timestamp: 1_700_000_000_000 + b * 1000 + i, turnId: `t${b % 3}` }),
+      ? log(`b${b} r${i}`, BASE + b * 1000 + i, { turnId: `t${b % 3}` })
+      : span({ spanId: `s${b}-${i}`, timestamp: BASE + b * 1000 + i, turnId: `t${b % 3}` }),
   );
 }
 
