@@ -311,6 +311,17 @@ describe("GET /v1/tail", () => {
     expect(a.records()[0]!.seq).toBe(5);
   });
 
+  it("sends a comment heartbeat while nothing happens, and counts its open streams in /metrics", async () => {
+    const { url } = await collector({ tail: { heartbeatMs: 50 } });
+    const res = await fetch(`${url}/v1/tail`);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    closers.push(() => reader.cancel());
+    let text = "";
+    while (!text.includes("\n: ping\n\n")) text += Buffer.from((await reader.read()).value!).toString();
+    const metrics = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+    expect(metrics.get("tracetier_tail_streams")).toBe(1);
+  });
+
   it("fills a cursor older than its ring from the hot tier, then the ring, each record once", async () => {
     const { store, url } = await collector({ tail: { ringRecords: 3 } });
     await store.insertRecords(batch(1, 10)); // the ring keeps seq 8 to 10
