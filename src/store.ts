@@ -31,6 +31,7 @@ import {
 import { upgrade } from "./maintenance/upgrade.js";
 import { liveRepairRefused, type VerifyReport, verifyOpen } from "./maintenance/verify.js";
 import { renderEasyView } from "./read/easy-view.js";
+import { type HotSince, hotSince } from "./read/hot-since.js";
 import { Reader } from "./read/reader.js";
 import { requestDiff } from "./read/request-diff.js";
 import { TurnLister } from "./read/turns.js";
@@ -66,7 +67,7 @@ import type {
   UsageReport,
 } from "./types.js";
 import { countersOp, loadCounters } from "./write/counters.js";
-import { WritePath } from "./write/path.js";
+import { type AppliedRecord, WritePath } from "./write/path.js";
 
 export interface TraceStore {
   /** Stores the records (idempotently, by id); resolves once they are durable and visible. */
@@ -124,6 +125,9 @@ const WARM_SEARCH = Symbol("warmSearch");
 const INSPECT = Symbol("inspect");
 
 const VERIFY = Symbol("verify");
+/** The store's entries for `tracetier tail` (followRecords, hotRecordsSince below). */
+const FOLLOW = Symbol("follow");
+const HOT_SINCE = Symbol("hotSince");
 
 const DEFAULTS = {
   durability: "sync",
@@ -330,6 +334,28 @@ class Store implements TraceStore {
     } finally {
       await view.close();
     }
+  }
+
+  private readonly followers = new Set<(records: readonly AppliedRecord[]) => void>();
+
+  /** See `followRecords` below. */
+  [FOLLOW](listener: (records: readonly AppliedRecord[]) => void): Following {
+    this.followers.add(listener);
+    this.writes.onRecords ??= (records) => {
+      for (const f of this.followers) {
+        try {
+          f(records);
+        } catch {
+          // one follower's failure is not the write path's, nor another follower's
+        }
+      }
+    };
+    return { upTo: this.writes.toldUpTo, stop: () => this.followers.delete(listener) };
+  }
+
+  /** See `hotRecordsSince` below. */
+  [HOT_SINCE](after: number, upTo: number, limit: number): Promise<HotSince> {
+    return this.read(() => hotSince(this.hot, after, upTo, limit));
   }
 
   /** See `warmTurns` below. */
@@ -610,6 +636,42 @@ export function verifyRunning(
 
 /** A maintenance run's start and end, as CompactOptions, PruneOptions and GcOptions give them. */
 type RunHooks = Pick<GcOptions, "onStart" | "onEnd">;
+
+/** A follower's subscription (`followRecords`). */
+export interface Following {
+  /** Every record acknowledged with a sequence number above this is told to the listener, once. */
+  upTo: number;
+  stop(): void;
+}
+
+/**
+ * Internal (the collector's `GET /v1/tail`): tells `listener`, synchronously and in sequence order, the
+ * records of each batch once it is in the hot tier (before its callers are answered), each record once;
+ * duplicates are never told (they get no sequence number). A record's value decodes (tiers/hot/values.ts
+ * `decodeRecordValue`) to the record `query({ bodies: false })` returns. `upTo` is the cursor "now".
+ * A listener that throws loses nothing for the store or the other listeners.
+ */
+export function followRecords(
+  store: TraceStore,
+  listener: (records: readonly AppliedRecord[]) => void,
+): Following {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[FOLLOW](listener);
+}
+
+/**
+ * Internal (`GET /v1/tail` after a restart): the hot tier's records with `after < seq <= upTo`, the
+ * newest `limit` of them, and the sequence numbers it lacks (src/read/hot-since.ts). A tracked read.
+ */
+export function hotRecordsSince(
+  store: TraceStore,
+  after: number,
+  upTo: number,
+  limit: number,
+): Promise<HotSince> {
+  if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
+  return store[HOT_SINCE](after, upTo, limit);
+}
 
 /** Keeps `run` in `set` while it is pending. */
 function track<T>(set: Set<Promise<unknown>>, run: Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import { query, turn } from "./commands/read.js";
 import { reindex } from "./commands/reindex.js";
 import { search } from "./commands/search.js";
 import { sql } from "./commands/sql.js";
+import { tail } from "./commands/tail.js";
 import { verify } from "./commands/verify.js";
 import { runDemo } from "./demo.js";
 import { SERVE_HELP, serve } from "./serve.js";
@@ -44,6 +45,7 @@ const COMMANDS: Command[] = [
   turn,
   query,
   search,
+  tail,
   compact,
   prune,
   gc,

@@ -15,6 +15,7 @@ import type { CollectorMetrics, Source } from "./metrics.js";
 import { decodeLogs, decodeTraces, encodeResponse, encodingOf, type OtlpEncoding } from "./otlp/decode.js";
 import { type Mapped, mapLogs, mapTraces } from "./otlp/map.js";
 import { parseRecordsBody } from "./records-body.js";
+import type { TailHub } from "./tail.js";
 import { decodePart } from "./target.js";
 import { sendAsset, sendIndex, type ViewerAssets } from "./viewer.js";
 
@@ -28,6 +29,8 @@ export interface RouteContext {
   log?: (line: string) => void;
   /** The web viewer's files, read at start (viewer.ts). */
   viewer: ViewerAssets;
+  /** `GET /v1/tail`'s streams and recent records (tail.ts). */
+  tail: TailHub;
 }
 
 type Handler = (
@@ -69,6 +72,12 @@ const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)$/, name: "turn", handler: getTurn },
   { method: "GET", pattern: /^\/v1\/turns\/([^/]+)\/view$/, name: "turn_view", handler: getView },
   { method: "GET", pattern: /^\/v1\/records$/, name: "query", handler: getRecords },
+  {
+    method: "GET",
+    pattern: /^\/v1\/tail$/,
+    name: "tail",
+    handler: (c, q, s, _p, p) => c.tail.serve(q, s, p),
+  },
   { method: "GET", pattern: /^\/v1\/records\/([^/]+)\/body$/, name: "body", handler: getBody },
   { method: "GET", pattern: /^\/v1\/records\/([^/]+)\/diff$/, name: "diff", handler: getDiff },
   {

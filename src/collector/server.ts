@@ -13,6 +13,7 @@ import { BodyBudget, errorResponse, HttpError, sendJson } from "./http.js";
 import { CollectorMetrics } from "./metrics.js";
 import { encodeStatus, encodingOf } from "./otlp/decode.js";
 import { findRoute, type RouteContext, sendOtlp } from "./routes.js";
+import { TailHub, type TailLimits } from "./tail.js";
 import { parseTarget } from "./target.js";
 import { loadViewer } from "./viewer.js";
 
@@ -39,12 +40,14 @@ export interface CollectorOptions {
   log?: (line: string) => void;
   /** The built web viewer (index.html and assets/). Default: dist/viewer, found from this module. */
   viewerDir?: string;
+  /** `GET /v1/tail`'s bounds (tail.ts TAIL_DEFAULTS). */
+  tail?: Partial<TailLimits>;
 }
 
 export interface Collector {
   readonly url: string;
   readonly metrics: CollectorMetrics;
-  /** Stops accepting, waits for requests in flight, closes every connection. */
+  /** Ends the tail streams, stops accepting, waits for requests in flight, closes every connection. */
   close(): Promise<void>;
 }
 
@@ -74,6 +77,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     ),
     log,
     viewer: loadViewer(opts.viewerDir),
+    // last: it follows the store from now on (stopped by close(), or below if the server cannot listen)
+    tail: new TailHub(opts.store, metrics, opts.tail),
   };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
@@ -101,17 +106,22 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       server.off("error", reject);
       resolve();
     });
+  }).catch((err: unknown) => {
+    ctx.tail.close();
+    throw err;
   });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`,
     metrics,
-    close: () => closeGracefully(server, inflight),
+    close: () => closeGracefully(server, inflight, ctx.tail),
   };
 }
 
-async function closeGracefully(server: Server, inflight: Set<Promise<void>>): Promise<void> {
+async function closeGracefully(server: Server, inflight: Set<Promise<void>>, tail: TailHub): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A tail stream never ends by itself: ended here, its client resumes by its cursor elsewhere.
+  tail.close();
   server.closeIdleConnections();
   while (inflight.size > 0) await Promise.allSettled([...inflight]);
   server.closeAllConnections();

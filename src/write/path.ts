@@ -85,6 +85,18 @@ export class WritePath {
   /** Called after each applied batch (the store checkpoints and releases WAL segments from there). */
   onApplied: () => void = () => {};
   /**
+   * Told each batch's records once they are in the hot tier, in sequence order, each sequence number
+   * once (`tell`): `tracetier tail` follows the store through it (src/store.ts `followRecords`).
+   */
+  onRecords: ((records: readonly AppliedRecord[]) => void) | undefined;
+  /** The highest sequence number `onRecords` was told of (or that was applied before the store opened). */
+  private toldSeq: number;
+
+  /** Every record with a higher sequence number is still to be told to `onRecords` (the cursor "now"). */
+  get toldUpTo(): number {
+    return this.toldSeq;
+  }
+  /**
    * The chunk index (src/search/chunks/index.ts): its `q` keys go in each batch's write, and every
    * batch, applied now or found applied at a replay, is fed to it (it skips what it has indexed).
    */
@@ -102,6 +114,7 @@ export class WritePath {
     this.bodies = bodies;
     this.counters = counters;
     this.nextSeq = counters.appliedSeq + 1;
+    this.toldSeq = counters.appliedSeq;
   }
 
   /** Connects the WAL once replay is done; `lastSeq` is the highest sequence number the WAL held. */
@@ -468,6 +481,7 @@ export class WritePath {
   private async apply(batch: Batch): Promise<void> {
     if (batch.lastSeq <= this.counters.appliedSeq) {
       this.indexer?.feed(batch); // applied before a crash, maybe not indexed (src/search/chunks/index.ts)
+      this.tell(batch); // a failed write that landed after all, found by a recovery (see `tell`)
       return;
     }
     const ops: BatchOp[] = [];
@@ -479,8 +493,39 @@ export class WritePath {
     await this.hot.write(ops);
     this.counters = next;
     this.indexer?.feed(batch);
+    this.tell(batch);
     this.onApplied();
   }
+
+  /**
+   * Tells `onRecords` of the batch's records it has not been told of. Batches reach `apply` in sequence
+   * order, so `toldSeq` only grows and each record is told once. A batch found applied (at or below
+   * appliedSeq) is told too when it is above `toldSeq`: a hot-tier write that failed but landed, seen by
+   * the recovery's reload of appliedSeq (its own apply then skips it). Replay at open tells no one: a
+   * listener is attached only to an open store.
+   * A listener's failure is its own: the batch is stored and its callers are answered regardless.
+   */
+  private tell(batch: Batch): void {
+    if (batch.lastSeq <= this.toldSeq) return;
+    const after = this.toldSeq;
+    this.toldSeq = batch.lastSeq;
+    if (!this.onRecords) return;
+    const records = batch.records
+      .filter((r) => r.record.seq > after)
+      .map((r) => ({ seq: r.record.seq, id: r.record.id, value: r.value }));
+    try {
+      this.onRecords(records);
+    } catch {
+      // see above: never the write path's failure
+    }
+  }
+}
+
+/** A record as the hot tier stored it: its sequence number and its record value (tiers/hot/values.ts). */
+export interface AppliedRecord {
+  seq: number;
+  id: string;
+  value: Uint8Array;
 }
 
 /**

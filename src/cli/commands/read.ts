@@ -89,7 +89,8 @@ Examples:
   },
 };
 
-function line(r: StoredRecord): string {
+/** One record as one line (time, kind, what, turn, id): `query`'s and `tail`'s plain output. */
+export function line(r: StoredRecord): string {
   const what =
     r.kind === "log"
       ? `[${r.level}] ${r.msg}`
