@@ -170,13 +170,19 @@ function checkHost(req: IncomingMessage): void {
   );
 }
 
+/** A peer address of this machine: 127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address. */
+export function isLocalPeer(address: string): boolean {
+  const v4 = address.replace(/^::ffff:/i, "");
+  return isIP(v4) === 4 ? v4.startsWith("127.") : address === "::1";
+}
+
 /**
  * Admin endpoints without a token answer only clients on this machine. A collector without a token
  * listens on loopback anyway; this holds if it is ever reached another way (a forwarded port).
  */
 function checkLocalPeer(req: IncomingMessage): void {
-  const peer = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-  if (isLoopback(peer)) return;
+  const peer = req.socket.remoteAddress ?? "";
+  if (isLocalPeer(peer)) return;
   throw new HttpError(
     403,
     "ERR_FORBIDDEN",
