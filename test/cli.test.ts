@@ -387,12 +387,16 @@ describe("the command line", () => {
       "stats",
       "verify",
       "dump",
+      "tail",
+      "search",
       "import-sqlite",
       "sql",
     ]) {
       const r = await cli([c, "--help"]);
       expect(r.code, c).toBe(0);
       if (!["gc", "stats"].includes(c)) expect(r.out, c).toContain("Examples:");
+      if (!["serve", "ingest", "import-sqlite", "sql"].includes(c))
+        expect(r.out, c).toContain("While `tracetier serve` holds the store, this command goes through it");
     }
   });
 

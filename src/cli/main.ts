@@ -66,10 +66,20 @@ Usage: tracetier <command> [options]    (tracetier <command> --help for each)
 ${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join("\n")}
 
 Every command takes --dir DIR (default $TRACETIER_DIR, else ./tracetier-data), --json (output for
-scripts), --quiet (no progress), --debug (stack traces on errors).
+scripts), --quiet (no progress), --debug (which way the store was reached; stack traces on errors).
+
+While \`tracetier serve\` holds the store, turn, query, search, stats, dump, compact, prune, gc, verify
+and tail go through it (found through <dir>/collector/serve.json, or --url URL; --token TOKEN or
+$TRACETIER_TOKEN when it has one), with the same output and exit codes.
 
 Exit codes: 0 success, 1 failure (the error's code is printed), 2 bad usage, 3 done with problems
 (rejected lines, or problems found by verify).
+`;
+
+const THROUGH_COLLECTOR = `
+While \`tracetier serve\` holds the store, this command goes through it: found through
+<dir>/collector/serve.json, or --url http://HOST:PORT; its token from --token or $TRACETIER_TOKEN. Same
+output and exit codes; --debug says which way it went (docs/operate.md).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -92,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(command.help);
+    if ("url" in command.options) process.stdout.write(THROUGH_COLLECTOR);
     return EXIT.ok;
   }
   const [min, max] = command.positionals;
@@ -139,7 +150,7 @@ main(process.argv.slice(2)).then(
     // by something else (another command, a program linking the library, a collector of an older version).
     const hint =
       argCode === "ERR_LOCKED" && !(err as Error).message.includes("--repair")
-        ? " (another program has it open: a running `tracetier serve` would have been used through its collector/serve.json; wait for the other program, or work on a copy)"
+        ? " (another program has it open. While `tracetier serve` holds it, turn, query, search, stats, dump, compact, prune, gc, verify and tail go through it; ingest, reindex, import-sqlite and sql need it to themselves: stop it first, or work on a copy)"
         : "";
     process.stderr.write(`tracetier: ${code}${(err as Error).message}${hint}\n`);
     if (debug) process.stderr.write(`${(err as Error).stack}\n`);

@@ -18,6 +18,13 @@ ${SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.fallback
 
 Sizes take units (64MiB, 10GB), durations too (15m, 24h, 7d).
 
+While it runs it publishes <dir>/collector/serve.json (its URL and pid; removed on a clean shutdown),
+and the other commands go through it: turn, query, search, stats, dump, compact, prune, gc, verify
+(read-only) and tail. Maintenance asked for that way runs inside the collector, under its maintenance
+lock (POST /v1/admin/compact|prune|gc|verify); GET /v1/tail streams records as they are acknowledged.
+Admin endpoints need the token when one is set, and answer only this machine when none is.
+docs/operate.md has the details.
+
 Examples:
   tracetier serve
   tracetier serve --dir /var/lib/tracetier --journal /var/log/agent/trace.ndjson
@@ -67,7 +74,10 @@ export async function serve(argv: string[]): Promise<number> {
   out(
     `  read:    GET  ${running.url}/v1/turns/<turnId>[/view]   /v1/records?from=-1h&kind=...   /v1/records/<id>/body`,
   );
-  out(`  ops:     GET  ${running.url}/v1/stats   /metrics   /healthz`);
+  out(`  ops:     GET  ${running.url}/v1/stats   /metrics   /healthz   /v1/tail (SSE)`);
+  out(
+    `  admin:   POST ${running.url}/v1/admin/compact|prune|gc|verify   GET /v1/admin/maintenance   (or: tracetier compact --dir ${running.dir})`,
+  );
   out(`  viewer:  ${running.url}/   (turns, conversations, request diffs, token usage)`);
   for (const j of running.journals) out(`  tailing: ${j.path}`);
   out(
