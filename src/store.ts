@@ -488,11 +488,11 @@ class Store implements TraceStore {
    */
   private exclusive<T>(job: () => Promise<T>, hooks: RunHooks = {}): Promise<T> {
     const run = this.maintenance.then(async () => {
-      hooks.onStart?.();
+      hooks.onStart?.(); // throwing here cancels the job before it starts: the call rejects with it
       try {
         return await job();
       } finally {
-        hooks.onEnd?.();
+        endHook(hooks.onEnd);
       }
     });
     this.maintenance = run.catch(() => {});
@@ -632,6 +632,15 @@ export function verifyRunning(
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   if (opts.repair === true) return Promise.reject(liveRepairRefused());
   return store[VERIFY](opts);
+}
+
+/** A caller's `onEnd` that throws must not turn a finished job into a failed one, nor fail a failed one anew. */
+function endHook(onEnd: (() => void) | undefined): void {
+  try {
+    onEnd?.();
+  } catch (err) {
+    process.emitWarning(`tracetier maintenance onEnd threw: ${String(err)}`, "MaintenanceWarning");
+  }
 }
 
 /** A maintenance run's start and end, as CompactOptions, PruneOptions and GcOptions give them. */

@@ -8,7 +8,7 @@
  * command holds the store (ERR_LOCKED, as before).
  */
 import { rm } from "node:fs/promises";
-import { LockedError, TracetierError } from "../base/errors.js";
+import { LockedError, RemoteError, type TracetierError } from "../base/errors.js";
 import { processAlive, readServeFile, serveFilePath } from "../collector/serve-file.js";
 import { openStore, type TraceStore } from "../store.js";
 import { type CommandContext, type Options, str, UsageError } from "./command.js";
@@ -79,8 +79,9 @@ export async function collectorLink(ctx: CommandContext): Promise<CollectorLink>
   if (given) return given;
   const file = await readServeFile(ctx.dir);
   if (!file || !processAlive(file.pid))
-    throw new TracetierError(
+    throw new RemoteError(
       "ERR_UNREACHABLE",
+      file?.url ?? "",
       `no collector serves the store at ${ctx.dir} (${file ? `${serveFilePath(ctx.dir)} is stale: process ${file.pid} is not running` : `no ${serveFilePath(ctx.dir)}`}): start \`tracetier serve\` on it, or give --url`,
     );
   return linkOf(ctx, file.url, serveFilePath(ctx.dir));

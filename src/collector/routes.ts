@@ -364,7 +364,10 @@ async function getSearch(
   if (q === null) throw new InvalidOptionError("q", "is required");
   const opts: SearchOptions = rangeParams(p);
   for (const f of ["turnId", "conversationId", "kind"] as const) if (p.has(f)) opts[f] = p.get(f)!;
-  pageParams(p, opts, MAX_SEARCH_LIMIT);
+  // `limit` and `order` are left to the store's own check, so that its message is the one the command
+  // line prints on the store opened directly (docs/operate.md: same output either way).
+  if (p.has("limit")) opts.limit = Number(p.get("limit"));
+  if (p.has("order")) opts.order = p.get("order") as SearchOptions["order"];
   sendJson(res, 200, await ctx.store.search(q, opts));
 }
 

@@ -142,6 +142,7 @@ async function handle(
     const { route, params } = findRoute(req.method ?? "GET", target.path);
     routeName = route.name;
     if (!token) checkHost(req);
+    if (!token) checkOrigin(req);
     if (!token && route.admin) checkLocalPeer(req);
     if (token && !route.public) authorize(req, token);
     await route.handler(ctx, req, res, params, target.query);
@@ -168,6 +169,37 @@ function checkHost(req: IncomingMessage): void {
     "ERR_FORBIDDEN_HOST",
     `Host ${JSON.stringify(header.slice(0, 100))} is not a loopback name: without a token the collector answers only requests addressed to localhost or 127.0.0.1 (a guard against DNS rebinding); use --token to serve other names`,
   );
+}
+
+/**
+ * Without a token, a write (any method but GET and HEAD) from a web page of another origin is refused.
+ * A page elsewhere can make the browser send a "simple" POST (text/plain, no preflight) to 127.0.0.1
+ * with the collector's own Host: its records would be stored, its admin jobs run (a prune). Browsers
+ * say where such a request comes from (Origin, Sec-Fetch-Site); other clients (SDKs, curl, the command
+ * line) send neither. A token stops it by itself: a page cannot add the Authorization header without
+ * a CORS preflight, which the collector never answers.
+ */
+function checkOrigin(req: IncomingMessage): void {
+  if (req.method === "GET" || req.method === "HEAD") return;
+  const origin = req.headers.origin;
+  const site = req.headers["sec-fetch-site"];
+  const foreign =
+    site === "cross-site" || site === "same-site" || (origin !== undefined && !sameOrigin(origin, req));
+  if (!foreign) return;
+  throw new HttpError(
+    403,
+    "ERR_FORBIDDEN",
+    `a ${req.method} from a web page of another origin (${JSON.stringify(String(origin ?? site).slice(0, 100))}) is refused: without a token the collector takes writes only from programs and its own pages; use --token to accept them`,
+  );
+}
+
+/** Whether a browser's Origin header names the collector itself (the host it was asked for). */
+function sameOrigin(origin: string, req: IncomingMessage): boolean {
+  try {
+    return new URL(origin).host === (req.headers.host ?? "").toLowerCase();
+  } catch {
+    return false; // "null" (a sandboxed page, a file:) and anything unparseable
+  }
 }
 
 /** A peer address of this machine: 127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address. */

@@ -97,16 +97,18 @@ export function scheduleMaintenance(
         process.emitWarning(`tracetier maintenance callback threw: ${String(err)}`, "MaintenanceWarning");
       }
     };
-    // finishedAt is taken as the run ends, before the lock passes on: the next run starts after it
+    // finishedAt is taken as the run ends, before the lock passes on: the next run starts after it. A
+    // run refused before it held the lock (a closed store) never ends that way: it ends when refused.
+    let endedAt: number | undefined;
     const ended = () => {
-      run.finishedAt = clock();
+      endedAt = clock();
     };
     try {
       run.result = await work(startedAt, { onStart: locked, onEnd: ended });
     } catch (err) {
       run.error = err instanceof Error ? err : new Error(String(err));
-      if (run.finishedAt < run.lockedAt) ended(); // refused before it held the lock (a closed store)
     }
+    run.finishedAt = endedAt ?? clock();
     report(run, options.onRun);
   };
   const tasks: ScheduledTask[] = jobs.map(([job, expr, work]) =>

@@ -15,14 +15,20 @@ export interface RetentionPolicy {
 export interface PruneOptions {
   /** The clock (ms since the epoch). Default `Date.now()`. */
   now?: number;
-  /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
+  /**
+   * Called when the run holds the maintenance lock and starts (after any run in progress ended). If it
+   * throws, the run does not start and the call rejects with its error.
+   */
   onStart?: () => void;
   /** Called when the run has ended, done or failed, before the maintenance lock passes on. */
   onEnd?: () => void;
 }
 
 export interface GcOptions {
-  /** Called when the run holds the maintenance lock and starts (after any run in progress ended). */
+  /**
+   * Called when the run holds the maintenance lock and starts (after any run in progress ended). If it
+   * throws, the run does not start and the call rejects with its error.
+   */
   onStart?: () => void;
   /** Called when the run has ended, done or failed, before the maintenance lock passes on. */
   onEnd?: () => void;
