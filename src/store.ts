@@ -318,12 +318,12 @@ class Store implements TraceStore {
    * then tracked as a read (a file it reads is not unlinked under it) once the lock is held: a read that
    * waited for the lock would deadlock a job that quiesces reads under it. A close ends it (ERR_CLOSED).
    */
-  [VERIFY](hooks: RunHooks): Promise<VerifyReport> {
-    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld()), hooks));
+  [VERIFY](hooks: RunHooks, signal?: AbortSignal): Promise<VerifyReport> {
+    return this.call(() => this.exclusive(() => track(this.reads, this.verifyHeld(signal)), hooks));
   }
 
-  private async verifyHeld(): Promise<VerifyReport> {
-    const stopped = () => this.closing !== undefined;
+  private async verifyHeld(signal: AbortSignal | undefined): Promise<VerifyReport> {
+    const stopped = () => this.closing !== undefined || signal?.aborted === true;
     if (stopped()) throw new ClosedError();
     // a LevelDB batch is atomic: any moment is one with no write half applied (records, bodies, the
     // search index's keys and the counters of a batch land in one), if the tier is not being reopened
@@ -627,11 +627,11 @@ export function inspectStore(store: TraceStore): StoreInspection {
  */
 export function verifyRunning(
   store: TraceStore,
-  opts: { repair?: boolean } & RunHooks = {},
+  opts: { repair?: boolean; signal?: AbortSignal } & RunHooks = {},
 ): Promise<VerifyReport> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
   if (opts.repair === true) return Promise.reject(liveRepairRefused());
-  return store[VERIFY](opts);
+  return store[VERIFY](opts, opts.signal);
 }
 
 /** A caller's `onEnd` that throws must not turn a finished job into a failed one, nor fail a failed one anew. */
