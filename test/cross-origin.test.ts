@@ -17,7 +17,7 @@ describe("a collector without a token", () => {
       body: record,
     });
     expect(res.status).toBe(403);
-    expect((await res.json()).error.code).toBe("ERR_FORBIDDEN");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("ERR_FORBIDDEN");
     expect((await store.stats()).hotRecords).toBe(0);
   });
 
