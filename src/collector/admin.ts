@@ -42,6 +42,9 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
   },
   prune(body) {
     only(body, ["policy"]);
+    // Only a missing policy is the default: a null or an array is a mistake, not "delete by the defaults".
+    if (body.policy !== undefined && !isPlainObject(body.policy))
+      throw new InvalidOptionError("policy", "must be an object of retention limits");
     const policy = (body.policy ?? DEFAULT_RETENTION) as RetentionPolicy;
     checkPolicy(policy, {});
     only(policy as Record<string, unknown>, [...POLICY_FIELDS], "policy.");
@@ -58,6 +61,10 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
     return (store, hooks) => verifyRunning(store, hooks);
   },
 };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 
 function only(body: Record<string, unknown>, allowed: string[], prefix = ""): void {
   for (const key of Object.keys(body))
@@ -87,7 +94,7 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   } catch (err) {
     throw new HttpError(400, "ERR_INVALID_JSON", `the body is not JSON: ${(err as Error).message}`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v))
+  if (!isPlainObject(v))
     throw new HttpError(400, "ERR_INVALID_JSON", "the body must be a JSON object of the job's options");
   return v as Record<string, unknown>;
 }
