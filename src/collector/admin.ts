@@ -21,7 +21,7 @@ import { liveRepairRefused } from "../maintenance/verify.js";
 import { checkPolicy, DEFAULT_RETENTION, POLICY_FIELDS, type RetentionPolicy } from "../retention/policy.js";
 import { inspectStore, type TraceStore, verifyRunning } from "../store.js";
 import { errorResponse, HttpError, readBody, send } from "./http.js";
-import { describeRun, type RunJob } from "./maintenance-log.js";
+import { describeRun, type RunJob, type RunningJob } from "./maintenance-log.js";
 import type { RouteContext } from "./routes.js";
 
 /** Admin request bodies are a few options: anything larger is not one. */
@@ -124,14 +124,16 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     if (startedAt === undefined) waiting();
     else write({ event: "running", elapsedMs: Date.now() - startedAt });
   }, HEARTBEAT_MS);
-  let finishedAt: number | undefined;
   // taken as the job ends, before the lock passes on: the next run starts at or after it
+  let finishedAt: number | undefined;
+  let holding: RunningJob | undefined;
   const onEnd = () => {
     finishedAt = Date.now();
+    if (holding) log.ended(holding);
   };
   const onStart = () => {
     startedAt = Date.now();
-    log.started(job, "admin", startedAt);
+    holding = log.started(job, "admin", startedAt);
     write({ event: "started", waitedMs: startedAt - queuedAt });
   };
   try {
