@@ -107,7 +107,8 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     "x-content-type-options": "nosniff",
   });
   const write = (event: unknown) => {
-    if (!res.destroyed) res.write(`${JSON.stringify(event, jsonSafe)}\n`);
+    // a client gone, or the answer ended (a job refused at once, before its first waiting line)
+    if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(event, jsonSafe)}\n`);
   };
   const queuedAt = Date.now();
   let startedAt: number | undefined;
@@ -119,7 +120,6 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
       ...(behind ? { behind: describeRun(behind) } : {}),
     });
   };
-  if (log.running) waiting();
   const timer = setInterval(() => {
     if (startedAt === undefined) waiting();
     else write({ event: "running", elapsedMs: Date.now() - startedAt });
@@ -137,7 +137,14 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     write({ event: "started", waitedMs: startedAt - queuedAt });
   };
   try {
-    const result = await start(ctx.store, { onStart, onEnd });
+    const running = start(ctx.store, { onStart, onEnd });
+    // A free lock is taken within the microtasks of start(); a job not started by then waits (behind
+    // a run of the collector's, or one it did not start: a library call, the sidecar upgrade), and
+    // says so at once rather than at the first heartbeat.
+    setImmediate(() => {
+      if (startedAt === undefined) waiting();
+    });
+    const result = await running;
     ctx.metrics.recordRunOf(runOf(job, queuedAt, startedAt, finishedAt, "ok"));
     ctx.log?.(`maintenance: ${job} (admin) done in ${Date.now() - (startedAt ?? queuedAt)} ms`);
     write({ event: "done", result });
