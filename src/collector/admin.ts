@@ -35,10 +35,12 @@ type Start = (store: TraceStore, hooks: { onStart: () => void; onEnd: () => void
 const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
   compact(body) {
     only(body, ["olderThanMs"]);
-    const olderThanMs = body.olderThanMs;
-    if (olderThanMs !== undefined && !(Number.isSafeInteger(olderThanMs) && (olderThanMs as number) >= 0))
+    const v = body.olderThanMs;
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0))
       throw new InvalidOptionError("olderThanMs", "must be a whole number of ms, 0 or more");
-    return (store, hooks) => store.compact({ olderThanMs: olderThanMs as number | undefined, ...hooks });
+    // -0 is 0 (JSON numbers compare so, and the CLI sends "0"): taken as 0, never shown as -0
+    const olderThanMs = v === undefined ? undefined : (v as number) + 0;
+    return (store, hooks) => store.compact({ olderThanMs, ...hooks });
   },
   prune(body) {
     only(body, ["policy"]);
