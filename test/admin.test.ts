@@ -568,4 +568,16 @@ describe("admin dumps", () => {
       expect(byHash).toEqual(roundTrip(direct));
     }
   });
+
+  it("reads a body while the open store's hot tier is being reopened (after a failed write), once it is open", async () => {
+    const c = await withColdAndHot();
+    const { hot } = inspectStore(c.store);
+    const ref = stableId(everyKind()[0]!);
+    const want = await dumpBody(hot, c.dir, ref);
+    const reopening = hot.reopen();
+    while (hot.isOpen) await new Promise((r) => setImmediate(r)); // until the database is closed
+    const got = dumpBody(hot, c.dir, ref).catch((err: unknown) => err);
+    await reopening;
+    expect(await got).toEqual(want);
+  });
 });
