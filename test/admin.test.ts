@@ -433,19 +433,21 @@ describe("an admin job's event stream", () => {
     expect(metrics.get('tracetier_maintenance_runs_total{job="gc",outcome="ok"}')).toBe(1);
   });
 
-  it("finishes a job whose client went away, logs it as ok, and keeps serving", async () => {
+  it("finishes a running job and a waiting one whose clients went away, logs both ok, and keeps serving", async () => {
     const c = await seeded();
     const { hotRecords } = await c.store.stats();
     const read = holdRead(c.store);
-    const gc = stream(c.url, "gc");
+    const gone = new AbortController();
+    const gc = stream(c.url, "gc", "{}", gone.signal);
     await gc.until("started");
-    const abort = new AbortController();
-    const compact = stream(c.url, "compact", '{"olderThanMs":0}', abort.signal);
+    const compact = stream(c.url, "compact", '{"olderThanMs":0}', gone.signal);
     await compact.until("waiting");
-    abort.abort();
+    gone.abort();
+    await expect(gc.ended).rejects.toThrow();
     await expect(compact.ended).rejects.toThrow();
+    // past a heartbeat: both write their next line to a client that is gone
+    await new Promise((r) => setTimeout(r, 1200));
     read.release();
-    await gc.ended;
     const runs = await eventually(async () => {
       const r = (await maintenance(c.url)).runs;
       return r.length === 2 ? r : undefined;
@@ -456,6 +458,7 @@ describe("an admin job's event stream", () => {
     ]);
     expect((await c.store.stats()).coldRecords).toBe(hotRecords);
     expect((await fetch(`${c.url}/healthz`)).status).toBe(200);
+    await stillServes(c);
   });
 });
 
