@@ -202,7 +202,7 @@ export async function getDump(
 ): Promise<void> {
   const store = inspectStore(ctx.store);
   const value = await store.read(async () => {
-    if (what === "wal") return dumpWal(store.dir);
+    if (what === "wal") return dumpWal(store.dir, { live: true });
     if (what === "manifest") return dumpManifest(store.dir);
     if (what === "partition")
       return dumpPartition(store.dir, arg!, checkRows(query.get("rows") ?? undefined));

@@ -29,10 +29,14 @@ export interface WalSegmentDump {
   bad: Awaited<ReturnType<typeof inspectWal>>[number]["bad"];
 }
 
-/** Every WAL segment's frames and the batch each holds. */
-export async function dumpWal(dir: string): Promise<WalSegmentDump[]> {
+/**
+ * Every WAL segment's frames and the batch each holds. `live`: the store is open and appends to its
+ * newest segment while it is read, so a torn tail there is a frame being written, and says so (as
+ * verify's live read does), rather than look like the tail a crash leaves.
+ */
+export async function dumpWal(dir: string, opts: { live?: boolean } = {}): Promise<WalSegmentDump[]> {
   const segments = await walSegments(join(dir, "wal"));
-  return segments.map((s) => ({
+  return segments.map((s, i) => ({
     file: s.file,
     bytes: s.bytes,
     frames: s.frames.map((f) => {
@@ -46,7 +50,13 @@ export async function dumpWal(dir: string): Promise<WalSegmentDump[]> {
         newChunks: b.bodies.chunks.length,
       };
     }),
-    bad: s.bad,
+    bad:
+      opts.live && s.bad?.tornTail && i === segments.length - 1
+        ? {
+            ...s.bad,
+            reason: `${s.bad.reason} (a frame being written when it was read: an append in flight)`,
+          }
+        : s.bad,
   }));
 }
 
