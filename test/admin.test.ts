@@ -3,6 +3,8 @@
  * event stream of a job (waiting behind the maintenance lock, failing, outliving its client), the
  * token and peer rules, and dumps equal to what `tracetier dump` reads from the same files.
  */
+import { appendFileSync, statSync, truncateSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -10,7 +12,13 @@ import { jsonSafe } from "../src/base/json-safe.js";
 import { MaintenanceLog } from "../src/collector/maintenance-log.js";
 import { isLocalPeer } from "../src/collector/server.js";
 import { stableId, type TraceRecord, type TraceStore } from "../src/index.js";
-import { dumpBody, dumpManifest, dumpPartition, dumpWal } from "../src/maintenance/dump.js";
+import {
+  dumpBody,
+  dumpManifest,
+  dumpPartition,
+  dumpWal,
+  type WalSegmentDump,
+} from "../src/maintenance/dump.js";
 import { inspectStore } from "../src/store.js";
 import { parsePrometheus, tempCollector } from "./support/collector.js";
 import { everyKind, multiDayTurns } from "./support/fixtures.js";
@@ -544,6 +552,26 @@ describe("admin dumps", () => {
     const c = await withColdAndHot();
     expect(await get(`${c.url}/v1/admin/dump/wal`)).toEqual(roundTrip(await dumpWal(c.dir)));
     expect(await get(`${c.url}/v1/admin/dump/manifest`)).toEqual(roundTrip(await dumpManifest(c.dir)));
+  });
+
+  it("says a partial frame at the end of the newest WAL segment is an append in flight", async () => {
+    const c = await withColdAndHot();
+    const segments = await dumpWal(c.dir);
+    const newest = join(c.dir, "wal", segments.at(-1)!.file);
+    const size = statSync(newest).size;
+    appendFileSync(newest, Buffer.from([1, 2, 3])); // what a reader sees of a frame half written
+    try {
+      const live = (await get(`${c.url}/v1/admin/dump/wal`)) as WalSegmentDump[];
+      const closed = await dumpWal(c.dir);
+      expect(closed.at(-1)!.bad).toMatchObject({ offset: size, tornTail: true });
+      expect(live.at(-1)!.bad).toEqual({
+        ...closed.at(-1)!.bad,
+        reason: expect.stringMatching(/an append in flight/),
+      });
+      expect(live.at(-1)!.frames).toEqual(roundTrip(closed.at(-1)!.frames));
+    } finally {
+      truncateSync(newest, size);
+    }
   });
 
   it("answers each partition, with and without rows, as dump.ts reads it", async () => {
