@@ -90,7 +90,7 @@ function holdRead(store: TraceStore): { release: () => void; done: Promise<unkno
   return { release, done: inspectStore(store).read(() => gate) };
 }
 
-/** Reads a streamed job's events as they arrive, and its end. */
+/** A job's events as they arrive (`until` one of a kind has), and all of them at its end. */
 function stream(url: string, job: Job, body = "{}", signal?: AbortSignal) {
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: () => void }[] = [];
@@ -110,10 +110,16 @@ function stream(url: string, job: Job, body = "{}", signal?: AbortSignal) {
     }
     return events;
   })();
-  const until = (event: string) =>
+  // resolves at the event's line; fails, rather than hangs, when the stream ends without one
+  const until = (event: string): Promise<void> =>
     events.some((e) => e.event === event)
       ? Promise.resolve()
-      : new Promise<void>((resolve) => waiters.push({ pred: (e) => e.event === event, resolve }));
+      : Promise.race([
+          new Promise<void>((resolve) => waiters.push({ pred: (e) => e.event === event, resolve })),
+          ended.then(() => {
+            throw new Error(`the ${job} stream ended without a ${event} line: ${JSON.stringify(events)}`);
+          }),
+        ]);
   return { events, ended, until };
 }
 
