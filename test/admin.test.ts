@@ -21,6 +21,7 @@ import {
 } from "../src/maintenance/dump.js";
 import { inspectStore } from "../src/store.js";
 import { parsePrometheus, tempCollector } from "./support/collector.js";
+import { installFaultFs } from "./support/fault-fs.js";
 import { everyKind, multiDayTurns } from "./support/fixtures.js";
 
 const JOBS = ["compact", "prune", "gc", "verify"] as const;
@@ -415,6 +416,35 @@ describe("an admin job's event stream", () => {
     expect(log.running).toBe(admin);
     log.ended(admin);
     expect(log.running).toBeUndefined();
+  });
+
+  it("ends with a failed line when the job fails inside, logged and counted in /metrics as failed", async () => {
+    const c = await seeded();
+    const before = await snapshot(c);
+    const fs = installFaultFs();
+    fs.inject({ op: ["open", "write"], path: /cold/, kind: "ENOSPC", times: Number.POSITIVE_INFINITY });
+    const a = await post(c.url, "compact", '{"olderThanMs":0}');
+    fs.clear();
+    expect(fs.injected).toBeGreaterThan(0);
+    expect(a.status).toBe(200);
+    expect(a.lines.map((l) => l.event)).toEqual(["started", "failed"]);
+    expect(a.lines.at(-1)).toEqual({
+      event: "failed",
+      error: { code: "ERR_DISK_FULL", message: expect.any(String) },
+    });
+    expect((await maintenance(c.url)).runs).toMatchObject([
+      {
+        job: "compact",
+        trigger: "admin",
+        outcome: "failed",
+        error: expect.stringMatching(/^ERR_DISK_FULL: /),
+      },
+    ]);
+    const metrics = parsePrometheus(await (await fetch(`${c.url}/metrics`)).text());
+    expect(metrics.get('tracetier_maintenance_runs_total{job="compact",outcome="failed"}')).toBe(1);
+    expect(metrics.get('tracetier_maintenance_runs_total{job="compact",outcome="ok"}')).toBeUndefined();
+    expect(await snapshot(c)).toMatchObject({ ids: before.ids, stats: before.stats }); // nothing moved
+    await stillServes(c);
   });
 
   it("ends with a failed line when the store closes under a queued job, logged and counted as failed", async () => {
