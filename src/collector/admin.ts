@@ -21,7 +21,7 @@ import { liveRepairRefused } from "../maintenance/verify.js";
 import { checkPolicy, DEFAULT_RETENTION, POLICY_FIELDS, type RetentionPolicy } from "../retention/policy.js";
 import { inspectStore, type TraceStore, verifyRunning } from "../store.js";
 import { errorResponse, HttpError, readBody, send } from "./http.js";
-import { describeRun, type RunJob } from "./maintenance-log.js";
+import { describeRun, type RunJob, type RunningJob } from "./maintenance-log.js";
 import type { RouteContext } from "./routes.js";
 
 /** Admin request bodies are a few options: anything larger is not one. */
@@ -35,13 +35,18 @@ type Start = (store: TraceStore, hooks: { onStart: () => void; onEnd: () => void
 const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
   compact(body) {
     only(body, ["olderThanMs"]);
-    const olderThanMs = body.olderThanMs;
-    if (olderThanMs !== undefined && !(Number.isSafeInteger(olderThanMs) && (olderThanMs as number) >= 0))
+    const v = body.olderThanMs;
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 0))
       throw new InvalidOptionError("olderThanMs", "must be a whole number of ms, 0 or more");
-    return (store, hooks) => store.compact({ olderThanMs: olderThanMs as number | undefined, ...hooks });
+    // -0 is 0 (JSON numbers compare so, and the CLI sends "0"): taken as 0, never shown as -0
+    const olderThanMs = v === undefined ? undefined : (v as number) + 0;
+    return (store, hooks) => store.compact({ olderThanMs, ...hooks });
   },
   prune(body) {
     only(body, ["policy"]);
+    // Only a missing policy is the default: a null or an array is a mistake, not "delete by the defaults".
+    if (body.policy !== undefined && !isPlainObject(body.policy))
+      throw new InvalidOptionError("policy", "must be an object of retention limits");
     const policy = (body.policy ?? DEFAULT_RETENTION) as RetentionPolicy;
     checkPolicy(policy, {});
     only(policy as Record<string, unknown>, [...POLICY_FIELDS], "policy.");
@@ -58,6 +63,10 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
     return (store, hooks) => verifyRunning(store, hooks);
   },
 };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 
 function only(body: Record<string, unknown>, allowed: string[], prefix = ""): void {
   for (const key of Object.keys(body))
@@ -87,7 +96,7 @@ async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   } catch (err) {
     throw new HttpError(400, "ERR_INVALID_JSON", `the body is not JSON: ${(err as Error).message}`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v))
+  if (!isPlainObject(v))
     throw new HttpError(400, "ERR_INVALID_JSON", "the body must be a JSON object of the job's options");
   return v as Record<string, unknown>;
 }
@@ -100,7 +109,8 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     "x-content-type-options": "nosniff",
   });
   const write = (event: unknown) => {
-    if (!res.destroyed) res.write(`${JSON.stringify(event, jsonSafe)}\n`);
+    // a client gone, or the answer ended (a job refused at once, before its first waiting line)
+    if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(event, jsonSafe)}\n`);
   };
   const queuedAt = Date.now();
   let startedAt: number | undefined;
@@ -112,23 +122,31 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
       ...(behind ? { behind: describeRun(behind) } : {}),
     });
   };
-  if (log.running) waiting();
   const timer = setInterval(() => {
     if (startedAt === undefined) waiting();
     else write({ event: "running", elapsedMs: Date.now() - startedAt });
   }, HEARTBEAT_MS);
-  let finishedAt: number | undefined;
   // taken as the job ends, before the lock passes on: the next run starts at or after it
+  let finishedAt: number | undefined;
+  let holding: RunningJob | undefined;
   const onEnd = () => {
     finishedAt = Date.now();
+    if (holding) log.ended(holding);
   };
   const onStart = () => {
     startedAt = Date.now();
-    log.started(job, "admin", startedAt);
+    holding = log.started(job, "admin", startedAt);
     write({ event: "started", waitedMs: startedAt - queuedAt });
   };
   try {
-    const result = await start(ctx.store, { onStart, onEnd });
+    const running = start(ctx.store, { onStart, onEnd });
+    // A free lock is taken within the microtasks of start(); a job not started by then waits (behind
+    // a run of the collector's, or one it did not start: a library call, the sidecar upgrade), and
+    // says so at once rather than at the first heartbeat.
+    setImmediate(() => {
+      if (startedAt === undefined) waiting();
+    });
+    const result = await running;
     ctx.metrics.recordRunOf(runOf(job, queuedAt, startedAt, finishedAt, "ok"));
     ctx.log?.(`maintenance: ${job} (admin) done in ${Date.now() - (startedAt ?? queuedAt)} ms`);
     write({ event: "done", result });
@@ -184,7 +202,7 @@ export async function getDump(
 ): Promise<void> {
   const store = inspectStore(ctx.store);
   const value = await store.read(async () => {
-    if (what === "wal") return dumpWal(store.dir);
+    if (what === "wal") return dumpWal(store.dir, { live: true });
     if (what === "manifest") return dumpManifest(store.dir);
     if (what === "partition")
       return dumpPartition(store.dir, arg!, checkRows(query.get("rows") ?? undefined));

@@ -30,18 +30,37 @@ const KEPT = 100;
 
 export class MaintenanceLog {
   private readonly recent: RunRecord[] = [];
-  private current: RunningJob | undefined;
+  /**
+   * Runs that hold or held the lock and are not yet logged, oldest first. Normally one; two for a
+   * moment as the lock passes on: the next run starts before the one before it is logged (finished()).
+   */
+  private readonly holding: RunningJob[] = [];
 
+  /** The run that took the lock last (the one holding it). */
   get running(): RunningJob | undefined {
-    return this.current;
+    return this.holding.at(-1);
   }
 
-  started(job: RunJob, trigger: RunTrigger, at = Date.now()): void {
-    this.current = { job, trigger, startedAt: at };
+  /** A run holds the lock; `ended` with what this returns says it let go of it. */
+  started(job: RunJob, trigger: RunTrigger, at = Date.now()): RunningJob {
+    const run = { job, trigger, startedAt: at };
+    this.holding.push(run);
+    return run;
+  }
+
+  /** `run` let go of the lock (an admin run's end, told before the lock passes on). */
+  ended(run: RunningJob): void {
+    const i = this.holding.indexOf(run);
+    if (i >= 0) this.holding.splice(i, 1);
   }
 
   finished(run: RunRecord): void {
-    if (this.current?.job === run.job && this.current.trigger === run.trigger) this.current = undefined;
+    // A scheduled run's end is told only here. By job and trigger: a scheduled job's next run starts
+    // only once this one is logged, and a run of another job or an admin run is not this one.
+    if (run.trigger === "schedule") {
+      const i = this.holding.findIndex((h) => h.job === run.job && h.trigger === "schedule");
+      if (i >= 0) this.holding.splice(i, 1);
+    }
     this.recent.push(run);
     if (this.recent.length > KEPT) this.recent.shift();
   }

@@ -29,10 +29,14 @@ export interface WalSegmentDump {
   bad: Awaited<ReturnType<typeof inspectWal>>[number]["bad"];
 }
 
-/** Every WAL segment's frames and the batch each holds. */
-export async function dumpWal(dir: string): Promise<WalSegmentDump[]> {
+/**
+ * Every WAL segment's frames and the batch each holds. `live`: the store is open and appends to its
+ * newest segment while it is read, so a torn tail there is a frame being written, and says so (as
+ * verify's live read does), rather than look like the tail a crash leaves.
+ */
+export async function dumpWal(dir: string, opts: { live?: boolean } = {}): Promise<WalSegmentDump[]> {
   const segments = await walSegments(join(dir, "wal"));
-  return segments.map((s) => ({
+  return segments.map((s, i) => ({
     file: s.file,
     bytes: s.bytes,
     frames: s.frames.map((f) => {
@@ -46,7 +50,13 @@ export async function dumpWal(dir: string): Promise<WalSegmentDump[]> {
         newChunks: b.bodies.chunks.length,
       };
     }),
-    bad: s.bad,
+    bad:
+      opts.live && s.bad?.tornTail && i === segments.length - 1
+        ? {
+            ...s.bad,
+            reason: `${s.bad.reason} (a frame being written when it was read: an append in flight)`,
+          }
+        : s.bad,
   }));
 }
 
@@ -109,10 +119,16 @@ export async function dumpBody(hot: HotTier, dir: string, ref: string): Promise<
       "body",
       `"${ref}" is neither a stored body's SHA-256 nor the id of a record with a body`,
     );
-  const [manifest, marker] = hot.getManySync([hashKey(P_BODY, hash), hashKey(P_EVICTED, hash)]);
+  const [manifest, marker] = await getWhenOpen(hot, [hashKey(P_BODY, hash), hashKey(P_EVICTED, hash)]);
   if (manifest) {
     const m = decodeManifest(manifest);
-    const chunks = m.layout === "chunked" ? hot.getManySync(m.chunks.map((c) => hashKey(P_CHUNK, c))) : [];
+    const chunks =
+      m.layout === "chunked"
+        ? await getWhenOpen(
+            hot,
+            m.chunks.map((c) => hashKey(P_CHUNK, c)),
+          )
+        : [];
     return {
       sha256: hash.toString("hex"),
       layout: m.layout,
@@ -133,12 +149,23 @@ export async function dumpBody(hot: HotTier, dir: string, ref: string): Promise<
   return { sha256: hash.toString("hex"), stored: false };
 }
 
+/**
+ * A synchronous read of the hot tier, once it is open: an open store closes it for a moment to reopen
+ * it after a failed write (a full disk: the write path's recovery), and a synchronous read meanwhile
+ * fails (ERR_IO, so a 503 from the collector); a reopen starts only at an await, never inside the read
+ * that follows the check.
+ */
+async function getWhenOpen(hot: HotTier, keys: Uint8Array[]): Promise<(Buffer | undefined)[]> {
+  if (!hot.isOpen) await hot.opened();
+  return hot.getManySync(keys);
+}
+
 /** A body's hash from itself, or from the id of a hot or cold record. */
 async function resolveHash(hot: HotTier, dir: string, ref: string): Promise<Buffer | undefined> {
   if (/^[0-9a-f]{64}$/i.test(ref)) return Buffer.from(ref, "hex");
   if (!/^[0-9a-f]{16}$/.test(ref)) return undefined;
-  const pk = hot.getManySync([idKey(ref)])[0];
-  const value = pk && hot.getManySync([pk])[0];
+  const pk = (await getWhenOpen(hot, [idKey(ref)]))[0];
+  const value = pk && (await getWhenOpen(hot, [pk]))[0];
   if (value) {
     const h = bodyHashOf(value);
     return h ? Buffer.from(h) : undefined;
