@@ -285,6 +285,16 @@ describe("admin dump parameters", () => {
     }
   });
 
+  it("refuses a partition that is not a date (YYYY-MM-DD) with 400 naming partition", async () => {
+    const c = await seeded();
+    for (const date of ["yesterday", "2026-1-01", "2026-10-01x", "2026-10-01%2F"]) {
+      const res = await fetch(`${c.url}/v1/admin/dump/partition/${date}`);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, error.code], date).toEqual([400, "ERR_INVALID_OPTION"]);
+      expect(error.message).toMatch(/"partition" takes a date as YYYY-MM-DD/);
+    }
+  });
+
   it("answers a partition of a date no file has with an empty list", async () => {
     const c = await seeded();
     const res = await fetch(`${c.url}/v1/admin/dump/partition/1999-01-01?rows=5`);
@@ -300,14 +310,12 @@ describe("admin dump parameters", () => {
     }
   });
 
-  it("answers percent-escapes in a date or ref with a 4xx or an empty partition, never a 5xx", async () => {
+  it("answers percent-escapes in a date or ref with a 4xx, never a 5xx", async () => {
     const c = await seeded();
     for (const part of ["%2F", "..%2F..%2Fhot", "%00", "%ZZ", "%C3%28", "%E2%82", "2026-10-01%00"]) {
       for (const what of ["partition", "body"]) {
         const res = await fetch(`${c.url}/v1/admin/dump/${what}/${part}`);
-        const body = (await res.json()) as unknown;
-        if (what === "partition" && res.status === 200) expect(body).toEqual([]);
-        else expect(res.status, `${what}/${part}`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${what}/${part}`).toBeGreaterThanOrEqual(400);
         expect(res.status, `${what}/${part}`).toBeLessThan(500);
       }
     }
@@ -475,6 +483,27 @@ describe("an admin job's event stream", () => {
     const metrics = parsePrometheus(text);
     expect(metrics.get('tracetier_maintenance_runs_total{job="verify",outcome="failed"}')).toBe(1);
     expect(metrics.get('tracetier_maintenance_runs_total{job="gc",outcome="ok"}')).toBe(1);
+  });
+
+  it("does not start a job still waiting when the collector shuts down, so shutdown does not wait for it", async () => {
+    const c = await seeded();
+    const read = holdRead(c.store);
+    const gc = stream(c.url, "gc");
+    await gc.until("started");
+    const compact = stream(c.url, "compact", '{"olderThanMs":0}');
+    await compact.until("waiting");
+    const { hotRecords } = await c.store.stats();
+    const closing = c.collector.close();
+    read.release();
+    await closing;
+    const events = await compact.ended;
+    expect(events.at(-1)).toEqual({
+      event: "failed",
+      error: { code: "ERR_CLOSED", message: "the collector is shutting down: the job did not start" },
+    });
+    expect(events.some((e) => e.event === "started")).toBe(false);
+    expect((await gc.ended).at(-1)).toMatchObject({ event: "done" }); // the running one finished
+    expect((await c.store.stats()).hotRecords).toBe(hotRecords); // nothing was compacted
   });
 
   it("finishes a running job and a waiting one whose clients went away, logs both ok, and keeps serving", async () => {

@@ -68,6 +68,8 @@ describe("commands through a running collector", () => {
       ["query", "--limit", "40"],
       ["query", "--json", "--bodies", "--kind", "span-close", "--order", "desc"],
       ["query", "--order", "sideways"],
+      ["search", "request", "--limit", "0"],
+      ["dump", "partition", ".."],
       ["search", "request", "--limit", "5"],
       ["search", "request", "--json", "--order", "asc"],
       ["stats"],

@@ -176,6 +176,15 @@ describe("verify of an open store", () => {
     await expect(verified).rejects.toMatchObject({ code: "ERR_CLOSED" });
   });
 
+  it("ends with ERR_CLOSED once its abort signal fires (a collector shutting down), and the store stays open", async () => {
+    const { store } = await tempStore();
+    await store.insertRecords([log("one", Date.UTC(2026, 10, 1), { turnId: "t1" })]);
+    const stop = new AbortController();
+    stop.abort();
+    await expect(verifyRunning(store, { signal: stop.signal })).rejects.toMatchObject({ code: "ERR_CLOSED" });
+    expect((await verifyRunning(store)).problems).toEqual([]);
+  });
+
   it("is refused with ERR_CLOSED on a closed store", async () => {
     const { store } = await tempStore();
     await store.close();

@@ -14,9 +14,9 @@
  * and the collector logs it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { InvalidOptionError } from "../base/errors.js";
+import { InvalidOptionError, TracetierError } from "../base/errors.js";
 import { jsonSafe } from "../base/json-safe.js";
-import { checkRows, dumpBody, dumpManifest, dumpPartition, dumpWal } from "../maintenance/dump.js";
+import { checkDate, checkRows, dumpBody, dumpManifest, dumpPartition, dumpWal } from "../maintenance/dump.js";
 import { liveRepairRefused } from "../maintenance/verify.js";
 import { checkPolicy, DEFAULT_RETENTION, POLICY_FIELDS, type RetentionPolicy } from "../retention/policy.js";
 import { inspectStore, type TraceStore, verifyRunning } from "../store.js";
@@ -29,7 +29,10 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 const HEARTBEAT_MS = 1000;
 
 /** Starts the job; `hooks` are told when it holds the maintenance lock and when it has ended. */
-type Start = (store: TraceStore, hooks: { onStart: () => void; onEnd: () => void }) => Promise<unknown>;
+type Start = (
+  store: TraceStore,
+  hooks: { onStart: () => void; onEnd: () => void; signal: AbortSignal },
+) => Promise<unknown>;
 
 /** The job's start function, from its checked options (a bad option throws before anything runs). */
 const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
@@ -40,7 +43,7 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
       throw new InvalidOptionError("olderThanMs", "must be a whole number of ms, 0 or more");
     // -0 is 0 (JSON numbers compare so, and the CLI sends "0"): taken as 0, never shown as -0
     const olderThanMs = v === undefined ? undefined : (v as number) + 0;
-    return (store, hooks) => store.compact({ olderThanMs, ...hooks });
+    return (store, { onStart, onEnd }) => store.compact({ olderThanMs, onStart, onEnd });
   },
   prune(body) {
     only(body, ["policy"]);
@@ -50,16 +53,17 @@ const JOBS: Record<RunJob, (body: Record<string, unknown>) => Start> = {
     const policy = (body.policy ?? DEFAULT_RETENTION) as RetentionPolicy;
     checkPolicy(policy, {});
     only(policy as Record<string, unknown>, [...POLICY_FIELDS], "policy.");
-    return (store, hooks) => store.prune(policy, hooks);
+    return (store, { onStart, onEnd }) => store.prune(policy, { onStart, onEnd });
   },
   gc(body) {
     only(body, []);
-    return (store, hooks) => store.gc(hooks);
+    return (store, { onStart, onEnd }) => store.gc({ onStart, onEnd });
   },
   /** Read-only, over a snapshot (verifyRunning); `repair` needs the store closed. */
   verify(body) {
     if (body.repair === true) throw liveRepairRefused();
     only(body, []);
+    // a shutdown ends it at its next file or batch (ERR_CLOSED) rather than wait for the whole check
     return (store, hooks) => verifyRunning(store, hooks);
   },
 };
@@ -134,12 +138,16 @@ async function streamJob(ctx: RouteContext, res: ServerResponse, job: RunJob, st
     if (holding) log.ended(holding);
   };
   const onStart = () => {
+    // A job still waiting when the collector begins to shut down does not start: shutdown waits for
+    // requests in flight, and should not wait for a whole compaction nobody will see the end of.
+    if (ctx.stopping.aborted)
+      throw new TracetierError("ERR_CLOSED", "the collector is shutting down: the job did not start");
     startedAt = Date.now();
     holding = log.started(job, "admin", startedAt);
     write({ event: "started", waitedMs: startedAt - queuedAt });
   };
   try {
-    const running = start(ctx.store, { onStart, onEnd });
+    const running = start(ctx.store, { onStart, onEnd, signal: ctx.stopping });
     // A free lock is taken within the microtasks of start(); a job not started by then waits (behind
     // a run of the collector's, or one it did not start: a library call, the sidecar upgrade), and
     // says so at once rather than at the first heartbeat.
@@ -205,7 +213,7 @@ export async function getDump(
     if (what === "wal") return dumpWal(store.dir, { live: true });
     if (what === "manifest") return dumpManifest(store.dir);
     if (what === "partition")
-      return dumpPartition(store.dir, arg!, checkRows(query.get("rows") ?? undefined));
+      return dumpPartition(store.dir, checkDate(arg!), checkRows(query.get("rows") ?? undefined));
     return dumpBody(store.hot, store.dir, arg!);
   });
   sendSafeJson(res, value);

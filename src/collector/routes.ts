@@ -31,6 +31,8 @@ export interface RouteContext {
   viewer: ViewerAssets;
   /** `GET /v1/tail`'s streams and recent records (tail.ts). */
   tail: TailHub;
+  /** Aborted when the collector begins to shut down (admin jobs not yet started then do not start). */
+  stopping: AbortSignal;
 }
 
 type Handler = (

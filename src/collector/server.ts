@@ -68,6 +68,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const metrics = opts.metrics ?? new CollectorMetrics(opts.store, opts.dir);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const stopping = new AbortController();
   const ctx: RouteContext = {
     store: opts.store,
     metrics,
@@ -79,6 +80,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     viewer: loadViewer(opts.viewerDir),
     // last: it follows the store from now on (stopped by close(), or below if the server cannot listen)
     tail: new TailHub(opts.store, metrics, opts.tail),
+    stopping: stopping.signal,
   };
   const inflight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
@@ -114,7 +116,10 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   return {
     url: `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`,
     metrics,
-    close: () => closeGracefully(server, inflight, ctx.tail),
+    close: () => {
+      stopping.abort(); // admin jobs still waiting for the maintenance lock will not start
+      return closeGracefully(server, inflight, ctx.tail);
+    },
   };
 }
 

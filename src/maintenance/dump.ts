@@ -87,6 +87,13 @@ export function checkRows(v: string | undefined): number {
   return Number(v);
 }
 
+/** A partition's date: `YYYY-MM-DD`, as the cold tier names them (named `partition` in its error). */
+export function checkDate(date: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+    throw new InvalidOptionError("partition", `takes a date as YYYY-MM-DD, got "${date.slice(0, 100)}"`);
+  return date;
+}
+
 /** A partition's files with their row groups, and the first `rowsWanted` rows of each. */
 export async function dumpPartition(dir: string, date: string, rowsWanted: number) {
   const coldDir = join(dir, "cold");

@@ -5,6 +5,7 @@ import type { Manifest } from "../../../tiers/cold/manifest.js";
 import { HotTier } from "../../../tiers/hot/tier.js";
 import { InvalidOptionError } from "../../base/errors.js";
 import {
+  checkDate,
   checkRows,
   dumpBody,
   dumpManifest,
@@ -137,7 +138,7 @@ async function printWal(ctx: CommandContext, source: DumpSource): Promise<number
 }
 
 async function printPartition(ctx: CommandContext, source: DumpSource, date: string): Promise<number> {
-  const out = await source.partition(date, checkRows(str(ctx.values, "rows")));
+  const out = await source.partition(checkDate(date), checkRows(str(ctx.values, "rows")));
   if (ctx.json) ctx.print(out);
   else {
     ctx.out(`partition date=${date}: ${out.length} files`);
