@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { InvalidOptionError } from "../base/errors.js";
 import { parseTime } from "../base/units.js";
 import { decodeCursor, MAX_TURNS_LIMIT } from "../read/turns-query.js";
-import { MAX_SEARCH_LIMIT } from "../search/search.js";
 import type { TraceStore } from "../store.js";
 import type { Query, SearchOptions, TurnsQuery, UsageQuery } from "../types.js";
 import { ADMIN_JOBS, adminJob, getDump, getMaintenance } from "./admin.js";
