@@ -1,13 +1,15 @@
 /**
  * `GET /v1/tail`: records as they are acknowledged, as Server-Sent Events (`tracetier tail`, docs/tail.md).
  *
+ *   id: <seq>\nevent: open\ndata: {"after": <seq>, "heartbeatMs"}\n\n              (first)
  *   id: <seq>\nevent: record\ndata: <the record as query() returns it, plus "seq">\n\n
+ *   id: <seq>\n\n                 (the cursor past records the stream's filter left out)
  *   event: gap\ndata: {"after", "upTo", "missing", "ranges", ...}\n\n   (records that cannot be replayed)
- *   : ping\n\n                                                          (every 15 s)
+ *   : ping\n\n                                        (every 15 s; with an id: line as above)
  *
- * The cursor is the sequence number (`after`, or the `Last-Event-ID` header a reconnecting client
- * sends): a stream replays what was acknowledged after it, then follows, each record once and in
- * sequence order. Replays come from a ring of recent records (bounded by count and bytes), and when a
+ * The cursor is the sequence number (the larger of `after` and the `Last-Event-ID` header a
+ * reconnecting client sends): a stream replays what was acknowledged after it, then follows, each
+ * record once and in sequence order. Replays come from a ring of recent records (bounded by count and bytes), and when a
  * cursor is older than the ring (the collector restarted), from a scan of the hot tier; what neither
  * holds any more is announced by a `gap` event, never skipped silently.
  *
@@ -206,7 +208,7 @@ export class TailHub {
   private start(stream: TailStream, after: number | undefined): void {
     const now = this.lastSeq;
     const from = after === undefined || after > now ? now : after;
-    stream.open(from);
+    stream.open(from, this.limits.heartbeatMs);
     if (after !== undefined && after > now) {
       // a cursor from another store (or one restored from an older copy): it would wait forever
       stream.gap({
@@ -286,6 +288,7 @@ class TailStream {
   /** While the hot tier is read: the queue waits for its records to go in front. */
   private holding = false;
   private pumping = false;
+  private kicked = false;
   private done = false;
   private readonly abort = new AbortController();
 
@@ -305,17 +308,19 @@ class TailStream {
     return this.done;
   }
 
-  open(after: number): void {
+  /** The first event: the cursor, and how often heartbeats come (a client's liveness check). */
+  open(after: number, heartbeatMs: number): void {
     this.seen = after;
     this.idSent = after;
-    this.write(`retry: 1000\nid: ${after}\nevent: open\ndata: ${JSON.stringify({ after })}\n\n`);
+    const data = JSON.stringify({ after, heartbeatMs });
+    this.write(`retry: 1000\nid: ${after}\nevent: open\ndata: ${data}\n\n`);
   }
 
   /** Follows: `first` (the ring's copy) is sent first; with `hold`, nothing is sent until `replayed`. */
   follow(first: readonly Entry[], hold = false): void {
     this.holding = hold;
     if (first.length > 0) this.queue.push({ entries: first, next: 0, live: false });
-    void this.pump();
+    this.kick();
   }
 
   /** The replay from the hot tier is read: it goes in front of the queue (ring copy, then live). */
@@ -323,7 +328,7 @@ class TailStream {
     if (this.done) return;
     this.holding = false;
     if (records.length > 0) this.queue.unshift({ entries: records, next: 0, live: false });
-    void this.pump();
+    this.kick();
   }
 
   /**
@@ -338,7 +343,7 @@ class TailStream {
     }
     for (const e of entries) this.liveBytes += e.value.length;
     this.queue.push({ entries, next: 0, live: true });
-    void this.pump();
+    this.kick();
   }
 
   gap(detail: Record<string, unknown>): void {
@@ -353,6 +358,19 @@ class TailStream {
 
   private idle(): boolean {
     return !this.pumping && !this.holding && this.queue.length === 0;
+  }
+
+  /**
+   * Starts the pump on the next turn of the event loop, not now: `live` runs inside the write path,
+   * whose callers are answered before any record is decoded or written.
+   */
+  private kick(): void {
+    if (this.kicked || this.pumping || this.holding || this.done) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.pump();
+    });
   }
 
   /** Sends the queue piece by piece: each piece written whole, the next once the socket drained. */
