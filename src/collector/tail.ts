@@ -95,8 +95,8 @@ const KINDS = new Set(["log", "span-open", "span-close"]);
 
 /**
  * A record kept for streams: its stored value, decoded and serialized the first time a stream sends it.
- * A ring entry keeps that text for the next streams (`ring` set: it counts the bytes); a hot-tier
- * replay's entry does not (one stream reads it).
+ * A ring entry keeps that text for the next streams while several are open (`ring` set: it counts the
+ * bytes); a hot-tier replay's entry does not (one stream reads it).
  */
 interface Entry {
   seq: number;
@@ -191,11 +191,13 @@ export class TailHub {
       this.dropped?.inc({ reason });
     });
     this.streams.add(stream);
+    this.ring.keepText = this.streams.size > 1;
     try {
       this.start(stream, after);
       await ended;
     } finally {
       this.streams.delete(stream);
+      this.ring.keepText = this.streams.size > 1;
       stream.finish();
     }
   }
@@ -469,6 +471,8 @@ class Ring {
   private items: Entry[] = [];
   private head = 0;
   bytes = 0;
+  /** Records' JSON text is kept (for the next stream to send them) only while several streams are open. */
+  keepText = false;
 
   constructor(
     private readonly limits: TailLimits,
@@ -542,7 +546,7 @@ function readyOf(e: Entry): Ready {
     },
     data: JSON.stringify({ ...record, seq: r.seq }),
   };
-  if (e.ring) {
+  if (e.ring?.keepText) {
     e.ready = ready;
     e.ring.bytes += ready.data.length;
   }
