@@ -354,8 +354,8 @@ class Store implements TraceStore {
   }
 
   /** See `hotRecordsSince` below. */
-  [HOT_SINCE](after: number, upTo: number, limit: number): Promise<HotSince> {
-    return this.read(() => hotSince(this.hot, after, upTo, limit));
+  [HOT_SINCE](after: number, upTo: number, limit: number, signal?: AbortSignal): Promise<HotSince> {
+    return this.read(() => hotSince(this.hot, after, upTo, limit, signal));
   }
 
   /** See `warmTurns` below. */
@@ -670,16 +670,18 @@ export function followRecords(
 
 /**
  * Internal (`GET /v1/tail` after a restart): the hot tier's records with `after < seq <= upTo`, the
- * newest `limit` of them, and the sequence numbers it lacks (src/read/hot-since.ts). A tracked read.
+ * newest `limit` of them (undecoded), and the sequence numbers it lacks (src/read/hot-since.ts). A
+ * tracked read; `signal` stops it (rejecting with its reason) when the client has left.
  */
 export function hotRecordsSince(
   store: TraceStore,
   after: number,
   upTo: number,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<HotSince> {
   if (!(store instanceof Store)) throw new InvalidOptionError("store", "must be a store opened by openStore");
-  return store[HOT_SINCE](after, upTo, limit);
+  return store[HOT_SINCE](after, upTo, limit, signal);
 }
 
 /** Keeps `run` in `set` while it is pending. */

@@ -4,13 +4,14 @@
  * collector's memory of recent records.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Collector, startCollector } from "../src/collector/server.js";
 import type { TailLimits } from "../src/collector/tail.js";
 import { openStore, type StoredRecord, type TraceRecord } from "../src/index.js";
-import { followRecords } from "../src/store.js";
+import { followRecords, hotRecordsSince } from "../src/store.js";
 import { parsePrometheus } from "./support/collector.js";
 import { log, span, tempDir, tempStore } from "./support/fixtures.js";
 import { serveProcess } from "./support/serve-process.js";
@@ -217,6 +218,31 @@ describe("tracetier tail (real processes)", () => {
   });
 });
 
+describe("tracetier tail's liveness", () => {
+  it("reconnects when the collector falls silent for three heartbeats, resuming after the last id", async () => {
+    const asked: string[] = [];
+    const server = createHttpServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write('id: 5\nevent: open\ndata: {"after":5,"heartbeatMs":100}\n\n');
+      if (asked.length === 1) return; // then silence: a half-open connection never errors by itself
+      const record = { ...log("after the silence", BASE), id: "r6", seq: 6 };
+      res.write(`id: 6\nevent: record\ndata: ${JSON.stringify(record)}\n\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const { port } = server.address() as { port: number };
+    const t = tailProcess(["--url", `http://127.0.0.1:${port}`]);
+    await until("the record sent after the reconnect", () => t.records.length === 1);
+    expect(t.records[0]).toMatchObject({ id: "r6", seq: 6 });
+    expect(asked[1]).toContain("after=5");
+    expect(t.stderr()).toContain("no bytes from the collector for 0.3 s: reconnecting");
+  });
+});
+
 describe("tracetier tail's refusals", () => {
   it("exits 1 with the HTTP reason on a wrong token, and with ERR_INVALID_OPTION on a bad filter", async () => {
     const { url } = await collector({ token: "sesame" });
@@ -305,7 +331,7 @@ describe("GET /v1/tail", () => {
     await store.insertRecords(batch(1, 4));
     const a = await stream(url);
     await until("the open event", () => a.events.length > 0);
-    expect(a.events[0]).toMatchObject({ id: "4", event: "open", data: '{"after":4}' });
+    expect(a.events[0]).toMatchObject({ id: "4", event: "open", data: '{"after":4,"heartbeatMs":15000}' });
     await store.insertRecords(batch(2, 1));
     await until("the record", () => a.records().length === 1);
     expect(a.records()[0]!.seq).toBe(5);
@@ -433,6 +459,93 @@ describe("GET /v1/tail", () => {
       await store.insertRecords(batch(b++, 10).map((r) => ({ ...r, attributes: { big } })));
     expect(await slow()).toBe(1);
     expect(b).toBeLessThan(100);
+  });
+});
+
+/** `n` logs of about `size` bytes each. */
+function padded(b: number, n: number, size: number): TraceRecord[] {
+  return Array.from({ length: n }, (_, i) =>
+    log(`b${b} r${i}`, BASE + b * 1000 + i, { attributes: { pad: "x".repeat(size) } }),
+  );
+}
+
+async function slowDrops(url: string): Promise<number> {
+  const metrics = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+  return metrics.get('tracetier_tail_streams_closed_total{reason="slow"}') ?? 0;
+}
+
+describe("GET /v1/tail's pacing and cursor", () => {
+  it.each([
+    ["its ring", {}],
+    ["the hot tier", { ringRecords: 3 }],
+  ])(
+    "replays from %s a backlog larger than the slow-client limit, in full, to a client that reads it",
+    async (_, limits) => {
+      const { store, url } = await collector({ tail: { streamBytes: 64 * 1024, ...limits } });
+      for (let b = 0; b < 10; b++) await store.insertRecords(padded(b, 20, 5000)); // 1 MB: 16 times the limit
+      const a = await stream(url, "?after=0");
+      await until("the replay", () => a.records().length === 200);
+      expectOnceInOrder(a.records(), await stored(url));
+      expect(await slowDrops(url)).toBe(0);
+    },
+  );
+
+  it("sends one batch larger than the slow-client limit, in full, to a client that keeps up", async () => {
+    const { store, url } = await collector({ tail: { streamBytes: 64 * 1024 } });
+    const a = await stream(url);
+    await until("the open event", () => a.events.length > 0);
+    await store.insertRecords(padded(0, 100, 5000)); // 500 KB at once
+    await until("the batch", () => a.records().length === 100);
+    expectOnceInOrder(a.records(), await stored(url));
+    expect(await slowDrops(url)).toBe(0);
+  });
+
+  it("takes the larger of `after` and Last-Event-ID, so that an EventSource's reconnect repeats nothing", async () => {
+    const { store, url } = await collector();
+    await store.insertRecords(batch(1, 5));
+    const a = await stream(url, "?after=2", { "last-event-id": "4" });
+    const b = await stream(url, "?after=4", { "last-event-id": "2" });
+    await until("the replays", () => a.records().length === 1 && b.records().length === 1);
+    for (const s of [a, b]) {
+      expect(s.events[0]).toMatchObject({ id: "4", event: "open" });
+      expect(s.records()[0]!.seq).toBe(5);
+    }
+  });
+
+  it("moves a filtered stream's cursor past the records it leaves out, with id lines that carry no record", async () => {
+    const { store, url } = await collector({ tail: { heartbeatMs: 50 } });
+    const a = await stream(url, "?kind=span-open");
+    await until("the open event", () => a.events.length > 0);
+    await store.insertRecords([log("a", BASE), log("b", BASE + 1)]); // seq 1 and 2: left out
+    await until("an id past them", () => a.events.some((e) => e.id === "2"));
+    await store.insertRecords([log("c", BASE + 2)]); // within the second: the heartbeat carries it
+    await until("the heartbeat's id", () => a.events.some((e) => e.id === "3"));
+    expect(a.records()).toEqual([]);
+    expect(a.events.filter((e) => e.id !== undefined && e.event !== "open").map((e) => e.data)).toEqual([
+      "",
+      "",
+    ]);
+  });
+});
+
+describe("hotRecordsSince", () => {
+  it("keeps the newest `limit` records of a long scan and names the others missing", async () => {
+    const { store } = await tempStore();
+    for (let b = 0; b < 6; b++) await store.insertRecords(batch(b, 500)); // seq 1 to 3000
+    const hot = await hotRecordsSince(store, 10, 2990, 3);
+    expect(hot.records.map((r) => r.seq)).toEqual([2988, 2989, 2990]);
+    expect(hot.truncated).toBe(true);
+    expect(hot.missing).toEqual([[11, 2987]]);
+    await store.close();
+  });
+
+  it("stops when its signal aborts (the client left)", async () => {
+    const { store } = await tempStore();
+    await store.insertRecords(batch(1, 5));
+    const left = new AbortController();
+    left.abort(new Error("the client left"));
+    await expect(hotRecordsSince(store, 0, 5, 10, left.signal)).rejects.toThrow("the client left");
+    await store.close();
   });
 });
 

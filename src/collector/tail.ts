@@ -1,37 +1,51 @@
 /**
  * `GET /v1/tail`: records as they are acknowledged, as Server-Sent Events (`tracetier tail`, docs/tail.md).
  *
+ *   id: <seq>\nevent: open\ndata: {"after": <seq>, "heartbeatMs"}\n\n              (first)
  *   id: <seq>\nevent: record\ndata: <the record as query() returns it, plus "seq">\n\n
+ *   id: <seq>\n\n                 (the cursor past records the stream's filter left out)
  *   event: gap\ndata: {"after", "upTo", "missing", "ranges", ...}\n\n   (records that cannot be replayed)
- *   : ping\n\n                                                          (every 15 s)
+ *   : ping\n\n                                        (every 15 s; with an id: line as above)
  *
- * The cursor is the sequence number (`after`, or the `Last-Event-ID` header a reconnecting client
- * sends): a stream replays what was acknowledged after it, then follows, each record once and in
- * sequence order. Replays come from a ring of recent records (bounded by count and bytes), and when a
+ * The cursor is the sequence number (the larger of `after` and the `Last-Event-ID` header a
+ * reconnecting client sends): a stream replays what was acknowledged after it, then follows, each
+ * record once and in sequence order. Replays come from a ring of recent records (bounded by count and bytes), and when a
  * cursor is older than the ring (the collector restarted), from a scan of the hot tier; what neither
  * holds any more is announced by a `gap` event, never skipped silently.
  *
  * Invariants: the hub is told of each batch synchronously from the write path (followRecords), before
- * its callers are answered; a stream is registered, and the ring copied, in one synchronous step, so a
- * record is either in the copy or told to the stream later, never both and never neither; while a
- * stream replays from the hot tier its live records wait in its queue. A stream sends a record only if
- * its seq is above the last one it sent (the copies may overlap only at their edges).
+ * its callers are answered, and only keeps it there (no decoding: that is paid when a stream sends a
+ * record, once for every stream); a stream is registered, and the ring copied, in one synchronous step,
+ * so a record is either in the copy or told to the stream later, never both and never neither. A
+ * stream sends from its own queue (the replays, then live batches, in seq order) in pieces, waiting for
+ * the socket to drain between them; while it replays from the hot tier its live records wait behind
+ * the replay. A stream passes a record only if its seq is above the last one it passed (the copies may
+ * overlap only at their edges), and its cursor moves past the records its filter leaves out too: an
+ * `id:` line without data (after such a batch, at most once a second, and on the heartbeat) carries it.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { Counter, Gauge } from "prom-client";
-import { decodeRecordValue, type HotRecord } from "../../tiers/hot/values.js";
+import { decodeRecordValue } from "../../tiers/hot/values.js";
 import { ClosedError, InvalidOptionError } from "../base/errors.js";
+import { LEVELS } from "../records/validate.js";
 import { type Following, followRecords, hotRecordsSince, type TraceStore } from "../store.js";
-import type { StoredRecord } from "../types.js";
 import type { AppliedRecord } from "../write/path.js";
 import type { CollectorMetrics } from "./metrics.js";
 
 export interface TailLimits {
   /** Recent records kept for replays after a reconnect. */
   ringRecords: number;
-  /** Bytes of recent records kept (their stored, msgpack form, plus ENTRY_OVERHEAD each). */
+  /**
+   * Bytes of recent records kept (their stored, msgpack form, plus ENTRY_OVERHEAD each, plus their
+   * JSON text once a stream has sent them).
+   */
   ringBytes: number;
-  /** Bytes a stream may have queued (unsent) before it is closed: the client resumes by its cursor. */
+  /**
+   * Bytes of live records a stream may have waiting (unsent because its client reads slower than they
+   * come) before it is closed: the client resumes by its cursor. A replay, or one batch that arrives
+   * while the stream is caught up, is not counted: the server made that burst, not a slow client.
+   */
   streamBytes: number;
   /** Records a replay from the hot tier sends at most (the newest; a gap names the rest). */
   hotReplayRecords: number;
@@ -53,8 +67,17 @@ export const TAIL_DEFAULTS: TailLimits = {
  */
 const ENTRY_OVERHEAD = 256;
 
-/** A replay's text is written in pieces of about this many characters. */
+/** A stream writes pieces of about this many characters, waiting for the socket to drain between them. */
 const SEND_CHUNK = 256 * 1024;
+
+/**
+ * Records a piece looks at most (decoded, matched, maybe serialized) before the stream yields to the
+ * event loop: a replay of 100 000 filtered-out records must not hold ingestion up for its whole length.
+ */
+const PIECE_RECORDS = 1024;
+
+/** A filtered stream's `id:` line for records it left out is sent at most this often (and on heartbeats). */
+const ID_EVERY_MS = 1000;
 
 /** The `gap` event's ranges are listed up to this many (the count covers them all). */
 const MAX_GAP_RANGES = 100;
@@ -69,12 +92,24 @@ interface Filter {
 
 const FILTER_PARAMS = ["turnId", "conversationId", "kind", "level", "extensionId"] as const;
 const KINDS = new Set(["log", "span-open", "span-close"]);
-const LEVELS = new Set(["debug", "info", "warn", "error"]);
 
-/** A record ready to send: decoded once per batch, serialized once for every stream. */
-interface Ready {
+/**
+ * A record kept for streams: its stored value, decoded and serialized the first time a stream sends it.
+ * A ring entry keeps that text for the next streams while several are open (`ring` set: it counts the
+ * bytes); a hot-tier replay's entry does not (one stream reads it).
+ */
+interface Entry {
   seq: number;
-  record: StoredRecord;
+  value: Uint8Array;
+  /** The hot-tier key, for a corrupt value's error. */
+  key?: Uint8Array;
+  ring?: Ring;
+  ready?: Ready;
+}
+
+/** A decoded record: the fields the filters match, and the event's data. */
+interface Ready {
+  fields: Filter;
   data: string;
 }
 
@@ -86,6 +121,8 @@ export class TailHub {
   private closed = false;
   /** The highest sequence number told so far: the cursor "now". */
   private lastSeq: number;
+  /** Hot-tier replays run one at a time (each is a scan of the hot tier): the next waits for this one. */
+  private filling: Promise<void> = Promise.resolve();
   readonly limits: TailLimits;
   private readonly dropped: Counter<"reason"> | undefined;
 
@@ -99,7 +136,7 @@ export class TailHub {
     this.lastSeq = this.following.upTo;
     this.ring = new Ring(this.limits, this.lastSeq);
     this.heartbeat = setInterval(() => {
-      for (const s of this.streams) s.write(": ping\n\n");
+      for (const s of this.streams) s.ping();
     }, this.limits.heartbeatMs);
     this.heartbeat.unref();
     if (metrics) this.dropped = this.register(metrics);
@@ -123,14 +160,15 @@ export class TailHub {
     });
   }
 
-  /** From the write path (synchronously, in seq order): into the ring, then to every stream. */
+  /**
+   * From the write path (synchronously, in seq order, before the batch's callers are answered): kept in
+   * the ring and queued on every stream, nothing more. Decoding waits for a stream to send the record.
+   */
   private told(records: readonly AppliedRecord[]): void {
     if (records.length === 0) return;
     this.lastSeq = records[records.length - 1]!.seq;
-    this.ring.push(records);
-    if (this.streams.size === 0) return;
-    const ready = records.map(toReady);
-    for (const s of this.streams) s.live(ready);
+    const entries = this.ring.push(records);
+    for (const s of this.streams) s.live(entries);
   }
 
   /** Answers one `GET /v1/tail`: resolves when the stream ends (the client left, or the collector closes). */
@@ -153,11 +191,13 @@ export class TailHub {
       this.dropped?.inc({ reason });
     });
     this.streams.add(stream);
+    this.ring.keepText = this.streams.size > 1;
     try {
       this.start(stream, after);
       await ended;
     } finally {
       this.streams.delete(stream);
+      this.ring.keepText = this.streams.size > 1;
       stream.finish();
     }
   }
@@ -170,7 +210,7 @@ export class TailHub {
   private start(stream: TailStream, after: number | undefined): void {
     const now = this.lastSeq;
     const from = after === undefined || after > now ? now : after;
-    stream.write(`retry: 1000\nid: ${from}\nevent: open\ndata: ${JSON.stringify({ after: from })}\n\n`);
+    stream.open(from, this.limits.heartbeatMs);
     if (after !== undefined && after > now) {
       // a cursor from another store (or one restored from an older copy): it would wait forever
       stream.gap({
@@ -181,23 +221,20 @@ export class TailHub {
     }
     const floor = this.ring.floor;
     if (from >= floor) {
-      stream.follow(from, this.ring.after(from).map(toReady));
+      stream.follow(this.ring.after(from));
       return;
     }
     // Older than the ring: the ring's copy now (it may drop records while the hot tier is read), live
-    // records queued meanwhile, then the hot tier's records in (after, floor].
-    const copy = this.ring.after(floor);
-    stream.follow(from, undefined, true);
-    this.replayHot(stream, from, floor, copy).catch(() => stream.end()); // the client retries by its cursor
+    // records queued behind it, and the hot tier's records in (after, floor] put in front once read.
+    stream.follow(this.ring.after(floor), true);
+    const run = this.filling.then(() => this.replayHot(stream, from, floor));
+    this.filling = run.catch(() => {});
+    run.catch(() => stream.end()); // the client retries by its cursor
   }
 
-  private async replayHot(
-    stream: TailStream,
-    after: number,
-    upTo: number,
-    copy: AppliedRecord[],
-  ): Promise<void> {
-    const hot = await hotRecordsSince(this.store, after, upTo, this.limits.hotReplayRecords);
+  private async replayHot(stream: TailStream, after: number, upTo: number): Promise<void> {
+    if (stream.closed) return;
+    const hot = await hotRecordsSince(this.store, after, upTo, this.limits.hotReplayRecords, stream.signal);
     if (hot.missing.length > 0) {
       const count = hot.missing.reduce((n, [a, b]) => n + b - a + 1, 0);
       stream.gap({
@@ -210,7 +247,7 @@ export class TailHub {
           : "records since the cursor are no longer in the hot tier (moved to the cold tier, pruned, or never stored): tracetier query finds those still stored",
       });
     }
-    stream.replayed([...hot.records.map(hotReady), ...copy.map(toReady)]);
+    stream.replayed(hot.records);
   }
 
   /** Ends every stream (the server then closes; clients reconnect elsewhere) and stops following. */
@@ -230,13 +267,32 @@ export class TailHub {
   }
 }
 
-/** One client's stream: its filter, the last seq it sent, and its queue while it replays. */
+/** Records waiting in a stream's queue: a replay's, or a live batch's (`live`: counted as backlog). */
+interface Part {
+  entries: readonly Entry[];
+  next: number;
+  live: boolean;
+}
+
+/**
+ * One client's stream: its filter, its cursor, and its queue. The queue holds references (a ring's
+ * records are shared by every stream); a piece is encoded only when it is about to be written.
+ */
 class TailStream {
-  private sent = 0;
-  /** Live records held while the stream replays from the hot tier (undefined once it follows). */
-  private queued: Ready[] | undefined;
-  private queuedBytes = 0;
+  /** The highest seq this stream has passed, sent or left out by its filter: its cursor. */
+  private seen = 0;
+  /** The highest seq written in an `id:` field (the client's Last-Event-ID). */
+  private idSent = 0;
+  private idAt = 0;
+  private readonly queue: Part[] = [];
+  /** Bytes of live records waiting in the queue: what the client is behind by. */
+  private liveBytes = 0;
+  /** While the hot tier is read: the queue waits for its records to go in front. */
+  private holding = false;
+  private pumping = false;
+  private kicked = false;
   private done = false;
+  private readonly abort = new AbortController();
 
   constructor(
     private readonly res: ServerResponse,
@@ -245,82 +301,165 @@ class TailStream {
     private readonly onDrop: (reason: string) => void,
   ) {}
 
-  /** Follows from `after`: `first` sent now; with `hold`, live records wait for `replayed`. */
-  follow(after: number, first: Ready[] = [], hold = false): void {
-    this.sent = after;
-    this.send(first);
-    if (hold) this.queued = [];
+  /** Aborted once the stream ends: a hot-tier scan for it stops. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
   }
 
-  /** The replay from the hot tier is done: it, then what was queued meanwhile, then live. */
-  replayed(records: Ready[]): void {
-    const queued = this.queued ?? [];
-    this.queued = undefined;
-    this.send(records);
-    this.send(queued);
+  get closed(): boolean {
+    return this.done;
   }
 
-  live(records: Ready[]): void {
+  /** The first event: the cursor, and how often heartbeats come (a client's liveness check). */
+  open(after: number, heartbeatMs: number): void {
+    this.seen = after;
+    this.idSent = after;
+    const data = JSON.stringify({ after, heartbeatMs });
+    this.write(`retry: 1000\nid: ${after}\nevent: open\ndata: ${data}\n\n`);
+  }
+
+  /** Follows: `first` (the ring's copy) is sent first; with `hold`, nothing is sent until `replayed`. */
+  follow(first: readonly Entry[], hold = false): void {
+    this.holding = hold;
+    if (first.length > 0) this.queue.push({ entries: first, next: 0, live: false });
+    this.kick();
+  }
+
+  /** The replay from the hot tier is read: it goes in front of the queue (ring copy, then live). */
+  replayed(records: readonly Entry[]): void {
     if (this.done) return;
-    if (this.queued === undefined) {
-      this.send(records);
+    this.holding = false;
+    if (records.length > 0) this.queue.unshift({ entries: records, next: 0, live: false });
+    this.kick();
+  }
+
+  /**
+   * A live batch. A client already more than `maxBytes` behind is closed (it resumes by its cursor once
+   * it reads again); one caught up takes any batch, which then goes out in pieces.
+   */
+  live(entries: readonly Entry[]): void {
+    if (this.done) return;
+    if (this.liveBytes > this.maxBytes) {
+      this.drop();
       return;
     }
-    for (const r of records) {
-      this.queued.push(r);
-      this.queuedBytes += r.data.length;
-    }
-    if (this.queuedBytes > this.maxBytes) this.drop();
+    for (const e of entries) this.liveBytes += e.value.length;
+    this.queue.push({ entries, next: 0, live: true });
+    this.kick();
   }
 
   gap(detail: Record<string, unknown>): void {
     this.write(`event: gap\ndata: ${JSON.stringify(detail)}\n\n`);
   }
 
-  /** One write per call (a batch's records in one chunk: a write per record cost more than the rest). */
-  private send(records: readonly Ready[]): void {
-    let text = "";
-    for (const r of records) {
-      if (r.seq <= this.sent || !matches(r.record, this.filter)) continue;
-      this.sent = r.seq;
-      text += `id: ${r.seq}\nevent: record\ndata: ${r.data}\n\n`;
-      if (text.length >= SEND_CHUNK) {
-        this.write(text);
-        text = "";
-      }
-    }
-    if (text !== "") this.write(text);
+  /** The heartbeat; when idle, it carries the cursor past records the filter left out. */
+  ping(): void {
+    if (this.idle() && this.seen > this.idSent) this.writeId(": ping\n");
+    else this.write(": ping\n\n");
   }
 
-  write(text: string): void {
-    if (this.done) return;
-    this.res.write(text);
-    // A client that does not read: its unsent bytes would grow without bound. Closed, it resumes by
-    // its cursor (from the ring, or the hot tier) once it reads again.
-    if (this.res.writableLength > this.maxBytes) this.drop();
+  private idle(): boolean {
+    return !this.pumping && !this.holding && this.queue.length === 0;
+  }
+
+  /**
+   * Starts the pump on the next turn of the event loop, not now: `live` runs inside the write path,
+   * whose callers are answered before any record is decoded or written.
+   */
+  private kick(): void {
+    if (this.kicked || this.pumping || this.holding || this.done) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.pump();
+    });
+  }
+
+  /** Sends the queue piece by piece: each piece written whole, the next once the socket drained. */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.holding || this.done) return;
+    this.pumping = true;
+    try {
+      while (!this.done && !this.holding && this.queue.length > 0) {
+        const text = this.piece();
+        if (text !== "" && !this.res.write(text)) await this.drained();
+        else if (this.queue.length > 0) await yieldToLoop(); // many records: let the write path in
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (!this.done && this.idle() && this.seen > this.idSent && Date.now() - this.idAt >= ID_EVERY_MS)
+      this.writeId("");
+  }
+
+  /** The next piece of the queue as text: up to SEND_CHUNK characters, or PIECE_RECORDS records. */
+  private piece(): string {
+    let text = "";
+    let looked = 0;
+    while (this.queue.length > 0 && text.length < SEND_CHUNK && looked < PIECE_RECORDS) {
+      const part = this.queue[0]!;
+      const e = part.entries[part.next++];
+      if (e === undefined) {
+        this.queue.shift();
+        continue;
+      }
+      if (part.live) this.liveBytes -= e.value.length;
+      if (e.seq <= this.seen) continue;
+      looked++;
+      this.seen = e.seq;
+      const r = readyOf(e);
+      if (!matches(r.fields, this.filter)) continue;
+      this.idSent = e.seq;
+      text += `id: ${e.seq}\nevent: record\ndata: ${r.data}\n\n`;
+    }
+    return text;
+  }
+
+  private writeId(prefix: string): void {
+    this.idSent = this.seen;
+    this.idAt = Date.now();
+    this.write(`${prefix}id: ${this.seen}\n\n`);
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const go = () => {
+        this.res.off("drain", go);
+        this.res.off("close", go);
+        resolve();
+      };
+      this.res.on("drain", go);
+      this.res.on("close", go);
+    });
+  }
+
+  private write(text: string): void {
+    if (!this.done) this.res.write(text);
   }
 
   private drop(): void {
     this.onDrop("slow");
-    this.done = true;
-    this.queued = undefined;
+    this.finish();
     this.res.destroy();
   }
 
   /**
-   * Ends the stream. The response is then finished for the server (it need not wait for a client that
-   * does not read what is queued: the close cuts the connection once every response is finished).
+   * Ends the stream, its cursor first (records its filter left out since the last id). The response is
+   * then finished for the server (it need not wait for a client that does not read what is queued: the
+   * close cuts the connection once every response is finished).
    */
   end(): void {
     if (this.done) return;
-    this.done = true;
-    this.queued = undefined;
+    if (this.seen > this.idSent) this.writeId("");
+    this.finish();
     this.res.end();
   }
 
   finish(): void {
     this.done = true;
-    this.queued = undefined;
+    this.queue.length = 0;
+    this.liveBytes = 0;
+    this.abort.abort();
   }
 }
 
@@ -329,26 +468,33 @@ class TailStream {
  * `floor` is here (the oldest leave first, raising the floor).
  */
 class Ring {
-  private items: AppliedRecord[] = [];
+  private items: Entry[] = [];
   private head = 0;
-  private bytes = 0;
+  bytes = 0;
+  /** Records' JSON text is kept (for the next stream to send them) only while several streams are open. */
+  keepText = false;
 
   constructor(
     private readonly limits: TailLimits,
     public floor: number,
   ) {}
 
-  push(records: readonly AppliedRecord[]): void {
+  /** Keeps the records (their values copied when they are views of a larger buffer): their entries. */
+  push(records: readonly AppliedRecord[]): Entry[] {
+    const entries: Entry[] = [];
     for (const r of records) {
-      this.items.push(r);
-      this.bytes += r.value.length + ENTRY_OVERHEAD;
+      const e: Entry = { seq: r.seq, value: own(r.value), ring: this };
+      entries.push(e);
+      this.items.push(e);
+      this.bytes += e.value.length + ENTRY_OVERHEAD;
     }
     while (
       this.items.length - this.head > this.limits.ringRecords ||
       (this.bytes > this.limits.ringBytes && this.items.length - this.head > 0)
     ) {
       const old = this.items[this.head++]!;
-      this.bytes -= old.value.length + ENTRY_OVERHEAD;
+      this.bytes -= old.value.length + ENTRY_OVERHEAD + (old.ready?.data.length ?? 0);
+      old.ring = undefined; // a stream still sending it encodes it without counting it here
       this.floor = old.seq;
     }
     // compacted now and then, so that a shift is never paid per record
@@ -356,10 +502,11 @@ class Ring {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
+    return entries;
   }
 
-  /** The records with a seq above `seq`, oldest first (a copy). */
-  after(seq: number): AppliedRecord[] {
+  /** The records with a seq above `seq`, oldest first (a copy of the references). */
+  after(seq: number): Entry[] {
     let lo = this.head;
     let hi = this.items.length;
     while (lo < hi) {
@@ -371,18 +518,42 @@ class Ring {
   }
 }
 
-function toReady(r: AppliedRecord): Ready {
-  return hotReady(decodeRecordValue(r.value));
+/**
+ * A value the ring may keep for minutes: copied when it is a view of a much larger buffer (a WAL
+ * segment read back by a recovery), which it would otherwise keep alive whole.
+ */
+function own(value: Uint8Array): Uint8Array {
+  const backing = value.buffer.byteLength;
+  return backing > 8192 && backing > value.byteLength * 2 ? value.slice() : value;
 }
 
-/** What `query({ bodies: false })` returns for the record (reader.ts `hydrate`), with its seq. */
-function hotReady(r: HotRecord): Ready {
-  const record = { ...r.record, id: r.id } as StoredRecord;
-  return { seq: r.seq, record, data: JSON.stringify({ ...record, seq: r.seq }) };
+/**
+ * The record as `query({ bodies: false })` returns it (reader.ts `hydrate`) with its seq, serialized
+ * once: kept on a ring entry (counted in its bytes) for every other stream that sends it.
+ */
+function readyOf(e: Entry): Ready {
+  if (e.ready) return e.ready;
+  const r = decodeRecordValue(e.value, e.key);
+  const record = { ...r.record, id: r.id };
+  const fields = record as Filter;
+  const ready: Ready = {
+    fields: {
+      turnId: fields.turnId,
+      conversationId: fields.conversationId,
+      kind: fields.kind,
+      level: fields.level,
+      extensionId: fields.extensionId,
+    },
+    data: JSON.stringify({ ...record, seq: r.seq }),
+  };
+  if (e.ring?.keepText) {
+    e.ready = ready;
+    e.ring.bytes += ready.data.length;
+  }
+  return ready;
 }
 
-function matches(r: StoredRecord, f: Filter): boolean {
-  const fields = r as unknown as Record<string, unknown>;
+function matches(fields: Filter, f: Filter): boolean {
   for (const k of FILTER_PARAMS) if (f[k] !== undefined && fields[k] !== f[k]) return false;
   return true;
 }
@@ -402,11 +573,19 @@ function parseFilter(p: URLSearchParams): Filter {
   return f;
 }
 
-/** `after`, else the `Last-Event-ID` header (an EventSource's reconnect), else undefined: from now. */
+/**
+ * The larger of `after` and the `Last-Event-ID` header, else undefined: from now. An EventSource
+ * reconnects to the same URL (its `after` unchanged) with the header set to the last id it saw, which
+ * is then the newer cursor; taking the larger never repeats a record.
+ */
 function parseCursor(p: URLSearchParams, lastEventId: string | string[] | undefined): number | undefined {
-  if (p.has("after")) return seqParam(p.get("after")!, "after");
-  if (typeof lastEventId === "string" && lastEventId !== "") return seqParam(lastEventId, "Last-Event-ID");
-  return undefined;
+  const after = p.has("after") ? seqParam(p.get("after")!, "after") : undefined;
+  const header =
+    typeof lastEventId === "string" && lastEventId !== ""
+      ? seqParam(lastEventId, "Last-Event-ID")
+      : undefined;
+  if (after === undefined) return header;
+  return header === undefined ? after : Math.max(after, header);
 }
 
 function seqParam(v: string, name: string): number {

@@ -1,7 +1,8 @@
 import { InvalidRecordError } from "../base/errors.js";
 import type { TraceRecord } from "../types.js";
 
-const LEVELS = new Set(["debug", "info", "warn", "error"]);
+/** A log record's levels (also `GET /v1/tail`'s `level` filter). */
+export const LEVELS: ReadonlySet<string> = new Set(["debug", "info", "warn", "error"]);
 const STATUSES = new Set(["ok", "error"]);
 
 type FieldCheck = "string" | "optString" | "level" | "status" | "duration" | "links";

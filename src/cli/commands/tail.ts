@@ -24,6 +24,9 @@ const FIRST_DELAY_MS = 200;
 const MAX_DELAY_MS = 5000;
 /** Unreachable for this long: said once on stderr (tail goes on trying). */
 const SAY_UNREACHABLE_MS = 10_000;
+/** The collector's heartbeat when its `open` event does not say; a connection silent for 3 is dead. */
+const DEFAULT_HEARTBEAT_MS = 15_000;
+const IDLE_HEARTBEATS = 3;
 
 export const tail: Command = {
   name: "tail",
@@ -77,41 +80,146 @@ async function follow(ctx: CommandContext, filter: Params, signal: AbortSignal):
   let failingSince: number | undefined;
   let said = false;
   while (!signal.aborted) {
+    const conn = new Watchdog(signal);
     try {
       const client = new CollectorClient(await collectorLink(ctx));
-      const res = await client.request("GET", "/v1/tail", { ...filter, after: cursor }, undefined, signal);
+      const res = await client.request(
+        "GET",
+        "/v1/tail",
+        { ...filter, after: cursor },
+        undefined,
+        conn.signal,
+      );
       ctx.debug(
         `following ${client.link.url} (found through ${client.link.via}) after seq ${cursor ?? "now"}`,
       );
       delay = FIRST_DELAY_MS;
       failingSince = undefined;
       said = false;
-      for await (const event of serverEvents(res, signal)) {
+      for await (const event of serverEvents(res, conn.signal, () => conn.alive())) {
+        // an event without data (an `id:` line) moves the cursor too: past records the filters left out
         if (event.id !== undefined) cursor = Number(event.id);
-        if (event.event === "record") print(ctx, event.data);
+        if (event.event === "record") await print(ctx, event.data, conn, signal);
         else if (event.event === "gap") sayGap(event.data);
+        else if (event.event === "open") conn.heartbeat(event.data);
       }
+      if (conn.idle) throw new Error(`no bytes from the collector for ${conn.idleMs / 1000} s`);
       if (!signal.aborted) ctx.debug(`the collector ended the stream after seq ${cursor}: reconnecting`);
     } catch (err) {
       if (signal.aborted) return;
-      if (!retriable(err)) throw err;
+      const why = conn.idle
+        ? `no bytes from the collector for ${conn.idleMs / 1000} s`
+        : (err as Error).message;
+      if (!conn.idle && !retriable(err)) throw err;
       failingSince ??= Date.now();
-      ctx.debug(`${(err as Error).message}: reconnecting in ${delay} ms after seq ${cursor ?? "now"}`);
+      ctx.debug(`${why}: reconnecting in ${delay} ms after seq ${cursor ?? "now"}`);
       if (!said && Date.now() - failingSince >= SAY_UNREACHABLE_MS) {
         said = true;
+        const s = Math.round((Date.now() - failingSince) / 1000);
         process.stderr.write(
-          `tracetier: no collector reachable for ${Math.round((Date.now() - failingSince) / 1000)} s (${(err as Error).message}); still trying (Ctrl-C to stop)\n`,
+          refused(err)
+            ? `tracetier: no collector reachable for ${s} s (${why}); still trying (Ctrl-C to stop)\n`
+            : `tracetier: the collector keeps dropping the stream (for ${s} s; ${why}); still trying (Ctrl-C to stop)\n`,
         );
       }
+    } finally {
+      conn.stop();
     }
     await sleep(delay, signal);
     delay = Math.min(delay * 2, MAX_DELAY_MS);
   }
 }
 
-function print(ctx: CommandContext, data: string): void {
+/**
+ * One connection's liveness: the collector sends a heartbeat every `heartbeatMs` (its `open` event says
+ * how often; 15 s by default), so no byte for three of them means a dead connection (a half-open TCP
+ * connection after a network change never errors by itself): it is aborted, and tail reconnects.
+ */
+class Watchdog {
+  private readonly abort = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onStop = () => this.abort.abort();
+  idleMs = IDLE_HEARTBEATS * DEFAULT_HEARTBEAT_MS;
+  idle = false;
+
+  constructor(private readonly outer: AbortSignal) {
+    outer.addEventListener("abort", this.onStop, { once: true });
+    this.alive();
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** Bytes arrived: the connection lives. */
+  alive(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.idle = true;
+      this.abort.abort();
+    }, this.idleMs);
+  }
+
+  pause(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The `open` event's data: its `heartbeatMs`, when the collector says it. */
+  heartbeat(data: string): void {
+    const ms = (JSON.parse(data) as { heartbeatMs?: unknown }).heartbeatMs;
+    if (typeof ms === "number" && ms > 0) this.idleMs = IDLE_HEARTBEATS * ms;
+    this.alive();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener("abort", this.onStop);
+  }
+}
+
+/**
+ * No connection at all (refused, no such host, no serve.json): "no collector reachable". A connection
+ * that was made and then cut (a collector closing a slow stream, a proxy) is not that.
+ */
+function refused(err: unknown): boolean {
+  if (!(err instanceof TracetierError) || err.code !== "ERR_UNREACHABLE") return false;
+  const cause = (err as { cause?: { cause?: { code?: string } } }).cause;
+  if (cause === undefined) return true; // collectorLink: no serve.json, or a stale one
+  return REFUSED.has(cause.cause?.code ?? "");
+}
+
+const REFUSED = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** Prints a record; a pipe that does not keep up is waited for, so that memory does not grow behind it. */
+async function print(ctx: CommandContext, data: string, conn: Watchdog, signal: AbortSignal): Promise<void> {
   const record = JSON.parse(data) as StoredRecord & { seq: number };
   ctx.out(ctx.json ? JSON.stringify(record) : line(record));
+  if (!process.stdout.writableNeedDrain) return;
+  conn.pause(); // not reading meanwhile: the collector's silence is ours
+  await drained(process.stdout, signal);
+  conn.alive();
+}
+
+function drained(out: NodeJS.WriteStream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function sayGap(data: string): void {
@@ -152,7 +260,11 @@ export interface ServerEvent {
 }
 
 /** A text/event-stream body's events as they arrive (the WHATWG format: fields, blank-line ends). */
-export async function* serverEvents(res: Response, signal?: AbortSignal): AsyncGenerator<ServerEvent> {
+export async function* serverEvents(
+  res: Response,
+  signal?: AbortSignal,
+  onBytes?: () => void,
+): AsyncGenerator<ServerEvent> {
   if (!res.body) return;
   const decoder = new TextDecoder();
   let pending = "";
@@ -161,6 +273,7 @@ export async function* serverEvents(res: Response, signal?: AbortSignal): AsyncG
   let data: string[] = [];
   for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     if (signal?.aborted) return;
+    onBytes?.();
     pending += decoder.decode(chunk, { stream: true });
     let nl = pending.search(/\r\n|\r|\n/);
     while (nl >= 0) {
