@@ -50,6 +50,21 @@ describe("a collector without a token", () => {
     expect((await store.stats()).hotRecords).toBe(1);
   });
 
+  it("believes a browser that says the write is same-origin, as behind a proxy that rewrites Host", async () => {
+    const { url, store } = await tempCollector();
+    const res = await fetch(`${url}/v1/records`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-ndjson",
+        origin: "https://app.example",
+        "sec-fetch-site": "same-origin",
+      },
+      body: record,
+    });
+    expect(res.status).toBe(200);
+    expect((await store.stats()).hotRecords).toBe(1);
+  });
+
   it("answers reads whatever their Origin (a GET changes nothing)", async () => {
     const { url } = await tempCollector();
     const res = await fetch(`${url}/v1/stats`, { headers: { origin: "http://evil.example" } });

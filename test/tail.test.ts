@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Collector, startCollector } from "../src/collector/server.js";
 import type { TailLimits } from "../src/collector/tail.js";
 import { openStore, type StoredRecord, type TraceRecord } from "../src/index.js";
-import { followRecords, hotRecordsSince } from "../src/store.js";
+import { followRecords, hotRecordsSince, inspectStore } from "../src/store.js";
+import { P_RECORD, prefixEnd, recordKeySeq } from "../tiers/hot/keys.js";
 import { parsePrometheus } from "./support/collector.js";
 import { log, span, tempDir, tempStore } from "./support/fixtures.js";
 import { serveProcess } from "./support/serve-process.js";
@@ -500,16 +501,48 @@ describe("GET /v1/tail's pacing and cursor", () => {
     expect(await slowDrops(url)).toBe(0);
   });
 
-  it("takes the larger of `after` and Last-Event-ID, so that an EventSource's reconnect repeats nothing", async () => {
+  it("lets Last-Event-ID win over `after`, so that an EventSource's reconnect repeats nothing", async () => {
     const { store, url } = await collector();
     await store.insertRecords(batch(1, 5));
+    // an EventSource reconnects to its first URL (after=2) with the id it last saw (4)
     const a = await stream(url, "?after=2", { "last-event-id": "4" });
+    // the header is what the client has, even below `after` (a store restored from an older copy)
     const b = await stream(url, "?after=4", { "last-event-id": "2" });
-    await until("the replays", () => a.records().length === 1 && b.records().length === 1);
-    for (const s of [a, b]) {
-      expect(s.events[0]).toMatchObject({ id: "4", event: "open" });
-      expect(s.records()[0]!.seq).toBe(5);
-    }
+    await until("the replays", () => a.records().length === 1 && b.records().length === 3);
+    expect(a.events[0]).toMatchObject({ id: "4", event: "open" });
+    expect(a.records().map((r) => r.seq)).toEqual([5]);
+    expect(b.events[0]).toMatchObject({ id: "2", event: "open" });
+    expect(b.records().map((r) => r.seq)).toEqual([3, 4, 5]);
+  });
+
+  it("does not count records that arrive during its hot-tier fill as the client's backlog", async () => {
+    const { store, url } = await collector({ tail: { streamBytes: 64 * 1024, ringRecords: 3 } });
+    for (let b = 0; b < 20; b++) await store.insertRecords(batch(b, 1000)); // a fill of 20,000 records
+    const a = await stream(url, "?after=0");
+    await until("the open event", () => a.events.length > 0);
+    // 400 KB, six times the limit, while the fill runs: the client has been sent nothing yet
+    for (let b = 100; b < 104; b++) await store.insertRecords(padded(b, 20, 5000));
+    await until("everything", () => a.records().length === 20_080, 30_000);
+    expectOnceInOrder(a.records(), await stored(url));
+    expect(await slowDrops(url)).toBe(0);
+  });
+
+  it("passes over a record whose stored value does not decode with a gap event, and goes on", async () => {
+    const { store, url } = await collector({ tail: { ringRecords: 3 } });
+    await store.insertRecords(batch(1, 10));
+    const hot = inspectStore(store).hot;
+    const p = Buffer.of(P_RECORD);
+    for await (const keys of hot.entries({ gte: p, lt: prefixEnd(p) }, false))
+      for (const [key] of keys)
+        if (recordKeySeq(key) === 5)
+          await hot.write([{ type: "put", key, value: Buffer.from([0xc1, 0x00]) }]);
+    const a = await stream(url, "?after=0");
+    await until("the records after it", () => a.records().some((r) => r.seq === 10));
+    expect(a.records().map((r) => r.seq)).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    const gap = a.events.find((e) => e.event === "gap")!;
+    expect(JSON.parse(gap.data)).toMatchObject({ after: 4, upTo: 5, missing: 1, ranges: [[5, 5]] });
+    expect(JSON.parse(gap.data).reason).toMatch(/cannot be decoded \(ERR_CORRUPT_STORE\)/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
   it("moves a filtered stream's cursor past the records it leaves out, with id lines that carry no record", async () => {

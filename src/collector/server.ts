@@ -188,8 +188,12 @@ function checkOrigin(req: IncomingMessage): void {
   if (req.method === "GET" || req.method === "HEAD") return;
   const origin = req.headers.origin;
   const site = req.headers["sec-fetch-site"];
+  // The browser's own word first: it knows the page's origin even behind a proxy that rewrites Host.
+  // Without it (older browsers), the Origin against the Host the collector was asked for.
   const foreign =
-    site === "cross-site" || site === "same-site" || (origin !== undefined && !sameOrigin(origin, req));
+    site !== undefined
+      ? site === "cross-site" || site === "same-site"
+      : origin !== undefined && !sameOrigin(origin, req);
   if (!foreign) return;
   throw new HttpError(
     403,

@@ -187,7 +187,8 @@ export class TailHub {
       return;
     }
     const ended = new Promise<void>((resolve) => res.once("close", resolve));
-    const stream = new TailStream(res, filter, this.limits.streamBytes, (reason) => {
+    const held = Math.max(this.limits.streamBytes, this.limits.ringBytes);
+    const stream = new TailStream(res, filter, this.limits.streamBytes, held, (reason) => {
       this.dropped?.inc({ reason });
     });
     this.streams.add(stream);
@@ -289,6 +290,8 @@ class TailStream {
   private liveBytes = 0;
   /** While the hot tier is read: the queue waits for its records to go in front. */
   private holding = false;
+  /** Bytes of live records queued while holding (replay for this client, not backlog). */
+  private heldBytes = 0;
   private pumping = false;
   private kicked = false;
   private done = false;
@@ -298,6 +301,7 @@ class TailStream {
     private readonly res: ServerResponse,
     private readonly filter: Filter,
     private readonly maxBytes: number,
+    private readonly maxHeldBytes: number,
     private readonly onDrop: (reason: string) => void,
   ) {}
 
@@ -329,6 +333,7 @@ class TailStream {
   replayed(records: readonly Entry[]): void {
     if (this.done) return;
     this.holding = false;
+    this.heldBytes = 0;
     if (records.length > 0) this.queue.unshift({ entries: records, next: 0, live: false });
     this.kick();
   }
@@ -339,6 +344,18 @@ class TailStream {
    */
   live(entries: readonly Entry[]): void {
     if (this.done) return;
+    if (this.holding) {
+      // The hot tier is being read for this stream: the client has not been sent anything it could be
+      // slow to take, so what arrives meanwhile is replay, not backlog. Bounded anyway (a scan of a
+      // large hot tier under heavy ingest), by the ring's own byte bound.
+      for (const e of entries) this.heldBytes += e.value.length;
+      if (this.heldBytes > this.maxHeldBytes) {
+        this.drop();
+        return;
+      }
+      this.queue.push({ entries, next: 0, live: false });
+      return;
+    }
     if (this.liveBytes > this.maxBytes) {
       this.drop();
       return;
@@ -371,7 +388,8 @@ class TailStream {
     this.kicked = true;
     setImmediate(() => {
       this.kicked = false;
-      void this.pump();
+      // a failure here is the stream's alone (the client resumes by its cursor), never the process's
+      this.pump().catch(() => this.end());
     });
   }
 
@@ -407,7 +425,15 @@ class TailStream {
       if (e.seq <= this.seen) continue;
       looked++;
       this.seen = e.seq;
-      const r = readyOf(e);
+      let r: Ready;
+      try {
+        r = readyOf(e);
+      } catch (err) {
+        // A stored value that does not decode (damage: verify reports it) is passed over as a gap, so
+        // the stream goes on, and the cursor past it (a reconnect would stop at it again).
+        text += `event: gap\ndata: ${JSON.stringify(corrupt(e.seq, err))}\n\n`;
+        continue;
+      }
       if (!matches(r.fields, this.filter)) continue;
       this.idSent = e.seq;
       text += `id: ${e.seq}\nevent: record\ndata: ${r.data}\n\n`;
@@ -531,6 +557,18 @@ function own(value: Uint8Array): Uint8Array {
  * The record as `query({ bodies: false })` returns it (reader.ts `hydrate`) with its seq, serialized
  * once: kept on a ring entry (counted in its bytes) for every other stream that sends it.
  */
+/** The gap event for a record whose stored value does not decode. */
+function corrupt(seq: number, err: unknown): Record<string, unknown> {
+  const code = (err as { code?: string }).code ?? "ERR_CORRUPT_STORE";
+  return {
+    after: seq - 1,
+    upTo: seq,
+    missing: 1,
+    ranges: [[seq, seq]],
+    reason: `the record's stored value cannot be decoded (${code}): tracetier verify reports the damage`,
+  };
+}
+
 function readyOf(e: Entry): Ready {
   if (e.ready) return e.ready;
   const r = decodeRecordValue(e.value, e.key);
@@ -584,8 +622,10 @@ function parseCursor(p: URLSearchParams, lastEventId: string | string[] | undefi
     typeof lastEventId === "string" && lastEventId !== ""
       ? seqParam(lastEventId, "Last-Event-ID")
       : undefined;
-  if (after === undefined) return header;
-  return header === undefined ? after : Math.max(after, header);
+  // An EventSource reconnects to the URL it was given (its `after` unchanged) with the id it last saw:
+  // the header is the newer cursor. It wins even when lower (a store restored from an older copy, whose
+  // seqs run again from below `after`: the header is what the client really has).
+  return header ?? after;
 }
 
 function seqParam(v: string, name: string): number {

@@ -93,12 +93,18 @@ async function follow(ctx: CommandContext, filter: Params, signal: AbortSignal):
       ctx.debug(
         `following ${client.link.url} (found through ${client.link.via}) after seq ${cursor ?? "now"}`,
       );
-      delay = FIRST_DELAY_MS;
-      failingSince = undefined;
-      said = false;
+      let from = cursor; // from now: the open event's id
       for await (const event of serverEvents(res, conn.signal, () => conn.alive())) {
         // an event without data (an `id:` line) moves the cursor too: past records the filters left out
         if (event.id !== undefined) cursor = Number(event.id);
+        from ??= cursor;
+        // Back to a quick retry only once the stream makes progress: a collector that accepts and then
+        // drops at once is a failure that goes on (its backoff grows, and is reported after a while).
+        if (from !== undefined && cursor !== undefined && cursor > from) {
+          delay = FIRST_DELAY_MS;
+          failingSince = undefined;
+          said = false;
+        }
         if (event.event === "record") await print(ctx, event.data, conn, signal);
         else if (event.event === "gap") sayGap(event.data);
         else if (event.event === "open") conn.heartbeat(event.data);
