@@ -91,6 +91,16 @@ function holdRead(store: TraceStore): { release: () => void; done: Promise<unkno
   return { release, done: inspectStore(store).read(() => gate) };
 }
 
+/** A gc holding the maintenance lock (behind a held read) and a compaction waiting behind it. */
+async function compactBehindGc(c: Awaited<ReturnType<typeof seeded>>) {
+  const read = holdRead(c.store);
+  const gc = stream(c.url, "gc");
+  await gc.until("started");
+  const compact = stream(c.url, "compact", '{"olderThanMs":0}');
+  await compact.until("waiting");
+  return { read, gc, compact };
+}
+
 /** A job's events as they arrive (`until` one of a kind has), and all of them at its end. */
 function stream(url: string, job: Job, body = "{}", signal?: AbortSignal) {
   const events: Record<string, unknown>[] = [];
@@ -339,11 +349,7 @@ describe("an admin job's event stream", () => {
 
   it("waits behind a job holding the maintenance lock, says which, and starts after it", async () => {
     const c = await seeded();
-    const read = holdRead(c.store);
-    const gc = stream(c.url, "gc");
-    await gc.until("started");
-    const compact = stream(c.url, "compact", '{"olderThanMs":0}');
-    await compact.until("waiting");
+    const { read, gc, compact } = await compactBehindGc(c);
     await new Promise((r) => setTimeout(r, 30)); // a wait long enough to be measured
     read.release();
     const events = await compact.ended;
@@ -487,11 +493,7 @@ describe("an admin job's event stream", () => {
 
   it("does not start a job still waiting when the collector shuts down, so shutdown does not wait for it", async () => {
     const c = await seeded();
-    const read = holdRead(c.store);
-    const gc = stream(c.url, "gc");
-    await gc.until("started");
-    const compact = stream(c.url, "compact", '{"olderThanMs":0}');
-    await compact.until("waiting");
+    const { read, gc, compact } = await compactBehindGc(c);
     const { hotRecords } = await c.store.stats();
     const closing = c.collector.close();
     read.release();
