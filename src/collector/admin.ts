@@ -86,10 +86,7 @@ export function adminJob(job: RunJob, starter: (body: Record<string, unknown>) =
   };
 }
 
-export const ADMIN_JOBS = Object.entries(JOBS) as [
-  Exclude<RunJob, "verify">,
-  (b: Record<string, unknown>) => Start,
-][];
+export const ADMIN_JOBS = Object.entries(JOBS) as [RunJob, (b: Record<string, unknown>) => Start][];
 
 async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const { body } = await readBody(req, ADMIN_BODY_LIMIT);
