@@ -72,11 +72,10 @@ export async function runInCollector<J extends AdminJob>(
 ): Promise<AdminResults[J]> {
   const res = await client.request("POST", `/v1/admin/${job}`, {}, body);
   try {
-    for await (const line of ndjson(res)) {
+    for await (const line of ndjson(client, res)) {
       const e = line as AdminEvent;
       if (e.event === "done") return e.result as AdminResults[J];
-      if (e.event === "failed")
-        throw new TracetierError(e.error.code as TracetierError["code"], e.error.message);
+      if (e.event === "failed") throw client.failure(e.error);
       onEvent(e);
     }
   } catch (err) {

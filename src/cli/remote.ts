@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import { type ErrorCode, RemoteError, TracetierError } from "../base/errors.js";
+import { ndjsonLines } from "../base/ndjson.js";
 
 export interface CollectorLink {
   /** Base URL, without a trailing slash. */
@@ -30,6 +31,11 @@ const STORE_CODES = new Set<string>([
   "ERR_IO",
   "ERR_BATCH_TOO_LARGE",
 ]);
+
+/** One of the store's codes (checked against STORE_CODES) with the store's message. */
+function storeError(code: string, message: string): TracetierError {
+  return new TracetierError(code as ErrorCode, message);
+}
 
 export class CollectorClient {
   constructor(readonly link: CollectorLink) {}
@@ -91,6 +97,26 @@ export class CollectorClient {
     return `${this.link.url}${path}${query ? `?${query}` : ""}`;
   }
 
+  /**
+   * An error a job raised inside the collector (an admin stream's `failed` line): the store's own
+   * codes as themselves, anything else (a server fault's code, or a line that is not one) as ERR_REMOTE.
+   */
+  failure(error: unknown): TracetierError {
+    const e = (typeof error === "object" && error !== null ? error : {}) as {
+      code?: unknown;
+      message?: unknown;
+    };
+    const code = typeof e.code === "string" ? e.code : undefined;
+    const message = typeof e.message === "string" ? e.message : "the job failed (no message)";
+    if (code !== undefined && STORE_CODES.has(code)) return storeError(code, message);
+    return new RemoteError(
+      "ERR_REMOTE",
+      this.link.url,
+      `the collector at ${this.link.url} says the job failed${code ? ` (${code})` : ""}: ${message}`,
+      { remoteCode: code },
+    );
+  }
+
   private async refusal(res: Response): Promise<TracetierError> {
     const text = await res.text().catch(() => "");
     let code: string | undefined;
@@ -102,8 +128,7 @@ export class CollectorClient {
     } catch {
       // not the collector's JSON (a proxy's page): its text is the message
     }
-    if (code !== undefined && STORE_CODES.has(code) && res.status !== 500)
-      return new TracetierError(code as ErrorCode, message);
+    if (code !== undefined && STORE_CODES.has(code) && res.status !== 500) return storeError(code, message);
     const reason = `${res.status} ${STATUS_CODES[res.status] ?? ""}`.trim();
     const said = `the collector at ${this.link.url} answered ${reason}${code ? ` (${code})` : ""}: ${message}`;
     const details = { status: res.status, remoteCode: code };
@@ -126,20 +151,23 @@ export class CollectorClient {
   }
 }
 
-/** The NDJSON lines of a streamed response, parsed, as they arrive. */
-export async function* ndjson(res: Response): AsyncGenerator<unknown> {
+/**
+ * The NDJSON lines of a streamed response, parsed, as they arrive (src/base/ndjson.ts splits them). A
+ * line that is not JSON is the collector's answer gone wrong: ERR_REMOTE.
+ */
+export async function* ndjson(client: CollectorClient, res: Response): AsyncGenerator<unknown> {
   if (!res.body) return;
-  const decoder = new TextDecoder();
-  let pending = "";
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    pending += decoder.decode(chunk, { stream: true });
-    let nl = pending.indexOf("\n");
-    while (nl >= 0) {
-      const line = pending.slice(0, nl).trim();
-      pending = pending.slice(nl + 1);
-      if (line !== "") yield JSON.parse(line);
-      nl = pending.indexOf("\n");
-    }
+  for await (const l of ndjsonLines(buffers(res.body as AsyncIterable<Uint8Array>))) {
+    if ("error" in l)
+      throw new RemoteError(
+        "ERR_REMOTE",
+        client.link.url,
+        `line ${l.line} of the collector's answer at ${client.link.url}: ${l.error}`,
+      );
+    yield l.value;
   }
-  if (pending.trim() !== "") yield JSON.parse(pending);
+}
+
+async function* buffers(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const c of chunks) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }

@@ -58,6 +58,7 @@ export async function readServeFile(dir: string): Promise<ServeFile | undefined>
       typeof v.url === "string" &&
       /^https?:\/\//.test(v.url) &&
       Number.isSafeInteger(v.pid) &&
+      (v.pid as number) > 0 && // 0 and negatives name process groups: kill(pid, 0) would say "alive"
       typeof v.startedAt === "string";
     return sound ? { ...(v as ServeFile), token: v.token === true } : undefined;
   } catch {
