@@ -1,5 +1,5 @@
 /**
- * `GET /v1/tail`: records as they are acknowledged, as Server-Sent Events (`tracetier tail`, docs/tail.md).
+ * `GET /v1/tail`: records as they are acknowledged, as Server-Sent Events (`tracetier tail`, docs/operate.md).
  *
  *   id: <seq>\nevent: open\ndata: {"after": <seq>, "heartbeatMs"}\n\n              (first)
  *   id: <seq>\nevent: record\ndata: <the record as query() returns it, plus "seq">\n\n
@@ -7,8 +7,8 @@
  *   event: gap\ndata: {"after", "upTo", "missing", "ranges", ...}\n\n   (records that cannot be replayed)
  *   : ping\n\n                                        (every 15 s; with an id: line as above)
  *
- * The cursor is the sequence number (the larger of `after` and the `Last-Event-ID` header a
- * reconnecting client sends): a stream replays what was acknowledged after it, then follows, each
+ * The cursor is the sequence number (the `Last-Event-ID` header a reconnecting client sends, else
+ * `after`): a stream replays what was acknowledged after it, then follows, each
  * record once and in sequence order. Replays come from a ring of recent records (bounded by count and bytes), and when a
  * cursor is older than the ring (the collector restarted), from a scan of the hot tier; what neither
  * holds any more is announced by a `gap` event, never skipped silently.
@@ -26,12 +26,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { Counter, Gauge } from "prom-client";
-import { decodeRecordValue } from "../../tiers/hot/values.js";
 import { ClosedError, InvalidOptionError } from "../base/errors.js";
 import { LEVELS } from "../records/validate.js";
 import { type Following, followRecords, hotRecordsSince, type TraceStore } from "../store.js";
 import type { AppliedRecord } from "../write/path.js";
 import type { CollectorMetrics } from "./metrics.js";
+import { type Entry, FILTER_PARAMS, type Filter, type Ready, Ring, readyOf } from "./tail-ring.js";
 
 export interface TailLimits {
   /** Recent records kept for replays after a reconnect. */
@@ -60,13 +60,6 @@ export const TAIL_DEFAULTS: TailLimits = {
   heartbeatMs: 15_000,
 };
 
-/**
- * What a kept record costs beyond its value's bytes (its object and its Uint8Array's backing store; the
- * hot tier measured about 250 bytes a Buffer): counted in `ringBytes`, so that many small records do not
- * hold several times the bound.
- */
-const ENTRY_OVERHEAD = 256;
-
 /** A stream writes pieces of about this many characters, waiting for the socket to drain between them. */
 const SEND_CHUNK = 256 * 1024;
 
@@ -82,36 +75,7 @@ const ID_EVERY_MS = 1000;
 /** The `gap` event's ranges are listed up to this many (the count covers them all). */
 const MAX_GAP_RANGES = 100;
 
-interface Filter {
-  turnId?: string;
-  conversationId?: string;
-  kind?: string;
-  level?: string;
-  extensionId?: string;
-}
-
-const FILTER_PARAMS = ["turnId", "conversationId", "kind", "level", "extensionId"] as const;
 const KINDS = new Set(["log", "span-open", "span-close"]);
-
-/**
- * A record kept for streams: its stored value, decoded and serialized the first time a stream sends it.
- * A ring entry keeps that text for the next streams while several are open (`ring` set: it counts the
- * bytes); a hot-tier replay's entry does not (one stream reads it).
- */
-interface Entry {
-  seq: number;
-  value: Uint8Array;
-  /** The hot-tier key, for a corrupt value's error. */
-  key?: Uint8Array;
-  ring?: Ring;
-  ready?: Ready;
-}
-
-/** A decoded record: the fields the filters match, and the event's data. */
-interface Ready {
-  fields: Filter;
-  data: string;
-}
 
 export class TailHub {
   private readonly ring: Ring;
@@ -489,74 +453,6 @@ class TailStream {
   }
 }
 
-/**
- * Recent records in seq order, bounded by count and bytes: every record acknowledged with a seq above
- * `floor` is here (the oldest leave first, raising the floor).
- */
-class Ring {
-  private items: Entry[] = [];
-  private head = 0;
-  bytes = 0;
-  /** Records' JSON text is kept (for the next stream to send them) only while several streams are open. */
-  keepText = false;
-
-  constructor(
-    private readonly limits: TailLimits,
-    public floor: number,
-  ) {}
-
-  /** Keeps the records (their values copied when they are views of a larger buffer): their entries. */
-  push(records: readonly AppliedRecord[]): Entry[] {
-    const entries: Entry[] = [];
-    for (const r of records) {
-      const e: Entry = { seq: r.seq, value: own(r.value), ring: this };
-      entries.push(e);
-      this.items.push(e);
-      this.bytes += e.value.length + ENTRY_OVERHEAD;
-    }
-    while (
-      this.items.length - this.head > this.limits.ringRecords ||
-      (this.bytes > this.limits.ringBytes && this.items.length - this.head > 0)
-    ) {
-      const old = this.items[this.head++]!;
-      this.bytes -= old.value.length + ENTRY_OVERHEAD + (old.ready?.data.length ?? 0);
-      old.ring = undefined; // a stream still sending it encodes it without counting it here
-      this.floor = old.seq;
-    }
-    // compacted now and then, so that a shift is never paid per record
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return entries;
-  }
-
-  /** The records with a seq above `seq`, oldest first (a copy of the references). */
-  after(seq: number): Entry[] {
-    let lo = this.head;
-    let hi = this.items.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.items[mid]!.seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.items.slice(lo);
-  }
-}
-
-/**
- * A value the ring may keep for minutes: copied when it is a view of a much larger buffer (a WAL
- * segment read back by a recovery), which it would otherwise keep alive whole.
- */
-function own(value: Uint8Array): Uint8Array {
-  const backing = value.buffer.byteLength;
-  return backing > 8192 && backing > value.byteLength * 2 ? value.slice() : value;
-}
-
-/**
- * The record as `query({ bodies: false })` returns it (reader.ts `hydrate`) with its seq, serialized
- * once: kept on a ring entry (counted in its bytes) for every other stream that sends it.
- */
 /** The gap event for a record whose stored value does not decode. */
 function corrupt(seq: number, err: unknown): Record<string, unknown> {
   const code = (err as { code?: string }).code ?? "ERR_CORRUPT_STORE";
@@ -567,28 +463,6 @@ function corrupt(seq: number, err: unknown): Record<string, unknown> {
     ranges: [[seq, seq]],
     reason: `the record's stored value cannot be decoded (${code}): tracetier verify reports the damage`,
   };
-}
-
-function readyOf(e: Entry): Ready {
-  if (e.ready) return e.ready;
-  const r = decodeRecordValue(e.value, e.key);
-  const record = { ...r.record, id: r.id };
-  const fields = record as Filter;
-  const ready: Ready = {
-    fields: {
-      turnId: fields.turnId,
-      conversationId: fields.conversationId,
-      kind: fields.kind,
-      level: fields.level,
-      extensionId: fields.extensionId,
-    },
-    data: JSON.stringify({ ...record, seq: r.seq }),
-  };
-  if (e.ring?.keepText) {
-    e.ready = ready;
-    e.ring.bytes += ready.data.length;
-  }
-  return ready;
 }
 
 function matches(fields: Filter, f: Filter): boolean {
