@@ -14,7 +14,7 @@ import { type ChunkIndex, chunkIndexSettings } from "../src/search/chunks/index.
 import { termOf, tokenize } from "../src/search/text.js";
 import { sidecarSettings } from "../tiers/cold/sidecar.js";
 import { P_DOC_BODY, P_SEGMENT } from "../tiers/hot/keys.js";
-import { tempDir } from "./support/fixtures.js";
+import { span, tempDir } from "./support/fixtures.js";
 import { withHot } from "./support/inspect.js";
 
 const SMALL_CHUNKS = { inlineMax: 48, minSize: 64, avgSize: 128, maxSize: 256 };
@@ -27,15 +27,14 @@ function records(n: number, from = 0): TraceRecord[] {
       { length: 30 + i },
       (_, j) => `${WORDS[(i + j * 3) % WORDS.length]}${(i * 17 + j) % 101}`,
     ).join(" ");
-    return {
-      kind: "span-open",
+    return span({
       spanId: `s-${i}`,
       name: "llm.request",
       timestamp: 1_700_000_000_000 + i,
       extensionId: "test",
       turnId: `turn-${i % 4}`,
       body: i % 5 === 0 ? `tiny ${i}` : body,
-    } as TraceRecord;
+    });
   });
 }
 

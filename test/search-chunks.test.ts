@@ -20,7 +20,7 @@ import type { HotRecordIndex } from "../src/search/hot-records.js";
 import { MAX_TOKEN_UNITS, termOf, termsOf, tokenize } from "../src/search/text.js";
 import { P_DOC_BODY, prefixEnd } from "../tiers/hot/keys.js";
 import type { HotTier } from "../tiers/hot/tier.js";
-import { tempDir } from "./support/fixtures.js";
+import { span, tempDir } from "./support/fixtures.js";
 
 const SMALL_CHUNKS = { inlineMax: 48, minSize: 64, avgSize: 128, maxSize: 256 };
 const DEFAULTS = { ...chunkIndexSettings };
@@ -44,15 +44,14 @@ async function found(store: TraceStore, word: string): Promise<Set<number>> {
 }
 
 function rec(i: number, body: string | undefined): TraceRecord {
-  return {
-    kind: "span-open",
+  return span({
     spanId: `s-${i}`,
     name: "llm.request",
     timestamp: 1_700_000_000_000 + i,
     extensionId: "test",
     turnId: `turn-${i % 3}`,
     ...(body === undefined ? {} : { body }),
-  } as TraceRecord;
+  });
 }
 
 /** Every indexable word of each record's body finds that record. */
