@@ -415,18 +415,13 @@ describe("an admin job's event stream", () => {
     expect(log.running).toEqual({ job: "gc", trigger: "admin", startedAt: 1005 });
   });
 
-  it("shows an admin run as holding the lock when a scheduled run of its job before it is logged", () => {
-    const log = new MaintenanceLog();
-    log.started("compact", "schedule", 1000);
+  it("shows an admin run as holding the lock when a scheduled run of its job before it is logged", async () => {
+    const c = await seeded();
+    const metrics = c.collector.metrics;
+    const log = metrics.maintenance;
+    metrics.scheduledStarted("compact");
     const admin = log.started("compact", "admin", 1005);
-    log.finished({
-      job: "compact",
-      trigger: "schedule",
-      queuedAt: 1000,
-      startedAt: 1000,
-      finishedAt: 1005,
-      outcome: "ok",
-    });
+    metrics.recordRun({ job: "compact", startedAt: 1000, lockedAt: 1000, finishedAt: 1005 });
     expect(log.running).toBe(admin);
     log.ended(admin);
     expect(log.running).toBeUndefined();

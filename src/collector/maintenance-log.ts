@@ -48,19 +48,14 @@ export class MaintenanceLog {
     return run;
   }
 
-  /** `run` let go of the lock (an admin run's end, told before the lock passes on). */
+  /** `run` let go of the lock (told as it ends, or as its end is reported: a run's token either way). */
   ended(run: RunningJob): void {
     const i = this.holding.indexOf(run);
     if (i >= 0) this.holding.splice(i, 1);
   }
 
+  /** A run's record, once it let go of the lock (`ended`). */
   finished(run: RunRecord): void {
-    // A scheduled run's end is told only here. By job and trigger: a scheduled job's next run starts
-    // only once this one is logged, and a run of another job or an admin run is not this one.
-    if (run.trigger === "schedule") {
-      const i = this.holding.findIndex((h) => h.job === run.job && h.trigger === "schedule");
-      if (i >= 0) this.holding.splice(i, 1);
-    }
     this.recent.push(run);
     if (this.recent.length > KEPT) this.recent.shift();
   }

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { diskBytes } from "../base/disk-usage.js";
 import type { MaintenanceRun } from "../maintenance/schedule.js";
 import type { TraceStore } from "../store.js";
-import { MaintenanceLog, type RunRecord } from "./maintenance-log.js";
+import { MaintenanceLog, type RunningJob, type RunRecord } from "./maintenance-log.js";
 
 export type Source = "records" | "otlp_traces" | "otlp_logs" | "journal";
 
@@ -138,8 +138,19 @@ export class CollectorMetrics {
     );
   }
 
-  /** A scheduled run, as the schedule reports it. */
+  /** Scheduled runs holding the maintenance lock, by job (a job's runs never overlap: noOverlap). */
+  private readonly scheduled = new Map<string, RunningJob>();
+
+  /** A scheduled run holds the maintenance lock (MaintenanceOptions.onLocked). */
+  scheduledStarted(job: MaintenanceRun["job"]): void {
+    this.scheduled.set(job, this.maintenance.started(job, "schedule"));
+  }
+
+  /** A scheduled run, as the schedule reports it once it ended. */
   recordRun(run: MaintenanceRun): void {
+    const held = this.scheduled.get(run.job);
+    if (held) this.maintenance.ended(held);
+    this.scheduled.delete(run.job);
     this.recordRunOf({
       job: run.job,
       trigger: "schedule",

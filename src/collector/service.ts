@@ -41,7 +41,7 @@ export async function runCollector(
       if (run.error) log(`maintenance: ${run.job} failed after ${ms} ms: ${run.error.message}`);
       else log(`maintenance: ${run.job} done in ${ms} ms: ${JSON.stringify(run.result)}`);
     };
-    const onLocked = (job: MaintenanceRun["job"]) => metrics.maintenance.started(job, "schedule");
+    const onLocked = (job: MaintenanceRun["job"]) => metrics.scheduledStarted(job);
     store.startMaintenance({ compact: config.compact, prune: config.prune }, { onRun, onLocked });
     server = await startCollector({
       store,
